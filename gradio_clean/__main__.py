@@ -1,0 +1,3 @@
+from gradio_clean.cli import main
+
+main()

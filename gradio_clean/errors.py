@@ -1,0 +1,36 @@
+"""The one error type, and the exit codes it maps to.
+
+Library code raises `GradioCleanError`; only `cli.main` turns it into a
+one-line message and an exit code, so every command fails the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Documented in the README; cron and systemd units key off these."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    PARTIAL = 3  # the run finished, but some entries were skipped or failed
+    BUSY = 4  # another gradio-clean run holds the root's lock
+    INTERRUPTED = 130
+
+
+class GradioCleanError(Exception):
+    """An error the user can act on, with the exit code it deserves."""
+
+    def __init__(self, message: str, exit_code: ExitCode = ExitCode.ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+class UsageError(GradioCleanError):
+    """Bad arguments or config values: exit 2, like any other usage error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ExitCode.USAGE)

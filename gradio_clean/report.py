@@ -1,0 +1,192 @@
+"""Renderers: one result, a rich table for people and versioned JSON for machines.
+
+Nothing here decides anything; it only turns frozen results into text.
+Paths may hold bytes that are not UTF-8 (kept by Python as surrogate escapes):
+`shown()` makes them printable for a terminal, `jsonable()` for JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import humanize
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from gradio_clean.classify import Category
+from gradio_clean.scan import Item, RootScan, ScanResult
+
+SCHEMA_VERSION = 1
+
+
+def shown(path: str) -> str:
+    """A path a terminal can print: undecodable bytes become \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def jsonable(path: str) -> str:
+    """JSON strings must be valid Unicode: undecodable bytes become \\xNN, as in `shown`."""
+    return shown(path)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def size(n: int) -> str:
+    return humanize.naturalsize(n, binary=True)
+
+
+def age(ts: float | None, now: float) -> str:
+    if ts is None:
+        return "-"
+    return humanize.naturaldelta(dt.timedelta(seconds=max(0.0, now - ts)))
+
+
+def dump_json(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+# -- scan -----------------------------------------------------------------------
+
+
+def scan_to_dict(result: ScanResult) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "command": "scan",
+        "scanned_at": iso(result.started),
+        "duration_seconds": round(result.duration, 3),
+        "roots": [_root_to_dict(r) for r in result.roots],
+        "warnings": [{"path": jsonable(w.path), "message": w.message} for w in result.warnings],
+        "warnings_dropped": result.warnings_dropped,
+    }
+
+
+def _root_to_dict(root: RootScan) -> dict[str, Any]:
+    return {
+        "path": jsonable(root.path),
+        "role": root.role.value,
+        "role_reason": root.role_why,
+        "files": root.files,
+        "dirs": root.dirs,
+        "bytes": root.bytes,
+        "disk_bytes": root.disk_bytes,
+        "symlinks": root.symlinks,
+        "special": root.special,
+        "hardlinks": root.hardlinks,
+        "oldest": iso(root.oldest),
+        "newest": iso(root.newest),
+        "categories": {
+            c.value: {"files": t.files, "dirs": t.dirs, "bytes": t.bytes}
+            for c, t in root.categories.items()
+        },
+        "ages": [{"age": a.label, "files": a.files, "bytes": a.bytes} for a in root.ages],
+        "largest": [_item_to_dict(i) for i in root.largest],
+    }
+
+
+def _item_to_dict(item: Item) -> dict[str, Any]:
+    return {
+        "path": jsonable(item.path),
+        "category": item.category.value,
+        "files": item.files,
+        "bytes": item.bytes,
+        "newest": iso(item.newest_ns / 1e9),
+    }
+
+
+def render_scan(result: ScanResult, console: Console, *, top: int) -> None:
+    now = result.started
+    roots = Table(title="Roots", box=box.SIMPLE_HEAD, title_justify="left")
+    for col in ("root", "role", "files", "folders", "size", "on disk", "oldest", "newest"):
+        roots.add_column(col, justify="left" if col in ("root", "role") else "right")
+    for r in result.roots:
+        roots.add_row(
+            Text(shown(r.path)),
+            r.role.value,
+            f"{r.files:,}",
+            f"{r.dirs:,}",
+            size(r.bytes),
+            size(r.disk_bytes),
+            age(r.oldest, now),
+            age(r.newest, now),
+        )
+    console.print(roots)
+    _render_categories(result.roots, console)
+    _render_ages(result.roots, console)
+    _render_largest(result.roots, console, now, top)
+    extras = [
+        f"{sum(r.symlinks for r in result.roots):,} symlinks (not followed)",
+        f"{sum(r.special for r in result.roots):,} FIFOs/sockets/devices (not opened)",
+        f"{sum(r.hardlinks for r in result.roots):,} extra hard links (counted once)",
+    ]
+    console.print("  " + "; ".join(extras), style="dim")
+
+
+def _render_categories(roots: Iterable[RootScan], console: Console) -> None:
+    roots = list(roots)
+    total = sum(r.bytes for r in roots) or 1
+    table = Table(title="By category", box=box.SIMPLE_HEAD, title_justify="left")
+    for col in ("category", "files", "folders", "size", "share"):
+        table.add_column(col, justify="left" if col == "category" else "right")
+    for cat in Category:
+        files = sum(r.categories[cat].files for r in roots)
+        dirs = sum(r.categories[cat].dirs for r in roots)
+        nbytes = sum(r.categories[cat].bytes for r in roots)
+        if files or dirs:
+            table.add_row(
+                cat.value, f"{files:,}", f"{dirs:,}", size(nbytes), f"{100 * nbytes / total:.1f}%"
+            )
+    console.print(table)
+
+
+def _render_ages(roots: Sequence[RootScan], console: Console) -> None:
+    table = Table(title="By age (mtime)", box=box.SIMPLE_HEAD, title_justify="left")
+    for col in ("age", "files", "size"):
+        table.add_column(col, justify="left" if col == "age" else "right")
+    if not roots:
+        return
+    for i, bucket in enumerate(roots[0].ages):
+        files = sum(r.ages[i].files for r in roots)
+        nbytes = sum(r.ages[i].bytes for r in roots)
+        table.add_row(bucket.label, f"{files:,}", size(nbytes))
+    console.print(table)
+
+
+def _render_largest(roots: Sequence[RootScan], console: Console, now: float, top: int) -> None:
+    items = sorted((i for r in roots for i in r.largest), key=lambda i: i.bytes, reverse=True)
+    if not items or top <= 0:
+        return
+    table = Table(
+        title=f"Largest hash folders and sessions (top {top})",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    for col in ("path", "category", "files", "size", "last change"):
+        table.add_column(
+            col, justify="left" if col in ("path", "category") else "right", overflow="fold"
+        )
+    for item in items[:top]:
+        table.add_row(
+            Text(shown(item.path)),
+            item.category.value,
+            f"{item.files:,}",
+            size(item.bytes),
+            age(item.newest_ns / 1e9, now) + " ago",
+        )
+    console.print(table)
+
+
+def render_warnings(warnings: Iterable[tuple[str, str]], dropped: int, console: Console) -> None:
+    for path, message in warnings:
+        console.print(Text(f"warning: {shown(path)}: {message}"), style="yellow")
+    if dropped:
+        console.print(f"warning: {dropped:,} more warnings not shown", style="yellow")

@@ -1,0 +1,207 @@
+"""Which folders to look at, and what each one is to Gradio.
+
+A root keeps the path the user gave (made absolute, not resolved): its last
+component is opened with O_NOFOLLOW, so a root that is a symlink is refused
+rather than followed somewhere else.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from gradio_clean.classify import (
+    TEMP_INTERNAL_DIRS,
+    Role,
+    is_hash_dir_name,
+    is_session_name,
+    is_tmp_file_name,
+)
+from gradio_clean.errors import GradioCleanError, UsageError
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class Root:
+    path: str
+    role: Role
+    why: str  # how the role was decided, shown to the user
+
+
+def gradio_temp_dir() -> str:
+    """Where Gradio puts its cache: `utils.get_upload_folder()`, without resolving links."""
+    configured = os.environ.get("GRADIO_TEMP_DIR")
+    if configured:
+        return os.path.abspath(configured)
+    return os.path.join(tempfile.gettempdir(), "gradio")
+
+
+def default_roots(cwd: str | None = None) -> tuple[list[Root], list[str]]:
+    """Gradio's temp dir and the current app's `.gradio` (plus pre-5.0 folders), if present.
+
+    Returns the roots found and the places looked at, for the "nothing found" message.
+    """
+    cwd = os.path.abspath(cwd or os.getcwd())
+    candidates = [
+        (gradio_temp_dir(), Role.TEMP, "Gradio's temp dir (GRADIO_TEMP_DIR or <tmp>/gradio)"),
+        (os.path.join(cwd, ".gradio"), Role.GRADIO, "./.gradio of the current directory"),
+        (os.path.join(cwd, "flagged"), Role.FLAGGED, "./flagged (Gradio < 5.0)"),
+        (
+            os.path.join(cwd, "gradio_cached_examples"),
+            Role.EXAMPLES,
+            "./gradio_cached_examples (Gradio < 5.0)",
+        ),
+    ]
+    found = [Root(p, role, why) for p, role, why in candidates if _is_real_dir(p)]
+    return drop_nested(found), [p for p, _, _ in candidates]
+
+
+def resolve_roots(paths: Sequence[str], sessions_dirs: Sequence[str] = ()) -> list[Root]:
+    """Roots for the PATHs and --sessions-dir folders the user gave; errors name the path."""
+    roots = [Root(os.path.abspath(p), *detect_role(p)) for p in paths]
+    for p in sessions_dirs:
+        check_dir(p)
+        roots.append(Root(os.path.abspath(p), Role.SESSIONS, "given with --sessions-dir"))
+    for outer, inner in _overlaps(roots):
+        raise UsageError(f"roots overlap: {inner.path} is inside {outer.path}; give only one")
+    return roots
+
+
+def check_dir(path: str) -> None:
+    """Raise a one-line error unless `path` is a directory we can open without following links."""
+    try:
+        fd = os.open(path, DIR_FLAGS)
+    except OSError as exc:
+        raise GradioCleanError(describe_open_error(path, exc)) from None
+    os.close(fd)
+
+
+def describe_open_error(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return f"{path}: no such directory"
+    if exc.errno == errno.ELOOP:
+        return f"{path}: is a symlink; give the directory it points to"
+    if exc.errno == errno.ENOTDIR:
+        return f"{path}: not a directory"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"{path}: permission denied"
+    return f"{path}: {exc.strerror}"
+
+
+def detect_role(path: str) -> tuple[Role, str]:
+    """Work out what `path` is from its name and its immediate children."""
+    check_dir(path)
+    absolute = os.path.abspath(path)
+    base = os.path.basename(absolute.rstrip("/"))
+    if base == ".gradio":
+        return Role.GRADIO, "named .gradio"
+    if base == "flagged":
+        return Role.FLAGGED, "named flagged"
+    if base in ("cached_examples", "gradio_cached_examples"):
+        return Role.EXAMPLES, f"named {base}"
+    if _same_dir(absolute, gradio_temp_dir()):
+        return Role.TEMP, "is Gradio's temp dir"
+    children = _child_names(absolute)
+    markers = (".gradio", "flagged", "gradio_cached_examples")
+    app_markers = [n for n, d in children if d and n in markers]
+    if app_markers:
+        return Role.APP, f"holds {app_markers[0]}/"
+    for name, is_dir in children:
+        if (is_dir and (is_hash_dir_name(name) or name in TEMP_INTERNAL_DIRS)) or (
+            not is_dir and is_tmp_file_name(name)
+        ):
+            return Role.TEMP, f"holds Gradio cache entries ({name})"
+    if any(is_dir and is_session_name(name) for name, is_dir in children):
+        return Role.APP, "holds session folders"
+    return Role.APP, "nothing Gradio-specific found; only session folders would be candidates"
+
+
+def _child_names(path: str) -> list[tuple[str, bool]]:
+    try:
+        with os.scandir(path) as it:
+            return [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+    except OSError as exc:
+        raise GradioCleanError(describe_open_error(path, exc)) from None
+
+
+def _is_real_dir(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _same_dir(a: str, b: str) -> bool:
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _contains(outer: str, inner: str) -> bool:
+    o, i = os.path.realpath(outer), os.path.realpath(inner)
+    return i == o or i.startswith(o.rstrip("/") + "/")
+
+
+def _overlaps(roots: Iterable[Root]) -> Iterable[tuple[Root, Root]]:
+    listed = list(roots)
+    for i, a in enumerate(listed):
+        for b in listed[i + 1 :]:
+            if _contains(a.path, b.path):
+                yield a, b
+            elif _contains(b.path, a.path):
+                yield b, a
+
+
+def drop_nested(roots: list[Root]) -> list[Root]:
+    """For default roots: keep the outer one when one lies inside another."""
+    inner = {id(b) for _, b in _overlaps(roots)}
+    return [r for r in roots if id(r) not in inner]
+
+
+_SYSTEM_DIRS = frozenset(
+    {
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib64",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/usr",
+        "/var",
+        "/tmp",
+        "/var/tmp",
+        "/dev/shm",
+        "/mnt",
+        "/media",
+    }
+)
+
+
+def refuse_dangerous(root: Root) -> None:
+    """prune must never be pointed at /, a home directory or a bare system temp dir."""
+    real = os.path.realpath(root.path)
+    home = os.path.realpath(os.path.expanduser("~"))
+    temp = os.path.realpath(tempfile.gettempdir())
+    if real in _SYSTEM_DIRS or real == temp:
+        raise UsageError(
+            f"refusing to prune {root.path}: it is a system directory; "
+            "point gradio-clean at the Gradio folder inside it (e.g. /tmp/gradio)"
+        )
+    if real == home or home.startswith(real.rstrip("/") + "/"):
+        raise UsageError(f"refusing to prune {root.path}: it is or holds your home directory")

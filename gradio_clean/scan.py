@@ -1,0 +1,510 @@
+"""One pass over each root: counters, not a Python object per file.
+
+The walk works through directory file descriptors: each folder is opened with
+O_NOFOLLOW relative to its parent's descriptor, so a symlink is never followed
+and a folder swapped for a link mid-walk cannot lead outside the root. Depth is
+limited only by open descriptors (one per level), never by Python's recursion.
+Folders on another device are recorded and not entered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import os
+import resource
+import stat
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from gradio_clean.classify import (
+    KIND_CATEGORY,
+    Category,
+    Kind,
+    Role,
+    category_in_hash_dir,
+    classify_top,
+)
+from gradio_clean.roots import DIR_FLAGS, Root, describe_open_error
+
+AGE_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("< 1 h", 3600.0),
+    ("1 h - 1 d", 86400.0),
+    ("1 - 7 d", 7 * 86400.0),
+    ("7 - 30 d", 30 * 86400.0),
+    ("> 30 d", float("inf")),
+)
+MAX_WARNINGS = 1000
+_RANKED = frozenset({Kind.HASH_DIR, Kind.SESSION_DIR})
+MOUNT_WARNING = "on another filesystem (a mount point); not entered"
+
+
+@dataclass(frozen=True)
+class Tally:
+    files: int = 0
+    dirs: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class AgeBucket:
+    label: str
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ScanWarning:
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """A top-level entry of a root (or of a nested .gradio): the unit prune removes whole."""
+
+    path: str  # absolute
+    rel: str  # relative to the root
+    category: Category
+    kind: Kind
+    is_dir: bool
+    dev: int
+    ino: int
+    files: int  # regular-file paths inside (1 for a file item)
+    other: int  # symlinks, FIFOs, sockets, devices, unreadable or foreign-device folders
+    bytes: int
+    mtime_ns: int  # the item's own mtime
+    newest_ns: int  # newest mtime of the item and everything inside it
+
+
+@dataclass(frozen=True)
+class RootScan:
+    path: str
+    role: Role
+    role_why: str
+    files: int  # regular files, a hard-linked inode once
+    dirs: int  # folders below the root
+    bytes: int  # apparent size of regular files, a hard-linked inode once
+    disk_bytes: int  # allocated blocks of every entry, the root included (du -sxB1)
+    symlinks: int
+    special: int  # FIFOs, sockets, devices: recorded, never opened
+    hardlinks: int  # extra paths to an inode already counted
+    oldest: float | None  # mtime of the oldest regular file
+    newest: float | None
+    categories: Mapping[Category, Tally]
+    ages: tuple[AgeBucket, ...]
+    largest: tuple[Item, ...]  # hash folders and sessions, largest first
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    roots: tuple[RootScan, ...]
+    warnings: tuple[ScanWarning, ...]
+    warnings_dropped: int
+    started: float
+    duration: float
+
+
+FileHook = Callable[[str, os.stat_result, Category], None]
+ItemHook = Callable[[Item], None]
+ProgressHook = Callable[[int, int], None]
+
+
+@dataclass
+class Hooks:
+    """Let prune see every file and item of the same walk, instead of walking twice."""
+
+    on_file: FileHook | None = None
+    on_item: ItemHook | None = None
+    progress: ProgressHook | None = None
+
+
+@dataclass
+class _Warnings:
+    kept: list[ScanWarning] = field(default_factory=list)
+    dropped: int = 0
+
+    def add(self, path: str, message: str) -> None:
+        if len(self.kept) < MAX_WARNINGS:
+            self.kept.append(ScanWarning(path, message))
+        else:
+            self.dropped += 1
+
+
+def raise_fd_limit() -> None:
+    """Deep trees hold one descriptor per level; use the hard limit we are allowed."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+class _RootWalker:
+    """Mutable counters for one root; frozen into a RootScan at the end."""
+
+    def __init__(self, root: Root, now: float, top: int, warnings: _Warnings, hooks: Hooks) -> None:
+        self.root = root
+        self.now = now
+        self.top = top
+        self.warn = warnings.add
+        self.hooks = hooks
+        self.files = self.dirs = self.bytes = self.disk = 0
+        self.symlinks = self.special = self.hardlinks = 0
+        self.oldest_ns: int | None = None
+        self.newest_ns: int | None = None
+        self.cat_files = dict.fromkeys(Category, 0)
+        self.cat_dirs = dict.fromkeys(Category, 0)
+        self.cat_bytes = dict.fromkeys(Category, 0)
+        self.age_files = [0] * len(AGE_BUCKETS)
+        self.age_bytes = [0] * len(AGE_BUCKETS)
+        self.cut_ns = [
+            int((now - limit) * 1e9) if limit != float("inf") else -(1 << 62)
+            for _, limit in AGE_BUCKETS
+        ]
+        self.seen_links: set[tuple[int, int]] = set()
+        self.largest: list[tuple[int, int, Item]] = []
+        self.counter = 0
+        self.dev = 0
+
+    # -- entry points -------------------------------------------------------------
+
+    def run(self) -> RootScan:
+        try:
+            fd = os.open(self.root.path, DIR_FLAGS)
+        except OSError as exc:
+            self.warn(self.root.path, describe_open_error(self.root.path, exc))
+            return self.freeze()
+        try:
+            st = os.fstat(fd)
+            self.dev = st.st_dev
+            self.disk += st.st_blocks * 512
+            self._container(fd, "", self.root.role)
+        finally:
+            os.close(fd)
+        return self.freeze()
+
+    def freeze(self) -> RootScan:
+        cats = {c: Tally(self.cat_files[c], self.cat_dirs[c], self.cat_bytes[c]) for c in Category}
+        ages = tuple(
+            AgeBucket(label, self.age_files[i], self.age_bytes[i])
+            for i, (label, _) in enumerate(AGE_BUCKETS)
+        )
+        largest = tuple(item for _, _, item in sorted(self.largest, reverse=True))
+        return RootScan(
+            path=self.root.path,
+            role=self.root.role,
+            role_why=self.root.why,
+            files=self.files,
+            dirs=self.dirs,
+            bytes=self.bytes,
+            disk_bytes=self.disk,
+            symlinks=self.symlinks,
+            special=self.special,
+            hardlinks=self.hardlinks,
+            oldest=None if self.oldest_ns is None else self.oldest_ns / 1e9,
+            newest=None if self.newest_ns is None else self.newest_ns / 1e9,
+            categories=cats,
+            ages=ages,
+            largest=largest,
+        )
+
+    # -- walking ------------------------------------------------------------------
+
+    def _path(self, rel: str) -> str:
+        return os.path.join(self.root.path, rel) if rel else self.root.path
+
+    def _container(self, fd: int, rel: str, role: Role) -> None:
+        """Classify each child of a root (or nested .gradio) and walk it as one item."""
+        try:
+            listing = os.scandir(fd)
+        except OSError as exc:
+            self.warn(self._path(rel), describe_open_error(self._path(rel), exc))
+            return
+        with listing:
+            self._container_entries(fd, rel, role, listing)
+
+    def _container_entries(
+        self, fd: int, rel: str, role: Role, listing: Iterator[os.DirEntry[str]]
+    ) -> None:
+        for entry in listing:
+            name = entry.name
+            child_rel = f"{rel}/{name}" if rel else name
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                self.warn(self._path(child_rel), describe_open_error(self._path(child_rel), exc))
+                continue
+            is_dir = stat.S_ISDIR(st.st_mode)
+            kind = classify_top(role, name, is_dir)
+            if kind is Kind.GRADIO_DIR and self._enter_dir(st, child_rel):
+                self._count_dir(st, Category.OTHER)
+                sub = self._open(fd, name, child_rel)
+                if sub is not None:
+                    try:
+                        self._container(sub, child_rel, Role.GRADIO)
+                    finally:
+                        os.close(sub)
+                continue
+            self._item(fd, name, child_rel, st, kind)
+
+    def _enter_dir(self, st: os.stat_result, rel: str) -> bool:
+        if st.st_dev != self.dev:
+            self.warn(self._path(rel), MOUNT_WARNING)
+            return False
+        return True
+
+    def _open(self, parent_fd: int, name: str, rel: str) -> int | None:
+        try:
+            return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.warn(self._path(rel), describe_open_error(self._path(rel), exc))
+            return None
+
+    def _open_listing(
+        self, parent_fd: int, name: str, rel: str
+    ) -> tuple[int, Iterator[os.DirEntry[str]]] | None:
+        fd = self._open(parent_fd, name, rel)
+        if fd is None:
+            return None
+        try:
+            return fd, os.scandir(fd)
+        except OSError as exc:
+            os.close(fd)
+            self.warn(self._path(rel), describe_open_error(self._path(rel), exc))
+            return None
+
+    def _count_dir(self, st: os.stat_result, cat: Category) -> None:
+        self.dirs += 1
+        self.cat_dirs[cat] += 1
+        self.disk += st.st_blocks * 512
+
+    def _item(self, parent_fd: int, name: str, rel: str, st: os.stat_result, kind: Kind) -> None:
+        cat = KIND_CATEGORY[kind]
+        if not stat.S_ISDIR(st.st_mode):
+            before_bytes = self.bytes
+            is_reg = self._leaf(rel, st, cat)
+            if self.hooks.on_file is not None and is_reg:
+                self.hooks.on_file(rel, st, cat)
+            self._finish(
+                rel,
+                st,
+                kind,
+                cat,
+                False,
+                int(is_reg),
+                int(not is_reg),
+                self.bytes - before_bytes,
+                st.st_mtime_ns,
+            )
+            return
+        if not self._enter_dir(st, rel):
+            self._count_dir(st, cat)
+            self._finish(rel, st, kind, cat, True, 0, 1, 0, st.st_mtime_ns)
+            return
+        files, other, nbytes, newest, empty = self._walk_dir(parent_fd, name, rel, st, kind, cat)
+        if kind is Kind.HASH_DIR and empty:
+            cat = Category.LEFTOVER  # delete_cache removes files, never their folders
+        self._count_dir(st, cat)
+        self._finish(rel, st, kind, cat, True, files, other, nbytes, newest)
+
+    def _finish(
+        self,
+        rel: str,
+        st: os.stat_result,
+        kind: Kind,
+        cat: Category,
+        is_dir: bool,
+        files: int,
+        other: int,
+        nbytes: int,
+        newest: int,
+    ) -> None:
+        """Hand the item to prune, and keep it if it is among the largest."""
+        ranked = kind in _RANKED and self.top > 0
+        if ranked and len(self.largest) >= self.top and nbytes <= self.largest[0][0]:
+            ranked = False
+        if not ranked and self.hooks.on_item is None:
+            return  # most items: no object built at all
+        item = Item(
+            self._path(rel),
+            rel,
+            cat,
+            kind,
+            is_dir,
+            st.st_dev,
+            st.st_ino,
+            files,
+            other,
+            nbytes,
+            st.st_mtime_ns,
+            newest,
+        )
+        if self.hooks.on_item is not None:
+            self.hooks.on_item(item)
+        if ranked:
+            self.counter += 1
+            entry = (nbytes, -self.counter, item)
+            if len(self.largest) < self.top:
+                heapq.heappush(self.largest, entry)
+            else:
+                heapq.heapreplace(self.largest, entry)
+
+    def _leaf(self, rel: str, st: os.stat_result, cat: Category) -> bool:
+        """Count a non-directory entry; True if it is a regular file."""
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            if st.st_nlink > 1:
+                key = (st.st_dev, st.st_ino)
+                if key in self.seen_links:
+                    self.hardlinks += 1
+                    return True
+                self.seen_links.add(key)
+            size = st.st_size
+            mtime = st.st_mtime_ns
+            self.files += 1
+            self.bytes += size
+            self.disk += st.st_blocks * 512
+            self.cat_files[cat] += 1
+            self.cat_bytes[cat] += size
+            cut = self.cut_ns
+            i = 0
+            while mtime < cut[i]:
+                i += 1
+            self.age_files[i] += 1
+            self.age_bytes[i] += size
+            if self.oldest_ns is None or mtime < self.oldest_ns:
+                self.oldest_ns = mtime
+            if self.newest_ns is None or mtime > self.newest_ns:
+                self.newest_ns = mtime
+            self.counter += 1
+            if self.hooks.progress is not None and not self.counter & 0x3FF:
+                self.hooks.progress(self.files, self.bytes)
+            return True
+        if stat.S_ISLNK(mode):
+            self.symlinks += 1
+        else:
+            self.special += 1
+        if st.st_nlink > 1:
+            key = (st.st_dev, st.st_ino)
+            if key in self.seen_links:
+                return False
+            self.seen_links.add(key)
+        self.disk += st.st_blocks * 512
+        return False
+
+    def _walk_dir(
+        self, parent_fd: int, name: str, rel: str, st: os.stat_result, kind: Kind, cat: Category
+    ) -> tuple[int, int, int, int, bool]:
+        """Walk one item folder; returns (files, other entries, bytes, newest mtime, empty)."""
+        fd = self._open(parent_fd, name, rel)
+        newest = st.st_mtime_ns
+        if fd is None:
+            return 0, 1, 0, newest, False
+        files = other = 0
+        bytes_before = self.bytes
+        empty = True
+        on_file = self.hooks.on_file
+        leaf = self._leaf
+        dev = self.dev
+        split_hash = kind is Kind.HASH_DIR
+        S_ISDIR = stat.S_ISDIR
+        # Each frame: (fd, iterator, rel path, category, depth)
+        try:
+            top_it = os.scandir(fd)
+        except OSError as exc:
+            os.close(fd)
+            self.warn(self._path(rel), describe_open_error(self._path(rel), exc))
+            return 0, 1, 0, newest, False
+        # Each frame: (fd, iterator, rel path, category, depth)
+        stack: list[tuple[int, Iterator[os.DirEntry[str]], str, Category, int]] = [
+            (fd, top_it, rel, cat, 0)
+        ]
+        try:
+            while stack:
+                dfd, it, drel, dcat, depth = stack[-1]
+                descended = False
+                try:
+                    for entry in it:
+                        empty = False
+                        ename = entry.name
+                        try:
+                            est = entry.stat(follow_symlinks=False)
+                        except FileNotFoundError:
+                            continue
+                        except OSError as exc:
+                            p = self._path(f"{drel}/{ename}")
+                            self.warn(p, describe_open_error(p, exc))
+                            other += 1
+                            continue
+                        if est.st_mtime_ns > newest:
+                            newest = est.st_mtime_ns
+                        is_dir = S_ISDIR(est.st_mode)
+                        ecat = (
+                            category_in_hash_dir(ename, is_dir, 1)
+                            if split_hash and depth == 0
+                            else dcat
+                        )
+                        if not is_dir:
+                            if leaf(drel, est, ecat):
+                                files += 1
+                                if on_file is not None:
+                                    on_file(f"{drel}/{ename}", est, ecat)
+                            else:
+                                other += 1
+                            continue
+                        erel = f"{drel}/{ename}"
+                        self._count_dir(est, ecat)
+                        if est.st_dev != dev:
+                            self.warn(self._path(erel), MOUNT_WARNING)
+                            other += 1
+                            continue
+                        child = self._open_listing(dfd, ename, erel)
+                        if child is None:
+                            other += 1
+                            continue
+                        stack.append((child[0], child[1], erel, ecat, depth + 1))
+                        descended = True
+                        break
+                except OSError as exc:  # the listing itself failed part-way (EIO, ESTALE)
+                    p = self._path(drel)
+                    self.warn(p, describe_open_error(p, exc))
+                    other += 1
+                if not descended:
+                    it.close()  # type: ignore[attr-defined]
+                    os.close(dfd)
+                    stack.pop()
+        finally:
+            for dfd, it, *_ in stack:
+                it.close()  # type: ignore[attr-defined]
+                os.close(dfd)
+        return files, other, self.bytes - bytes_before, newest, empty
+
+
+def scan(
+    roots: Sequence[Root],
+    *,
+    top: int = 10,
+    hooks: Hooks | None = None,
+    now: float | None = None,
+) -> ScanResult:
+    """Walk every root once and return what is there."""
+    raise_fd_limit()
+    started = time.time() if now is None else now
+    t0 = time.perf_counter()
+    warnings = _Warnings()
+    scans = tuple(
+        _RootWalker(root, started, top, warnings, hooks or Hooks()).run() for root in roots
+    )
+    return ScanResult(
+        roots=scans,
+        warnings=tuple(warnings.kept),
+        warnings_dropped=warnings.dropped,
+        started=started,
+        duration=time.perf_counter() - t0,
+    )

@@ -1,0 +1,161 @@
+"""Real directory trees that look like what Gradio 6 writes, built in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+HOUR = 3600
+DAY = 86400
+
+SHA256_A = "a" * 63 + "1"
+SHA256_B = "b" * 63 + "2"
+SHA256_DUP = "c" * 63 + "3"
+SHA256_EMPTY = "d" * 63 + "4"
+SHA1_OLD = "e" * 39 + "5"
+JS_SESSION = "k3x9q0ab1z"
+JS_SESSION_FRESH = "p0q1r2s3t4"
+UUID_SESSION = "0b6a9a2e-4c1f-4a8e-9d1e-2f3c4b5a6d7e"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test may see the machine's real /tmp/gradio or config."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "no-such-temp"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("GRADIO_CLEAN_CONFIG", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def write(path: Path, data: bytes = b"", *, age: float = 0.0) -> Path:
+    """Create a file with `data` whose mtime and atime lie `age` seconds in the past."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    set_age(path, age)
+    return path
+
+
+def set_age(path: Path, age: float) -> None:
+    t = time.time() - age
+    os.utime(path, (t, t), follow_symlinks=False)
+
+
+@dataclass
+class GradioTree:
+    """A Gradio 6 temp dir and an app dir, with what each file is expected to be."""
+
+    temp: Path
+    app: Path
+    outside: Path
+    expected: dict[str, set[str]] = field(default_factory=dict)  # category -> relpaths
+
+    def add(self, category: str, path: Path, root: Path) -> None:
+        self.expected.setdefault(category, set()).add(str(path.relative_to(root)))
+
+
+def build_gradio_tree(base: Path) -> GradioTree:
+    """Everything the scan and prune issues list, in one realistic tree.
+
+    temp/ (a GRADIO_TEMP_DIR):
+      <sha256 A>/photo.png, <sha256 A>/copy of photo.png   same content, two names
+      <sha256 B>/audio.wav                                 old (3 days)
+      <sha256 DUP>/photo.png                               same bytes as A's, another folder
+      <sha256 EMPTY>/                                      empty hash folder, 2 days old
+      <sha1 OLD>/report.txt                                Gradio 4.x folder, 40 days old
+      <sha256 A>/.photo.png.ab12cd34                       staging copy (leftover)
+      tmpab12cd34                                          empty gr.File placeholder, 2 h old
+      tmpzz99yy88.mp4                                      video temp, 2 h old
+      tmpq1w2e3r4/clip.mp4                                 ffmpeg output folder, 2 h old
+      vibe_edit_history/, deep_links/abcdefghijk/state.json, workflow_0123456789abcdef.json
+      notes.txt                                            unrecognised (other)
+      link-out -> outside/secret.txt                       symlink out of the root
+      fifo                                                 a FIFO
+      b'caf\\xe9.bin' inside <sha256 B>                      a non-UTF-8 name
+      <sha256 B>/hard.bin + <sha256 A>/hard-link.bin       one inode, two paths
+    app/ (an app directory):
+      app.py, checkpoints/model.bin, static/logo.png, __pycache__/x.pyc   the app's own
+      .gradio/flagged/dataset1.csv, .gradio/flagged/image/<20hex>/in.png  flagged
+      .gradio/cached_examples/12/log.csv                                  examples
+      .gradio/certificate.pem                                             internal
+      k3x9q0ab1z/upload.txt (2 h old)         browser session, stale
+      p0q1r2s3t4/upload.txt (fresh)           browser session, fresh
+      <uuid4>/result.txt (3 h old)            Python-client session, stale
+      outputs1/keep.txt (2 h old)             word+number: not a session
+    """
+    temp, app, outside = base / "temp", base / "app", base / "outside"
+    t = GradioTree(temp, app, outside)
+    write(outside / "secret.txt", b"do not touch")
+
+    photo = b"\x89PNG" + bytes(range(256)) * 40
+    for p in (
+        temp / SHA256_A / "photo.png",
+        temp / SHA256_A / "copy of photo.png",
+        temp / SHA256_DUP / "photo.png",
+    ):
+        t.add("cache", write(p, photo, age=2 * HOUR), temp)
+    t.add("cache", write(temp / SHA256_B / "audio.wav", b"RIFF" + b"\0" * 5000, age=3 * DAY), temp)
+    t.add("cache", write(temp / SHA1_OLD / "report.txt", b"old report\n" * 50, age=40 * DAY), temp)
+    weird = os.fsdecode(b"caf\xe9.bin")
+    t.add("cache", write(temp / SHA256_B / weird, b"latin-1 name", age=3 * DAY), temp)
+    t.add("cache", write(temp / SHA256_B / "hard.bin", b"linked twice" * 10, age=3 * DAY), temp)
+    os.link(temp / SHA256_B / "hard.bin", temp / SHA256_A / "hard-link.bin")
+    t.add(
+        "leftover", write(temp / SHA256_A / ".photo.png.ab12cd34", photo[:100], age=2 * HOUR), temp
+    )
+    (temp / SHA256_EMPTY).mkdir()
+    set_age(temp / SHA256_EMPTY, 2 * DAY)
+    t.add("leftover", write(temp / "tmpab12cd34", b"", age=2 * HOUR), temp)
+    t.add("leftover", write(temp / "tmpzz99yy88.mp4", b"partial", age=2 * HOUR), temp)
+    t.add("leftover", write(temp / "tmpq1w2e3r4" / "clip.mp4", b"ffmpeg out", age=2 * HOUR), temp)
+    set_age(temp / "tmpq1w2e3r4", 2 * HOUR)
+    (temp / "vibe_edit_history").mkdir()
+    t.add("internal", write(temp / "deep_links" / "abcdefghijk" / "state.json", b"{}"), temp)
+    t.add("internal", write(temp / "workflow_0123456789abcdef.json", b"{}"), temp)
+    t.add("other", write(temp / "notes.txt", b"mine"), temp)
+    os.symlink(outside / "secret.txt", temp / "link-out")
+    os.mkfifo(temp / "fifo")
+
+    t.add("other", write(app / "app.py", b"import gradio as gr\n"), app)
+    t.add("other", write(app / "checkpoints" / "model.bin", b"\1" * 3000, age=10 * DAY), app)
+    t.add("other", write(app / "static" / "logo.png", photo, age=10 * DAY), app)
+    t.add("other", write(app / "__pycache__" / "x.pyc", b"pyc", age=10 * DAY), app)
+    t.add(
+        "flagged", write(app / ".gradio" / "flagged" / "dataset1.csv", b"a,b\n", age=5 * DAY), app
+    )
+    t.add(
+        "flagged",
+        write(app / ".gradio" / "flagged" / "image" / ("f" * 20) / "in.png", photo, age=5 * DAY),
+        app,
+    )
+    t.add(
+        "examples",
+        write(app / ".gradio" / "cached_examples" / "12" / "log.csv", b"x\n", age=5 * DAY),
+        app,
+    )
+    t.add("internal", write(app / ".gradio" / "certificate.pem", b"PEM", age=5 * DAY), app)
+    t.add("session", write(app / JS_SESSION / "upload.txt", b"stale session", age=2 * HOUR), app)
+    set_age(app / JS_SESSION, 2 * HOUR)
+    t.add("session", write(app / JS_SESSION_FRESH / "upload.txt", b"fresh session"), app)
+    t.add("session", write(app / UUID_SESSION / "result.txt", b"client session", age=3 * HOUR), app)
+    set_age(app / UUID_SESSION, 3 * HOUR)
+    t.add("other", write(app / "outputs1" / "keep.txt", b"app output", age=2 * HOUR), app)
+    set_age(app / "outputs1", 2 * HOUR)
+    return t
+
+
+@pytest.fixture
+def gradio_tree(tmp_path: Path) -> GradioTree:
+    return build_gradio_tree(tmp_path)
