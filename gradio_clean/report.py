@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradio_clean.classify import Category
+from gradio_clean.plan import Action, ApplyResult, Outcome, Plan, Rule, Status
 from gradio_clean.scan import Item, RootScan, ScanResult
 
 SCHEMA_VERSION = 1
@@ -190,3 +191,128 @@ def render_warnings(warnings: Iterable[tuple[str, str]], dropped: int, console: 
         console.print(Text(f"warning: {shown(path)}: {message}"), style="yellow")
     if dropped:
         console.print(f"warning: {dropped:,} more warnings not shown", style="yellow")
+
+
+# -- prune ------------------------------------------------------------------------
+
+
+def _action_to_dict(action: Action, outcome: Outcome | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "path": jsonable(action.path),
+        "rule": action.rule.value,
+        "category": action.category.value,
+        "type": "folder" if action.is_dir else "file",
+        "bytes": action.bytes,
+        "files": action.files,
+        "status": (outcome.status if outcome else Status.PLANNED).value,
+        "reason": action.reason,
+        "detail": outcome.detail if outcome else None,
+    }
+    if action.keep is not None:
+        doc["keep"] = jsonable(action.keep)
+        doc["dedupe"] = "hardlink" if action.hardlink else "delete"
+    return doc
+
+
+def prune_to_dict(
+    plan: Plan, result: ApplyResult | None, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    outcomes = {o.action: o for o in result.outcomes} if result is not None else {}
+    actions = [_action_to_dict(a, outcomes.get(a)) for a in plan.actions]
+    totals: dict[str, Any] = {
+        "planned": {
+            "entries": len(plan.actions),
+            "files": plan.files,
+            "folders": plan.folders,
+            "bytes": plan.bytes,
+        },
+    }
+    if result is not None:
+        totals.update(
+            {
+                "deleted": result.count(Status.DELETED),
+                "skipped": result.count(Status.SKIPPED),
+                "failed": result.count(Status.FAILED),
+                "freed_bytes": result.freed_bytes,
+                "freed_files": result.freed_files,
+                "folders_removed": result.folders,
+                "duration_seconds": round(result.duration, 3),
+            }
+        )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "command": "prune",
+        "dry_run": result is None,
+        "roots": [
+            {"path": jsonable(r.path), "role": r.role.value, "role_reason": r.why}
+            for r in plan.roots
+        ],
+        "rules": dict(settings),
+        "actions": actions,
+        "warnings": [{"path": jsonable(w.path), "message": w.message} for w in plan.warnings],
+        "totals": totals,
+    }
+
+
+def render_plan(
+    plan: Plan, console: Console, *, now: float, limit: int, result: ApplyResult | None = None
+) -> None:
+    """Entries grouped by rule, largest first; --json has them all."""
+    outcomes = {o.action: o for o in result.outcomes} if result is not None else {}
+    for rule in Rule:
+        actions = sorted((a for a in plan.actions if a.rule is rule), key=lambda a: -a.bytes)
+        if not actions:
+            continue
+        total = sum(a.bytes for a in actions)
+        table = Table(
+            title=f"{rule.value}: {len(actions):,} entries, {size(total)}",
+            box=box.SIMPLE_HEAD,
+            title_justify="left",
+        )
+        table.add_column("path", overflow="fold")
+        table.add_column("category")
+        table.add_column("size", justify="right")
+        table.add_column("age", justify="right", no_wrap=True)
+        table.add_column("reason", overflow="fold")
+        if result is not None:
+            table.add_column("status", overflow="fold")
+        for action in actions[:limit] if limit > 0 else actions:
+            row = [
+                Text(shown(action.path) + ("/" if action.is_dir else "")),
+                action.category.value,
+                size(action.bytes),
+                age(action.newest_ns / 1e9, now),
+                action.reason,
+            ]
+            if result is not None:
+                outcome = outcomes.get(action)
+                status = outcome.status.value if outcome else "-"
+                if outcome and outcome.detail:
+                    status += f": {outcome.detail}"
+                row.append(status)
+            table.add_row(*row)
+        console.print(table)
+        if 0 < limit < len(actions):
+            console.print(
+                f"  … and {len(actions) - limit:,} more (--limit 0 shows all, "
+                "--json lists every entry)",
+                style="dim",
+            )
+
+
+def dry_run_summary(plan: Plan) -> list[str]:
+    return [
+        f"Would free {size(plan.bytes)} in {plan.files:,} files ({plan.folders:,} folders).",
+        "Dry run: nothing was deleted. Re-run with --apply to delete.",
+    ]
+
+
+def apply_summary(plan: Plan, result: ApplyResult) -> list[str]:
+    lines = [
+        f"Freed {size(result.freed_bytes)} in {result.freed_files:,} files "
+        f"({result.folders:,} folders)."
+    ]
+    skipped, failed = result.count(Status.SKIPPED), result.count(Status.FAILED)
+    if skipped or failed:
+        lines.append(f"{skipped:,} entries skipped, {failed:,} failed; see above or --json.")
+    return lines

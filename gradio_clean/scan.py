@@ -109,12 +109,14 @@ class ScanResult:
 FileHook = Callable[[str, os.stat_result, Category], None]
 ItemHook = Callable[[Item], None]
 ProgressHook = Callable[[int, int], None]
+RootHook = Callable[[Root], None]
 
 
 @dataclass
 class Hooks:
     """Let prune see every file and item of the same walk, instead of walking twice."""
 
+    on_root: RootHook | None = None
     on_file: FileHook | None = None
     on_item: ItemHook | None = None
     progress: ProgressHook | None = None
@@ -171,6 +173,8 @@ class _RootWalker:
     # -- entry points -------------------------------------------------------------
 
     def run(self) -> RootScan:
+        if self.hooks.on_root is not None:
+            self.hooks.on_root(self.root)
         try:
             fd = os.open(self.root.path, DIR_FLAGS)
         except OSError as exc:

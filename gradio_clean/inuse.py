@@ -1,0 +1,117 @@
+"""Which files some process holds open, maps or locks, read from /proc.
+
+One snapshot costs a pass over /proc/*/fd, /proc/*/maps and /proc/locks; it is
+refreshed while a long run goes on, so a file opened after planning is still
+spared. Only processes this one may inspect are seen (as root: all in its PID
+namespace); a container sees only its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+Key = tuple[int, int]  # (st_dev, st_ino)
+PROC = "/proc"
+
+
+@dataclass(frozen=True)
+class InUse:
+    open_by: Mapping[Key, int]  # the file's key -> a pid that has it open or mapped
+    locked: frozenset[tuple[int, int, int]]  # (major, minor, inode) from /proc/locks
+
+    def why(self, dev: int, ino: int) -> str | None:
+        pid = self.open_by.get((dev, ino))
+        if pid is not None:
+            return f"open by process {pid} ({_comm(pid)})"
+        if (os.major(dev), os.minor(dev), ino) in self.locked:
+            return "locked by another process (flock/fcntl)"
+        return None
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"{PROC}/{pid}/comm", encoding="utf-8", errors="replace") as fh:
+            return fh.read().strip()
+    except OSError:
+        return "?"
+
+
+def snapshot(proc: str = PROC) -> InUse:
+    me = os.getpid()
+    open_by: dict[Key, int] = {}
+    try:
+        pids = [int(n) for n in os.listdir(proc) if n.isdigit()]
+    except OSError:
+        pids = []
+    for pid in pids:
+        if pid == me:
+            continue
+        fd_dir = f"{proc}/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                st = os.stat(f"{fd_dir}/{fd}")  # follows the magic link to the open file
+            except OSError:
+                continue
+            open_by.setdefault((st.st_dev, st.st_ino), pid)
+        _read_maps(f"{proc}/{pid}/maps", pid, open_by)
+    return InUse(open_by, frozenset(_read_locks(f"{proc}/locks")))
+
+
+def _read_maps(path: str, pid: int, open_by: dict[Key, int]) -> None:
+    """Memory-mapped files stay in use after their descriptor is closed."""
+    try:
+        with open(path, "rb") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        parts = line.split(None, 5)
+        if len(parts) < 6 or parts[4] == b"0":
+            continue
+        major, _, minor = parts[3].partition(b":")
+        try:
+            dev = os.makedev(int(major, 16), int(minor, 16))
+            open_by.setdefault((dev, int(parts[4])), pid)
+        except ValueError:
+            continue
+
+
+def _read_locks(path: str) -> set[tuple[int, int, int]]:
+    """Lines like `1: FLOCK  ADVISORY  WRITE 1234 08:01:131 0 EOF` (major:minor hex)."""
+    locked: set[tuple[int, int, int]] = set()
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return locked
+    for line in lines:
+        for field in line.split():
+            if field.count(":") == 2:
+                major, minor, ino = field.split(":")
+                with contextlib.suppress(ValueError):
+                    locked.add((int(major, 16), int(minor, 16), int(ino)))
+                break
+    return locked
+
+
+class InUseWatcher:
+    """A snapshot that renews itself every `max_age` seconds."""
+
+    def __init__(self, max_age: float = 2.0) -> None:
+        self.max_age = max_age
+        self._taken = 0.0
+        self._snap = InUse({}, frozenset())
+
+    def why(self, dev: int, ino: int) -> str | None:
+        if time.monotonic() - self._taken > self.max_age:
+            self._snap = snapshot()
+            self._taken = time.monotonic()
+        return self._snap.why(dev, ino)

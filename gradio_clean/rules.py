@@ -1,0 +1,381 @@
+"""Rules turn one scan into a plan: which entries go, under which rule, and why.
+
+Rules combine (an entry is planned if any selected rule picks it) and are
+evaluated on the same walk that counts the tree, through scan hooks, so a plan
+costs one pass plus the hashing the duplicates rule needs.
+
+Scope, enforced here and nowhere else:
+- inside a temp dir every entry is a candidate;
+- everywhere else only session folders are, and the app's own files never;
+- flagged data and cached examples only when their category is asked for.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import os
+import stat
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pathspec
+
+from gradio_clean.classify import Category, Kind, Role
+from gradio_clean.duplicates import Candidate, find_duplicates
+from gradio_clean.durations import format_duration
+from gradio_clean.plan import Action, Identity, Plan, Rule
+from gradio_clean.roots import DIR_FLAGS, Root
+from gradio_clean.scan import Hooks, Item, ProgressHook, ScanWarning, scan
+
+IGNORE_FILE = ".gradiocleanignore"
+USER_DATA = frozenset({Category.FLAGGED, Category.EXAMPLES})
+# Content worth deduplicating; Gradio's leftovers and internal state are not.
+DEDUPE_CATEGORIES = frozenset(
+    {Category.CACHE, Category.SESSION, Category.FLAGGED, Category.EXAMPLES}
+)
+DEFAULT_CATEGORIES = frozenset(
+    {Category.CACHE, Category.LEFTOVER, Category.SESSION, Category.INTERNAL, Category.OTHER}
+)
+
+
+class AgeBy(str, enum.Enum):
+    """mtime is the default: Gradio 6.31 touches a reused cached copy's mtime on reuse."""
+
+    MTIME = "mtime"
+    ATIME = "atime"
+    CTIME = "ctime"
+    NEWEST = "newest"
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    older_than: float | None = None  # seconds
+    age_by: AgeBy = AgeBy.MTIME
+    duplicates: bool = False
+    hardlink: bool = True  # --dedupe hardlink (default) or delete
+    keep_oldest: bool = False
+    verify: bool = False
+    orphaned_sessions: bool = False
+    session_ttl: float = 3600.0
+    categories: frozenset[Category] = DEFAULT_CATEGORIES
+    explicit_categories: bool = False  # --category given: flagged/examples may be touched
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def any(self) -> bool:
+        return self.older_than is not None or self.duplicates or self.orphaned_sessions
+
+
+def _age_ns(st: os.stat_result, age_by: AgeBy) -> int:
+    if age_by is AgeBy.MTIME:
+        return st.st_mtime_ns
+    if age_by is AgeBy.ATIME:
+        return st.st_atime_ns
+    if age_by is AgeBy.CTIME:
+        return st.st_ctime_ns
+    return max(st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns)
+
+
+def _ago(now_ns: int, then_ns: int) -> str:
+    return format_duration(max(0, now_ns - then_ns) / 1e9)
+
+
+@dataclass
+class _Selected:
+    rel: str
+    st: os.stat_result
+    category: Category
+    rule: Rule
+    reason: str
+
+
+@dataclass
+class _RootPlanner:
+    """Per-root state while the walk goes: the current item's files, then its actions."""
+
+    root: Root
+    rules: RuleSet
+    now_ns: int
+    scope: Scope
+    actions: list[Action] = field(default_factory=list)
+    dupes: list[tuple[Candidate, str, Category]] = field(default_factory=list)  # (cand, rel, cat)
+    selected: list[_Selected] = field(default_factory=list)
+    unselected: list[tuple[str, os.stat_result, Category]] = field(default_factory=list)
+    item_excluded_inside: bool = False
+
+    def allowed(self, category: Category) -> bool:
+        if category not in self.rules.categories:
+            return False
+        if self.root.role is Role.TEMP:
+            return category not in USER_DATA or self.rules.explicit_categories
+        if category is Category.SESSION:
+            return True
+        return category in USER_DATA and self.rules.explicit_categories
+
+    def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
+        if not self.allowed(category):
+            return
+        if not self.scope.wants(rel, is_dir=False):
+            self.item_excluded_inside = True
+            return
+        rules = self.rules
+        if rules.older_than is not None:
+            then = _age_ns(st, rules.age_by)
+            if self.now_ns - then > rules.older_than * 1e9:
+                self.selected.append(
+                    _Selected(
+                        rel,
+                        st,
+                        category,
+                        Rule.OLDER_THAN,
+                        f"{rules.age_by.value} {_ago(self.now_ns, then)} ago, "
+                        f"older than {format_duration(rules.older_than)}",
+                    )
+                )
+                return
+        if rules.orphaned_sessions and category is Category.LEFTOVER:
+            then = _age_ns(st, rules.age_by)
+            if self.now_ns - then > rules.session_ttl * 1e9:
+                self.selected.append(
+                    _Selected(
+                        rel,
+                        st,
+                        category,
+                        Rule.ORPHANED,
+                        f"Gradio leftover untouched for {_ago(self.now_ns, then)}",
+                    )
+                )
+                return
+        self.unselected.append((rel, st, category))
+
+    def on_item(self, item: Item) -> None:
+        try:
+            self._item(item)
+        finally:
+            self.selected.clear()
+            self.unselected.clear()
+            self.item_excluded_inside = False
+
+    def _item(self, item: Item) -> None:
+        whole = self._whole_item_rule(item)
+        if whole is not None:
+            rule, reason = whole
+            self.actions.append(self._folder_action(item, rule, reason))
+            return
+        rules = self.rules
+        if (
+            item.is_dir
+            and self.selected
+            and not self.unselected
+            and item.other == 0
+            and not self.item_excluded_inside
+            and len({s.rule for s in self.selected}) == 1
+            and self.scope.wants(item.rel, is_dir=True)
+        ):
+            first = self.selected[0]
+            self.actions.append(self._folder_action(item, first.rule, first.reason))
+            return
+        for s in self.selected:
+            self.actions.append(self._file_action(item, s))
+        if rules.duplicates:
+            for rel, st, category in self.unselected:
+                if st.st_size > 0 and category in DEDUPE_CATEGORIES:
+                    cand = Candidate(
+                        os.path.join(self.root.path, rel),
+                        st.st_dev,
+                        st.st_ino,
+                        st.st_size,
+                        st.st_mtime_ns,
+                    )
+                    self.dupes.append((cand, rel, category))
+
+    def _whole_item_rule(self, item: Item) -> tuple[Rule, str] | None:
+        """Orphaned sessions and leftover folders go whole, or not at all."""
+        rules = self.rules
+        if not rules.orphaned_sessions or not item.is_dir:
+            return None
+        if not self.allowed(item.category) or self.item_excluded_inside:
+            return None
+        if not self.scope.wants(item.rel, is_dir=True):
+            return None
+        idle = self.now_ns - item.newest_ns
+        if idle <= rules.session_ttl * 1e9:
+            return None
+        ttl = format_duration(rules.session_ttl)
+        if item.kind is Kind.SESSION_DIR:
+            return (
+                Rule.ORPHANED,
+                f"session idle for {_ago(self.now_ns, item.newest_ns)} (ttl {ttl})",
+            )
+        if item.kind is Kind.HASH_DIR and item.category is Category.LEFTOVER:
+            return (
+                Rule.ORPHANED,
+                f"empty hash folder, untouched for {_ago(self.now_ns, item.newest_ns)}",
+            )
+        if item.kind is Kind.TMP_DIR:
+            return (
+                Rule.ORPHANED,
+                f"Gradio tmp folder untouched for {_ago(self.now_ns, item.newest_ns)}",
+            )
+        return None
+
+    def _folder_action(self, item: Item, rule: Rule, reason: str) -> Action:
+        return Action(
+            root=self.root.path,
+            rel=item.rel,
+            item_rel=item.rel,
+            rule=rule,
+            category=item.category,
+            is_dir=True,
+            bytes=item.bytes,
+            files=item.files,
+            reason=reason,
+            identity=Identity(item.dev, item.ino, 0, item.mtime_ns),
+            newest_ns=item.newest_ns,
+        )
+
+    def _file_action(self, item: Item, s: _Selected) -> Action:
+        st = s.st
+        return Action(
+            root=self.root.path,
+            rel=s.rel,
+            item_rel=item.rel,
+            rule=s.rule,
+            category=s.category,
+            is_dir=False,
+            bytes=st.st_size,
+            files=1,
+            reason=s.reason,
+            identity=Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns),
+            newest_ns=st.st_mtime_ns,
+        )
+
+    def duplicate_actions(self, warn: Callable[[str, str], None]) -> None:
+        if not self.dupes:
+            return
+        by_path = {c.path: (rel, category) for c, rel, category in self.dupes}
+        report = find_duplicates(
+            (c for c, _, _ in self.dupes),
+            keep="oldest" if self.rules.keep_oldest else "newest",
+            verify=self.rules.verify,
+        )
+        for path, message in report.warnings:
+            warn(path, message)
+        for dset in report.sets:
+            keep = dset.keep
+            keep_identity = Identity(keep.dev, keep.ino, keep.size, keep.mtime_ns)
+            keep_rel = by_path[keep.path][0]
+            verb = "hard-linked to" if self.rules.hardlink else "deleted; same content as"
+            for extra in dset.extras:
+                rel, category = by_path[extra.path]
+                self.actions.append(
+                    Action(
+                        root=self.root.path,
+                        rel=rel,
+                        item_rel=rel.split("/", 1)[0],
+                        rule=Rule.DUPLICATES,
+                        category=category,
+                        is_dir=False,
+                        bytes=extra.size,
+                        files=1,
+                        reason=f"{verb} {keep_rel}",
+                        identity=Identity(extra.dev, extra.ino, extra.size, extra.mtime_ns),
+                        newest_ns=extra.mtime_ns,
+                        keep=keep.path,
+                        keep_identity=keep_identity,
+                        hardlink=self.rules.hardlink,
+                    )
+                )
+        self.dupes.clear()
+
+
+class Scope:
+    """--include/--exclude plus the root's .gradiocleanignore: gitignore-style, root-relative."""
+
+    def __init__(self, include: Sequence[str], exclude: Sequence[str]) -> None:
+        self._include = pathspec.GitIgnoreSpec.from_lines(include) if include else None
+        self._exclude = pathspec.GitIgnoreSpec.from_lines(exclude) if exclude else None
+
+    def wants(self, rel: str, *, is_dir: bool) -> bool:
+        key = rel + "/" if is_dir else rel
+        if self._exclude is not None and self._exclude.match_file(key):
+            return False
+        if self._include is not None and is_dir is False:
+            return bool(self._include.match_file(key))
+        return True
+
+
+def read_ignore_file(root: Root) -> list[str]:
+    """The root's .gradiocleanignore, opened without following links and never a FIFO."""
+    try:
+        dfd = os.open(root.path, DIR_FLAGS)
+    except OSError:
+        return []
+    try:
+        fd = os.open(
+            IGNORE_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd
+        )
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ELOOP):
+            raise
+        return []
+    finally:
+        os.close(dfd)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return []
+        return os.fsdecode(fh.read(1 << 20)).splitlines()
+
+
+def build_plan(
+    roots: Sequence[Root],
+    rules: RuleSet,
+    *,
+    now: float,
+    progress: ProgressHook | None = None,
+) -> Plan:
+    """Walk every root once and decide what each rule selects."""
+    planners: dict[str, _RootPlanner] = {}
+    current: list[_RootPlanner] = []
+    extra_warnings: list[ScanWarning] = []
+
+    def on_root(root: Root) -> None:
+        planner = _RootPlanner(
+            root,
+            rules,
+            int(now * 1e9),
+            Scope(rules.include, [*rules.exclude, *read_ignore_file(root), IGNORE_FILE]),
+        )
+        planners[root.path] = planner
+        current[:] = [planner]
+
+    def on_file(rel: str, st: os.stat_result, category: Category) -> None:
+        current[0].on_file(rel, st, category)
+
+    def on_item(item: Item) -> None:
+        current[0].on_item(item)
+
+    result = scan(
+        roots,
+        top=0,
+        now=now,
+        hooks=Hooks(on_root=on_root, on_file=on_file, on_item=on_item, progress=progress),
+    )
+    actions: list[Action] = []
+    for planner in planners.values():
+        if rules.duplicates:
+            planner.duplicate_actions(lambda p, m: extra_warnings.append(ScanWarning(p, m)))
+        actions.extend(planner.actions)
+    actions.sort(key=lambda a: (a.root, a.rel))
+    return Plan(
+        roots=tuple(roots),
+        actions=tuple(actions),
+        scan=result,
+        warnings=(*result.warnings, *extra_warnings),
+    )
+
+
+def category_names(values: Iterable[str]) -> frozenset[Category]:
+    return frozenset(Category(v) for v in values)

@@ -1,0 +1,371 @@
+"""Deletion that cannot hurt: every test here fails if its protection is removed."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gradio_clean.classify import Role
+from gradio_clean.cli import app
+from gradio_clean.delete import apply_plan
+from gradio_clean.errors import ExitCode
+from gradio_clean.inuse import snapshot
+from gradio_clean.plan import Status
+from gradio_clean.roots import Root
+from gradio_clean.rules import RuleSet, build_plan
+from tests.conftest import DAY, HOUR, JS_SESSION, SHA256_A, SHA256_B, set_age, write
+
+OLD = 3 * DAY
+
+
+def temp_root(path: Path) -> Root:
+    return Root(str(path), Role.TEMP, "test")
+
+
+def plan_older(root: Path, *, seconds: float = DAY) -> tuple[Root, RuleSet]:
+    return temp_root(root), RuleSet(older_than=seconds)
+
+
+def never_busy(_dev: int, _ino: int) -> str | None:
+    return None
+
+
+@pytest.fixture
+def holder() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Background processes that hold files; always reaped."""
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def hold(procs: list[subprocess.Popen[bytes]], code: str) -> None:
+    """Run `code` in a child that prints 'ready' once it holds what it holds."""
+    p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE)
+    procs.append(p)
+    assert p.stdout is not None
+    assert p.stdout.readline().strip() == b"ready"
+
+
+def test_folder_swapped_for_symlink_is_not_followed(tmp_path: Path) -> None:
+    """The planned file's folder becomes a link to a folder outside holding the SAME inode.
+
+    The identity re-check passes (same inode, size, mtime); only opening each folder with
+    O_NOFOLLOW relative to its parent keeps the outside path alive.
+    """
+    temp, outside = tmp_path / "temp", tmp_path / "outside"
+    target = write(temp / SHA256_A / "photo.png", b"x" * 100, age=OLD)
+    root, rules = plan_older(temp)
+    plan = build_plan([root], rules, now=time.time())
+    assert [a.rel for a in plan.actions] == [SHA256_A]  # the whole old hash folder
+    outside.mkdir()
+    os.link(target, outside / "photo.png")
+    set_age(outside, 0)
+    (temp / SHA256_A).rename(temp / "moved-away")
+    (temp / SHA256_A).symlink_to(outside)
+
+    result = apply_plan(plan, why=never_busy)
+
+    assert (outside / "photo.png").read_bytes() == b"x" * 100
+    assert (temp / "moved-away" / "photo.png").exists()
+    assert [o.status for o in result.outcomes] == [Status.SKIPPED]
+
+
+def test_file_action_through_swapped_parent_is_skipped(tmp_path: Path) -> None:
+    temp, outside = tmp_path / "temp", tmp_path / "outside"
+    write(temp / SHA256_A / "old.png", b"o" * 10, age=OLD)
+    fresh = write(temp / SHA256_A / "fresh.png", b"f" * 10)
+    plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY), now=time.time())
+    assert [a.rel for a in plan.actions] == [f"{SHA256_A}/old.png"]
+    outside.mkdir()
+    os.link(temp / SHA256_A / "old.png", outside / "old.png")
+    (temp / SHA256_A).rename(temp / "away")
+    (temp / SHA256_A).symlink_to(outside)
+
+    result = apply_plan(plan, why=never_busy)
+
+    assert (outside / "old.png").exists()
+    assert result.outcomes[0].status is Status.SKIPPED
+    assert "symlink" in (result.outcomes[0].detail or "")
+    assert not fresh.exists()  # moved with its folder, not deleted
+    assert (temp / "away" / "fresh.png").exists()
+
+
+def test_symlink_is_removed_as_a_link_never_followed(tmp_path: Path) -> None:
+    """A link inside an orphaned session folder goes; what it points to stays."""
+    app_dir, outside = tmp_path / "app", tmp_path / "outside"
+    secret = write(outside / "secret.txt", b"keep me")
+    session = app_dir / JS_SESSION
+    write(session / "upload.txt", b"u", age=2 * HOUR)
+    (session / "link").symlink_to(secret)
+    (session / "dirlink").symlink_to(outside, target_is_directory=True)
+    for p in (session / "link", session / "dirlink"):
+        set_age(p, 2 * HOUR)
+    set_age(session, 2 * HOUR)
+    root = Root(str(app_dir), Role.APP, "test")
+    plan = build_plan([root], RuleSet(orphaned_sessions=True), now=time.time())
+    assert [a.rel for a in plan.actions] == [JS_SESSION]
+
+    result = apply_plan(plan, why=never_busy)
+
+    assert result.complete
+    assert not session.exists()
+    assert secret.read_bytes() == b"keep me"
+
+
+def test_changed_since_planning_is_skipped(tmp_path: Path) -> None:
+    temp = tmp_path / "temp"
+    grown = write(temp / "a" / "grown.bin", b"1" * 10, age=OLD)
+    touched = write(temp / "b" / "touched.bin", b"2" * 10, age=OLD)
+    replaced = write(temp / "c" / "replaced.bin", b"3" * 10, age=OLD)
+    vanished = write(temp / "d" / "vanished.bin", b"4" * 10, age=OLD)
+    for d in "abcd":  # keep the folders fresh so each file is its own action
+        write(temp / d / "fresh", b"")
+    plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY), now=time.time())
+    assert len(plan.actions) == 4
+
+    with grown.open("ab") as fh:
+        fh.write(b"more")
+    set_age(grown, OLD)  # same old mtime: only the size gives it away
+    set_age(touched, OLD - 10)
+    # Same name and size, another inode (made before the old one goes, so no inode reuse).
+    os.replace(write(replaced.with_name("new"), b"3" * 10, age=OLD), replaced)
+    os.utime(replaced, ns=(replaced.stat().st_atime_ns, plan.actions[2].identity.mtime_ns))
+    vanished.unlink()
+
+    result = apply_plan(plan, why=never_busy)
+    by_name = {Path(o.action.rel).name: o for o in result.outcomes}
+
+    assert by_name["grown.bin"].status is Status.SKIPPED
+    assert by_name["grown.bin"].detail == "changed since planning (size)"
+    assert by_name["touched.bin"].detail == "changed since planning (mtime)"
+    assert by_name["replaced.bin"].detail == "replaced since planning (another inode)"
+    assert (by_name["vanished.bin"].status, by_name["vanished.bin"].detail) == (
+        Status.DELETED,
+        "already gone",
+    )
+    assert grown.exists() and touched.exists() and replaced.exists()
+
+
+def test_folder_with_a_newer_entry_is_skipped(tmp_path: Path) -> None:
+    app_dir = tmp_path / "app"
+    session = app_dir / JS_SESSION
+    write(session / "old.txt", b"o", age=2 * HOUR)
+    set_age(session, 2 * HOUR)
+    plan = build_plan(
+        [Root(str(app_dir), Role.APP, "t")], RuleSet(orphaned_sessions=True), now=time.time()
+    )
+    assert len(plan.actions) == 1
+    write(session / "sub" / "new.txt", b"the user came back")
+    set_age(session, 2 * HOUR)
+
+    result = apply_plan(plan, why=never_busy)
+
+    assert result.outcomes[0].status is Status.SKIPPED
+    assert (session / "sub" / "new.txt").exists() and (session / "old.txt").exists()
+
+
+def test_open_file_is_spared(tmp_path: Path, holder: list[subprocess.Popen[bytes]]) -> None:
+    temp = tmp_path / "temp"
+    busy = write(temp / "h1" / "busy.bin", b"b" * 10, age=OLD)
+    idle = write(temp / "h2" / "idle.bin", b"i" * 10, age=OLD)
+    hold(
+        holder,
+        f"""
+        import sys, time
+        fh = open({str(busy)!r}, "rb")
+        print("ready", flush=True)
+        time.sleep(60)
+    """,
+    )
+    plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY), now=time.time())
+
+    result = apply_plan(plan)  # the real /proc snapshot
+
+    assert busy.exists() and not idle.exists()
+    skipped = [o for o in result.outcomes if o.status is Status.SKIPPED]
+    assert len(skipped) == 1 and "open by process" in (skipped[0].detail or "")
+
+
+def test_mapped_file_is_spared(tmp_path: Path, holder: list[subprocess.Popen[bytes]]) -> None:
+    """A mapping outlives its descriptor: /proc/<pid>/maps still shows it."""
+    temp = tmp_path / "temp"
+    mapped = write(temp / "h1" / "mapped.bin", b"m" * 8192, age=OLD)
+    hold(
+        holder,
+        f"""
+        import mmap, os, time
+        fd = os.open({str(mapped)!r}, os.O_RDONLY)
+        m = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+        os.close(fd)
+        print("ready", flush=True)
+        time.sleep(60)
+    """,
+    )
+    st = mapped.stat()
+    assert snapshot().why(st.st_dev, st.st_ino) is not None
+    plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY), now=time.time())
+    result = apply_plan(plan)
+    assert mapped.exists()
+    assert result.outcomes[0].status is Status.SKIPPED
+
+
+def test_flock_is_seen_in_proc_locks(tmp_path: Path, holder: list[subprocess.Popen[bytes]]) -> None:
+    locked = write(tmp_path / "locked.bin", b"l")
+    hold(
+        holder,
+        f"""
+        import fcntl, time
+        fh = open({str(locked)!r}, "rb")
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        print("ready", flush=True)
+        time.sleep(60)
+    """,
+    )
+    st = locked.stat()
+    snap = snapshot()
+    assert (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino) in snap.locked
+
+
+def test_fifo_is_never_opened(tmp_path: Path) -> None:
+    """A FIFO inside an orphaned session is unlinked; nothing ever blocks opening it."""
+    app_dir = tmp_path / "app"
+    session = app_dir / JS_SESSION
+    write(session / "f.txt", b"x", age=2 * HOUR)
+    os.mkfifo(session / "pipe")
+    set_age(session / "pipe", 2 * HOUR)
+    set_age(session, 2 * HOUR)
+    os.mkfifo(app_dir / "top-fifo")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gradio_clean",
+            "prune",
+            str(app_dir),
+            "--orphaned-sessions",
+            "--duplicates",
+            "--older-than",
+            "1m",
+            "--apply",
+            "--json",
+        ],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert not session.exists()
+    assert (app_dir / "top-fifo").exists()
+
+
+def test_dangerous_roots_are_refused(runner: CliRunner, tmp_path: Path) -> None:
+    for path in ("/", "/tmp", str(Path.home())):
+        if not Path(path).is_dir():
+            continue
+        result = runner.invoke(app, ["prune", path, "--older-than", "1d", "--apply"])
+        assert result.exit_code == ExitCode.USAGE, (path, result.output)
+        assert "refusing to prune" in result.stderr
+        assert "Traceback" not in result.output
+
+
+def test_second_run_waits_then_gives_up(runner: CliRunner, tmp_path: Path) -> None:
+    temp = tmp_path / "temp"
+    old = write(temp / SHA256_A / "old.bin", b"o", age=OLD)
+    fd = os.open(temp, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        started = time.monotonic()
+        result = runner.invoke(
+            app, ["prune", str(temp), "--older-than", "1d", "--apply", "--wait", "0.5"]
+        )
+        waited = time.monotonic() - started
+    finally:
+        os.close(fd)
+    assert result.exit_code == ExitCode.BUSY
+    assert "another gradio-clean run" in result.stderr
+    assert waited >= 0.5
+    assert old.exists()
+
+
+def test_non_utf8_names_are_deleted_and_reported(runner: CliRunner, tmp_path: Path) -> None:
+    temp = tmp_path / "temp"
+    weird = os.fsdecode(b"caf\xe9-\xff.bin")
+    write(temp / SHA256_A / weird, b"w", age=OLD)
+    write(temp / SHA256_A / "keep", b"k")
+    result = runner.invoke(app, ["prune", str(temp), "--older-than", "1d", "--apply", "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [a["path"] for a in doc["actions"]] == [str(temp / SHA256_A / "caf\\xe9-\\xff.bin")]
+    assert doc["actions"][0]["status"] == "deleted"
+    assert os.listdir(temp / SHA256_A) == ["keep"]
+
+
+def _as_nobody(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run gradio-clean unprivileged: the only way to meet EACCES when tests run as root."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv is not installed")
+    return subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-m",
+            "gradio_clean",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+
+
+@pytest.fixture
+def world_dir() -> Iterator[Path]:
+    """A folder another user can reach (pytest's own tmp_path is 0700 under root)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand the tree to another user")
+    base = Path(tempfile.mkdtemp(prefix="gradio-clean-test-"))
+    base.chmod(0o755)
+    yield base
+    shutil.rmtree(base)
+
+
+def test_permission_error_is_recorded_and_the_run_goes_on(world_dir: Path) -> None:
+    base = world_dir
+    temp = base / "temp"
+    locked_dir = temp / SHA256_A
+    write(locked_dir / "old.bin", b"x", age=OLD)
+    write(locked_dir / "fresh", b"")
+    mine = write(temp / SHA256_B / "old.bin", b"y", age=OLD)
+    write(temp / SHA256_B / "fresh", b"")
+    for p in (temp, temp / SHA256_B):
+        os.chown(p, 65534, 65534)
+    os.chown(mine, 65534, 65534)
+    locked_dir.chmod(0o755)  # readable, not writable by nobody
+
+    proc = _as_nobody(["prune", str(temp), "--older-than", "1d", "--apply", "--json"], base)
+
+    assert proc.returncode == ExitCode.PARTIAL, proc.stderr
+    doc = json.loads(proc.stdout)
+    status = {Path(a["path"]).parent.name: a["status"] for a in doc["actions"]}
+    assert status == {SHA256_A: "failed", SHA256_B: "deleted"}
+    assert (locked_dir / "old.bin").exists() and not mine.exists()
