@@ -1,0 +1,399 @@
+"""The config file: where it is, what it may say, and how it meets the command line.
+
+An operator writes the rules once, in a file, and cron runs ``gradio-clean prune``
+with no flags. The file is TOML with flat top-level keys, each spelled like its
+flag with ``_`` for ``-`` (``--older-than`` is ``older_than``), so the flag
+reference is the config reference and an error can name the key as written::
+
+    # /etc/gradio-clean/config.toml
+    roots = ["/var/tmp/gradio", "/srv/chatbot"]     # default: GRADIO_TEMP_DIR and ./.gradio
+    sessions_dirs = ["/srv/chatbot/sessions"]
+
+    # The rules. `prune` without a rule flag runs these; a rule flag on the
+    # command line replaces all three, so rules never mix across the two.
+    older_than = "7d"
+    duplicates = true
+    orphaned_sessions = true
+
+    # How the rules work.
+    age_by = "mtime"            # mtime, atime, ctime or newest
+    session_ttl = "1h"
+    dedupe = "hardlink"         # delete or hardlink
+    keep = "newest"             # newest or oldest
+    verify = false              # byte-compare duplicates after hashing
+
+    # What the rules may touch.
+    include = ["*.png", "*.wav"]
+    exclude = ["keep-me/"]
+    categories = ["cache", "leftover", "session"]
+
+There are no tables: every key applies to the whole run, and one level is one
+less thing to get wrong in a file that decides what gets deleted. Relative paths
+(and ``~``) in ``roots`` and ``sessions_dirs`` are taken from the config file's
+own folder, not from wherever cron happens to start.
+
+Every value is checked when the file is read, with the same parsers the flags
+use; a wrong one is a one-line usage error naming the file, the key and what is
+accepted, before anything is scanned.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Literal, TypeVar
+
+import pathspec
+
+from gradio_clean.classify import Category
+from gradio_clean.durations import DurationError, parse_duration
+from gradio_clean.errors import GradioCleanError, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomllib arrived in 3.11; tomli is the same parser, published separately
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+ENV_VAR = "GRADIO_CLEAN_CONFIG"
+LOCAL_NAME = "gradio-clean.toml"
+SYSTEM_CONFIG = "/etc/gradio-clean/config.toml"
+CLI_SOURCE = "command line"
+DEFAULT_SOURCE = "default"
+MAX_BYTES = 1 << 20  # a config is a few lines; this only stops `--config /dev/zero`
+
+Dedupe = Literal["delete", "hardlink"]
+Keep = Literal["newest", "oldest"]
+AgeBy = Literal["mtime", "atime", "ctime", "newest"]
+DEDUPE_CHOICES: tuple[Dedupe, ...] = ("delete", "hardlink")
+KEEP_CHOICES: tuple[Keep, ...] = ("newest", "oldest")
+AGE_BY_CHOICES: tuple[AgeBy, ...] = ("mtime", "atime", "ctime", "newest")
+CATEGORY_CHOICES: tuple[str, ...] = tuple(c.value for c in Category)
+
+# The rule switches. They are taken together from one layer (see `merge`), so that
+# `prune --duplicates` does not also run the file's `older_than`.
+RULE_KEYS: tuple[str, ...] = ("older_than", "duplicates", "orphaned_sessions")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """What one config file sets; None wherever the file is silent."""
+
+    roots: tuple[str, ...] | None = None  # absolute
+    sessions_dirs: tuple[str, ...] | None = None  # absolute
+    older_than: str | None = None  # as written; parse_duration has accepted it
+    duplicates: bool | None = None
+    orphaned_sessions: bool | None = None
+    age_by: AgeBy | None = None
+    session_ttl: str | None = None  # as written, like older_than
+    dedupe: Dedupe | None = None
+    keep: Keep | None = None
+    verify: bool | None = None
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+    categories: tuple[str, ...] | None = None
+    source: str  # the file these came from, as it is named in messages
+
+    def settings(self) -> dict[str, object]:
+        """The keys the file sets, in the documented order."""
+        return {key: value for key in KEYS if (value := getattr(self, key)) is not None}
+
+
+KEYS: tuple[str, ...] = tuple(f.name for f in fields(Config) if f.name != "source")
+
+
+# -- finding the file ------------------------------------------------------------
+
+
+def search_path(
+    env: Mapping[str, str], cwd: str, *, system: str = SYSTEM_CONFIG
+) -> tuple[str, ...]:
+    """Where a config is looked for when neither --config nor $GRADIO_CLEAN_CONFIG names one.
+
+    Listed whole so that `gradio-clean config` can say where it looked.
+    """
+    places = [os.path.join(cwd, LOCAL_NAME)]
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    if not os.path.isabs(xdg):  # the XDG spec: a relative value is to be ignored
+        home = env.get("HOME") or os.path.expanduser("~")
+        xdg = os.path.join(home, ".config") if os.path.isabs(home) else ""
+    if xdg:
+        places.append(os.path.join(xdg, "gradio-clean", "config.toml"))
+    places.append(system)
+    return tuple(places)
+
+
+def find_config(
+    explicit: str | None, env: Mapping[str, str], cwd: str, *, system: str = SYSTEM_CONFIG
+) -> str | None:
+    """The config file that applies, first match wins; None if there is none.
+
+    A file the user named (``--config`` or ``$GRADIO_CLEAN_CONFIG``) must exist: an
+    unattended run that silently fell back to another file, or to none, would
+    delete by rules nobody chose. The places searched by default may be absent.
+    """
+    if explicit is not None:
+        return _named(explicit, cwd, f"--config {explicit}")
+    from_env = env.get(ENV_VAR, "")
+    if from_env:
+        return _named(from_env, cwd, f"{ENV_VAR}={from_env}")
+    for place in search_path(env, cwd, system=system):
+        if os.path.isfile(place):
+            return place
+    return None
+
+
+def _named(path: str, cwd: str, label: str) -> str:
+    full = os.path.normpath(os.path.join(cwd, path))
+    if not os.path.exists(full):
+        raise UsageError(f"{label}: no such file")
+    if os.path.isdir(full):
+        raise UsageError(f"{label}: is a directory, not a config file")
+    return full
+
+
+# -- reading it ------------------------------------------------------------------
+
+
+def load_config(path: str) -> Config:
+    """Read and check one config file; every problem is a one-line error naming it."""
+    data = _read(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UsageError(f"{path}:{line}: invalid TOML: not UTF-8") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}{_toml_error(exc, text)}") from None
+    base = os.path.dirname(os.path.abspath(path))
+    values: dict[str, object] = {}
+    for key, value in doc.items():
+        check = _CHECKS.get(key)
+        if check is None:
+            raise UsageError(_unknown_key(path, key, value))
+        values[key] = check(_Where(path, key, base), value)
+    return Config(source=path, **values)  # type: ignore[arg-type]  # checked per key above
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise GradioCleanError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise UsageError(f"{path}: not a config file (larger than {MAX_BYTES // 1024} KiB)")
+    return data
+
+
+_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$|\s*\(at end of document\)$")
+
+
+def _toml_error(exc: ValueError, text: str) -> str:
+    """``:LINE:COL: invalid TOML: what`` from tomllib's "what (at line L, column C)"."""
+    message = " ".join(str(exc).split())
+    found = _POSITION.search(message)
+    if found is None:
+        return f": invalid TOML: {message}"
+    what = message[: found.start()]
+    if found.group(1):
+        return f":{found.group(1)}:{found.group(2)}: invalid TOML: {what}"
+    line = text.count("\n") + 1
+    column = len(text) - (text.rfind("\n") + 1) + 1
+    return f":{line}:{column}: invalid TOML: {what} (at the end of the file)"
+
+
+def _unknown_key(path: str, key: str, value: object) -> str:
+    hint = ""
+    close = difflib.get_close_matches(key.replace("-", "_"), KEYS, n=1)
+    if close:
+        hint = f" (did you mean {close[0]}?)"
+    elif isinstance(value, dict):
+        hint = " (the config has no tables: put its keys at the top level)"
+    return f"{path}: unknown key {toml_key(key)}{hint}; accepted keys: {', '.join(KEYS)}"
+
+
+@dataclass(frozen=True)
+class _Where:
+    path: str
+    key: str
+    base: str  # the config file's folder, for relative paths
+
+    def bad(self, value: object, accepted: str, index: int | None = None) -> UsageError:
+        key = toml_key(self.key) + ("" if index is None else f"[{index}]")
+        return UsageError(f"{self.path}: {key} = {toml_value(value)}: {accepted}")
+
+
+def _bool(where: _Where, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise where.bad(value, "expected true or false")
+    return value
+
+
+def _duration(where: _Where, value: object) -> str:
+    if not isinstance(value, str):
+        raise where.bad(
+            value, 'expected a duration string like "90m", "12h", "1d", "2w" or "1d12h"'
+        )
+    try:
+        parse_duration(value)
+    except DurationError as exc:
+        raise where.bad(value, exc.reason) from None
+    return value
+
+
+_C = TypeVar("_C", bound=str)
+
+
+def _choice(choices: tuple[_C, ...]) -> Callable[[_Where, object], _C]:
+    accepted = "expected " + _one_of(choices)
+
+    def check(where: _Where, value: object) -> _C:
+        for choice in choices:
+            if value == choice:
+                return choice
+        raise where.bad(value, accepted)
+
+    return check
+
+
+def _one_of(choices: Sequence[str]) -> str:
+    quoted = [json.dumps(c) for c in choices]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def _strings(where: _Where, value: object, what: str, *, empty_ok: bool) -> list[str]:
+    """A TOML array of strings, element errors named by index."""
+    if not isinstance(value, list):
+        raise where.bad(value, f"expected an array of {what}s")
+    if not value and not empty_ok:
+        raise where.bad(value, f"expected at least one {what}; leave the key out for the default")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item or "\0" in item:
+            raise where.bad(item, f"expected a {what} (a non-empty string)", i)
+    return value
+
+
+def _paths(where: _Where, value: object) -> tuple[str, ...]:
+    items = _strings(where, value, "path", empty_ok=where.key == "sessions_dirs")
+    return tuple(os.path.normpath(os.path.join(where.base, os.path.expanduser(p))) for p in items)
+
+
+def _patterns(where: _Where, value: object) -> tuple[str, ...]:
+    items = _strings(where, value, "gitignore-style pattern", empty_ok=True)
+    for i, pattern in enumerate(items):
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern])
+        except ValueError as exc:
+            raise where.bad(pattern, f"not a gitignore-style pattern ({exc})", i) from None
+    return tuple(items)
+
+
+def _categories(where: _Where, value: object) -> tuple[str, ...]:
+    items = _strings(where, value, "category", empty_ok=False)
+    for i, item in enumerate(items):
+        if item not in CATEGORY_CHOICES:
+            raise where.bad(item, "expected " + _one_of(CATEGORY_CHOICES), i)
+    return tuple(dict.fromkeys(items))
+
+
+_CHECKS: dict[str, Callable[[_Where, object], object]] = {
+    "roots": _paths,
+    "sessions_dirs": _paths,
+    "older_than": _duration,
+    "duplicates": _bool,
+    "dedupe": _choice(DEDUPE_CHOICES),
+    "keep": _choice(KEEP_CHOICES),
+    "verify": _bool,
+    "orphaned_sessions": _bool,
+    "session_ttl": _duration,
+    "age_by": _choice(AGE_BY_CHOICES),
+    "include": _patterns,
+    "exclude": _patterns,
+    "categories": _categories,
+}
+
+
+# -- meeting the command line ----------------------------------------------------
+
+
+def merge(
+    cli: Mapping[str, object | None],
+    config: Config | None,
+    defaults: Mapping[str, object],
+    *,
+    groups: Iterable[Collection[str]] = (RULE_KEYS,),
+) -> tuple[dict[str, object], dict[str, str]]:
+    """The effective value of every key, and where each came from.
+
+    Layers, first set wins: the command line (None means "not given"), the config
+    file (its path is the source), then `defaults` ("default"). The keys are those
+    of `defaults`, then any other the command line or the file names.
+
+    The keys of each group are decided together, by the first layer that sets any
+    of them; a key of the group that layer leaves unset falls to its default, not
+    to a lower layer. By default the group is the rule switches: `prune
+    --duplicates` must not inherit the file's `older_than` and delete by age too.
+    """
+    layers: list[tuple[str, Mapping[str, object]]] = [
+        (CLI_SOURCE, {k: v for k, v in cli.items() if v is not None})
+    ]
+    if config is not None:
+        layers.append((config.source, config.settings()))
+    keys = list(dict.fromkeys([*defaults, *cli, *(config.settings() if config else ())]))
+    group_of = {key: tuple(group) for group in groups for key in group}
+    values: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    for key in keys:
+        group = group_of.get(key, (key,))
+        layer = next((lay for lay in layers if any(k in lay[1] for k in group)), None)
+        if layer is not None and key in layer[1]:
+            values[key], sources[key] = layer[1][key], layer[0]
+        else:
+            values[key], sources[key] = defaults.get(key), DEFAULT_SOURCE
+    return values, sources
+
+
+# -- showing values the way the file spells them ---------------------------------
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def toml_key(key: str) -> str:
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
+
+
+def toml_value(value: object) -> str:
+    """`value` as it would be written in the config, on one line.
+
+    Used in error messages (the value as the user wrote it) and by `gradio-clean
+    config` (the effective configuration, ready to paste into a file). None has no
+    TOML spelling; callers show an unset value their own way.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON's escapes are TOML's
+    if isinstance(value, Mapping):
+        inner = ", ".join(f"{toml_key(str(k))} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if hasattr(value, "isoformat"):  # TOML dates and times
+        return str(value.isoformat())
+    return repr(value)
