@@ -181,23 +181,32 @@ def test_folder_with_a_newer_entry_is_skipped(tmp_path: Path) -> None:
 def test_open_file_is_spared(tmp_path: Path, holder: list[subprocess.Popen[bytes]]) -> None:
     temp = tmp_path / "temp"
     busy = write(temp / "h1" / "busy.bin", b"b" * 10, age=OLD)
-    idle = write(temp / "h2" / "idle.bin", b"i" * 10, age=OLD)
+    write(temp / "h1" / "fresh.bin", b"f")  # so busy.bin is a file action of its own
+    busy_in_folder = write(temp / "h2" / "busy.bin", b"c" * 10, age=OLD)  # a folder action
+    idle = write(temp / "h3" / "idle.bin", b"i" * 10, age=OLD)
     hold(
         holder,
         f"""
         import sys, time
-        fh = open({str(busy)!r}, "rb")
+        a = open({str(busy)!r}, "rb")
+        b = open({str(busy_in_folder)!r}, "rb")
         print("ready", flush=True)
         time.sleep(60)
     """,
     )
     plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY), now=time.time())
+    assert [(a.rel, a.is_dir) for a in plan.actions] == [
+        ("h1/busy.bin", False),
+        ("h2", True),
+        ("h3", True),
+    ]
 
     result = apply_plan(plan)  # the real /proc snapshot
 
-    assert busy.exists() and not idle.exists()
+    assert busy.exists() and busy_in_folder.exists() and not idle.exists()
     skipped = [o for o in result.outcomes if o.status is Status.SKIPPED]
-    assert len(skipped) == 1 and "open by process" in (skipped[0].detail or "")
+    assert [o.action.rel for o in skipped] == ["h1/busy.bin", "h2"]
+    assert all("open by process" in (o.detail or "") for o in skipped)
 
 
 def test_mapped_file_is_spared(tmp_path: Path, holder: list[subprocess.Popen[bytes]]) -> None:
@@ -369,3 +378,83 @@ def test_permission_error_is_recorded_and_the_run_goes_on(world_dir: Path) -> No
     status = {Path(a["path"]).parent.name: a["status"] for a in doc["actions"]}
     assert status == {SHA256_A: "failed", SHA256_B: "deleted"}
     assert (locked_dir / "old.bin").exists() and not mine.exists()
+
+
+def test_never_crosses_a_mount(tmp_path: Path) -> None:
+    """A tmpfs mounted inside an old hash folder, in a private mount namespace."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) for a private mount namespace")
+    temp = tmp_path / "temp"
+    write(temp / SHA256_A / "old.bin", b"o", age=OLD)
+    mnt = temp / SHA256_A / "mnt"
+    mnt.mkdir()
+    set_age(mnt, OLD)
+    set_age(temp / SHA256_A, OLD)
+    script = f"""
+        set -e
+        mount -t tmpfs none {mnt}
+        printf x > {mnt}/on-tmpfs.bin
+        touch -d '10 days ago' {mnt}/on-tmpfs.bin {mnt}
+        {sys.executable} -m gradio_clean prune {temp} --older-than 1d --apply --json \\
+            > {tmp_path}/out.json || true
+        test -e {mnt}/on-tmpfs.bin && echo survived
+    """
+    proc = subprocess.run(
+        ["unshare", "-m", "sh", "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if "mount:" in proc.stderr:
+        pytest.skip(f"cannot mount here: {proc.stderr.strip()}")
+    assert proc.stdout.strip() == "survived", proc.stderr
+    doc = json.loads((tmp_path / "out.json").read_text())
+    # The planner saw the mount: only the file beside it is planned, never the folder.
+    assert [(a["type"], a["status"]) for a in doc["actions"]] == [("file", "deleted")]
+    assert any("another filesystem" in w["message"] for w in doc["warnings"])
+
+
+def test_a_mount_that_appears_after_planning_is_not_entered(tmp_path: Path) -> None:
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) for a private mount namespace")
+    temp = tmp_path / "temp"
+    write(temp / SHA256_A / "old.bin", b"o", age=OLD)
+    mnt = temp / SHA256_A / "mnt"
+    mnt.mkdir()
+    set_age(mnt, OLD)
+    set_age(temp / SHA256_A, OLD)
+    code = f"""
+        import os, subprocess, time
+        from gradio_clean.classify import Role
+        from gradio_clean.delete import apply_plan
+        from gradio_clean.roots import Root
+        from gradio_clean.rules import RuleSet, build_plan
+        plan = build_plan([Root({str(temp)!r}, Role.TEMP, "t")], RuleSet(older_than=86400),
+                          now=time.time())
+        assert [a.is_dir for a in plan.actions] == [True], plan.actions
+        subprocess.run(["mount", "-t", "tmpfs", "none", {str(mnt)!r}], check=True)
+        with open({str(mnt)!r} + "/on-tmpfs.bin", "w") as fh:
+            fh.write("x")
+        old = time.time() - 10 * 86400
+        for p in ({str(mnt)!r} + "/on-tmpfs.bin", {str(mnt)!r}):
+            os.utime(p, (old, old))
+        result = apply_plan(plan, why=lambda dev, ino: None)
+        print(result.outcomes[0].status.value, result.outcomes[0].detail)
+        print(os.path.exists({str(mnt)!r} + "/on-tmpfs.bin"))
+    """
+    proc = subprocess.run(
+        ["unshare", "-m", sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    if "mount:" in proc.stderr:
+        pytest.skip(f"cannot mount here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    status, survived = proc.stdout.strip().splitlines()
+    assert status.startswith("skipped") and "mount" in status
+    assert survived == "True"
+    assert (temp / SHA256_A / "old.bin").exists()  # verification runs before any deletion
