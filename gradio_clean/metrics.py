@@ -1,0 +1,209 @@
+"""What a run did, as Prometheus textfile-collector metrics.
+
+A fleet already runs node_exporter; pointing ``--metrics-file`` into its
+``--collector.textfile.directory`` is all it takes to graph and alert on every
+server's cleanup, with no daemon of ours. Typical alerts::
+
+    time() - gradio_clean_last_success_timestamp_seconds > 2 * 86400
+    gradio_clean_failed_entries > 0
+
+Shape, chosen for that collector:
+
+- Every metric is a gauge describing the last run, so a value never depends on
+  a previous file, except ``gradio_clean_last_success_timestamp_seconds``, which
+  a failed run carries over from the file it replaces. Without that, one failure
+  would erase the very value the staleness alert keys on. A machine that never
+  succeeded reports 0, so that alert fires for it too.
+- Every category and every rule is written, zeros included, so series do not
+  come and go and ``rate``/``absent`` behave.
+- No sample timestamps: node_exporter refuses them in textfiles.
+- The file is replaced atomically: written to a hidden temp name in the same
+  folder (the collector reads ``*.prom`` only, and a rename is atomic only within
+  a filesystem), fsynced, made 0644 (node_exporter runs as its own user; mkstemp
+  gives 0600), then renamed over the old file. A scrape sees the old file or
+  the new one, never half of either.
+
+One file per scheduled job: two jobs writing one file would overwrite each
+other's numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from gradio_clean.classify import Category
+from gradio_clean.errors import GradioCleanError
+from gradio_clean.plan import Rule
+
+PREFIX = "gradio_clean_"
+LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
+FILE_MODE = 0o644
+_MAX_READ = 1 << 20  # an old metrics file is a few KiB; never slurp whatever sits there
+
+
+@dataclass(frozen=True)
+class Count:
+    files: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """One run's numbers. Keys are category and rule values (enums are accepted too)."""
+
+    scanned: Mapping[str, Count]  # by category: what the roots held when scanned
+    freed: Mapping[str, Count]  # by rule: what this run removed
+    skipped: int  # entries left alone on purpose: in use, changed since planned
+    failed: int  # entries that could not be removed
+    duration_seconds: float
+    success: bool  # the run finished and did what it set out to do
+    timestamp: float  # when the run ended, Unix seconds
+
+
+def render_metrics(m: RunMetrics, *, last_success: float | None = None) -> str:
+    """The text exposition format for `m`.
+
+    `last_success` is the previous successful run's timestamp, used only when
+    this run failed (`write_metrics` reads it back from the file it replaces).
+    """
+    scanned = _by("category", _fill(m.scanned, Category))
+    freed = _by("rule", _fill(m.freed, Rule))
+    metrics: list[tuple[str, str, dict[str, float]]] = [
+        (
+            "scanned_bytes",
+            "Bytes in regular files found by the last run.",
+            {labels: c.bytes for labels, c in scanned},
+        ),
+        (
+            "scanned_files",
+            "Regular files found by the last run.",
+            {labels: c.files for labels, c in scanned},
+        ),
+        (
+            "freed_bytes",
+            "Bytes freed by the last run, by the rule that selected them.",
+            {labels: c.bytes for labels, c in freed},
+        ),
+        (
+            "freed_files",
+            "Files removed by the last run, by the rule that selected them.",
+            {labels: c.files for labels, c in freed},
+        ),
+        (
+            "skipped_entries",
+            "Entries the last run left alone (in use or changed).",
+            {"": m.skipped},
+        ),
+        ("failed_entries", "Entries the last run failed to remove.", {"": m.failed}),
+        ("duration_seconds", "How long the last run took.", {"": m.duration_seconds}),
+        ("success", "1 if the last run succeeded, else 0.", {"": int(m.success)}),
+        ("last_run_timestamp_seconds", "When the last run ended.", {"": m.timestamp}),
+        (
+            "last_success_timestamp_seconds",
+            "When the last successful run ended; 0 if none has.",
+            {"": m.timestamp if m.success else (last_success or 0)},
+        ),
+    ]
+    out: list[str] = []
+    for name, help_text, samples in metrics:
+        full = PREFIX + name
+        out.append(f"# HELP {full} {_escape_help(help_text)}\n# TYPE {full} gauge\n")
+        for labels, value in samples.items():
+            out.append(
+                f"{full}{{{labels}}} {_number(value)}\n" if labels else f"{full} {_number(value)}\n"
+            )
+    return "".join(out)
+
+
+def write_metrics(path: str, m: RunMetrics) -> None:
+    """Replace `path` atomically with `m`'s metrics, keeping the last success if `m` failed."""
+    previous = None if m.success else read_last_success(path)
+    data = render_metrics(m, last_success=previous).encode("utf-8")
+    try:
+        _replace(path, data)
+    except OSError as exc:
+        raise GradioCleanError(f"cannot write metrics file {path}: {exc.strerror or exc}") from None
+
+
+def read_last_success(path: str) -> float | None:
+    """The last-success timestamp recorded in an earlier metrics file, if there is one.
+
+    Anything unreadable counts as "none": metrics must never be why a run fails.
+    """
+    try:
+        with open(path, "rb") as f:
+            text = f.read(_MAX_READ).decode("utf-8", "replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == LAST_SUCCESS:
+            try:
+                seconds = float(value.strip())
+            except ValueError:
+                return None
+            return seconds if math.isfinite(seconds) and seconds > 0 else None
+    return None
+
+
+def _replace(path: str, data: bytes) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), FILE_MODE)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    # The rename is atomic either way; this makes it survive a power cut too.
+    with contextlib.suppress(OSError):
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def _fill(counts: Mapping[str, Count], known: Iterable[enum.Enum]) -> dict[str, Count]:
+    """Every known label value (zero if absent) in their own order, then any others sorted."""
+    given = {_label(k): v for k, v in counts.items()}
+    filled = {str(k.value): given.pop(str(k.value), Count()) for k in known}
+    filled.update(sorted(given.items()))
+    return filled
+
+
+def _label(key: object) -> str:
+    return str(key.value) if isinstance(key, enum.Enum) else str(key)
+
+
+def _by(label: str, counts: Mapping[str, Count]) -> list[tuple[str, Count]]:
+    return [(f'{label}="{_escape_label(key)}"', count) for key, count in counts.items()]
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
