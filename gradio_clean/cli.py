@@ -6,17 +6,20 @@ import contextlib
 import enum
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.live import Live
+from rich.text import Text
 
 from gradio_clean import __version__
 from gradio_clean.classify import Category
 from gradio_clean.delete import apply_plan, lock_roots
 from gradio_clean.durations import DurationError, parse_duration
 from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
+from gradio_clean.plan import ApplyResult, Plan
 from gradio_clean.report import (
     apply_summary,
     dry_run_summary,
@@ -186,12 +189,42 @@ def scan_command(
 def _scan_with_progress(roots: list[Root], err: Console, top: int) -> ScanResult:
     if not err.is_terminal:
         return scan(roots, top=top)
-    with err.status("Scanning…") as status:
+    with _progress_line(err, "Scanning…") as progress:
+        return scan(roots, top=top, hooks=Hooks(progress=progress))
+
+
+@contextlib.contextmanager
+def _progress_line(
+    err: Console, label: str, show: bool = True
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A transient status line on stderr, refreshed by the walk itself at most 10 times a
+    second: no refresh thread, so the scan may fork its workers safely."""
+    if not show:
+        yield None
+        return
+    last = 0.0
+    with Live(Text(label), console=err, auto_refresh=False, transient=True) as live:
 
         def progress(files: int, nbytes: int) -> None:
-            status.update(f"Scanning… {files:,} files, {size(nbytes)}")
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= 0.1:
+                last = now
+                live.update(Text(f"{label} {files:,} files, {size(nbytes)}"), refresh=True)
 
-        return scan(roots, top=top, hooks=Hooks(progress=progress))
+        yield progress
+
+
+def _apply_with_progress(plan: Plan, err: Console, show: bool) -> ApplyResult:
+    with _progress_line(err, "Deleting…", show) as line:
+        if line is None:
+            return apply_plan(plan)
+        report = line
+
+        def progress(done: int, total: int, freed: int) -> None:
+            report(done, freed)
+
+        return apply_plan(plan, progress=progress)
 
 
 QuietOpt = Annotated[
@@ -392,23 +425,25 @@ def prune_command(
         lock = lock_roots(roots, wait) if apply else contextlib.nullcontext()
         with lock:
             now = time.time()
-            plan = build_plan(roots, rules, now=now)
+            show = err.is_terminal and not quiet
+            with _progress_line(err, "Planning…", show) as progress:
+                plan = build_plan(roots, rules, now=now, progress=progress)
             render_warnings(
                 ((w.path, w.message) for w in plan.warnings), plan.scan.warnings_dropped, err
             )
             result = None
             if apply and plan.actions:
-                if not yes and sys.stdin.isatty() and not json_out:
-                    render_plan(plan, out, now=now, limit=limit)
+                if not yes and sys.stdin.isatty():
+                    render_plan(plan, err if json_out else out, now=now, limit=limit)
                     if not typer.confirm(
                         f"Delete {len(plan.actions):,} entries ({size(plan.bytes)})?",
                         default=False,
                         err=True,
                     ):
                         raise typer.Exit(int(ExitCode.OK))
-                result = apply_plan(plan)
+                result = _apply_with_progress(plan, err, show)
             elif apply:
-                result = apply_plan(plan)
+                result = ApplyResult((), (), 0.0)
         if json_out:
             typer.echo(dump_json(prune_to_dict(plan, result, settings)))
         elif not quiet:
