@@ -388,7 +388,13 @@ toml_scalars = (
 )
 
 
-@given(st.recursive(toml_scalars, lambda inner: st.lists(inner, max_size=4), max_leaves=10))
+@given(
+    st.recursive(
+        toml_scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=10,
+    )
+)
 def test_toml_value_reads_back_as_the_same_value(value: object) -> None:
     text = toml_value(value)
     assert "\n" not in text
