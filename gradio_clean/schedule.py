@@ -50,7 +50,7 @@ _NAMED: dict[str, tuple[str, int]] = {  # name: (cron fields, seconds)
     "daily": ("0 0 * * *", 86400),
     "weekly": ("0 0 * * 1", 7 * 86400),
 }
-_EVERY_ACCEPTED = "expected hourly, daily, weekly or a duration like 30m, 6h or 2d"
+_EVERY_ACCEPTED = "expected hourly, daily, weekly or a duration like 30m, 6h or 1d"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1
 _SYSTEMD_PLAIN = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
 
