@@ -1,0 +1,815 @@
+"""Benchmark gradio-clean against the system's own tools, in one run, on one tree.
+
+    python bench/run.py --files 200000 --reps 5 --work /tmp/gcbench [--only scan,dupes,older]
+
+Comparisons (the "Speed and memory" sections of the scan and prune issues):
+  scan   `gradio-clean scan --json ROOT` vs `du -sb ROOT`: wall time <= 1.3x, peak RSS < 150 MB.
+         Context: `gdu -n -p -s -a`, `find -printf '%s\\n' | awk`, and gradio-clean's start-up.
+  dupes  `gradio-clean prune ROOT --duplicates --json` (dry run) vs `jdupes -r -q -m ROOT`:
+         not slower, and the same duplicate sets. Context: rdfind -dryrun, fdupes -m.
+  older  `gradio-clean prune ROOT --older-than 30d --apply --yes --json` vs
+         `find ROOT -type f -mtime +30 -delete`, each on a fresh `cp -a` of the tree:
+         wall time <= 1.3x, and the same files left behind.
+
+Every repetition runs each tool once, rotating the order; warm-up runs are not counted.
+Wall time is measured around the child; peak RSS is GNU time's %M for that child
+(for a shell pipeline: the largest process in it). Ratios are gradio-clean's median over
+the peer's median; "paired" is the median of the per-repetition ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import make_tree
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+MAKE_TREE = os.path.join(HERE, "make_tree.py")
+MAX_TEMPLATE_AGE = 0.4 * 86400  # make_tree's age gap holds for half a day
+SCAN_RATIO = 1.3
+SCAN_RSS_MB = 150.0
+OLDER_RATIO = 1.3
+DUPES_RATIO = 1.0
+COMPARISONS = ("scan", "dupes", "older")
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# -- running one command ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    wall: float  # seconds
+    maxrss_kib: int  # peak RSS of the largest single process (GNU time %M)
+    cpu: float  # user + system seconds, the tool and its children
+    pss_kib: int  # peak of the summed PSS of the whole process tree, sampled; 0 if too quick
+    rc: int
+
+
+class TreeSampler(threading.Thread):
+    """Samples the summed PSS of a process tree, so forked workers count too.
+
+    PSS splits shared (copy-on-write) pages among the processes sharing them, so the sum
+    is the tree's real footprint; RSS would count those pages once per process.
+    """
+
+    def __init__(self, pid: int, skip_root: bool, interval: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.skip_root = skip_root
+        self.interval = interval
+        self.done = threading.Event()
+        self.peak_kib = 0
+
+    def run(self) -> None:
+        while True:
+            total = sum(self.pss(p) for p in self.tree())
+            self.peak_kib = max(self.peak_kib, total)
+            if self.done.wait(self.interval):
+                return
+
+    def tree(self) -> list[int]:
+        pids, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            try:
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as f:
+                        todo.extend(int(c) for c in f.read().split())
+            except OSError:
+                continue
+        return pids[1:] if self.skip_root else pids
+
+    @staticmethod
+    def pss(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
+
+
+@dataclass
+class Tool:
+    name: str
+    argv: list[str]
+    stdout: str | None = None  # a file to keep stdout in; None sends it to /dev/null
+    samples: list[Sample] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+
+TIME = "/usr/bin/time"  # GNU time: forks the tool from its own small process
+
+
+def run_once(tool: Tool, errfile: str) -> Sample:
+    """Run `tool` to completion: wall time, peak RSS, CPU time and sampled tree PSS.
+
+    wait4() on our own child would report at least this Python process's RSS: the
+    high-water mark survives the fork and exec. So GNU time, a small C program, starts
+    the tool and reports the tool's own peak (%M); wait4() is the fallback.
+    """
+    rssfile = errfile + ".rss"
+    argv = tool.argv
+    wrapped = os.access(TIME, os.X_OK)
+    if wrapped:
+        argv = [TIME, "-f", "%M %U %S", "-o", rssfile, *argv]
+    with (
+        open(tool.stdout or os.devnull, "wb") as out,
+        open(errfile, "wb") as err,
+    ):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        sampler = TreeSampler(proc.pid, skip_root=wrapped)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        sampler.done.set()
+        sampler.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    maxrss, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    if wrapped:
+        with open(rssfile, encoding="utf-8", errors="replace") as f:
+            last = f.read().strip().splitlines()[-1:]  # after "Command exited with ..."
+        os.unlink(rssfile)
+        fields = last[0].split() if last else []
+        if len(fields) == 3 and fields[0].isdigit():
+            maxrss, cpu = int(fields[0]), float(fields[1]) + float(fields[2])
+    sample = Sample(wall, maxrss, cpu, sampler.peak_kib, proc.returncode)
+    if sample.rc != 0 and tool.error is None:
+        with open(errfile, "rb") as f:
+            tail = f.read()[-2000:].decode("utf-8", "replace").strip().splitlines()
+        tool.error = f"exit {sample.rc}: " + " | ".join(tail[-2:])
+    return sample
+
+
+def capture(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
+    proc = subprocess.run(list(argv), capture_output=True, check=False, env=env)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def version_of(argv: Sequence[str]) -> str:
+    try:
+        rc, out, err = capture(argv)
+    except OSError as exc:
+        return f"unavailable ({exc.strerror})"
+    text = (out or err).decode("utf-8", "replace").strip().splitlines()
+    return text[0] if text else f"exit {rc}"
+
+
+# -- the tree -------------------------------------------------------------------------
+
+
+def walk_files(root: str) -> Iterable[tuple[str, os.stat_result]]:
+    """(path relative to root, lstat) for every regular file; iterative, no links followed."""
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        with os.scandir(d) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                elif e.is_file(follow_symlinks=False):
+                    yield os.path.relpath(e.path, root), e.stat(follow_symlinks=False)
+
+
+def fingerprint(root: str) -> dict[str, int]:
+    """Cheap identity of a tree: file paths, distinct inodes, bytes, newest mtime."""
+    paths = nbytes = newest = 0
+    inodes: set[int] = set()
+    for _, st in walk_files(root):
+        paths += 1
+        if st.st_ino not in inodes:
+            inodes.add(st.st_ino)
+            nbytes += st.st_size
+        newest = max(newest, st.st_mtime_ns)
+    return {"files": paths, "inodes": len(inodes), "bytes": nbytes, "newest_ns": newest}
+
+
+def ensure_tree(work: str, files: int, seed: int, regen: bool) -> dict[str, Any]:
+    """The template tree and its manifest; regenerated when missing, stale or different."""
+    tree = os.path.join(work, "tree")
+    mpath = make_tree.manifest_path(tree)
+    manifest: dict[str, Any] | None = None
+    if not regen and os.path.isdir(tree):
+        try:
+            with open(mpath, encoding="utf-8") as f:
+                manifest = json.load(f)
+        except (OSError, ValueError):
+            manifest = None
+    why = "none yet" if manifest is None else ""
+    if manifest is not None:
+        if (manifest.get("gen_version"), manifest.get("files"), manifest.get("seed")) != (
+            make_tree.GEN_VERSION,
+            files,
+            seed,
+        ):
+            why = "different parameters"
+        elif time.time() - float(manifest["now"]) > MAX_TEMPLATE_AGE:
+            why = "older than the age gap allows"
+        else:
+            fp = fingerprint(tree)
+            if (fp["files"], fp["inodes"], fp["bytes"]) != (
+                manifest["files"],
+                manifest["inodes"],
+                manifest["bytes"],
+            ):
+                why = f"changed on disk ({fp['files']} files)"
+    if regen:
+        why = "--regen"
+    if why:
+        log(f"generating {files:,} files into {tree} ({why}) ...")
+        cmd = [sys.executable, MAKE_TREE, tree, "--files", str(files), "--seed", str(seed)]
+        subprocess.run([*cmd, "--force"], check=True)
+        with open(mpath, encoding="utf-8") as f:
+            manifest = json.load(f)
+    assert manifest is not None
+    if not why:
+        log(f"reusing {tree} (generated {(time.time() - float(manifest['now'])) / 60:.0f} min ago)")
+    return manifest
+
+
+# -- one comparison -------------------------------------------------------------------
+
+
+Hook = Callable[[Tool], None]
+
+
+@dataclass
+class Comparison:
+    key: str
+    title: str
+    ours: Tool
+    peer: Tool
+    context: list[Tool] = field(default_factory=list)
+    ratio_target: float | None = None
+    rss_target_mb: float | None = None
+    prepare: Hook | None = None  # before each run of a tool, untimed
+    after: Hook | None = None  # after each run of a tool, untimed
+    available: bool = True
+    reason: str = ""
+    checks: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tools(self) -> list[Tool]:
+        return [self.ours, self.peer, *self.context]
+
+
+def bench(comp: Comparison, reps: int, warmup: int, errfile: str) -> None:
+    tools = [t for t in comp.tools if t.error is None]
+    total = warmup + reps
+    for i in range(total):
+        k = i % len(tools)
+        order = tools[k:] + tools[:k]  # with two tools: alternate who goes first
+        for tool in order:
+            if comp.prepare is not None:
+                comp.prepare(tool)
+            s = run_once(tool, errfile)
+            if comp.after is not None:
+                comp.after(tool)
+            label = "warm-up" if i < warmup else f"rep {i - warmup + 1}/{reps}"
+            log(
+                f"{comp.key}: {label} {tool.name}: {s.wall:.3f} s, cpu {s.cpu:.2f} s, "
+                f"{s.maxrss_kib * 1024 / 1e6:.0f} MB, tree PSS {s.pss_kib * 1024 / 1e6:.0f} MB"
+            )
+            if i >= warmup:
+                tool.samples.append(s)
+
+
+def median_wall(t: Tool) -> float | None:
+    return statistics.median(s.wall for s in t.samples) if t.samples else None
+
+
+def peak_mb(t: Tool) -> float | None:
+    """Peak RSS of the largest single process (GNU time %M), in MB."""
+    return max(s.maxrss_kib for s in t.samples) * 1024 / 1e6 if t.samples else None
+
+
+def pss_mb(t: Tool) -> float | None:
+    """Peak summed PSS of the process tree (forked workers included), sampled; in MB."""
+    peak = max((s.pss_kib for s in t.samples), default=0)
+    return peak * 1024 / 1e6 if peak else None
+
+
+def memory_mb(t: Tool) -> float | None:
+    """What the memory target is checked against: the larger of the two peaks."""
+    known = [x for x in (peak_mb(t), pss_mb(t)) if x is not None]
+    return max(known) if known else None
+
+
+def median_cpu(t: Tool) -> float | None:
+    return statistics.median(s.cpu for s in t.samples) if t.samples else None
+
+
+def ratio(a: Tool, b: Tool) -> float | None:
+    ma, mb = median_wall(a), median_wall(b)
+    return ma / mb if ma is not None and mb else None
+
+
+def paired_ratio(a: Tool, b: Tool) -> float | None:
+    pairs = [x.wall / y.wall for x, y in zip(a.samples, b.samples, strict=False) if y.wall > 0]
+    return statistics.median(pairs) if pairs else None
+
+
+def verdict(comp: Comparison) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    r = ratio(comp.ours, comp.peer)
+    if comp.ratio_target is not None and r is not None:
+        out["ratio_ok"] = r <= comp.ratio_target
+    rss = memory_mb(comp.ours)
+    if comp.rss_target_mb is not None and rss is not None:
+        out["rss_ok"] = rss < comp.rss_target_mb
+    failed = [t.name for t in comp.tools if t.error is not None]
+    if failed:
+        out["failed_tools"] = failed
+    return out
+
+
+# -- scan -------------------------------------------------------------------------------
+
+
+def scan_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) -> Comparison:
+    q = shlex.quote(tree)
+    comp = Comparison(
+        "scan",
+        "gradio-clean scan --json vs du -sb",
+        Tool("gradio-clean scan --json", [gc, "scan", "--json", tree]),
+        Tool("du -sb", ["du", "-sb", tree]),
+        [
+            Tool("gdu -n -p -s -a", ["gdu", "-n", "-p", "-s", "-a", "-c", tree]),
+            Tool(
+                "find -printf | awk",
+                ["sh", "-c", f"find {q} -printf '%s\\n' | awk '{{s += $1}} END {{print s}}'"],
+            ),
+            Tool("gradio-clean --version", [gc, "--version"]),
+        ],
+        ratio_target=SCAN_RATIO,
+        rss_target_mb=SCAN_RSS_MB,
+    )
+    comp.context = [t for t in comp.context if shutil.which(t.argv[0])]
+    # One untimed run, to check the figures against the manifest.
+    out = os.path.join(work, "scan.json")
+    probe = Tool("probe", comp.ours.argv, stdout=out)
+    s = run_once(probe, os.path.join(work, "stderr.txt"))
+    if s.rc != 0:
+        comp.available, comp.reason = False, probe.error or f"exit {s.rc}"
+        return comp
+    with open(out, encoding="utf-8") as f:
+        root = json.load(f)["roots"][0]
+    os.unlink(out)
+    comp.checks = {
+        "role": root.get("role"),
+        "files": root.get("files"),
+        "bytes": root.get("bytes"),
+        "expected_files": manifest["inodes"],
+        "expected_bytes": manifest["bytes"],
+        "counts_match": (root.get("files"), root.get("bytes"))
+        == (manifest["inodes"], manifest["bytes"]),
+    }
+    return comp
+
+
+# -- prune: availability ------------------------------------------------------------------
+
+
+def prune_missing(gc: str, flags: Sequence[str]) -> str:
+    """Why `gradio-clean prune` cannot be benchmarked yet, or "" when it can."""
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    try:
+        rc, out, err = capture([gc, "prune", "--help"], env=env)
+    except OSError as exc:
+        return f"{gc}: {exc.strerror}"
+    if rc != 0:
+        lines = [ln.strip(" │╭╮╰╯─") for ln in (err or out).decode("utf-8", "replace").splitlines()]
+        msg = next((ln for ln in lines if "prune" in ln or "rror" in ln), f"exit {rc}")
+        return f"`gradio-clean prune --help` failed (exit {rc}): {msg.strip()}"
+    text = out.decode("utf-8", "replace")
+    missing = [f for f in flags if f not in text]
+    return f"`gradio-clean prune` has no {', '.join(missing)}" if missing else ""
+
+
+# -- dupes --------------------------------------------------------------------------------
+
+
+InodeSet = frozenset[tuple[int, int]]
+
+
+def inode_sets(sets: Iterable[Iterable[str]]) -> tuple[set[InodeSet], int]:
+    """Each set of paths as the set of distinct inodes it holds; plus paths that vanished."""
+    result: set[InodeSet] = set()
+    missing = 0
+    for paths in sets:
+        keys = set()
+        for p in paths:
+            try:
+                st = os.lstat(p)
+            except OSError:
+                missing += 1
+                continue
+            keys.add((st.st_dev, st.st_ino))
+        if len(keys) > 1:
+            result.add(frozenset(keys))
+    return result, missing
+
+
+def parse_jdupes(out: bytes) -> list[list[str]]:
+    sets: list[list[str]] = []
+    for block in out.split(b"\n\n"):
+        paths = [os.path.normpath(os.fsdecode(ln)) for ln in block.split(b"\n") if ln]
+        if paths:
+            sets.append(paths)
+    return sets
+
+
+def parse_prune(path: str, root: str, rule: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        doc: dict[str, Any] = json.load(f)
+    actions = [a for a in doc.get("actions", []) if a.get("rule") == rule]
+    for a in actions:
+        for key in ("path", "keep"):
+            if isinstance(a.get(key), str):
+                a[key] = os.path.normpath(os.path.join(root, a[key]))
+    return actions, doc
+
+
+def prune_sets(actions: list[dict[str, Any]]) -> list[list[str]]:
+    groups: dict[str, list[str]] = defaultdict(list)
+    for a in actions:
+        groups[str(a.get("keep"))].append(str(a["path"]))
+    return [[keep, *extras] for keep, extras in groups.items()]
+
+
+def dupes_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) -> Comparison:
+    out = os.path.join(work, "prune-dupes.json")
+    comp = Comparison(
+        "dupes",
+        "gradio-clean prune --duplicates (dry run) vs jdupes -r -q -m",
+        Tool("gradio-clean prune --duplicates", [gc, "prune", tree, "--duplicates", "--json"], out),
+        Tool("jdupes -r -q -m", ["jdupes", "-r", "-q", "-m", tree]),
+        [
+            Tool(
+                "rdfind -dryrun",
+                ["rdfind", "-dryrun", "true", "-makeresultsfile", "false", tree],
+            ),
+            Tool("fdupes -r -q -m -n", ["fdupes", "-r", "-q", "-m", "-n", tree]),
+        ],
+        ratio_target=DUPES_RATIO,
+    )
+    comp.context = [t for t in comp.context if shutil.which(t.argv[0])]
+    return comp
+
+
+def check_dupes(comp: Comparison, tree: str, manifest: dict[str, Any], before: Any) -> None:
+    """Same duplicate sets as jdupes (compared by inode), the dry run changed nothing."""
+    assert comp.ours.stdout is not None
+    checks: dict[str, Any] = {"expected_sets": manifest["dup_sets"]}
+    checks["expected_extra_copies"] = manifest["dup_extra_inodes"]
+    after = fingerprint(tree)
+    checks["tree_unchanged"] = after == before
+    rc, out, _ = capture(["jdupes", "-r", "-q", tree])
+    theirs, missing_j = inode_sets(parse_jdupes(out))
+    try:
+        actions, _ = parse_prune(comp.ours.stdout, tree, "duplicates")
+    except (OSError, ValueError, KeyError) as exc:
+        checks["error"] = f"cannot read prune's JSON: {exc}"
+        comp.checks = checks
+        return
+    if actions and not all("keep" in a for a in actions):
+        checks["error"] = 'prune\'s actions have no "keep": cannot rebuild the sets'
+    ours, missing_o = inode_sets(prune_sets(actions))
+    checks["statuses"] = dict(Counter(str(a.get("status")) for a in actions))
+    checks["ours_sets"] = len(ours)
+    checks["ours_extra_copies"] = sum(len(s) - 1 for s in ours)
+    checks["ours_bytes"] = sum(int(a.get("bytes") or 0) for a in actions)
+    checks["jdupes_sets"] = len(theirs)
+    checks["jdupes_extra_copies"] = sum(len(s) - 1 for s in theirs)
+    checks["missing_paths"] = missing_j + missing_o
+    checks["only_ours"] = len(ours - theirs)
+    checks["only_jdupes"] = len(theirs - ours)
+    checks["same_sets"] = ours == theirs and rc == 0
+    checks["examples"] = [sorted(f"{d}:{i}" for d, i in s)[:4] for s in list(ours ^ theirs)[:3]]
+    newest_kept = 0
+    for keep, *extras in prune_sets(actions):
+        try:
+            kt = os.lstat(keep).st_mtime_ns
+            newest_kept += all(os.lstat(p).st_mtime_ns <= kt for p in extras)
+        except OSError:
+            pass
+    checks["keep_is_newest"] = f"{newest_kept}/{len(prune_sets(actions))}"
+    comp.checks = checks
+
+
+# -- older --------------------------------------------------------------------------------
+
+
+def older_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) -> Comparison:
+    copy = os.path.join(work, "older-copy")
+    cut = f"{manifest['cut_days']:g}"
+    out = os.path.join(work, "prune-older.json")
+    remaining: dict[str, list[frozenset[str]]] = defaultdict(list)
+
+    def prepare(_: Tool) -> None:
+        if os.path.lexists(copy):
+            subprocess.run(["rm", "-rf", copy], check=True)
+        subprocess.run(["cp", "-a", tree, copy], check=True)
+        os.sync()  # no writeback of the copy racing the timed run
+
+    def after(tool: Tool) -> None:
+        remaining[tool.name].append(frozenset(p for p, _ in walk_files(copy)))
+        subprocess.run(["rm", "-rf", copy], check=True)
+
+    comp = Comparison(
+        "older",
+        f"gradio-clean prune --older-than {cut}d --apply vs find -mtime +{cut} -delete",
+        Tool(
+            f"gradio-clean prune --older-than {cut}d --apply",
+            [gc, "prune", copy, "--older-than", f"{cut}d", "--apply", "--yes", "--json"],
+            out,
+        ),
+        Tool(
+            f"find -type f -mtime +{cut} -delete",
+            ["find", copy, "-type", "f", "-mtime", f"+{cut}", "-delete"],
+        ),
+        ratio_target=OLDER_RATIO,
+        prepare=prepare,
+        after=after,
+    )
+    comp.checks = {"_remaining": remaining}
+    return comp
+
+
+def check_older(comp: Comparison, tree: str, manifest: dict[str, Any]) -> None:
+    remaining: dict[str, list[frozenset[str]]] = comp.checks.pop("_remaining")
+    ours = remaining.get(comp.ours.name, [])
+    theirs = remaining.get(comp.peer.name, [])
+    checks: dict[str, Any] = {"expected_left": manifest["files"] - manifest["older_paths"]}
+    checks["ours_left"] = sorted({len(r) for r in ours})
+    checks["find_left"] = sorted({len(r) for r in theirs})
+    checks["ours_consistent"] = len(set(ours)) <= 1
+    if ours and theirs:
+        checks["only_ours_left"] = len(ours[-1] - theirs[-1])
+        checks["only_find_left"] = len(theirs[-1] - ours[-1])
+        checks["examples"] = sorted(ours[-1] ^ theirs[-1])[:5]
+        checks["same_files_left"] = ours[-1] == theirs[-1] and len(set(ours)) == 1
+    assert comp.ours.stdout is not None
+    try:
+        _, doc = parse_prune(comp.ours.stdout, tree, "older-than")
+        all_actions = doc.get("actions", [])
+        checks["statuses"] = dict(Counter(str(a.get("status")) for a in all_actions))
+        checks["rules"] = dict(Counter(str(a.get("rule")) for a in all_actions))
+    except (OSError, ValueError) as exc:
+        checks["error"] = f"cannot read prune's JSON: {exc}"
+    comp.checks = checks
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def fmt(x: float | None, spec: str, suffix: str = "") -> str:
+    return "-" if x is None else f"{x:{spec}}{suffix}"
+
+
+def word(ok: bool | None) -> str:
+    return "-" if ok is None else "PASS" if ok else "FAIL"
+
+
+def render(comps: list[Comparison], meta: dict[str, Any]) -> str:
+    lines = [
+        f"gradio-clean bench: {meta['files']:,} files, {meta['reps']} reps "
+        f"(+{meta['warmup']} warm-up), warm page cache, {meta['cpus']} CPUs, "
+        f"load {meta['load_before']} -> {meta['load_after']}",
+        f"gradio-clean: {meta['gc']} ({meta['gradio_clean']}, source {meta['source']})",
+    ]
+    for c in comps:
+        lines.append("")
+        lines.append(f"[{c.key}] {c.title}")
+        if not c.available:
+            lines.append(f"  not available: {c.reason}")
+            continue
+        lines.append(
+            f"  {'tool':<40} {'median s':>9} {'min s':>7} {'max s':>7} {'x peer':>7}"
+            f" {'cpu s':>6} {'RSS MB':>7} {'PSS MB':>7}"
+        )
+        for t in c.tools:
+            r = ratio(t, c.peer)
+            lines.append(
+                f"  {t.name[:40]:<40} {fmt(median_wall(t), '.3f'):>9}"
+                f" {fmt(min((s.wall for s in t.samples), default=None), '.3f'):>7}"
+                f" {fmt(max((s.wall for s in t.samples), default=None), '.3f'):>7}"
+                f" {fmt(r, '.2f', 'x'):>7} {fmt(median_cpu(t), '.2f'):>6}"
+                f" {fmt(peak_mb(t), '.1f'):>7} {fmt(pss_mb(t), '.1f'):>7}"
+            )
+            if t.error:
+                lines.append(f"    ! {t.error[:300]}")
+        r, pr = ratio(c.ours, c.peer), paired_ratio(c.ours, c.peer)
+        v = verdict(c)
+        parts = [f"ratio {fmt(r, '.2f', 'x')} (paired {fmt(pr, '.2f', 'x')})"]
+        if c.ratio_target is not None:
+            parts.append(f"target <= {c.ratio_target:.2f}x: {word(v.get('ratio_ok'))}")
+        if c.rss_target_mb is not None:
+            parts.append(
+                f"memory {fmt(memory_mb(c.ours), '.0f')} MB, target < {c.rss_target_mb:.0f} MB: "
+                f"{word(v.get('rss_ok'))}"
+            )
+        lines.append("  " + "; ".join(parts))
+        if c.checks:
+            shown = ", ".join(f"{k}={v}" for k, v in c.checks.items() if k != "examples")
+            lines.append(f"  checks: {shown}")
+            if c.checks.get("examples"):
+                lines.append(f"  differences, e.g.: {c.checks['examples']}")
+    return "\n".join(lines)
+
+
+def to_json(comps: list[Comparison], meta: dict[str, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = {"meta": meta, "comparisons": {}}
+    for c in comps:
+        tools = {
+            t.name: {
+                "command": t.command,
+                "walls": [round(s.wall, 4) for s in t.samples],
+                "maxrss_kib": [s.maxrss_kib for s in t.samples],
+                "pss_kib": [s.pss_kib for s in t.samples],
+                "cpu_s": [round(s.cpu, 3) for s in t.samples],
+                "median_s": median_wall(t),
+                "peak_rss_mb": peak_mb(t),
+                "peak_tree_pss_mb": pss_mb(t),
+                "median_cpu_s": median_cpu(t),
+                "ratio_to_peer": ratio(t, c.peer),
+                "error": t.error,
+            }
+            for t in c.tools
+        }
+        doc["comparisons"][c.key] = {
+            "title": c.title,
+            "available": c.available,
+            "reason": c.reason or None,
+            "ours": c.ours.name,
+            "peer": c.peer.name,
+            "ratio": ratio(c.ours, c.peer),
+            "paired_ratio": paired_ratio(c.ours, c.peer),
+            "ratio_target": c.ratio_target,
+            "rss_target_mb": c.rss_target_mb,
+            "verdict": verdict(c),
+            "checks": c.checks,
+            "tools": tools if c.available else {},
+        }
+    return doc
+
+
+def passed(c: Comparison) -> bool:
+    """Not available counts as passing; a missed target, a failed run or a failed check does not."""
+    if not c.available:
+        return True
+    v = verdict(c)
+    if v.get("ratio_ok") is False or v.get("rss_ok") is False or v.get("failed_tools"):
+        return False
+    return all(
+        c.checks.get(k) is not False
+        for k in ("counts_match", "same_sets", "tree_unchanged", "same_files_left")
+    )
+
+
+# -- main ---------------------------------------------------------------------------------
+
+
+def source_state() -> str:
+    """The commit gradio-clean runs from, and whether its package has uncommitted edits."""
+    try:
+        _, head, _ = capture(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
+        _, dirty, _ = capture(["git", "-C", REPO, "status", "--porcelain", "gradio_clean"])
+    except OSError:
+        return "unknown"
+    return head.decode().strip() + (" + uncommitted gradio_clean/ edits" if dirty.strip() else "")
+
+
+def default_gc() -> str:
+    beside = os.path.join(os.path.dirname(sys.executable), "gradio-clean")
+    return beside if os.access(beside, os.X_OK) else shutil.which("gradio-clean") or "gradio-clean"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--files", type=int, default=200_000, help="files in the tree (200000)")
+    p.add_argument("--reps", type=int, default=5, help="timed repetitions per tool (5)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs per tool first (1)")
+    p.add_argument("--work", default="/tmp/gcbench", help="where trees go (/tmp/gcbench)")
+    p.add_argument("--only", default=",".join(COMPARISONS), help="scan,dupes,older")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--regen", action="store_true", help="regenerate the tree even if reusable")
+    p.add_argument("--gradio-clean", dest="gc", default=default_gc(), help="the binary to time")
+    p.add_argument("--json-out", default=None, help="also write every sample to this file")
+    a = p.parse_args(argv)
+    a.only = [s.strip() for s in a.only.split(",") if s.strip()]
+    bad = [s for s in a.only if s not in COMPARISONS]
+    if bad:
+        p.error(f"--only: unknown {', '.join(bad)}; choose from {', '.join(COMPARISONS)}")
+    if a.reps < 1 or a.warmup < 0:
+        p.error("--reps must be >= 1 and --warmup >= 0")
+    a.work = os.path.abspath(a.work)
+    if (a.work + "/").startswith(os.path.realpath(REPO) + "/"):
+        p.error("--work must be outside the repository (trees are gigabytes)")
+    return a
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = parse_args(argv)
+    os.makedirs(a.work, exist_ok=True)
+    errfile = os.path.join(a.work, "stderr.txt")
+    manifest = ensure_tree(a.work, a.files, a.seed, a.regen)
+    tree = manifest["root"]
+    meta: dict[str, Any] = {
+        "files": a.files,
+        "gc": a.gc,
+        "reps": a.reps,
+        "warmup": a.warmup,
+        "tree": tree,
+        "manifest": manifest,
+        "cpus": os.cpu_count(),
+        "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "gradio_clean": version_of([a.gc, "--version"]),
+        "source": source_state(),
+        "peers": {
+            n: version_of(v)
+            for n, v in {
+                "du": ["du", "--version"],
+                "find": ["find", "--version"],
+                "gdu": ["gdu", "--version"],
+                "jdupes": ["jdupes", "-v"],
+                "rdfind": ["rdfind", "-v"],
+                "fdupes": ["fdupes", "--version"],
+            }.items()
+        },
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    comps: list[Comparison] = []
+    for key in a.only:
+        if key == "scan":
+            c = scan_comparison(a.gc, tree, manifest, a.work)
+            if c.available:
+                bench(c, a.reps, a.warmup, errfile)
+        elif key == "dupes":
+            c = dupes_comparison(a.gc, tree, manifest, a.work)
+            why = prune_missing(a.gc, ("--duplicates", "--json"))
+            if why:
+                c.available, c.reason = False, why
+            else:
+                before = fingerprint(tree)
+                bench(c, a.reps, a.warmup, errfile)
+                check_dupes(c, tree, manifest, before)
+        else:
+            c = older_comparison(a.gc, tree, manifest, a.work)
+            why = prune_missing(a.gc, ("--older-than", "--apply", "--yes", "--json"))
+            if why:
+                c.available, c.reason = False, why
+                c.checks = {}
+            else:
+                bench(c, a.reps, a.warmup, errfile)
+                check_older(c, tree, manifest)
+        if not c.available:
+            log(f"{key}: not available: {c.reason}")
+        comps.append(c)
+    leftovers = ("stderr.txt", "older-copy", "prune-dupes.json", "prune-older.json")
+    for leftover in (os.path.join(a.work, n) for n in leftovers):
+        if os.path.isdir(leftover):
+            shutil.rmtree(leftover)
+        elif os.path.lexists(leftover):
+            os.unlink(leftover)
+    meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(render(comps, meta))
+    if a.json_out:
+        with open(a.json_out, "w", encoding="utf-8") as f:
+            json.dump(to_json(comps, meta), f, indent=2, default=str)
+            f.write("\n")
+    ok = all(passed(c) for c in comps)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
