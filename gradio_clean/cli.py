@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
+import os
+import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import Annotated, Optional
+from collections.abc import Callable, Iterator, Sequence
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -16,10 +19,21 @@ from rich.text import Text
 
 from gradio_clean import __version__
 from gradio_clean.classify import Category
+from gradio_clean.config import (
+    CLI_SOURCE,
+    Config,
+    find_config,
+    load_config,
+    merge,
+    search_path,
+    toml_key,
+    toml_value,
+)
 from gradio_clean.delete import apply_plan, lock_roots
 from gradio_clean.durations import DurationError, parse_duration
 from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
-from gradio_clean.plan import ApplyResult, Plan
+from gradio_clean.metrics import Count, RunMetrics, write_metrics
+from gradio_clean.plan import ApplyResult, Plan, Status
 from gradio_clean.report import (
     apply_summary,
     dry_run_summary,
@@ -34,6 +48,7 @@ from gradio_clean.report import (
 from gradio_clean.roots import Root, default_roots, refuse_dangerous, resolve_roots
 from gradio_clean.rules import DEFAULT_CATEGORIES, AgeBy, RuleSet, build_plan
 from gradio_clean.scan import Hooks, ScanResult, scan
+from gradio_clean.schedule import DEFAULT_EVERY, crontab_line, systemd_units
 
 
 class Dedupe(str, enum.Enum):
@@ -56,18 +71,21 @@ app = typer.Typer(
 )
 
 ROOTS_PANEL = "Where to look"
-OUTPUT_PANEL = "Output"
-RULES_PANEL = "Rules (any that match select an entry)"
+RULES_PANEL = "Rules (an entry goes if any selected rule picks it)"
 SCOPE_PANEL = "Scope"
 APPLY_PANEL = "Applying"
+OUTPUT_PANEL = "Output"
+SCHEDULE_PANEL = "Schedule"
 
 # -- options shared by several commands, declared once ----------------------------
+# `Optional[...]` rather than `X | None`: typer reads these at runtime on 3.10.
+# Rule and scope options default to None ("not given") so a config file can fill them.
 
 PathsArg = Annotated[
-    Optional[list[str]],  # noqa: UP045 - typer needs Optional at runtime on 3.10
+    Optional[list[str]],  # noqa: UP045
     typer.Argument(
-        help="Gradio temp dirs, app directories or .gradio folders. "
-        "Default: GRADIO_TEMP_DIR (else <tmp>/gradio) and ./.gradio, ./flagged, "
+        help="Gradio temp dirs, app directories or .gradio folders. Default: the config's "
+        "roots, else GRADIO_TEMP_DIR (or <tmp>/gradio) and ./.gradio, ./flagged, "
         "./gradio_cached_examples when present.",
         show_default=False,
     ),
@@ -76,15 +94,36 @@ SessionsDirOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option(
         "--sessions-dir",
-        help="A folder whose subfolders are per-session folders named by session hash. "
-        "Repeat for several.",
-        rich_help_panel=ROOTS_PANEL,
+        metavar="DIR",
         show_default=False,
+        help="A folder whose subfolders are per-session folders. Repeatable.",
+        rich_help_panel=ROOTS_PANEL,
+    ),
+]
+ConfigOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        show_default=False,
+        help="Config file (default: $GRADIO_CLEAN_CONFIG, ./gradio-clean.toml, "
+        "$XDG_CONFIG_HOME/gradio-clean/config.toml, /etc/gradio-clean/config.toml).",
+        rich_help_panel=ROOTS_PANEL,
     ),
 ]
 JsonOpt = Annotated[
     bool,
     typer.Option("--json", help="Print one JSON document on stdout.", rich_help_panel=OUTPUT_PANEL),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Print nothing on success (for cron); errors and "
+        "skipped entries still reach stderr and the exit code.",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
 ]
 TopOpt = Annotated[
     int,
@@ -95,11 +134,272 @@ TopOpt = Annotated[
         rich_help_panel=OUTPUT_PANEL,
     ),
 ]
+MetricsOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--metrics-file",
+        metavar="FILE",
+        show_default=False,
+        help="Write Prometheus textfile-collector metrics here (atomically).",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+OlderThanOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--older-than",
+        metavar="DUR",
+        show_default=False,
+        help="Files not modified for DUR: 90m, 12h, 1d, 2w, 1d12h.",
+        rich_help_panel=RULES_PANEL,
+    ),
+]
+AgeByOpt = Annotated[
+    Optional[AgeBy],  # noqa: UP045
+    typer.Option(
+        "--age-by",
+        show_default=False,
+        help="Timestamp the ages compare [default: mtime, which Gradio touches "
+        "when it reuses a cached copy].",
+        rich_help_panel=RULES_PANEL,
+    ),
+]
+DuplicatesOpt = Annotated[
+    Optional[bool],  # noqa: UP045
+    typer.Option(
+        "--duplicates/--no-duplicates",
+        show_default=False,
+        help="Extra copies of identical files (size, partial hash, full hash).",
+        rich_help_panel=RULES_PANEL,
+    ),
+]
+DedupeOpt = Annotated[
+    Optional[Dedupe],  # noqa: UP045
+    typer.Option(
+        "--dedupe",
+        show_default=False,
+        help="hardlink [default]: replace each extra copy by a hard link to the kept "
+        "one, so every path keeps working; delete: remove it.",
+        rich_help_panel=RULES_PANEL,
+    ),
+]
+KeepOpt = Annotated[
+    Optional[Keep],  # noqa: UP045
+    typer.Option(
+        "--keep",
+        show_default=False,
+        help="Which copy of a duplicate set stays [default: newest; ties by path].",
+        rich_help_panel=RULES_PANEL,
+    ),
+]
+VerifyOpt = Annotated[
+    Optional[bool],  # noqa: UP045
+    typer.Option(
+        "--verify/--no-verify",
+        show_default=False,
+        help="Also compare duplicates byte by byte.",
+        rich_help_panel=RULES_PANEL,
+    ),
+]
+OrphanedOpt = Annotated[
+    Optional[bool],  # noqa: UP045
+    typer.Option(
+        "--orphaned-sessions/--no-orphaned-sessions",
+        show_default=False,
+        help="Session folders idle longer than --session-ttl, Gradio's stale "
+        "leftovers, and empty hash folders.",
+        rich_help_panel=RULES_PANEL,
+    ),
+]
+SessionTtlOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--session-ttl",
+        metavar="DUR",
+        show_default=False,
+        help="Idle time after which a session folder or leftover is orphaned "
+        "[default: 1h, Gradio's own window].",
+        rich_help_panel=RULES_PANEL,
+    ),
+]
+CategoryOpt = Annotated[
+    Optional[list[Category]],  # noqa: UP045
+    typer.Option(
+        "--category",
+        show_default=False,
+        help="Only touch these categories. flagged and examples are user data: no "
+        "rule touches them unless named here. Repeatable.",
+        rich_help_panel=SCOPE_PANEL,
+    ),
+]
+IncludeOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--include",
+        metavar="PATTERN",
+        show_default=False,
+        help="Only entries matching this gitignore-style pattern (root-relative).",
+        rich_help_panel=SCOPE_PANEL,
+    ),
+]
+ExcludeOpt = Annotated[
+    Optional[list[str]],  # noqa: UP045
+    typer.Option(
+        "--exclude",
+        metavar="PATTERN",
+        show_default=False,
+        help="Never entries matching this pattern; a root's .gradiocleanignore adds more.",
+        rich_help_panel=SCOPE_PANEL,
+    ),
+]
+
+DEFAULTS: dict[str, object] = {
+    "roots": None,
+    "sessions_dirs": None,
+    "older_than": None,
+    "duplicates": False,
+    "orphaned_sessions": False,
+    "age_by": AgeBy.MTIME.value,
+    "session_ttl": "1h",
+    "dedupe": Dedupe.HARDLINK.value,
+    "keep": Keep.NEWEST.value,
+    "verify": False,
+    "include": (),
+    "exclude": (),
+    "categories": None,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Flags:
+    """What the command line said, None where it was silent (config and defaults fill in)."""
+
+    paths: Sequence[str] | None = None
+    sessions_dir: Sequence[str] | None = None
+    older_than: str | None = None
+    age_by: AgeBy | None = None
+    duplicates: bool | None = None
+    dedupe: Dedupe | None = None
+    keep: Keep | None = None
+    verify: bool | None = None
+    orphaned_sessions: bool | None = None
+    session_ttl: str | None = None
+    category: Sequence[Category] | None = None
+    include: Sequence[str] | None = None
+    exclude: Sequence[str] | None = None
+
+    def values(self) -> dict[str, object | None]:
+        """Keyed like the config file."""
+
+        def seq(v: Sequence[Any] | None) -> tuple[Any, ...] | None:
+            return tuple(x.value if isinstance(x, enum.Enum) else x for x in v) if v else None
+
+        def val(v: enum.Enum | None) -> str | None:
+            return None if v is None else str(v.value)
+
+        return {
+            "roots": seq(self.paths),
+            "sessions_dirs": seq(self.sessions_dir),
+            "older_than": self.older_than,
+            "duplicates": self.duplicates,
+            "orphaned_sessions": self.orphaned_sessions,
+            "age_by": val(self.age_by),
+            "session_ttl": self.session_ttl,
+            "dedupe": val(self.dedupe),
+            "keep": val(self.keep),
+            "verify": self.verify,
+            "include": seq(self.include),
+            "exclude": seq(self.exclude),
+            "categories": seq(self.category),
+        }
+
+    def argv(self) -> list[str]:
+        """The same flags again, for a scheduled run (paths made absolute)."""
+        out: list[str] = []
+        for flag, value in (
+            ("--older-than", self.older_than),
+            ("--session-ttl", self.session_ttl),
+            ("--age-by", self.age_by),
+            ("--dedupe", self.dedupe),
+            ("--keep", self.keep),
+        ):
+            if value is not None:
+                out += [flag, value.value if isinstance(value, enum.Enum) else value]
+        for name, switch in (
+            ("duplicates", self.duplicates),
+            ("verify", self.verify),
+            ("orphaned-sessions", self.orphaned_sessions),
+        ):
+            if switch is not None:
+                out.append(f"--{name}" if switch else f"--no-{name}")
+        for flag, values in (
+            ("--category", [c.value for c in self.category or ()]),
+            ("--include", self.include or ()),
+            ("--exclude", self.exclude or ()),
+            ("--sessions-dir", [os.path.abspath(p) for p in self.sessions_dir or ()]),
+        ):
+            for v in values:
+                out += [flag, v]
+        return out + [os.path.abspath(p) for p in self.paths or ()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    values: dict[str, object]
+    sources: dict[str, str]
+    config: Config | None
+    looked_at: tuple[str, ...]
+
+    def get(self, key: str) -> Any:
+        return self.values[key]
+
+
+def _settings(flags: Flags, config_path: str | None) -> Settings:
+    cwd = os.getcwd()
+    found = find_config(config_path, os.environ, cwd)
+    config = load_config(found) if found else None
+    values, sources = merge(flags.values(), config, DEFAULTS)
+    return Settings(values, sources, config, search_path(os.environ, cwd))
+
+
+def _duration(text: str, source: str, key: str) -> float:
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        where = f"--{key.replace('_', '-')}" if source == CLI_SOURCE else f"{source}: {key} ="
+        raise UsageError(f"{where} {text!r}: {exc.reason}") from None
+
+
+def _rules(s: Settings) -> RuleSet:
+    older = s.get("older_than")
+    categories = s.get("categories")
+    return RuleSet(
+        older_than=None
+        if older is None
+        else _duration(older, s.sources["older_than"], "older_than"),
+        age_by=AgeBy(s.get("age_by")),
+        duplicates=bool(s.get("duplicates")),
+        hardlink=s.get("dedupe") == Dedupe.HARDLINK.value,
+        keep_oldest=s.get("keep") == Keep.OLDEST.value,
+        verify=bool(s.get("verify")),
+        orphaned_sessions=bool(s.get("orphaned_sessions")),
+        session_ttl=_duration(s.get("session_ttl"), s.sources["session_ttl"], "session_ttl"),
+        categories=frozenset(Category(c) for c in categories) if categories else DEFAULT_CATEGORIES,
+        explicit_categories=bool(categories),
+        include=tuple(s.get("include") or ()),
+        exclude=tuple(s.get("exclude") or ()),
+    )
+
+
+NO_RULE = (
+    "no rule selected: give --older-than DUR, --duplicates or --orphaned-sessions, "
+    "or set older_than, duplicates or orphaned_sessions in a config file"
+)
 
 
 def _consoles() -> tuple[Console, Console]:
     """Data to stdout, everything else to stderr."""
-    return Console(), Console(stderr=True)
+    return Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -115,82 +415,18 @@ def handled(err: Console) -> Iterator[None]:
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
-def _roots(paths: list[str] | None, sessions_dirs: list[str] | None, err: Console) -> list[Root]:
-    if paths or sessions_dirs:
-        return resolve_roots(paths or [], sessions_dirs or [])
+def _roots(s: Settings, err: Console, *, quiet: bool = False) -> list[Root]:
+    paths, sessions = s.get("roots"), s.get("sessions_dirs")
+    if paths or sessions:
+        return resolve_roots(paths or (), sessions or ())
     roots, looked_at = default_roots()
-    if not roots:
+    if not roots and not quiet:
         err.print(
             "gradio-clean: no Gradio cache found; looked at " + ", ".join(looked_at),
             markup=False,
             highlight=False,
         )
     return roots
-
-
-def _duration(text: str, flag: str) -> float:
-    try:
-        return parse_duration(text)
-    except DurationError as exc:
-        raise UsageError(f"{flag} {text!r}: {exc.reason}") from None
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"gradio-clean {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """Audit and clean the files Gradio apps leave on disk.
-
-    [b]scan[/b] shows what is there; [b]prune[/b] removes what rules select (dry run unless
-    --apply).
-    """
-
-
-@app.command("scan")
-def scan_command(
-    paths: PathsArg = None,
-    *,
-    sessions_dir: SessionsDirOpt = None,
-    json_out: JsonOpt = False,
-    top: TopOpt = 10,
-) -> None:
-    """Show how much the Gradio caches hold, what holds it, how old it is, and where."""
-    out, err = _consoles()
-    with handled(err):
-        roots = _roots(paths, sessions_dir, err)
-        result = _scan_with_progress(roots, err, top)
-        render_warnings(
-            ((w.path, w.message) for w in result.warnings), result.warnings_dropped, err
-        )
-        if json_out:
-            typer.echo(dump_json(scan_to_dict(result)))
-        else:
-            for r in result.roots:
-                err.print(
-                    f"{r.path}: {r.role.value} ({r.role_why})",
-                    markup=False,
-                    highlight=False,
-                    style="dim",
-                )
-            render_scan(result, out, top=top)
-
-
-def _scan_with_progress(roots: list[Root], err: Console, top: int) -> ScanResult:
-    if not err.is_terminal:
-        return scan(roots, top=top)
-    with _progress_line(err, "Scanning…") as progress:
-        return scan(roots, top=top, hooks=Hooks(progress=progress))
 
 
 @contextlib.contextmanager
@@ -215,28 +451,66 @@ def _progress_line(
         yield progress
 
 
-def _apply_with_progress(plan: Plan, err: Console, show: bool) -> ApplyResult:
-    with _progress_line(err, "Deleting…", show) as line:
-        if line is None:
-            return apply_plan(plan)
-        report = line
-
-        def progress(done: int, total: int, freed: int) -> None:
-            report(done, freed)
-
-        return apply_plan(plan, progress=progress)
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gradio-clean {__version__}")
+        raise typer.Exit()
 
 
-QuietOpt = Annotated[
-    bool,
-    typer.Option(
-        "--quiet",
-        "-q",
-        help="Print nothing on success (for cron); errors still go "
-        "to stderr and the exit code still tells.",
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Audit and clean the files Gradio apps leave on disk.
+
+    [b]scan[/b] shows what is there; [b]prune[/b] removes what rules select (a dry run
+    unless --apply); [b]schedule[/b] prints a cron line or systemd units for it;
+    [b]config[/b] shows the effective configuration.
+    """
+
+
+# -- scan ---------------------------------------------------------------------------
+
+
+@app.command("scan")
+def scan_command(
+    paths: PathsArg = None,
+    *,
+    sessions_dir: SessionsDirOpt = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+    top: TopOpt = 10,
+) -> None:
+    """Show how much the Gradio caches hold, what holds it, how old it is, and where."""
+    out, err = _consoles()
+    with handled(err):
+        settings = _settings(Flags(paths=paths, sessions_dir=sessions_dir), config)
+        roots = _roots(settings, err)
+        with _progress_line(err, "Scanning…", err.is_terminal) as progress:
+            result: ScanResult = scan(roots, top=top, hooks=Hooks(progress=progress))
+        render_warnings(
+            ((w.path, w.message) for w in result.warnings), result.warnings_dropped, err
+        )
+        if json_out:
+            typer.echo(dump_json(scan_to_dict(result)))
+            return
+        for r in result.roots:
+            err.print(
+                f"{r.path}: {r.role.value} ({r.role_why})",
+                markup=False,
+                highlight=False,
+                style="dim",
+                soft_wrap=True,
+            )
+        render_scan(result, out, top=top)
+
+
+# -- prune --------------------------------------------------------------------------
 
 
 @app.command("prune")
@@ -244,106 +518,18 @@ def prune_command(
     paths: PathsArg = None,
     *,
     sessions_dir: SessionsDirOpt = None,
-    older_than: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--older-than",
-            metavar="DUR",
-            show_default=False,
-            help="Select files not modified for DUR: 90m, 12h, 1d, 2w, 1d12h.",
-            rich_help_panel=RULES_PANEL,
-        ),
-    ] = None,
-    age_by: Annotated[
-        AgeBy,
-        typer.Option(
-            "--age-by",
-            help="Which timestamp --older-than and the TTL compare. "
-            "mtime by default: Gradio touches a reused cached copy's mtime.",
-            rich_help_panel=RULES_PANEL,
-        ),
-    ] = AgeBy.MTIME,
-    duplicates: Annotated[
-        bool,
-        typer.Option(
-            "--duplicates",
-            help="Select extra copies of identical files "
-            "(size, then partial hash, then full hash).",
-            rich_help_panel=RULES_PANEL,
-        ),
-    ] = False,
-    dedupe: Annotated[
-        Dedupe,
-        typer.Option(
-            "--dedupe",
-            help="hardlink: replace each extra copy by a hard link to the "
-            "kept one, so every path keeps working; delete: remove it.",
-            rich_help_panel=RULES_PANEL,
-        ),
-    ] = Dedupe.HARDLINK,
-    keep: Annotated[
-        Keep,
-        typer.Option(
-            "--keep",
-            help="Which copy of a duplicate set stays (ties: by path).",
-            rich_help_panel=RULES_PANEL,
-        ),
-    ] = Keep.NEWEST,
-    verify: Annotated[
-        bool,
-        typer.Option(
-            "--verify", help="Also compare duplicates byte by byte.", rich_help_panel=RULES_PANEL
-        ),
-    ] = False,
-    orphaned_sessions: Annotated[
-        bool,
-        typer.Option(
-            "--orphaned-sessions",
-            help="Select session folders idle for longer than "
-            "--session-ttl, Gradio's stale leftovers, and empty hash folders.",
-            rich_help_panel=RULES_PANEL,
-        ),
-    ] = False,
-    session_ttl: Annotated[
-        str,
-        typer.Option(
-            "--session-ttl",
-            metavar="DUR",
-            help="Idle time after which a session "
-            "folder or leftover is orphaned (Gradio's own window is 60 minutes).",
-            rich_help_panel=RULES_PANEL,
-        ),
-    ] = "1h",
-    category: Annotated[
-        Optional[list[Category]],  # noqa: UP045
-        typer.Option(
-            "--category",
-            show_default=False,
-            help="Only touch these categories. flagged and examples are user data: "
-            "no rule touches them unless named here.",
-            rich_help_panel=SCOPE_PANEL,
-        ),
-    ] = None,
-    include: Annotated[
-        Optional[list[str]],  # noqa: UP045
-        typer.Option(
-            "--include",
-            metavar="PATTERN",
-            show_default=False,
-            help="Only entries matching this gitignore-style pattern (relative to the root).",
-            rich_help_panel=SCOPE_PANEL,
-        ),
-    ] = None,
-    exclude: Annotated[
-        Optional[list[str]],  # noqa: UP045
-        typer.Option(
-            "--exclude",
-            metavar="PATTERN",
-            show_default=False,
-            help="Never entries matching this pattern; a root's .gradiocleanignore adds more.",
-            rich_help_panel=SCOPE_PANEL,
-        ),
-    ] = None,
+    config: ConfigOpt = None,
+    older_than: OlderThanOpt = None,
+    age_by: AgeByOpt = None,
+    duplicates: DuplicatesOpt = None,
+    dedupe: DedupeOpt = None,
+    keep: KeepOpt = None,
+    verify: VerifyOpt = None,
+    orphaned_sessions: OrphanedOpt = None,
+    session_ttl: SessionTtlOpt = None,
+    category: CategoryOpt = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
     apply: Annotated[
         bool,
         typer.Option(
@@ -382,80 +568,336 @@ def prune_command(
             rich_help_panel=OUTPUT_PANEL,
         ),
     ] = 50,
+    metrics_file: MetricsOpt = None,
 ) -> None:
     """Remove what the rules select: a dry run unless --apply."""
     out, err = _consoles()
-    with handled(err):
-        rules = RuleSet(
-            older_than=None if older_than is None else _duration(older_than, "--older-than"),
-            age_by=age_by,
-            duplicates=duplicates,
-            hardlink=dedupe is Dedupe.HARDLINK,
-            keep_oldest=keep is Keep.OLDEST,
-            verify=verify,
-            orphaned_sessions=orphaned_sessions,
-            session_ttl=_duration(session_ttl, "--session-ttl"),
-            categories=frozenset(category) if category else DEFAULT_CATEGORIES,
-            explicit_categories=bool(category),
-            include=tuple(include or ()),
-            exclude=tuple(exclude or ()),
+    started = time.time()
+    metrics: list[RunMetrics] = []
+    try:
+        with handled(err):
+            flags = Flags(
+                paths,
+                sessions_dir,
+                older_than,
+                age_by,
+                duplicates,
+                dedupe,
+                keep,
+                verify,
+                orphaned_sessions,
+                session_ttl,
+                category,
+                include,
+                exclude,
+            )
+            settings = _settings(flags, config)
+            rules = _rules(settings)
+            if not rules.any:
+                raise UsageError(NO_RULE)
+            roots = _roots(settings, err, quiet=quiet)
+            if apply:
+                for root in roots:
+                    refuse_dangerous(root)
+            plan, result = _plan_and_apply(
+                roots,
+                rules,
+                out,
+                err,
+                apply=apply,
+                yes=yes,
+                wait=wait,
+                quiet=quiet,
+                json_out=json_out,
+                limit=limit,
+            )
+            metrics.append(_metrics(plan, result, started, success=True))
+            _render_prune(
+                plan,
+                result,
+                settings,
+                out,
+                err,
+                json_out=json_out,
+                quiet=quiet,
+                limit=limit,
+                now=started,
+            )
+            if result is not None and not result.complete:
+                raise typer.Exit(int(ExitCode.PARTIAL))
+    finally:
+        if metrics_file is not None:
+            run = metrics[0] if metrics else _failed_metrics(started)
+            with handled(err):
+                write_metrics(metrics_file, run)
+
+
+def _plan_and_apply(
+    roots: list[Root],
+    rules: RuleSet,
+    out: Console,
+    err: Console,
+    *,
+    apply: bool,
+    yes: bool,
+    wait: float,
+    quiet: bool,
+    json_out: bool,
+    limit: int,
+) -> tuple[Plan, ApplyResult | None]:
+    show = err.is_terminal and not quiet
+    lock = lock_roots(roots, wait) if apply else contextlib.nullcontext()
+    with lock:
+        now = time.time()
+        with _progress_line(err, "Planning…", show) as progress:
+            plan = build_plan(roots, rules, now=now, progress=progress)
+        render_warnings(
+            ((w.path, w.message) for w in plan.warnings), plan.scan.warnings_dropped, err
         )
-        if not rules.any:
-            raise UsageError(
-                "no rule selected: give --older-than DUR, --duplicates or --orphaned-sessions "
-                "(or set rules in a config file)"
-            )
-        roots = _roots(paths, sessions_dir, err)
-        if apply:
-            for root in roots:
-                refuse_dangerous(root)
-        settings = {
-            "older_than": older_than,
-            "age_by": age_by.value,
-            "duplicates": duplicates,
-            "dedupe": dedupe.value,
-            "keep": keep.value,
-            "verify": verify,
-            "orphaned_sessions": orphaned_sessions,
-            "session_ttl": session_ttl,
-            "categories": sorted(c.value for c in rules.categories),
-            "include": list(rules.include),
-            "exclude": list(rules.exclude),
+        if not apply:
+            return plan, None
+        if not plan.actions:
+            return plan, ApplyResult((), (), 0.0)
+        if not yes and sys.stdin.isatty():
+            render_plan(plan, err if json_out else out, now=now, limit=limit)
+            question = f"Delete {len(plan.actions):,} entries ({size(plan.bytes)})?"
+            if not typer.confirm(question, default=False, err=True):
+                raise typer.Exit(int(ExitCode.OK))
+        with _progress_line(err, "Deleting…", show) as line:
+            report = line
+
+            def progress3(done: int, total: int, freed: int) -> None:
+                if report is not None:
+                    report(done, freed)
+
+            return plan, apply_plan(plan, progress=progress3)
+
+
+def _render_prune(
+    plan: Plan,
+    result: ApplyResult | None,
+    settings: Settings,
+    out: Console,
+    err: Console,
+    *,
+    json_out: bool,
+    quiet: bool,
+    limit: int,
+    now: float,
+) -> None:
+    if json_out:
+        shown = {
+            **settings.values,
+            "config_file": settings.config.source if settings.config else None,
+            "sources": settings.sources,
         }
-        lock = lock_roots(roots, wait) if apply else contextlib.nullcontext()
-        with lock:
-            now = time.time()
-            show = err.is_terminal and not quiet
-            with _progress_line(err, "Planning…", show) as progress:
-                plan = build_plan(roots, rules, now=now, progress=progress)
-            render_warnings(
-                ((w.path, w.message) for w in plan.warnings), plan.scan.warnings_dropped, err
-            )
-            result = None
-            if apply and plan.actions:
-                if not yes and sys.stdin.isatty():
-                    render_plan(plan, err if json_out else out, now=now, limit=limit)
-                    if not typer.confirm(
-                        f"Delete {len(plan.actions):,} entries ({size(plan.bytes)})?",
-                        default=False,
-                        err=True,
-                    ):
-                        raise typer.Exit(int(ExitCode.OK))
-                result = _apply_with_progress(plan, err, show)
-            elif apply:
-                result = ApplyResult((), (), 0.0)
-        if json_out:
-            typer.echo(dump_json(prune_to_dict(plan, result, settings)))
-        elif not quiet:
-            render_plan(plan, out, now=now, limit=limit, result=result)
-            lines = dry_run_summary(plan) if result is None else apply_summary(plan, result)
-            for line in lines:
-                out.print(line, markup=False, highlight=False)
-        elif result is not None and not result.complete:
+        typer.echo(dump_json(prune_to_dict(plan, result, _jsonable(shown))))
+        return
+    incomplete = result is not None and not result.complete
+    if quiet:
+        if incomplete:  # cron mails stderr: say what was left and why
+            assert result is not None
+            for o in result.outcomes:
+                if o.status is not Status.DELETED:
+                    err.print(
+                        f"{o.status.value}: {o.action.path}: {o.detail}",
+                        markup=False,
+                        highlight=False,
+                        soft_wrap=True,
+                    )
             for line in apply_summary(plan, result):
                 err.print(line, markup=False, highlight=False)
-        if result is not None and not result.complete:
-            raise typer.Exit(int(ExitCode.PARTIAL))
+        return
+    render_plan(plan, out, now=now, limit=limit, result=result)
+    for line in dry_run_summary(plan) if result is None else apply_summary(plan, result):
+        out.print(line, markup=False, highlight=False)
+
+
+def _jsonable(values: dict[str, object]) -> dict[str, object]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def _metrics(
+    plan: Plan, result: ApplyResult | None, started: float, *, success: bool
+) -> RunMetrics:
+    scanned: dict[str, Count] = {}
+    for root in plan.scan.roots:
+        for cat, tally in root.categories.items():
+            prev = scanned.get(cat.value, Count())
+            scanned[cat.value] = Count(prev.files + tally.files, prev.bytes + tally.bytes)
+    freed: dict[str, Count] = {}
+    for o in result.outcomes if result else ():
+        prev = freed.get(o.action.rule.value, Count())
+        freed[o.action.rule.value] = Count(prev.files + o.freed_files, prev.bytes + o.freed_bytes)
+    return RunMetrics(
+        scanned=scanned,
+        freed=freed,
+        skipped=result.count(Status.SKIPPED) if result else 0,
+        failed=result.count(Status.FAILED) if result else 0,
+        duration_seconds=time.time() - started,
+        success=success,
+        timestamp=time.time(),
+    )
+
+
+def _failed_metrics(started: float) -> RunMetrics:
+    return RunMetrics(
+        scanned={},
+        freed={},
+        skipped=0,
+        failed=0,
+        duration_seconds=time.time() - started,
+        success=False,
+        timestamp=time.time(),
+    )
+
+
+# -- config -------------------------------------------------------------------------
+
+
+@app.command("config")
+def config_command(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+    """Show the effective configuration and where each value comes from."""
+    out, err = _consoles()
+    with handled(err):
+        settings = _settings(Flags(), config)
+        if json_out:
+            typer.echo(
+                dump_json(
+                    {
+                        "schema_version": 1,
+                        "command": "config",
+                        "config_file": settings.config.source if settings.config else None,
+                        "searched": list(settings.looked_at),
+                        "values": _jsonable(settings.values),
+                        "sources": settings.sources,
+                    }
+                )
+            )
+            return
+        if settings.config:
+            out.print(f"# config file: {settings.config.source}", markup=False, highlight=False)
+        else:
+            out.print(
+                "# no config file; looked at: " + ", ".join(settings.looked_at),
+                markup=False,
+                highlight=False,
+            )
+        for key, value in settings.values.items():
+            line = (
+                f"{toml_key(key)} = {toml_value(value)}"
+                if value is not None
+                else f"# {key} is not set"
+            )
+            out.print(
+                f"{line:<48} # {settings.sources[key]}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+# -- schedule -----------------------------------------------------------------------
+
+
+@app.command("schedule")
+def schedule_command(
+    paths: PathsArg = None,
+    *,
+    sessions_dir: SessionsDirOpt = None,
+    config: ConfigOpt = None,
+    older_than: OlderThanOpt = None,
+    age_by: AgeByOpt = None,
+    duplicates: DuplicatesOpt = None,
+    dedupe: DedupeOpt = None,
+    keep: KeepOpt = None,
+    verify: VerifyOpt = None,
+    orphaned_sessions: OrphanedOpt = None,
+    session_ttl: SessionTtlOpt = None,
+    category: CategoryOpt = None,
+    include: IncludeOpt = None,
+    exclude: ExcludeOpt = None,
+    every: Annotated[
+        str,
+        typer.Option(
+            "--every",
+            metavar="WHEN",
+            help="hourly, daily, weekly, or a duration like 30m or 6h.",
+            rich_help_panel=SCHEDULE_PANEL,
+        ),
+    ] = DEFAULT_EVERY,
+    systemd: Annotated[
+        bool,
+        typer.Option(
+            "--systemd",
+            help="Print a .service and .timer pair instead of a crontab line.",
+            rich_help_panel=SCHEDULE_PANEL,
+        ),
+    ] = False,
+    metrics_file: MetricsOpt = None,
+) -> None:
+    """Print a crontab line (or systemd units) that runs prune --apply --quiet."""
+    out, err = _consoles()
+    with handled(err):
+        flags = Flags(
+            paths,
+            sessions_dir,
+            older_than,
+            age_by,
+            duplicates,
+            dedupe,
+            keep,
+            verify,
+            orphaned_sessions,
+            session_ttl,
+            category,
+            include,
+            exclude,
+        )
+        settings = _settings(flags, config)
+        if not _rules(settings).any:
+            raise UsageError(NO_RULE)
+        roots = _roots(settings, err)
+        args = flags.argv()
+        if (
+            not flags.paths
+            and not flags.sessions_dir
+            and not settings.get("roots")
+            and not settings.get("sessions_dirs")
+        ):
+            # cron and systemd start elsewhere, without GRADIO_TEMP_DIR: pin what we see now
+            args += [r.path for r in roots]
+        if settings.config is not None:
+            args = ["--config", os.path.abspath(settings.config.source), *args]
+        if metrics_file is not None:
+            args = ["--metrics-file", os.path.abspath(metrics_file), *args]
+        exe = _executable()
+        if systemd:
+            service, timer = systemd_units(
+                every,
+                args,
+                exe,
+                roots=[r.path for r in roots],
+                metrics_file=metrics_file and os.path.abspath(metrics_file),
+            )
+            out.print(service, markup=False, highlight=False)
+            out.print(timer, markup=False, highlight=False)
+            return
+        out.print(crontab_line(every, args, exe), markup=False, highlight=False, soft_wrap=True)
+
+
+def _executable() -> str:
+    """The installed console script, as an absolute path (cron has its own PATH)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "gradio-clean")
+    if os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("gradio-clean")
+    if found:
+        return os.path.abspath(found)
+    raise GradioCleanError(
+        "cannot find the installed gradio-clean executable; "
+        "install the package (pip install gradio-clean) first"
+    )
 
 
 def main() -> None:

@@ -207,6 +207,7 @@ def _action_to_dict(action: Action, outcome: Outcome | None) -> dict[str, Any]:
         "status": (outcome.status if outcome else Status.PLANNED).value,
         "reason": action.reason,
         "detail": outcome.detail if outcome else None,
+        "mtime": iso(action.newest_ns / 1e9),
     }
     if action.keep is not None:
         doc["keep"] = jsonable(action.keep)
@@ -269,13 +270,13 @@ def render_plan(
             box=box.SIMPLE_HEAD,
             title_justify="left",
         )
-        table.add_column("path", overflow="fold")
+        table.add_column("path", overflow="fold", ratio=3)
         table.add_column("category")
         table.add_column("size", justify="right")
         table.add_column("age", justify="right", no_wrap=True)
-        table.add_column("reason", overflow="fold")
+        table.add_column("reason", overflow="fold", ratio=2)
         if result is not None:
-            table.add_column("status", overflow="fold")
+            table.add_column("status", overflow="fold", ratio=2)
         for action in actions[:limit] if limit > 0 else actions:
             row = [
                 Text(shown(action.path) + ("/" if action.is_dir else "")),

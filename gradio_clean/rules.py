@@ -78,10 +78,6 @@ def _age_ns(st: os.stat_result, age_by: AgeBy) -> int:
     return max(st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns)
 
 
-def _ago(now_ns: int, then_ns: int) -> str:
-    return format_duration(max(0, now_ns - then_ns) / 1e9)
-
-
 @dataclass
 class _Selected:
     rel: str
@@ -130,8 +126,7 @@ class _RootPlanner:
                         st,
                         category,
                         Rule.OLDER_THAN,
-                        f"{rules.age_by.value} {_ago(self.now_ns, then)} ago, "
-                        f"older than {format_duration(rules.older_than)}",
+                        f"{rules.age_by.value} older than {format_duration(rules.older_than)}",
                     )
                 )
                 return
@@ -144,7 +139,8 @@ class _RootPlanner:
                         st,
                         category,
                         Rule.ORPHANED,
-                        f"Gradio leftover untouched for {_ago(self.now_ns, then)}",
+                        f"Gradio leftover, {rules.age_by.value} older than "
+                        f"{format_duration(rules.session_ttl)}",
                     )
                 )
                 return
@@ -207,17 +203,17 @@ class _RootPlanner:
         if item.kind is Kind.SESSION_DIR:
             return (
                 Rule.ORPHANED,
-                f"session idle for {_ago(self.now_ns, item.newest_ns)} (ttl {ttl})",
+                f"session idle longer than {ttl}",
             )
         if item.kind is Kind.HASH_DIR and item.category is Category.LEFTOVER:
             return (
                 Rule.ORPHANED,
-                f"empty hash folder, untouched for {_ago(self.now_ns, item.newest_ns)}",
+                f"empty hash folder, untouched for longer than {ttl}",
             )
         if item.kind is Kind.TMP_DIR:
             return (
                 Rule.ORPHANED,
-                f"Gradio tmp folder untouched for {_ago(self.now_ns, item.newest_ns)}",
+                f"Gradio tmp folder, untouched for longer than {ttl}",
             )
         return None
 
