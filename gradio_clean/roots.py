@@ -73,24 +73,37 @@ def resolve_roots(paths: Sequence[str], sessions_dirs: Sequence[str] = ()) -> li
 
 
 def check_dir(path: str) -> None:
-    """Raise a one-line error unless `path` is a directory we can open without following links."""
+    """Raise a one-line error unless `path` is a directory we can open without following links.
+
+    The path checked is the one scanned, `os.path.abspath(path)`: opening the path as
+    typed would follow a symlink written with a trailing slash ("link/").
+    """
+    absolute = os.path.abspath(path)
     try:
-        fd = os.open(path, DIR_FLAGS)
+        fd = os.open(absolute, DIR_FLAGS)
     except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(absolute):
+            # O_DIRECTORY | O_NOFOLLOW on a symlink fails with ENOTDIR, not ELOOP
+            exc = OSError(errno.ELOOP, os.strerror(errno.ELOOP))
         raise GradioCleanError(describe_open_error(path, exc)) from None
     os.close(fd)
 
 
 def describe_open_error(path: str, exc: OSError) -> str:
+    return f"{path}: {open_error_reason(exc)}"
+
+
+def open_error_reason(exc: OSError) -> str:
+    """Why a folder could not be opened, without the path (warnings carry it apart)."""
     if exc.errno == errno.ENOENT:
-        return f"{path}: no such directory"
+        return "no such directory"
     if exc.errno == errno.ELOOP:
-        return f"{path}: is a symlink; give the directory it points to"
+        return "is a symlink; give the directory it points to"
     if exc.errno == errno.ENOTDIR:
-        return f"{path}: not a directory"
+        return "not a directory"
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"{path}: permission denied"
-    return f"{path}: {exc.strerror}"
+        return "permission denied"
+    return exc.strerror or str(exc)
 
 
 def detect_role(path: str) -> tuple[Role, str]:

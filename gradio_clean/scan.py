@@ -29,7 +29,7 @@ from gradio_clean.classify import (
     category_in_hash_dir,
     classify_top,
 )
-from gradio_clean.roots import DIR_FLAGS, Root, describe_open_error
+from gradio_clean.roots import DIR_FLAGS, Root, open_error_reason
 
 AGE_BUCKETS: tuple[tuple[str, float], ...] = (
     ("< 1 h", 3600.0),
@@ -289,7 +289,7 @@ class _RootWalker:
         try:
             fd = os.open(self.root.path, DIR_FLAGS)
         except OSError as exc:
-            self.warn(self.root.path, describe_open_error(self.root.path, exc))
+            self.warn(self.root.path, open_error_reason(exc))
             return self.freeze()
         try:
             st = os.fstat(fd)
@@ -321,7 +321,7 @@ class _RootWalker:
         try:
             names = os.listdir(fd)
         except OSError as exc:
-            self.warn(self.root.path, describe_open_error(self.root.path, exc))
+            self.warn(self.root.path, open_error_reason(exc))
             return
         jobs = min(self.jobs, len(names))
         if jobs < 2 or (self.auto_jobs and len(names) < AUTO_SPLIT_MIN):
@@ -442,7 +442,7 @@ class _RootWalker:
         try:
             names = os.listdir(fd)
         except OSError as exc:
-            self.warn(self._path(rel), describe_open_error(self._path(rel), exc))
+            self.warn(self._path(rel), open_error_reason(exc))
             return
         self._container_names(fd, rel, role, names)
 
@@ -454,7 +454,7 @@ class _RootWalker:
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                self.warn(self._path(child_rel), describe_open_error(self._path(child_rel), exc))
+                self.warn(self._path(child_rel), open_error_reason(exc))
                 continue
             is_dir = stat.S_ISDIR(st.st_mode)
             kind = classify_top(role, name, is_dir)
@@ -481,7 +481,7 @@ class _RootWalker:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            self.warn(self._path(rel), describe_open_error(self._path(rel), exc))
+            self.warn(self._path(rel), open_error_reason(exc))
             return None
 
     def _open_listing(
@@ -494,7 +494,7 @@ class _RootWalker:
             return fd, os.scandir(fd)
         except OSError as exc:
             os.close(fd)
-            self.warn(self._path(rel), describe_open_error(self._path(rel), exc))
+            self.warn(self._path(rel), open_error_reason(exc))
             return None
 
     def _count_dir(self, st: os.stat_result, cat: Category) -> None:
@@ -637,7 +637,7 @@ class _RootWalker:
             top_it = os.scandir(fd)
         except OSError as exc:
             os.close(fd)
-            self.warn(self._path(rel), describe_open_error(self._path(rel), exc))
+            self.warn(self._path(rel), open_error_reason(exc))
             return 0, 1, 0, newest, False
         # Each frame: (fd, iterator, rel path, category, depth)
         stack: list[tuple[int, Iterator[os.DirEntry[str]], str, Category, int]] = [
@@ -657,7 +657,7 @@ class _RootWalker:
                             continue
                         except OSError as exc:
                             p = self._path(f"{drel}/{ename}")
-                            self.warn(p, describe_open_error(p, exc))
+                            self.warn(p, open_error_reason(exc))
                             other += 1
                             continue
                         if est.st_mtime_ns > newest:
@@ -696,7 +696,7 @@ class _RootWalker:
                         break
                 except OSError as exc:  # the listing itself failed part-way (EIO, ESTALE)
                     p = self._path(drel)
-                    self.warn(p, describe_open_error(p, exc))
+                    self.warn(p, open_error_reason(exc))
                     other += 1
                 if not descended:
                     it.close()  # type: ignore[attr-defined]
