@@ -36,10 +36,21 @@ def jsonable(path: str) -> str:
     return shown(path)
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+# Longest age shown; a timedelta cannot hold the span of an int64-second mtime.
+_MAX_AGE = 1e13
+
+
 def iso(ts: float | None) -> str | None:
+    """UTC, whole seconds. Dates datetime cannot hold (tmpfs keeps any int64 mtime)
+    are clamped to year 1 or 9999 rather than crash the report."""
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+    try:
+        moment = _EPOCH + dt.timedelta(seconds=ts)
+    except OverflowError:
+        moment = (dt.datetime.max if ts > 0 else dt.datetime.min).replace(tzinfo=dt.timezone.utc)
+    return moment.isoformat(timespec="seconds")
 
 
 def size(n: int) -> str:
@@ -49,7 +60,7 @@ def size(n: int) -> str:
 def age(ts: float | None, now: float) -> str:
     if ts is None:
         return "-"
-    return humanize.naturaldelta(dt.timedelta(seconds=max(0.0, now - ts)))
+    return humanize.naturaldelta(dt.timedelta(seconds=min(max(0.0, now - ts), _MAX_AGE)))
 
 
 def dump_json(doc: Mapping[str, Any]) -> str:

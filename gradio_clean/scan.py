@@ -41,6 +41,9 @@ AGE_BUCKETS: tuple[tuple[str, float], ...] = (
 MAX_WARNINGS = 1000
 _RANKED = frozenset({Kind.HASH_DIR, Kind.SESSION_DIR})
 MOUNT_WARNING = "on another filesystem (a mount point); not entered"
+# st_mtime_ns is int64 seconds * 1e9 (tmpfs, btrfs and xfs keep dates far from now):
+# the last age bucket's bound must lie below any of them.
+_BEFORE_ANY_MTIME = -(1 << 127)
 
 
 @dataclass(frozen=True)
@@ -259,7 +262,7 @@ class _RootWalker:
         self.seen_links: dict[tuple[int, int], _LinkShare] = {}
         self.largest: list[tuple[int, int, Item]] = []
         self.cut_ns = [
-            int((now - limit) * 1e9) if limit != float("inf") else -(1 << 62)
+            int((now - limit) * 1e9) if limit != float("inf") else _BEFORE_ANY_MTIME
             for _, limit in AGE_BUCKETS
         ]
         self.reset_counters()
