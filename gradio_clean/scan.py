@@ -461,7 +461,8 @@ class _RootWalker:
                 continue
             is_dir = stat.S_ISDIR(st.st_mode)
             kind = classify_top(role, name, is_dir)
-            if kind is Kind.GRADIO_DIR and self._enter_dir(st, child_rel):
+            # a nested .gradio on another device falls through to _item, which warns once
+            if kind is Kind.GRADIO_DIR and st.st_dev == self.dev:
                 self._count_dir(st, Category.OTHER)
                 sub = self._open(fd, name, child_rel)
                 if sub is not None:
