@@ -214,9 +214,11 @@ def _fork(walker: _RootWalker, fd: int, names: list[str], index: int) -> tuple[i
         assert walker.shared is not None
         walker.slot = _Slot(walker.shared, index)
         walker.reset_counters()
-        before = len(walker.warnings.kept)
+        # the worker's own warnings only: the parent caps and counts the merged list
+        walker.warnings = _Warnings()
+        walker.warn = walker.warnings.add
         walker._container_names(fd, "", walker.root.role, names)
-        data = pickle.dumps(walker.partial(before), protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(walker.partial(0), protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(write_end, "wb") as out:
             out.write(data)
         code = 0
@@ -407,8 +409,9 @@ class _RootWalker:
                 heapq.heappush(self.largest, ranked)
             elif ranked > self.largest[0]:
                 heapq.heapreplace(self.largest, ranked)
-        self.warnings.kept.extend(p.warnings[: max(0, MAX_WARNINGS - len(self.warnings.kept))])
-        self.warnings.dropped += p.dropped
+        room = max(0, MAX_WARNINGS - len(self.warnings.kept))
+        self.warnings.kept.extend(p.warnings[:room])
+        self.warnings.dropped += p.dropped + max(0, len(p.warnings) - room)
 
     def freeze(self) -> RootScan:
         cats = {c: Tally(self.cat_files[c], self.cat_dirs[c], self.cat_bytes[c]) for c in Category}
