@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import pickle
+import stat
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar, cast
 
 import pytest
 from typer.testing import CliRunner
@@ -159,3 +166,118 @@ def build_gradio_tree(base: Path) -> GradioTree:
 @pytest.fixture
 def gradio_tree(tmp_path: Path) -> GradioTree:
     return build_gradio_tree(tmp_path)
+
+
+# -- helpers for the scan, roots, report and help tests ---------------------------
+
+NOBODY = 65534  # the unprivileged uid/gid permission tests drop to
+REPO = Path(__file__).resolve().parent.parent  # the checkout the tests import from
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment for running `python -m gradio_clean` as a real process.
+
+    PYTHONPATH points at this checkout, so the child runs the code under test even
+    where another copy of the package is installed.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str, timeout: float = 60.0, cwd: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """`python -m gradio_clean ARGS` in a subprocess; bytes, so encodings can be checked."""
+    return subprocess.run(
+        [sys.executable, "-m", "gradio_clean", *args],
+        capture_output=True,
+        timeout=timeout,
+        env=cli_env(),
+        cwd=cwd,
+        check=False,
+    )
+
+
+@dataclass(frozen=True)
+class Invocation:
+    exit_code: int
+    stdout: str
+    stderr: str
+    crash: str | None  # the traceback, if the command raised instead of exiting
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+T = TypeVar("T")
+
+
+def run_unprivileged(fn: Callable[[], T], *, uid: int = NOBODY) -> T:
+    """Call `fn()` as an unprivileged user and return its (pickled) result.
+
+    As root, `fn` runs in a forked child that has dropped to `uid`. A fork, not
+    `setpriv python ...`: the interpreter may sit where that user cannot read it
+    (/root/.pyenv), while the forked child already has everything imported. `fn`
+    runs once as root first, so every lazy import happens before the fork.
+    Without root, permissions already apply and `fn` runs here.
+    """
+    if os.geteuid() != 0:
+        return fn()
+    fn()  # warm up imports as root
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        code = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            try:
+                payload: tuple[bool, object] = (True, fn())
+            except BaseException:  # everything must reach the parent
+                payload = (False, traceback.format_exc())
+            with os.fdopen(write_end, "wb") as sink:
+                sink.write(pickle.dumps(payload))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as source:
+        data = source.read()
+    os.waitpid(pid, 0)
+    ok, value = pickle.loads(data)  # noqa: S301 - our own child's answer
+    if not ok:
+        raise AssertionError(f"as uid {uid}:\n{value}")
+    return cast(T, value)
+
+
+def invoke_unprivileged(args: list[str], *, uid: int = NOBODY) -> Invocation:
+    """Run the CLI as an unprivileged user and return what it printed."""
+    from gradio_clean.cli import app  # here: conftest must import even if cli.py breaks
+
+    def invoke() -> Invocation:
+        result = CliRunner().invoke(app, args)
+        crash = None
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            crash = "".join(traceback.format_exception(result.exception))
+        return Invocation(result.exit_code, result.stdout, result.stderr, crash)
+
+    return run_unprivileged(invoke, uid=uid)
+
+
+@pytest.fixture
+def world_dir() -> Iterator[Path]:
+    """A folder every user can reach (pytest's tmp_path sits under a 0700 folder)."""
+    base = Path(tempfile.mkdtemp(prefix="gradio-clean-test-"))
+    try:
+        base.chmod(0o755)
+        for parent in base.parents:
+            if not parent.stat().st_mode & stat.S_IXOTH:
+                pytest.skip(f"{parent} is not traversable by other users")
+        yield base
+    finally:
+        subprocess.run(["rm", "-rf", "--", str(base)], check=False)
