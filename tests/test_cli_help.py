@@ -1,0 +1,89 @@
+"""Every command answers --help; --version works; bad options fail cleanly.
+
+Commands are found through typer's own registry, so commands added later are
+covered without touching this file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from gradio_clean import __version__
+from gradio_clean.cli import app
+from tests.conftest import run_cli
+
+
+def _walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    subcommands: Mapping[str, Any] = getattr(command, "commands", None) or {}
+    for name in sorted(subcommands):
+        sub = subcommands[name]
+        yield (*path, name), sub
+        yield from _walk(sub, (*path, name))
+
+
+COMMANDS = dict(_walk(typer.main.get_command(app)))
+
+
+def test_the_registry_is_walked() -> None:
+    assert ("scan",) in COMMANDS
+
+
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_every_command_answers_help(runner: CliRunner, path: tuple[str, ...], flag: str) -> None:
+    result = runner.invoke(app, [*path, flag])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    words = " ".join(result.stdout.split())  # rich wraps at the console width
+    assert f"Usage: gradio-clean {' '.join(path)} " in words
+    help_text = re.sub(r"\[/?[a-z ]+\]", "", COMMANDS[path].help or "").strip()
+    assert help_text, f"{' '.join(path)} has no help text"
+    assert " ".join(help_text.split()[:4]) in words
+
+
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
+def test_every_command_rejects_an_unknown_option(runner: CliRunner, path: tuple[str, ...]) -> None:
+    result = runner.invoke(app, [*path, "--no-such-option"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "No such option" in result.output
+
+
+def test_top_level_help(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    for name in (p[0] for p in COMMANDS):
+        assert name in result.stdout
+
+
+def test_unknown_top_level_option_and_command(runner: CliRunner) -> None:
+    for args in (["--no-such-option"], ["no-such-command"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(runner: CliRunner, flag: str) -> None:
+    result = runner.invoke(app, [flag])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"gradio-clean {__version__}\n"
+
+
+def test_python_m_gradio_clean_version() -> None:
+    proc = run_cli("--version", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode() == f"gradio-clean {__version__}\n"
+
+
+def test_python_m_gradio_clean_unknown_option() -> None:
+    proc = run_cli("scan", "--no-such-option", timeout=60)
+    assert proc.returncode == 2
+    assert b"Traceback" not in proc.stderr
+    assert b"No such option" in proc.stderr
