@@ -671,7 +671,8 @@ def render(comps: list[Comparison], meta: dict[str, Any]) -> str:
         r, pr, br = ratio(c.ours, c.peer), paired_ratio(c.ours, c.peer), best_ratio(c.ours, c.peer)
         v = verdict(c)
         parts = [
-            f"ratio {fmt(r, '.2f', 'x')} (paired {fmt(pr, '.2f', 'x')}, min/min {fmt(br, '.2f', 'x')})"
+            f"ratio {fmt(r, '.2f', 'x')} (paired {fmt(pr, '.2f', 'x')},"
+            + f" min/min {fmt(br, '.2f', 'x')})"
         ]
         if c.ratio_target is not None:
             parts.append(f"target <= {c.ratio_target:.2f}x: {word(v.get('ratio_ok'))}")
