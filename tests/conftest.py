@@ -280,4 +280,14 @@ def world_dir() -> Iterator[Path]:
                 pytest.skip(f"{parent} is not traversable by other users")
         yield base
     finally:
+        subprocess.run(["chmod", "-R", "u+rwx", "--", str(base)], check=False)
         subprocess.run(["rm", "-rf", "--", str(base)], check=False)
+
+
+def make_private(folder: Path) -> None:
+    """Make `folder` unreadable to the user run_unprivileged runs as.
+
+    As root: 0700, another user's private folder (a shared /tmp/gradio made by
+    someone else). Otherwise permissions apply to ourselves, so 0000.
+    """
+    folder.chmod(0o700 if os.geteuid() == 0 else 0)

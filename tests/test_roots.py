@@ -30,6 +30,7 @@ from tests.conftest import (
     UUID_SESSION,
     GradioTree,
     invoke_unprivileged,
+    make_private,
     write,
 )
 
@@ -218,7 +219,7 @@ def test_a_path_through_a_symlinked_parent_is_scanned(
 def test_an_unreadable_path_is_a_one_line_error(world_dir: Path) -> None:
     locked = world_dir / "locked"
     write(locked / SHA256_A / "photo.png", b"x")
-    locked.chmod(0o700)
+    make_private(locked)
     result = invoke_unprivileged(["scan", str(locked)])
     assert result.crash is None, result.crash
     assert_one_line_error(result, 1, f"{locked}: permission denied")

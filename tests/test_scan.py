@@ -34,6 +34,7 @@ from tests.conftest import (
     GradioTree,
     cli_env,
     invoke_unprivileged,
+    make_private,
     run_cli,
     run_unprivileged,
     write,
@@ -379,7 +380,7 @@ def test_unreadable_folders_become_warnings(world_dir: Path) -> None:
     write(temp / SHA256_A / bad_name / "hidden.bin", b"x" * 100)
     write(temp / "tmpq1w2e3r4" / "clip.mp4", b"1234567")
     for folder in (temp / SHA256_B, temp / SHA256_A / bad_name, temp / "tmpq1w2e3r4"):
-        folder.chmod(0o700)
+        make_private(folder)
 
     result = invoke_unprivileged(["scan", "--json", str(temp)])
     assert result.crash is None, result.crash
@@ -672,7 +673,7 @@ def test_warnings_are_capped(world_dir: Path) -> None:
     for i in range(MAX_WARNINGS + 5):
         folder = temp / f"{i:064x}"
         folder.mkdir(parents=True)
-        folder.chmod(0o700)
+        make_private(folder)
     result = invoke_unprivileged(["scan", "--json", str(temp)])
     assert result.crash is None, result.crash
     assert result.exit_code == 0
@@ -693,7 +694,7 @@ def test_warnings_are_capped_and_counted_across_roots_and_workers(
         for i in range(n):
             locked = folder / f"{i:064x}"
             locked.mkdir(parents=True)
-            locked.chmod(0o700)
+            make_private(locked)
     write(few / "tmpab12cd34", b"123")
     roots = [Root(str(many), Role.TEMP, "test"), Root(str(few), Role.TEMP, "test")]
 
