@@ -37,7 +37,7 @@ from tests.conftest import SHA256_A, SHA256_B, GradioTree, write
 
 def console() -> tuple[Console, io.StringIO]:
     buffer = io.StringIO()
-    return Console(file=buffer, width=200, color_system=None), buffer
+    return Console(file=buffer, width=1000, color_system=None), buffer
 
 
 def scan_tree(tree: GradioTree) -> ScanResult:
@@ -230,7 +230,10 @@ def test_render_scan_of_nothing(gradio_tree: GradioTree) -> None:
     assert "0 symlinks" in text
 
 
-def test_table_prints_undecodable_root_paths_escaped(tmp_path: Path, runner: CliRunner) -> None:
+def test_table_prints_undecodable_root_paths_escaped(
+    tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
     raw = os.fsencode(tmp_path) + b"/\xe9t\xe9"
     os.makedirs(raw + b"/" + SHA256_A.encode())
     with open(raw + b"/" + SHA256_A.encode() + b"/f", "wb") as f:

@@ -287,8 +287,9 @@ def test_fifo_socket_and_device_are_recorded_and_the_scan_finishes(tmp_path: Pat
     assert cats(root) == {"cache": 1}
 
 
-def test_non_utf8_names(tmp_path: Path) -> None:
+def test_non_utf8_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Names that are not UTF-8: valid UTF-8 JSON with \\xNN, and a table that prints them."""
+    monkeypatch.setenv("COLUMNS", "1000")  # long tmp paths must not be folded in the table
     base = os.fsencode(tmp_path)
     temp = base + b"/caf\xe9-temp"  # the root itself, so the table shows it
     os.makedirs(temp + b"/" + SHA256_A.encode() + b"/dir-\xff\xfe")
@@ -595,8 +596,9 @@ def test_empty_root_has_no_oldest_or_newest(runner: CliRunner, tmp_path: Path) -
 
 
 def test_top_lists_the_largest_hash_folders_and_sessions_in_order(
-    runner: CliRunner, tmp_path: Path
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # long tmp paths must not be folded in the table
     temp, app_dir = tmp_path / "temp", tmp_path / "app"
     hash_sizes = {"1" * 64: 5000, "2" * 64: 1000, "3" * 40: 3000, "4" * 64: 4000, "5" * 64: 2000}
     for name, size in hash_sizes.items():
