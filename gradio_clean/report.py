@@ -64,7 +64,19 @@ def age(ts: float | None, now: float) -> str:
 
 
 def dump_json(doc: Mapping[str, Any]) -> str:
-    return json.dumps(doc, indent=2, ensure_ascii=False)
+    """Valid UTF-8 whatever the document holds: paths go through jsonable() where they
+    are built, and this catches names that reach a message (an OSError's filename)."""
+    return json.dumps(_printable(doc), indent=2, ensure_ascii=False)
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if value.isascii() else jsonable(value)
+    if isinstance(value, Mapping):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable(v) for v in value]
+    return value
 
 
 # -- scan -----------------------------------------------------------------------
