@@ -215,18 +215,21 @@ class Invocation:
 T = TypeVar("T")
 
 
-def run_unprivileged(fn: Callable[[], T], *, uid: int = NOBODY) -> T:
+def run_unprivileged(
+    fn: Callable[[], T], *, uid: int = NOBODY, warm_up: Callable[[], object] | None = None
+) -> T:
     """Call `fn()` as an unprivileged user and return its (pickled) result.
 
     As root, `fn` runs in a forked child that has dropped to `uid`. A fork, not
     `setpriv python ...`: the interpreter may sit where that user cannot read it
-    (/root/.pyenv), while the forked child already has everything imported. `fn`
-    runs once as root first, so every lazy import happens before the fork.
+    (/root/.pyenv), while the forked child already has everything imported.
+    `warm_up` (default: `fn` itself, so only for read-only work) runs as root
+    first, so that every lazy import happens before the fork.
     Without root, permissions already apply and `fn` runs here.
     """
     if os.geteuid() != 0:
         return fn()
-    fn()  # warm up imports as root
+    (warm_up or fn)()
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through the pipe
@@ -255,18 +258,24 @@ def run_unprivileged(fn: Callable[[], T], *, uid: int = NOBODY) -> T:
     return cast(T, value)
 
 
-def invoke_unprivileged(args: list[str], *, uid: int = NOBODY) -> Invocation:
-    """Run the CLI as an unprivileged user and return what it printed."""
+def invoke_unprivileged(
+    args: list[str], *, uid: int = NOBODY, warm_up: list[str] | None = None
+) -> Invocation:
+    """Run the CLI as an unprivileged user and return what it printed.
+
+    `warm_up`: the command run as root first to load lazy imports; the default,
+    `args` itself, suits read-only commands only (give a dry run for prune --apply).
+    """
     from gradio_clean.cli import app  # here: conftest must import even if cli.py breaks
 
-    def invoke() -> Invocation:
-        result = CliRunner().invoke(app, args)
+    def invoke(argv: list[str]) -> Invocation:
+        result = CliRunner().invoke(app, argv)
         crash = None
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             crash = "".join(traceback.format_exception(result.exception))
         return Invocation(result.exit_code, result.stdout, result.stderr, crash)
 
-    return run_unprivileged(invoke, uid=uid)
+    return run_unprivileged(lambda: invoke(args), uid=uid, warm_up=lambda: invoke(warm_up or args))
 
 
 @pytest.fixture

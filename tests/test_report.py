@@ -32,7 +32,7 @@ from gradio_clean.report import (
 )
 from gradio_clean.roots import Root
 from gradio_clean.scan import ScanResult, scan
-from tests.conftest import SHA256_A, SHA256_B, GradioTree, write
+from tests.conftest import SHA256_A, SHA256_B, GradioTree, invoke_unprivileged, write
 
 
 def console() -> tuple[Console, io.StringIO]:
@@ -246,3 +246,35 @@ def test_table_prints_undecodable_root_paths_escaped(
     cli = runner.invoke(app, ["scan", os.fsdecode(raw)])
     assert cli.exit_code == 0, cli.output
     assert f"{tmp_path}/\\xe9t\\xe9" in cli.stdout
+
+
+def test_json_is_valid_utf8_when_a_message_holds_an_undecodable_name(tmp_path: Path) -> None:
+    """An OSError's filename is a raw name; it can reach a message (prune's detail)."""
+    with pytest.raises(OSError) as caught:
+        os.unlink(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.bin"))
+    exc = caught.value
+    detail = f"{exc.strerror} ({exc.filename})"
+    text = dump_json({"actions": [{"detail": detail, "bytes": 3}], "note": ("naïve", None)})
+    doc = json.loads(text.encode("utf-8"))  # strict
+    assert doc == {
+        "actions": [{"detail": f"No such file or directory ({tmp_path}/caf\\xe9.bin)", "bytes": 3}],
+        "note": ["naïve", None],
+    }
+
+
+def test_prune_json_survives_a_failed_delete_of_an_undecodable_name(world_dir: Path) -> None:
+    """As another user, deleting from a shared cache fails; the JSON must still print."""
+    temp, scratch = world_dir / "temp", world_dir / "scratch"
+    name = os.fsdecode(b"caf\xe9.bin")
+    for root in (temp, scratch):
+        write(root / SHA256_A / name, b"x", age=10 * 86400)
+    apply = ["prune", "--older-than", "1d", "--apply", "--yes", "--json"]
+    # the warm-up, run as root, deletes from a copy: the same code runs, and so
+    # loads what it imports lazily before the unprivileged child needs it
+    result = invoke_unprivileged([*apply, str(temp)], warm_up=[*apply, str(scratch)])
+    assert result.crash is None, result.crash
+    doc = json.loads(result.stdout)
+    details = [a["detail"] for a in doc["actions"] if a["status"] == "failed"]
+    assert details, doc["actions"]
+    assert all("\udce9" not in d for d in details)
+    assert (temp / SHA256_A / name).exists()
