@@ -651,9 +651,10 @@ def _plan_and_apply(
         now = time.time()
         with _progress_line(err, "Planning…", show) as progress:
             plan = build_plan(roots, rules, now=now, progress=progress)
-        render_warnings(
-            ((w.path, w.message) for w in plan.warnings), plan.scan.warnings_dropped, err
-        )
+        if not quiet:  # --quiet: nothing on a successful run, so cron mails nothing
+            render_warnings(
+                ((w.path, w.message) for w in plan.warnings), plan.scan.warnings_dropped, err
+            )
         if not apply:
             return plan, None
         if not plan.actions:

@@ -33,12 +33,28 @@ class Root:
     why: str  # how the role was decided, shown to the user
 
 
+def system_temp_dir() -> str:
+    """`tempfile.gettempdir()` without its probe.
+
+    gettempdir() writes a file to prove a folder writable, and raises when none is,
+    as under a read-only systemd sandbox or a pod's readOnlyRootFilesystem. We only
+    need the name: the first of TMPDIR, TEMP, TMP that is a folder, else /tmp.
+    """
+    if tempfile.tempdir:  # set by the program, or cached by an earlier gettempdir()
+        return tempfile.tempdir
+    for var in ("TMPDIR", "TEMP", "TMP"):
+        value = os.environ.get(var)
+        if value and os.path.isdir(value):
+            return os.path.abspath(value)
+    return "/tmp"  # Python's own first choice on POSIX
+
+
 def gradio_temp_dir() -> str:
     """Where Gradio puts its cache: `utils.get_upload_folder()`, without resolving links."""
     configured = os.environ.get("GRADIO_TEMP_DIR")
     if configured:
         return os.path.abspath(configured)
-    return os.path.join(tempfile.gettempdir(), "gradio")
+    return os.path.join(system_temp_dir(), "gradio")
 
 
 def default_roots(cwd: str | None = None) -> tuple[list[Root], list[str]]:
@@ -210,7 +226,7 @@ def refuse_dangerous(root: Root) -> None:
     """prune must never be pointed at /, a home directory or a bare system temp dir."""
     real = os.path.realpath(root.path)
     home = os.path.realpath(os.path.expanduser("~"))
-    temp = os.path.realpath(tempfile.gettempdir())
+    temp = os.path.realpath(system_temp_dir())
     if real in _SYSTEM_DIRS or real == temp:
         raise UsageError(
             f"refusing to prune {root.path}: it is a system directory; "

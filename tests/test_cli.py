@@ -433,12 +433,6 @@ def test_quiet_apply_prints_nothing_on_success(runner: CliRunner, gradio_tree: G
     os.geteuid() != 0 or shutil.which("unshare") is None,
     reason="needs root and unshare(1) to mount a folder inside the root",
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (cli.py _plan_and_apply): scan warnings (a mount point inside the root, a "
-    "folder it may not read) go to stderr even with --quiet on a run that exits 0, so cron "
-    "mails on every successful run",
-)
 def test_quiet_prints_nothing_on_success_even_when_the_scan_warned(temp: Path) -> None:
     old = write(temp / SHA256_A / "old.bin", b"o", age=3 * DAY)
     (temp / SHA256_B).mkdir()  # a tmpfs is mounted here, in the child's mount namespace only
@@ -719,13 +713,6 @@ exec "$@"
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None,
     reason="needs root and unshare(1) to build the unit's read-only mounts",
-)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (roots.py): refuse_dangerous() and gradio_temp_dir() call "
-    "tempfile.gettempdir(), which raises FileNotFoundError when no temp dir is "
-    "writable -- as under the generated unit's ProtectSystem=strict (or a pod's "
-    "readOnlyRootFilesystem) -- so every scheduled prune dies with a traceback",
 )
 def test_the_systemd_service_runs_under_its_own_sandbox(runner: CliRunner, tmp_path: Path) -> None:
     temp, _ = scheduled_tree(tmp_path)
