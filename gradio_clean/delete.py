@@ -28,6 +28,7 @@ from gradio_clean.errors import ExitCode, GradioCleanError
 from gradio_clean.inuse import InUseWatcher
 from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Status
 from gradio_clean.roots import DIR_FLAGS, Root, describe_open_error
+from gradio_clean.workers import Counters, available_jobs, run_shares
 
 ApplyProgress = Callable[[int, int, int], None]  # (actions done, actions total, bytes freed)
 Why = Callable[[int, int], "str | None"]
@@ -274,15 +275,22 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
         if top.st_mtime_ns > action.newest_ns:
             raise Skip("changed since planning (the folder itself is newer)")
 
-        def verify(_dfd: int, entry: str, est: os.stat_result) -> None:
+        seen: list[tuple[int, str, os.stat_result]] = []
+        flat = True
+
+        def verify(dfd: int, entry: str, est: os.stat_result) -> None:
+            nonlocal flat
             if est.st_mtime_ns > action.newest_ns:
                 raise Skip(f"changed since planning ({entry} is newer)")
             if stat.S_ISREG(est.st_mode):
                 busy = why(est.st_dev, est.st_ino)
                 if busy:
                     raise Skip(f"{entry} is {busy}")
+            elif stat.S_ISDIR(est.st_mode):
+                flat = False
+            seen.append((dfd, entry, est))
 
-        _walk_tree(fd, chain.dev, verify)
+        _walk_tree(fd, chain.dev, verify)  # everything checked before anything goes
 
         def remove(dfd: int, entry: str, est: os.stat_result) -> None:
             if stat.S_ISDIR(est.st_mode):
@@ -294,7 +302,14 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
                 if est.st_nlink == 1:
                     freed.bytes += est.st_size
 
-        _walk_tree(fd, chain.dev, remove)
+        if flat:  # a hash folder or session of plain files: what was just verified goes
+            for _, entry, est in seen:
+                try:
+                    remove(fd, entry, est)
+                except FileNotFoundError:
+                    continue
+        else:
+            _walk_tree(fd, chain.dev, remove)
     finally:
         os.close(fd)
     os.rmdir(name, dir_fd=parent)
@@ -361,29 +376,101 @@ def _tidy(chain: _DirChain, folders: set[str], root_path: str) -> list[str]:
     return removed
 
 
+AUTO_SPLIT_MIN = 1000  # fewer actions than this are not worth a fork
+_Done = tuple[int, str, "str | None", int, int]  # index, status, detail, freed bytes, files
+
+
+def _run_share(
+    plan: Plan,
+    indices: Sequence[int],
+    why: Why,
+    report: Callable[[int, int], None],
+) -> tuple[list[_Done], list[str]]:
+    """Apply the actions at `indices` (in plan order); plain tuples travel back cheaply."""
+    position = {id(plan.actions[i]): i for i in indices}
+    done_rows: list[_Done] = []
+    freed = 0
+
+    def done(outcome: Outcome) -> None:
+        nonlocal freed
+        freed += outcome.freed_bytes
+        done_rows.append(
+            (
+                position[id(outcome.action)],
+                outcome.status.value,
+                outcome.detail,
+                outcome.freed_bytes,
+                outcome.freed_files,
+            )
+        )
+        report(len(done_rows), freed)
+
+    removed: list[str] = []
+    by_root: dict[str, list[Action]] = {}
+    for i in indices:
+        by_root.setdefault(plan.actions[i].root, []).append(plan.actions[i])
+    for root_path, actions in by_root.items():
+        removed.extend(_apply_root(root_path, actions, why, done))
+    return done_rows, removed
+
+
+def _shares(plan: Plan, jobs: int) -> list[list[int]]:
+    """Whole items per share, so an item's actions and the folders it empties stay together."""
+    items: dict[tuple[str, str], list[int]] = {}
+    for i, action in enumerate(plan.actions):
+        items.setdefault((action.root, action.item_rel), []).append(i)
+    shares: list[list[int]] = [[] for _ in range(jobs)]
+    for n, indices in enumerate(items.values()):
+        shares[n % jobs].extend(indices)
+    return [sorted(share) for share in shares]
+
+
 def apply_plan(
     plan: Plan,
     *,
     why: Why | None = None,
     progress: ApplyProgress | None = None,
+    jobs: int | None = None,
 ) -> ApplyResult:
-    """Execute the plan's actions, each re-checked first; report what happened to each."""
+    """Execute the plan's actions, each re-checked first; report what happened to each.
+
+    `jobs`: forked workers sharing the actions item by item (None: one per core for a
+    large plan). Each re-checks its own actions exactly as a single process would.
+    """
     started = time.perf_counter()
+    total = len(plan.actions)
+    if jobs is None:
+        jobs = available_jobs() if total >= AUTO_SPLIT_MIN else 1
+    jobs = max(1, min(jobs, total))
     check = why or InUseWatcher().why
-    outcomes: list[Outcome] = []
-    freed_total = 0
+    counters = Counters(jobs) if jobs > 1 else None
+    shares = _shares(plan, jobs) if total else [[]]
 
-    def done(outcome: Outcome) -> None:
-        nonlocal freed_total
-        outcomes.append(outcome)
-        freed_total += outcome.freed_bytes
-        if progress is not None:
-            progress(len(outcomes), len(plan.actions), freed_total)
+    def share(index: int) -> Callable[[], tuple[list[_Done], list[str]]]:
+        def report(done: int, freed: int) -> None:
+            if counters is not None:
+                counters.publish(index, done, freed)
+            if index == 0 and progress is not None:
+                more_done, more_freed = counters.others(0) if counters else (0, 0)
+                progress(done + more_done, total, freed + more_freed)
 
+        def work() -> tuple[list[_Done], list[str]]:
+            return _run_share(plan, shares[index], check, report)
+
+        return work
+
+    works = [share(i) for i in range(len(shares))]
+    results = run_shares(works)
+    rows: list[_Done] = []
     removed: list[str] = []
-    by_root: dict[str, list[Action]] = {}
-    for action in plan.actions:
-        by_root.setdefault(action.root, []).append(action)
-    for root_path, actions in by_root.items():
-        removed.extend(_apply_root(root_path, actions, check, done))
-    return ApplyResult(tuple(outcomes), tuple(removed), time.perf_counter() - started)
+    for index, result in enumerate(results):
+        if result is None:  # the worker died: do its share here (every action re-checks)
+            result = works[index]()
+        rows.extend(result[0])
+        removed.extend(result[1])
+    rows.sort(key=lambda r: r[0])
+    outcomes = tuple(
+        Outcome(plan.actions[i], Status(status), detail, fb, ff)
+        for i, status, detail, fb, ff in rows
+    )
+    return ApplyResult(outcomes, tuple(sorted(removed)), time.perf_counter() - started)

@@ -65,8 +65,37 @@ def age(ts: float | None, now: float) -> str:
 
 def dump_json(doc: Mapping[str, Any]) -> str:
     """Valid UTF-8 whatever the document holds: paths go through jsonable() where they
-    are built, and this catches names that reach a message (an OSError's filename)."""
-    return json.dumps(_printable(doc), indent=2, ensure_ascii=False)
+    are built, and this catches names that reach a message (an OSError's filename).
+
+    A prune can plan hundreds of thousands of actions: those are written one compact
+    object per line (C encoder, and `grep`-able); the rest is indented.
+    """
+    actions = doc.get("actions")
+    if not isinstance(actions, list):
+        return json.dumps(_printable(doc), indent=2, ensure_ascii=False)
+    parts = []
+    for key, value in doc.items():
+        if key == "actions":
+            rows = ",\n".join("    " + _row(a) for a in value)
+            parts.append(f'  "actions": [\n{rows}\n  ]' if value else '  "actions": []')
+        else:
+            text = json.dumps(_printable(value), indent=2, ensure_ascii=False)
+            parts.append(f"  {json.dumps(key)}: " + text.replace("\n", "\n  "))
+    return "{\n" + ",\n".join(parts) + "\n}"
+
+
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
+
+def _row(value: Any) -> str:
+    """One action; _action_to_dict already made it printable, so the check is cheap."""
+    text = _compact(value)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = _compact(_printable(value))
+    return text
 
 
 def _printable(value: Any) -> Any:

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import mmap
 import os
-import pickle
 import resource
 import stat
-import struct
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +27,7 @@ from gradio_clean.classify import (
     classify_top,
 )
 from gradio_clean.roots import DIR_FLAGS, Root, open_error_reason
+from gradio_clean.workers import Counters, available_jobs, run_shares
 
 AGE_BUCKETS: tuple[tuple[str, float], ...] = (
     ("< 1 h", 3600.0),
@@ -177,65 +175,6 @@ class _Partial:
     dropped: int
 
 
-class _SharedCounters:
-    """Anonymous shared memory: each worker publishes (files, bytes) for the progress line."""
-
-    def __init__(self, jobs: int) -> None:
-        self.jobs = jobs
-        self.mem = mmap.mmap(-1, 16 * jobs)
-
-    def totals(self, files: int, nbytes: int) -> tuple[int, int]:
-        for i in range(1, self.jobs):
-            f, b = struct.unpack_from("qq", self.mem, 16 * i)
-            files += f
-            nbytes += b
-        return files, nbytes
-
-
-@dataclass
-class _Slot:
-    shared: _SharedCounters
-    index: int
-
-    def publish(self, files: int, nbytes: int) -> None:
-        struct.pack_into("qq", self.shared.mem, 16 * self.index, files, nbytes)
-
-
-def _fork(walker: _RootWalker, fd: int, names: list[str], index: int) -> tuple[int, int]:
-    """Start a worker on `names`; it writes its pickled _Partial to the pipe and exits."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid:
-        os.close(write_end)
-        return pid, read_end
-    code = 1
-    try:  # in the worker: never return into the caller's stack
-        os.close(read_end)
-        assert walker.shared is not None
-        walker.slot = _Slot(walker.shared, index)
-        walker.reset_counters()
-        # the worker's own warnings only: the parent caps and counts the merged list
-        walker.warnings = _Warnings()
-        walker.warn = walker.warnings.add
-        walker._container_names(fd, "", walker.root.role, names)
-        data = pickle.dumps(walker.partial(0), protocol=pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(write_end, "wb") as out:
-            out.write(data)
-        code = 0
-    finally:
-        os._exit(code)
-
-
-def _collect(pid: int, pipe: int) -> _Partial | None:
-    with os.fdopen(pipe, "rb") as src:
-        data = src.read()
-    _, status = os.waitpid(pid, 0)
-    if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0 or not data:
-        return None
-    partial: _Partial = pickle.loads(data)  # noqa: S301 - our own forked child's output
-    return partial
-
-
 class _RootWalker:
     """Mutable counters for one root; frozen into a RootScan at the end."""
 
@@ -257,8 +196,8 @@ class _RootWalker:
         self.hooks = hooks
         self.jobs = jobs
         self.auto_jobs = auto_jobs
-        self.slot: _Slot | None = None  # set in a worker
-        self.shared: _SharedCounters | None = None  # set in the parent while workers run
+        self.counters: Counters | None = None  # set while a split walk runs
+        self.index = 0  # which worker this is, in a split walk
         self.oldest_ns: int | None = None
         self.newest_ns: int | None = None
         self.seen_links: dict[tuple[int, int], _LinkShare] = {}
@@ -310,19 +249,19 @@ class _RootWalker:
 
     def report(self) -> None:
         """Every 1024 files: progress for the parent, a shared counter for a worker."""
-        if self.slot is not None:
-            self.slot.publish(self.files, self.bytes)
-        elif self.hooks.progress is not None:
+        if self.counters is not None:
+            self.counters.publish(self.index, self.files, self.bytes)
+        if self.index == 0 and self.hooks.progress is not None:
             files, nbytes = self.files, self.bytes
-            if self.shared is not None:
-                files, nbytes = self.shared.totals(files, nbytes)
+            if self.counters is not None:
+                more_files, more_bytes = self.counters.others(0)
+                files, nbytes = files + more_files, nbytes + more_bytes
             self.hooks.progress(files, nbytes)
 
     # -- parallel walk -------------------------------------------------------------
 
     def _split(self, fd: int) -> None:
-        """Share the root's entries among forked workers; the walk is mostly syscalls,
-        so two cores do it in about half the time. Each worker returns its counters."""
+        """Share the root's entries among forked workers; each returns its counters."""
         try:
             names = os.listdir(fd)
         except OSError as exc:
@@ -332,20 +271,31 @@ class _RootWalker:
         if jobs < 2 or (self.auto_jobs and len(names) < AUTO_SPLIT_MIN):
             self._container_names(fd, "", self.root.role, names)
             return
-        self.shared = _SharedCounters(jobs)
-        workers = [
-            (share, _fork(self, fd, names[i::jobs], i))
-            for i, share in enumerate(names[i::jobs] for i in range(jobs))
-            if i > 0
-        ]
-        self._container_names(fd, "", self.root.role, names[0::jobs])
-        for share, (pid, pipe) in workers:
-            partial = _collect(pid, pipe)
+        self.counters = Counters(jobs)
+        shares = [names[i::jobs] for i in range(jobs)]
+
+        def share(index: int) -> Callable[[], _Partial | None]:
+            def work() -> _Partial | None:
+                if index == 0:  # here, in the parent: counts go straight into self
+                    self._container_names(fd, "", self.root.role, shares[0])
+                    return None
+                self.index = index
+                self.reset_counters()
+                # the worker's own warnings only: the parent caps and counts the merged list
+                self.warnings = _Warnings()
+                self.warn = self.warnings.add
+                self._container_names(fd, "", self.root.role, shares[index])
+                return self.partial(0)
+
+            return work
+
+        results = run_shares([share(i) for i in range(jobs)])
+        for index, partial in enumerate(results[1:], start=1):
             if partial is None:  # the worker died: count its share here instead
-                self._container_names(fd, "", self.root.role, share)
+                self._container_names(fd, "", self.root.role, shares[index])
             else:
                 self._merge(partial)
-        self.shared = None
+        self.counters = None
 
     def partial(self, warnings_before: int) -> _Partial:
         return _Partial(
@@ -732,7 +682,7 @@ def scan(
     """
     auto = jobs is None
     if jobs is None:
-        jobs = min(4, len(os.sched_getaffinity(0)))
+        jobs = available_jobs()
     raise_fd_limit()
     started = time.time() if now is None else now
     t0 = time.perf_counter()

@@ -458,3 +458,30 @@ def test_a_mount_that_appears_after_planning_is_not_entered(tmp_path: Path) -> N
     assert status.startswith("skipped") and "mount" in status
     assert survived == "True"
     assert (temp / SHA256_A / "old.bin").exists()  # verification runs before any deletion
+
+
+def test_workers_apply_exactly_what_one_process_does(tmp_path: Path) -> None:
+    """The same plan on two identical trees: forked workers change no outcome."""
+    from tests.conftest import build_gradio_tree
+
+    results = []
+    for jobs, name in ((1, "serial"), (3, "parallel")):
+        tree = build_gradio_tree(tmp_path / name)
+        roots = [Root(str(tree.temp), Role.TEMP, "t"), Root(str(tree.app), Role.APP, "t")]
+        rules = RuleSet(older_than=DAY, orphaned_sessions=True, duplicates=True)
+        plan = build_plan(roots, rules, now=time.time())
+        assert len(plan.actions) > 8
+        result = apply_plan(plan, why=never_busy, jobs=jobs)
+        outcomes = [
+            (os.path.relpath(o.action.path, tmp_path / name), o.status, o.freed_bytes)
+            for o in result.outcomes
+        ]
+        left = sorted(
+            os.path.relpath(os.path.join(d, f), tmp_path / name)
+            for d, dirs, files in os.walk(tmp_path / name)
+            for f in dirs + files
+        )
+        removed = [os.path.relpath(p, tmp_path / name) for p in result.folders_removed]
+        results.append((outcomes, left, removed))
+    assert results[0] == results[1]
+    assert all(status is Status.DELETED for _, status, _ in results[0][0])
