@@ -135,14 +135,23 @@ class _Freed:
     files: int = 0
 
 
-def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> str | None:
+def _planned_entry(chain: _DirChain, action: Action) -> tuple[int, str, os.stat_result] | None:
+    """The action's parent descriptor, name and fresh lstat, re-checked; None if gone."""
     head, name = _split(action.rel)
     parent = chain.open(head)
     try:
         st = os.stat(name, dir_fd=parent, follow_symlinks=False)
     except FileNotFoundError:
+        return None
+    _check(st, action.identity, is_dir=action.is_dir)
+    return parent, name, st
+
+
+def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> str | None:
+    entry = _planned_entry(chain, action)
+    if entry is None:
         return "already gone"
-    _check(st, action.identity, is_dir=False)
+    parent, name, st = entry
     busy = why(st.st_dev, st.st_ino)
     if busy:
         raise Skip(busy)
@@ -254,13 +263,10 @@ def _walk_tree(top_fd: int, dev: int, visit: Callable[[int, str, os.stat_result]
 
 
 def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> str | None:
-    head, name = _split(action.rel)
-    parent = chain.open(head)
-    try:
-        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-    except FileNotFoundError:
+    planned = _planned_entry(chain, action)
+    if planned is None:
         return "already gone"
-    _check(st, action.identity, is_dir=True)
+    parent, name, _ = planned
     try:
         fd = os.open(name, DIR_FLAGS, dir_fd=parent)
     except FileNotFoundError:
