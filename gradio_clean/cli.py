@@ -38,6 +38,7 @@ from gradio_clean.report import (
     apply_summary,
     dry_run_summary,
     dump_json,
+    iter_json,
     prune_to_dict,
     render_plan,
     render_scan,
@@ -692,7 +693,9 @@ def _render_prune(
             "config_file": settings.config.source if settings.config else None,
             "sources": settings.sources,
         }
-        typer.echo(dump_json(prune_to_dict(plan, result, _jsonable(shown))))
+        for chunk in iter_json(prune_to_dict(plan, result, _jsonable(shown))):
+            sys.stdout.write(chunk)
+        sys.stdout.write("\n")
         return
     incomplete = result is not None and not result.complete
     if quiet:

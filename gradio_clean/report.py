@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import humanize
@@ -64,24 +64,36 @@ def age(ts: float | None, now: float) -> str:
 
 
 def dump_json(doc: Mapping[str, Any]) -> str:
-    """Valid UTF-8 whatever the document holds: paths go through jsonable() where they
-    are built, and this catches names that reach a message (an OSError's filename).
+    return "".join(iter_json(doc))
 
-    A prune can plan hundreds of thousands of actions: those are written one compact
-    object per line (C encoder, and `grep`-able); the rest is indented.
+
+def iter_json(doc: Mapping[str, Any]) -> Iterator[str]:
+    """The document as text, in pieces: valid UTF-8 whatever it holds (paths go through
+    jsonable() where they are built; this also catches names that reach a message).
+
+    A prune can plan hundreds of thousands of actions, and "actions" may be a lazy
+    iterable: each is written as one compact line (C encoder, `grep`-able) as it comes,
+    so the document is never whole in memory. The rest is indented.
     """
     actions = doc.get("actions")
-    if not isinstance(actions, list):
-        return json.dumps(_printable(doc), indent=2, ensure_ascii=False)
-    parts = []
+    if actions is None or isinstance(actions, (str, Mapping)):
+        yield json.dumps(_printable(doc), indent=2, ensure_ascii=False)
+        return
+    sep = "{\n"
     for key, value in doc.items():
-        if key == "actions":
-            rows = ",\n".join("    " + _row(a) for a in value)
-            parts.append(f'  "actions": [\n{rows}\n  ]' if value else '  "actions": []')
-        else:
+        yield sep
+        sep = ",\n"
+        if key != "actions":
             text = json.dumps(_printable(value), indent=2, ensure_ascii=False)
-            parts.append(f"  {json.dumps(key)}: " + text.replace("\n", "\n  "))
-    return "{\n" + ",\n".join(parts) + "\n}"
+            yield f"  {json.dumps(key)}: " + text.replace("\n", "\n  ")
+            continue
+        yield '  "actions": ['
+        row_sep = "\n    "
+        for row in value:
+            yield row_sep + _row(row)
+            row_sep = ",\n    "
+        yield "\n  ]" if row_sep != "\n    " else "]"
+    yield "\n}"
 
 
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
@@ -270,8 +282,8 @@ def _action_to_dict(action: Action, outcome: Outcome | None) -> dict[str, Any]:
 def prune_to_dict(
     plan: Plan, result: ApplyResult | None, settings: Mapping[str, Any]
 ) -> dict[str, Any]:
-    outcomes = {o.action: o for o in result.outcomes} if result is not None else {}
-    actions = [_action_to_dict(a, outcomes.get(a)) for a in plan.actions]
+    outcomes = {id(o.action): o for o in result.outcomes} if result is not None else {}
+    actions = (_action_to_dict(a, outcomes.get(id(a))) for a in plan.actions)  # lazy
     totals: dict[str, Any] = {
         "planned": {
             "entries": len(plan.actions),
@@ -311,7 +323,7 @@ def render_plan(
     plan: Plan, console: Console, *, now: float, limit: int, result: ApplyResult | None = None
 ) -> None:
     """Entries grouped by rule, largest first; --json has them all."""
-    outcomes = {o.action: o for o in result.outcomes} if result is not None else {}
+    outcomes = {id(o.action): o for o in result.outcomes} if result is not None else {}
     for rule in Rule:
         actions = sorted((a for a in plan.actions if a.rule is rule), key=lambda a: -a.bytes)
         if not actions:
@@ -338,7 +350,7 @@ def render_plan(
                 action.reason,
             ]
             if result is not None:
-                outcome = outcomes.get(action)
+                outcome = outcomes.get(id(action))
                 status = outcome.status.value if outcome else "-"
                 if outcome and outcome.detail:
                     status += f": {outcome.detail}"

@@ -78,6 +78,16 @@ def _age_ns(st: os.stat_result, age_by: AgeBy) -> int:
     return max(st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns)
 
 
+class _Reasons:
+    """Each reason text once per run, not once per selected file."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        by = rules.age_by.value
+        older = format_duration(rules.older_than) if rules.older_than is not None else ""
+        self.older = f"{by} older than {older}"
+        self.leftover = f"Gradio leftover, {by} older than {format_duration(rules.session_ttl)}"
+
+
 @dataclass
 class _Selected:
     rel: str
@@ -100,6 +110,10 @@ class _RootPlanner:
     selected: list[_Selected] = field(default_factory=list)
     unselected: list[tuple[str, os.stat_result, Category]] = field(default_factory=list)
     item_excluded_inside: bool = False
+    reasons: _Reasons = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reasons = _Reasons(self.rules)
 
     def allowed(self, category: Category) -> bool:
         if category not in self.rules.categories:
@@ -126,7 +140,7 @@ class _RootPlanner:
                         st,
                         category,
                         Rule.OLDER_THAN,
-                        f"{rules.age_by.value} older than {format_duration(rules.older_than)}",
+                        self.reasons.older,
                     )
                 )
                 return
@@ -139,8 +153,7 @@ class _RootPlanner:
                         st,
                         category,
                         Rule.ORPHANED,
-                        f"Gradio leftover, {rules.age_by.value} older than "
-                        f"{format_duration(rules.session_ttl)}",
+                        self.reasons.leftover,
                     )
                 )
                 return
