@@ -174,3 +174,24 @@ def test_hardlink_dedupe_keeps_every_path(runner: CliRunner, gradio_tree: Gradio
     assert not [
         p for p in (gradio_tree.temp / SHA256_A).iterdir() if p.name.startswith(".gradio-clean-")
     ]
+
+
+def test_gradiocleanignore_keeps_a_session_shaped_app_folder(
+    runner: CliRunner, gradio_tree: GradioTree
+) -> None:
+    """`resnet50v2` has a browser hash's shape; the app's ignore file protects it."""
+    model = gradio_tree.app / "resnet50v2"
+    (model).mkdir()
+    (model / "weights.bin").write_bytes(b"w" * 100)
+    old = 5 * 3600
+    for p in (model / "weights.bin", model):
+        os.utime(p, (os.path.getmtime(p) - old,) * 2)
+    args = [str(gradio_tree.app), "--orphaned-sessions"]
+    assert ("resnet50v2", "orphaned-sessions", "folder") in planned(
+        prune(runner, *args), gradio_tree.app
+    )
+    (gradio_tree.app / ".gradiocleanignore").write_text("# the model, not a session\nresnet50v2/\n")
+    doc = prune(runner, *args, "--apply", "--yes")
+    assert planned(doc, gradio_tree.app) == ORPHANED_APP
+    assert (model / "weights.bin").read_bytes() == b"w" * 100
+    assert (gradio_tree.app / ".gradiocleanignore").exists()
