@@ -448,7 +448,8 @@ def prune_missing(gc: str, flags: Sequence[str]) -> str:
         return f"{gc}: {exc.strerror}"
     if rc != 0:
         lines = [ln.strip(" │╭╮╰╯─") for ln in (err or out).decode("utf-8", "replace").splitlines()]
-        msg = next((ln for ln in lines if "prune" in ln or "rror" in ln), f"exit {rc}")
+        found = [ln for ln in lines if "prune" in ln] + [ln for ln in lines if "rror" in ln]
+        msg = found[0] if found else f"exit {rc}"
         return f"`gradio-clean prune --help` failed (exit {rc}): {msg.strip()}"
     text = out.decode("utf-8", "replace")
     missing = [f for f in flags if f not in text]
