@@ -32,10 +32,11 @@ Speed. Work goes in batches of a few size groups; each batch runs every stage
 for its groups, so there is no barrier between stages and a file's tail is read
 right after its head, through the fd that read the head. Each batch first opens
 its files and asks the kernel to start reading them (POSIX_FADV_WILLNEED), so a
-cold cache serves a whole batch at once (3x faster than reading one file after
-the other, measured) from a single thread. Threads pay only where sha256 of a
-large buffer runs without the GIL: on small files two threads mostly hand the
-GIL to each other around every short syscall, which measured slower than one.
+cold cache serves a whole batch at once (about 3x faster than reading one file
+after the other, measured) from a single thread. Threads pay only where sha256
+of a large buffer runs without the GIL: on small files two threads mostly hand
+the GIL to each other around every short syscall, which measured no faster
+than one thread (slower on a warm cache).
 So the calling thread hashes the small files and a pool of `workers - 1`
 threads the large ones; the calling thread then takes back pool batches that
 have not started. Full reads go through one reusable buffer per thread.
@@ -199,17 +200,15 @@ def _open_inode(node: _Inode, warnings: Warnings) -> int | None:
             warnings.append((path, _describe(exc)))
             del cands[0]
             continue
-        if not stat.S_ISREG(st.st_mode):
-            message = NOT_REGULAR
-        elif (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns) != (
-            node.ino,
-            node.dev,
-            node.size,
-            node.mtime_ns,
+        if (
+            st.st_ino == node.ino
+            and st.st_mtime_ns == node.mtime_ns
+            and st.st_size == node.size
+            and st.st_dev == node.dev
+            and stat.S_ISREG(st.st_mode)
         ):
-            message = CHANGED
-        else:
             return fd
+        message = NOT_REGULAR if not stat.S_ISREG(st.st_mode) else CHANGED
         os.close(fd)
         warnings.append((path, message))
         del cands[0]
@@ -284,16 +283,19 @@ def _hash_head(node: _Inode, warnings: Warnings) -> int:
     return len(data)
 
 
-def _open_tail(node: _Inode, warnings: Warnings) -> None:
-    """Make sure a large file with a matching head has an fd, and start reading the rest."""
+def _open_tail(node: _Inode, warnings: Warnings, budget: int) -> int:
+    """Make sure a large file with a matching head has an fd; start reading up to `budget`."""
     if node.fd < 0:
         fd = _open_inode(node, warnings)
         if fd is None:
             node.digest = b""
             node.hasher = None
-            return
+            return 0
         node.fd = fd
-    _prefetch(node.fd, PARTIAL_SIZE, node.size - PARTIAL_SIZE)
+    ahead = min(node.size - PARTIAL_SIZE, budget)
+    if ahead > 0:
+        _prefetch(node.fd, PARTIAL_SIZE, ahead)
+    return ahead
 
 
 def _hash_tail(node: _Inode, warnings: Warnings) -> int:
@@ -342,8 +344,9 @@ def _hash_group(group: list[_Inode], warnings: Warnings) -> tuple[int, list[list
         return read, heads
     done: list[list[_Inode]] = []
     for same_head in heads:
+        budget = BATCH_BYTES  # what is asked for ahead must not crowd out the page cache
         for node in same_head:
-            _open_tail(node, warnings)
+            budget -= _open_tail(node, warnings, budget)
         for node in same_head:
             read += _hash_tail(node, warnings)
         done += _split(same_head)
