@@ -575,6 +575,7 @@ def older_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) ->
     cut = f"{manifest['cut_days']:g}"
     out = os.path.join(work, "prune-older.json")
     remaining: dict[str, list[frozenset[str]]] = defaultdict(list)
+    q = shlex.quote(copy)
 
     def prepare(_: Tool) -> None:
         if os.path.lexists(copy):
@@ -598,6 +599,17 @@ def older_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) ->
             f"find -type f -mtime +{cut} -delete",
             ["find", copy, "-type", "f", "-mtime", f"+{cut}", "-delete"],
         ),
+        [
+            Tool(  # prune also removes the folders it empties; this does the same work
+                "find -delete, then empty dirs",
+                [
+                    "sh",
+                    "-c",
+                    f"find {q} -type f -mtime +{cut} -delete"
+                    f" && find {q} -mindepth 1 -type d -empty -delete",
+                ],
+            )
+        ],
         ratio_target=OLDER_RATIO,
         prepare=prepare,
         after=after,
@@ -619,6 +631,9 @@ def check_older(comp: Comparison, tree: str, manifest: dict[str, Any]) -> None:
         checks["only_find_left"] = len(theirs[-1] - ours[-1])
         checks["examples"] = sorted(ours[-1] ^ theirs[-1])[:5]
         checks["same_files_left"] = ours[-1] == theirs[-1] and len(set(ours)) == 1
+    for t in comp.context:
+        if remaining.get(t.name) and theirs:
+            checks[f"same_left:{t.name}"] = remaining[t.name][-1] == theirs[-1]
     assert comp.ours.stdout is not None
     try:
         _, doc = parse_prune(comp.ours.stdout, tree, "older-than")
