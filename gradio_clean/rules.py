@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import errno
+import gc
 import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
@@ -308,6 +309,8 @@ class Scope:
         self._exclude = pathspec.GitIgnoreSpec.from_lines(exclude) if exclude else None
 
     def wants(self, rel: str, *, is_dir: bool) -> bool:
+        if rel == IGNORE_FILE:  # the ignore file itself stays, without a pattern match
+            return False
         key = rel + "/" if is_dir else rel
         if self._exclude is not None and self._exclude.match_file(key):
             return False
@@ -355,7 +358,7 @@ def build_plan(
             root,
             rules,
             int(now * 1e9),
-            Scope(rules.include, [*rules.exclude, *read_ignore_file(root), IGNORE_FILE]),
+            Scope(rules.include, [*rules.exclude, *read_ignore_file(root)]),
         )
         planners[root.path] = planner
         current[:] = [planner]
@@ -366,17 +369,23 @@ def build_plan(
     def on_item(item: Item) -> None:
         current[0].on_item(item)
 
-    result = scan(
-        roots,
-        top=0,
-        now=now,
-        hooks=Hooks(on_root=on_root, on_file=on_file, on_item=on_item, progress=progress),
-    )
-    actions: list[Action] = []
-    for planner in planners.values():
-        if rules.duplicates:
-            planner.duplicate_actions(lambda p, m: extra_warnings.append(ScanWarning(p, m)))
-        actions.extend(planner.actions)
+    paused = gc.isenabled()
+    gc.disable()  # the walk makes ~1 long-lived object per candidate; GC passes cost ~half
+    try:
+        result = scan(
+            roots,
+            top=0,
+            now=now,
+            hooks=Hooks(on_root=on_root, on_file=on_file, on_item=on_item, progress=progress),
+        )
+        actions: list[Action] = []
+        for planner in planners.values():
+            if rules.duplicates:
+                planner.duplicate_actions(lambda p, m: extra_warnings.append(ScanWarning(p, m)))
+            actions.extend(planner.actions)
+    finally:
+        if paused:
+            gc.enable()
     actions.sort(key=lambda a: (a.root, a.rel))
     return Plan(
         roots=tuple(roots),
