@@ -19,6 +19,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import pathspec
 
@@ -79,6 +80,9 @@ def _age_ns(st: os.stat_result, age_by: AgeBy) -> int:
     return max(st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns)
 
 
+_Dupe = tuple[Candidate, str, Category]  # a duplicate candidate, its rel path and category
+
+
 class _Reasons:
     """Each reason text once per run, not once per selected file."""
 
@@ -107,7 +111,7 @@ class _RootPlanner:
     now_ns: int
     scope: Scope
     actions: list[Action] = field(default_factory=list)
-    dupes: list[tuple[Candidate, str, Category]] = field(default_factory=list)  # (cand, rel, cat)
+    dupes: list[_Dupe] = field(default_factory=list)
     selected: list[_Selected] = field(default_factory=list)
     unselected: list[tuple[str, os.stat_result, Category]] = field(default_factory=list)
     item_excluded_inside: bool = False
@@ -347,8 +351,9 @@ def build_plan(
     *,
     now: float,
     progress: ProgressHook | None = None,
+    jobs: int | None = None,
 ) -> Plan:
-    """Walk every root once and decide what each rule selects."""
+    """Walk every root once and decide what each rule selects (`jobs`: as for scan)."""
     planners: dict[str, _RootPlanner] = {}
     current: list[_RootPlanner] = []
     extra_warnings: list[ScanWarning] = []
@@ -369,6 +374,14 @@ def build_plan(
     def on_item(item: Item) -> None:
         current[0].on_item(item)
 
+    def export() -> object:  # in a forked worker: what it planned for its share
+        return current[0].actions, current[0].dupes
+
+    def absorb(payload: object) -> None:
+        actions, dupes = cast(tuple[list[Action], list[_Dupe]], payload)
+        current[0].actions.extend(actions)
+        current[0].dupes.extend(dupes)
+
     paused = gc.isenabled()
     gc.disable()  # the walk makes ~1 long-lived object per candidate; GC passes cost ~half
     try:
@@ -376,7 +389,15 @@ def build_plan(
             roots,
             top=0,
             now=now,
-            hooks=Hooks(on_root=on_root, on_file=on_file, on_item=on_item, progress=progress),
+            jobs=jobs,
+            hooks=Hooks(
+                on_root=on_root,
+                on_file=on_file,
+                on_item=on_item,
+                progress=progress,
+                export=export,
+                absorb=absorb,
+            ),
         )
         actions: list[Action] = []
         for planner in planners.values():

@@ -124,6 +124,14 @@ class Hooks:
     on_file: FileHook | None = None
     on_item: ItemHook | None = None
     progress: ProgressHook | None = None
+    # With both set, file and item hooks may also run in forked workers: `export`
+    # (in the worker) returns what the hooks gathered, `absorb` (in the parent) takes it.
+    export: Callable[[], object] | None = None
+    absorb: Callable[[object], None] | None = None
+
+    def parallel_safe(self) -> bool:
+        walking = self.on_file is not None or self.on_item is not None
+        return not walking or (self.export is not None and self.absorb is not None)
 
 
 @dataclass
@@ -173,6 +181,7 @@ class _Partial:
     largest: list[tuple[int, int, Item]]
     warnings: list[ScanWarning]
     dropped: int
+    payload: object = None  # Hooks.export() of the worker
 
 
 class _RootWalker:
@@ -239,7 +248,7 @@ class _RootWalker:
             st = os.fstat(fd)
             self.dev = st.st_dev
             self.disk += st.st_blocks * 512
-            if self.jobs > 1 and self.hooks.on_file is None and self.hooks.on_item is None:
+            if self.jobs > 1 and self.hooks.parallel_safe():
                 self._split(fd)
             else:
                 self._container(fd, "", self.root.role)
@@ -317,9 +326,12 @@ class _RootWalker:
             self.largest,
             self.warnings.kept[warnings_before:],
             self.warnings.dropped,
+            self.hooks.export() if self.hooks.export is not None else None,
         )
 
     def _merge(self, p: _Partial) -> None:
+        if p.payload is not None and self.hooks.absorb is not None:
+            self.hooks.absorb(p.payload)
         self.files += p.files
         self.dirs += p.dirs
         self.bytes += p.bytes

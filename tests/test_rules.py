@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +196,30 @@ def test_gradiocleanignore_keeps_a_session_shaped_app_folder(
     assert planned(doc, gradio_tree.app) == ORPHANED_APP
     assert (model / "weights.bin").read_bytes() == b"w" * 100
     assert (gradio_tree.app / ".gradiocleanignore").exists()
+
+
+def test_workers_plan_exactly_what_one_process_plans(gradio_tree: GradioTree) -> None:
+    """Planner hooks run in forked workers too; their actions come back unchanged."""
+    from gradio_clean.classify import Role
+    from gradio_clean.roots import Root
+    from gradio_clean.rules import RuleSet, build_plan
+
+    for i in range(40):  # enough root entries to share, some old, some duplicated
+        write_old = gradio_tree.temp / f"{i:064x}" / "f.bin"
+        write_old.parent.mkdir()
+        write_old.write_bytes(b"same" if i % 3 else os.urandom(64))
+        if i % 2:
+            os.utime(write_old, (1e9, 1e9))
+    roots = [Root(str(gradio_tree.temp), Role.TEMP, "t"), Root(str(gradio_tree.app), Role.APP, "t")]
+    rules = RuleSet(older_than=86400, duplicates=True, orphaned_sessions=True)
+    now = time.time()
+    serial = build_plan(roots, rules, now=now, jobs=1)
+    for jobs in (2, 3):
+        parallel = build_plan(roots, rules, now=now, jobs=jobs)
+        assert parallel.actions == serial.actions
+        assert parallel.scan.roots == serial.scan.roots
+    assert {a.rule.value for a in serial.actions} == {
+        "older-than",
+        "duplicates",
+        "orphaned-sessions",
+    }
