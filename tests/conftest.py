@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -300,3 +301,22 @@ def make_private(folder: Path) -> None:
     someone else). Otherwise permissions apply to ourselves, so 0000.
     """
     folder.chmod(0o700 if os.geteuid() == 0 else 0)
+
+
+@pytest.fixture
+def holder() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Background processes that hold files open, mapped or locked; always reaped."""
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def hold(procs: list[subprocess.Popen[bytes]], code: str) -> int:
+    """Run `code` in a child that prints 'ready' once it holds what it holds; its pid."""
+    p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE)
+    procs.append(p)
+    assert p.stdout is not None
+    assert p.stdout.readline().strip() == b"ready"
+    return p.pid

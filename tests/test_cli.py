@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from tests.conftest import (
     SHA256_EMPTY,
     UUID_SESSION,
     GradioTree,
+    hold,
     set_age,
     write,
 )
@@ -369,24 +369,6 @@ def test_prune_json_carries_the_config_file_and_sources_under_rules(
 
 
 # -- quiet ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def holder() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for p in procs:
-        p.kill()
-        p.wait()
-
-
-def hold(procs: list[subprocess.Popen[bytes]], code: str) -> int:
-    """Run `code` in a child that prints 'ready' once it holds what it holds; its pid."""
-    p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE)
-    procs.append(p)
-    assert p.stdout is not None
-    assert p.stdout.readline().strip() == b"ready"
-    return p.pid
 
 
 def hold_open(procs: list[subprocess.Popen[bytes]], path: Path) -> str:

@@ -25,7 +25,7 @@ from gradio_clean.inuse import snapshot
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
-from tests.conftest import DAY, HOUR, JS_SESSION, SHA256_A, SHA256_B, set_age, write
+from tests.conftest import DAY, HOUR, JS_SESSION, SHA256_A, SHA256_B, hold, set_age, write
 
 OLD = 3 * DAY
 
@@ -40,24 +40,6 @@ def plan_older(root: Path, *, seconds: float = DAY) -> tuple[Root, RuleSet]:
 
 def never_busy(_dev: int, _ino: int) -> str | None:
     return None
-
-
-@pytest.fixture
-def holder() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Background processes that hold files; always reaped."""
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for p in procs:
-        p.kill()
-        p.wait()
-
-
-def hold(procs: list[subprocess.Popen[bytes]], code: str) -> None:
-    """Run `code` in a child that prints 'ready' once it holds what it holds."""
-    p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE)
-    procs.append(p)
-    assert p.stdout is not None
-    assert p.stdout.readline().strip() == b"ready"
 
 
 def test_folder_swapped_for_symlink_is_not_followed(tmp_path: Path) -> None:
