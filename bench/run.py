@@ -46,6 +46,14 @@ SCAN_RSS_MB = 150.0
 OLDER_RATIO = 1.3
 DUPES_RATIO = 1.0
 COMPARISONS = ("scan", "dupes", "older")
+TAG = str(os.getpid())  # per-run file names: two runs may share --work (and its tree)
+RUN_FILES = (
+    ("stderr", ".txt"),
+    ("older-copy", ""),
+    ("prune-dupes", ".json"),
+    ("prune-older", ".json"),
+    ("scan", ".json"),
+)
 
 
 def log(msg: str) -> None:
@@ -415,9 +423,9 @@ def scan_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) -> 
     )
     comp.context = [t for t in comp.context if shutil.which(t.argv[0])]
     # One untimed run, to check the figures against the manifest.
-    out = os.path.join(work, "scan.json")
+    out = os.path.join(work, f"scan.{TAG}.json")
     probe = Tool("probe", comp.ours.argv, stdout=out)
-    s = run_once(probe, os.path.join(work, "stderr.txt"))
+    s = run_once(probe, os.path.join(work, f"stderr.{TAG}.txt"))
     if s.rc != 0:
         comp.available, comp.reason = False, probe.error or f"exit {s.rc}"
         return comp
@@ -508,7 +516,7 @@ def prune_sets(actions: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def dupes_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) -> Comparison:
-    out = os.path.join(work, "prune-dupes.json")
+    out = os.path.join(work, f"prune-dupes.{TAG}.json")
     comp = Comparison(
         "dupes",
         "gradio-clean prune --duplicates (dry run) vs jdupes -r -q -m",
@@ -571,9 +579,9 @@ def check_dupes(comp: Comparison, tree: str, manifest: dict[str, Any], before: A
 
 
 def older_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) -> Comparison:
-    copy = os.path.join(work, "older-copy")
+    copy = os.path.join(work, f"older-copy.{TAG}")
     cut = f"{manifest['cut_days']:g}"
-    out = os.path.join(work, "prune-older.json")
+    out = os.path.join(work, f"prune-older.{TAG}.json")
     remaining: dict[str, list[frozenset[str]]] = defaultdict(list)
     q = shlex.quote(copy)
 
@@ -808,7 +816,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     a = parse_args(argv)
     os.makedirs(a.work, exist_ok=True)
-    errfile = os.path.join(a.work, "stderr.txt")
+    errfile = os.path.join(a.work, f"stderr.{TAG}.txt")
     manifest = ensure_tree(a.work, a.files, a.seed, a.regen)
     tree = manifest["root"]
     meta: dict[str, Any] = {
@@ -864,7 +872,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not c.available:
             log(f"{key}: not available: {c.reason}")
         comps.append(c)
-    leftovers = ("stderr.txt", "older-copy", "prune-dupes.json", "prune-older.json")
+    leftovers = [f"{n}.{TAG}{ext}" for n, ext in RUN_FILES]
     for leftover in (os.path.join(a.work, n) for n in leftovers):
         if os.path.isdir(leftover):
             shutil.rmtree(leftover)
