@@ -11,7 +11,7 @@ import errno
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from gradio_clean.classify import (
@@ -135,25 +135,27 @@ def detect_role(path: str) -> tuple[Role, str]:
         return Role.EXAMPLES, f"named {base}"
     if _same_dir(absolute, gradio_temp_dir()):
         return Role.TEMP, "is Gradio's temp dir"
-    children = _child_names(absolute)
-    markers = (".gradio", "flagged", "gradio_cached_examples")
-    app_markers = [n for n, d in children if d and n in markers]
-    if app_markers:
-        return Role.APP, f"holds {app_markers[0]}/"
-    for name, is_dir in children:
+    for marker in (".gradio", "flagged", "gradio_cached_examples"):
+        if _is_real_dir(os.path.join(absolute, marker)):
+            return Role.APP, f"holds {marker}/"
+    # A temp dir usually says so in its first entry: stop there, not after 100k names.
+    sessions = False
+    for name, is_dir in _children(absolute):
         if (is_dir and (is_hash_dir_name(name) or name in TEMP_INTERNAL_DIRS)) or (
             not is_dir and is_tmp_file_name(name)
         ):
             return Role.TEMP, f"holds Gradio cache entries ({name})"
-    if any(is_dir and is_session_name(name) for name, is_dir in children):
+        sessions = sessions or (is_dir and is_session_name(name))
+    if sessions:
         return Role.APP, "holds session folders"
     return Role.APP, "nothing Gradio-specific found; only session folders would be candidates"
 
 
-def _child_names(path: str) -> list[tuple[str, bool]]:
+def _children(path: str) -> Iterator[tuple[str, bool]]:
     try:
         with os.scandir(path) as it:
-            return [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+            for entry in it:
+                yield entry.name, entry.is_dir(follow_symlinks=False)
     except OSError as exc:
         raise GradioCleanError(describe_open_error(path, exc)) from None
 
