@@ -333,6 +333,7 @@ def render_plan(
             title=f"{rule.value}: {len(actions):,} entries, {size(total)}",
             box=box.SIMPLE_HEAD,
             title_justify="left",
+            expand=True,  # so the ratios give long paths the room
         )
         table.add_column("path", overflow="fold", ratio=3)
         table.add_column("category")
