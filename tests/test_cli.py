@@ -39,8 +39,7 @@ from tests.conftest import (
     set_age,
     write,
 )
-from tests.test_metrics import Exposition, parse_exposition
-from tests.test_schedule import only, systemd_split, unit_settings
+from tests.helpers import Exposition, only, parse_exposition, systemd_split, unit_settings
 
 LAST_SUCCESS = "gradio_clean_last_success_timestamp_seconds"
 RULE_DEFAULTS: dict[str, object] = {

@@ -26,8 +26,7 @@ from gradio_clean.cli import app
 from gradio_clean.errors import ExitCode
 from gradio_clean.metrics import RunMetrics, render_metrics
 from tests.conftest import DAY, HOUR, SHA256_A, SHA256_B, set_age, write
-from tests.test_metrics import parse_exposition
-from tests.test_schedule import only, unit_settings
+from tests.helpers import only, parse_exposition, unit_settings
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text(encoding="utf-8")

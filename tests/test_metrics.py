@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -26,71 +24,7 @@ from gradio_clean.metrics import (
     write_metrics,
 )
 from gradio_clean.plan import Rule
-
-# -- a strict parser for the text exposition format (what node_exporter reads) ----------
-
-_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-_LABEL_VALUE = r'"(?:[^"\\\n]|\\[\\"n])*"'
-_LABEL = rf"[a-zA-Z_][a-zA-Z0-9_]*={_LABEL_VALUE}"
-_FLOAT = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?Inf|NaN"
-_SAMPLE = re.compile(rf"({_NAME})(?:\{{((?:{_LABEL})(?:,{_LABEL})*)?\}})? ({_FLOAT})")
-_LABEL_RE = re.compile(rf"([a-zA-Z_][a-zA-Z0-9_]*)=({_LABEL_VALUE})")
-_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
-
-Series = tuple[str, frozenset[tuple[str, str]]]
-
-
-@dataclass
-class Exposition:
-    samples: dict[Series, float] = field(default_factory=dict)
-    types: dict[str, str] = field(default_factory=dict)
-    helps: dict[str, str] = field(default_factory=dict)
-
-    def value(self, name: str, **labels: str) -> float:
-        return self.samples[(name, frozenset(labels.items()))]
-
-
-def parse_exposition(text: str) -> Exposition:
-    """Refuses anything node_exporter's textfile collector would refuse, and more.
-
-    No sample timestamps (the collector rejects them), HELP and TYPE at most once
-    and before the samples, a metric's samples together, no series twice.
-    """
-    assert text.endswith("\n"), "the last line must end with a newline"
-    doc = Exposition()
-    seen_names: list[str] = []
-    for n, line in enumerate(text[:-1].split("\n"), 1):
-        where = f"line {n}: {line!r}"
-        if line.startswith("# HELP ") or line.startswith("# TYPE "):
-            kind, name, rest = line[2:6], *line[7:].split(" ", 1)
-            assert re.fullmatch(_NAME, name), where
-            assert name not in seen_names, f"{kind} after samples of {name}, {where}"
-            table = doc.helps if kind == "HELP" else doc.types
-            assert name not in table, f"second {kind}, {where}"
-            if kind == "TYPE":
-                assert rest in {"counter", "gauge", "histogram", "summary", "untyped"}, where
-            else:
-                assert re.fullmatch(r"(?:[^\\\n]|\\[\\n])*", rest), where
-            table[name] = rest
-            continue
-        assert not line.startswith("#") or line.startswith("# "), where
-        if line.startswith("#"):
-            continue
-        match = _SAMPLE.fullmatch(line)
-        assert match, f"not a sample without timestamp, {where}"
-        name, label_text, value = match.groups()
-        labels = frozenset(
-            (k, re.sub(r'\\[\\"n]', lambda e: _UNESCAPE[e.group()], v[1:-1]))
-            for k, v in _LABEL_RE.findall(label_text or "")
-        )
-        assert len(labels) == len(_LABEL_RE.findall(label_text or "")), f"repeated label, {where}"
-        if seen_names and seen_names[-1] != name:
-            assert name not in seen_names, f"samples of {name} not together, {where}"
-        if not seen_names or seen_names[-1] != name:
-            seen_names.append(name)
-        assert (name, labels) not in doc.samples, f"series twice, {where}"
-        doc.samples[(name, labels)] = float(value)
-    return doc
+from tests.helpers import parse_exposition
 
 
 def test_the_parser_refuses_what_it_should() -> None:

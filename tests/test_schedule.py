@@ -21,6 +21,7 @@ from gradio_clean.schedule import (
     parse_every,
     systemd_units,
 )
+from tests.helpers import only, systemd_split, unit_settings
 
 EXE = "/opt/gradio clean/bin/gradio-clean"
 PRUNE = ["prune", "--apply", "--quiet"]
@@ -192,71 +193,7 @@ def test_any_args_reach_prune_unchanged_through_cron_and_sh(
     assert run_as_cron_would(crontab_line("daily", args, argv_printer)) == [*PRUNE, *args]
 
 
-# -- systemd: keys, a model of its unquoting, and systemd-analyze itself -----------------
-
-
-def unit_settings(text: str) -> dict[str, list[tuple[str, str]]]:
-    """Sections of a unit file, each a list of (key, value); comments dropped."""
-    sections: dict[str, list[tuple[str, str]]] = {}
-    current = None
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("["):
-            current = sections.setdefault(line.strip("[]"), [])
-            continue
-        assert current is not None, f"setting outside a section: {line!r}"
-        key, sep, value = line.partition("=")
-        assert sep, line
-        current.append((key, value))
-    return sections
-
-
-def systemd_split(value: str) -> list[str]:
-    """A command line or path list as systemd reads it (systemd.syntax(7), systemd.service(5)).
-
-    Specifiers first (only %% is expected here), then words split at whitespace
-    with "…" and '…' quoting and C-style backslash escapes, then $$ to $ in each
-    word. A bare ; would separate commands, so it must not appear.
-    """
-    assert "%" not in value.replace("%%", ""), f"an unexpanded specifier in {value!r}"
-    value = value.replace("%%", "%")
-    words: list[str] = []
-    i = 0
-    while i < len(value):
-        if value[i] == " ":
-            i += 1
-            continue
-        word: list[str] = []
-        quote = None
-        while i < len(value) and (quote or value[i] != " "):
-            ch = value[i]
-            if ch == "\\":
-                word.append({"n": "\n", "t": "\t"}.get(value[i + 1], value[i + 1]))
-                i += 2
-                continue
-            if quote and ch == quote:
-                quote = None
-            elif not quote and ch in "\"'":
-                quote = ch
-            else:
-                word.append(ch)
-            i += 1
-        assert quote is None, f"unterminated quote in {value!r}"
-        raw = "".join(word)
-        words.append(raw)
-    assert all(w != ";" for w in value.split(" ")), "a bare ; separates commands"
-    out = []
-    for w in words:
-        assert "$" not in w.replace("$$", ""), f"{w!r} would be expanded from the environment"
-        out.append(w.replace("$$", "$"))
-    return out
-
-
-def only(settings_: list[tuple[str, str]], key: str) -> str:
-    values = [v for k, v in settings_ if k == key]
-    assert len(values) == 1, (key, values)
-    return values[0]
+# -- systemd: keys, a model of its unquoting (tests/helpers.py), and systemd-analyze itself
 
 
 def test_service_runs_prune_idle_and_hardened() -> None:
