@@ -34,11 +34,13 @@ from gradio_clean.durations import DurationError, parse_duration
 from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
 from gradio_clean.metrics import Count, RunMetrics, write_metrics
 from gradio_clean.plan import ApplyResult, Plan, Status
+from gradio_clean.preflight import preflight
 from gradio_clean.report import (
     apply_summary,
     dry_run_summary,
     dump_json,
     iter_json,
+    plural,
     prune_to_dict,
     render_plan,
     render_scan,
@@ -447,7 +449,7 @@ def _progress_line(
             now = time.monotonic()
             if now - last >= 0.1:
                 last = now
-                live.update(Text(f"{label} {files:,} files, {size(nbytes)}"), refresh=True)
+                live.update(Text(f"{label} {plural(files, 'file')}, {size(nbytes)}"), refresh=True)
 
         yield progress
 
@@ -657,12 +659,15 @@ def _plan_and_apply(
                 ((w.path, w.message) for w in plan.warnings), plan.scan.warnings_dropped, err
             )
         if not apply:
-            return plan, None
+            return preflight(plan), None
         if not plan.actions:
             return plan, ApplyResult((), (), 0.0)
         if not yes and sys.stdin.isatty():
+            plan = preflight(plan)
             render_plan(plan, err if json_out else out, now=now, limit=limit)
-            question = f"Delete {len(plan.actions):,} entries ({size(plan.bytes)})?"
+            question = (
+                f"Delete {plural(len(plan.actions), 'entry', 'entries')} ({size(plan.bytes)})?"
+            )
             if not typer.confirm(question, default=False, err=True):
                 raise typer.Exit(int(ExitCode.OK))
         with _progress_line(err, "Deleting…", show) as line:

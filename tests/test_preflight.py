@@ -1,0 +1,117 @@
+"""The dry run tells the truth: what it says apply will skip, apply skips, and why."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from gradio_clean.classify import Role
+from gradio_clean.inuse import snapshot
+from gradio_clean.preflight import preflight
+from gradio_clean.roots import Root
+from gradio_clean.rules import RuleSet, build_plan
+from tests.conftest import DAY, hold, run_cli, write
+
+OLD = 10 * DAY
+HELD_DIR = "a" * 63 + "1"  # a folder action: every file in it is old
+LOCKED_DIR = "b" * 63 + "2"  # a file action: the folder also holds a fresh file
+PLAIN_DIR = "c" * 63 + "3"
+
+
+def _tree(temp: Path) -> tuple[Path, Path]:
+    held = write(temp / HELD_DIR / "0.webp", b"w" * 100, age=OLD)
+    write(temp / HELD_DIR / "1.webp", b"x" * 50, age=OLD)
+    locked = write(temp / LOCKED_DIR / "locked.bin", b"l" * 30, age=OLD)
+    write(temp / LOCKED_DIR / "fresh.bin", b"f")
+    write(temp / PLAIN_DIR / "idle.bin", b"i" * 20, age=OLD)
+    write(temp / "keep-me" / "old.bin", b"k" * 40, age=OLD)  # excluded
+    write(temp / "tmpab12cd34", b"t" * 7, age=OLD)
+    return held, locked
+
+
+def _hold_both(holder: list[subprocess.Popen[bytes]], held: Path, locked: Path) -> tuple[int, int]:
+    held_pid = hold(
+        holder,
+        f"""
+        import time
+        fh = open({str(held)!r}, "rb")
+        print("ready", flush=True)
+        time.sleep(120)
+        """,
+    )
+    locked_pid = hold(
+        holder,
+        f"""
+        import fcntl, time
+        fh = open({str(locked)!r}, "rb")
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        print("ready", flush=True)
+        time.sleep(120)
+        """,
+    )
+    return held_pid, locked_pid
+
+
+def _prune(temp: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    proc = run_cli("prune", str(temp), "--older-than", "1d", "--exclude", "keep-me/", *extra)
+    return proc.returncode, json.loads(proc.stdout) if "--json" in extra else {}
+
+
+def test_the_dry_run_forecasts_what_apply_does(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    temp = tmp_path / "gradio"
+    held, locked = _tree(temp)
+    held_pid, locked_pid = _hold_both(holder, held, locked)
+
+    code, dry = _prune(temp, "--json")
+    assert code == 0
+    code, done = _prune(temp, "--apply", "--yes", "--json")
+    assert code == 3  # some entries were left alone
+
+    def statuses(doc: dict[str, Any], went: str) -> dict[str, tuple[str, str | None]]:
+        return {
+            a["path"]: ("goes" if a["status"] == went else a["status"], a["detail"])
+            for a in doc["actions"]
+        }
+
+    forecast, outcome = statuses(dry, "planned"), statuses(done, "deleted")
+    assert forecast == outcome
+    assert forecast[str(temp / HELD_DIR)][0] == "skipped"
+    assert f"0.webp is open by process {held_pid} (" in str(forecast[str(temp / HELD_DIR)][1])
+    assert f"open by process {locked_pid} (" in str(
+        forecast[str(temp / LOCKED_DIR / "locked.bin")][1]
+    )
+    assert not [p for p in forecast if "keep-me" in p]
+    assert (temp / "keep-me" / "old.bin").exists()
+
+    would, totals = dry["totals"], done["totals"]
+    assert would["skipped"] == totals["skipped"] == 2
+    assert would["would_free"]["bytes"] == totals["freed_bytes"] == 20 + 7
+    assert would["would_free"]["files"] == totals["freed_files"] == 2
+
+
+def test_the_dry_run_table_says_which_entry_is_skipped_and_why(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    temp = tmp_path / "gradio"
+    held, locked = _tree(temp)
+    held_pid, _ = _hold_both(holder, held, locked)
+    proc = run_cli("prune", str(temp), "--older-than", "1d", "--exclude", "keep-me/")
+    text = " ".join(proc.stdout.decode().split())
+    assert proc.returncode == 0, proc.stderr
+    assert f"skip: 0.webp is open by process {held_pid}" in text
+    assert "Would free 27 Bytes in 2 files (1 folder); 2 entries would be skipped" in text
+
+
+def test_preflight_walks_folders_only_when_something_is_in_use(tmp_path: Path) -> None:
+    """Nothing held: the forecast is empty and every action is expected to go."""
+    temp = tmp_path / "gradio"
+    _tree(temp)
+    root = Root(str(temp), Role.TEMP, "test")
+    plan = preflight(build_plan([root], RuleSet(older_than=DAY), now=time.time()), snapshot())
+    assert plan.actions and not plan.skips
+    assert plan.to_free[0] == plan.bytes
