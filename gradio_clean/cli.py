@@ -68,7 +68,9 @@ app = typer.Typer(
     name="gradio-clean",
     help="Audit and clean the files Gradio apps leave on disk.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    # Plain help: it reads well at 80 columns, shows no type beside a flag that takes no
+    # value, and needs no rich at start-up.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -87,6 +89,7 @@ SCHEDULE_PANEL = "Schedule"
 PathsArg = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Argument(
+        metavar="PATH",
         help="Gradio temp dirs, app directories or .gradio folders. Default: the config's "
         "roots, else GRADIO_TEMP_DIR (or <tmp>/gradio) and ./.gradio, ./flagged, "
         "./gradio_cached_examples when present.",
@@ -133,6 +136,7 @@ TopOpt = Annotated[
     typer.Option(
         "--top",
         min=0,
+        metavar="N",
         help="How many of the largest hash folders and sessions to list.",
         rich_help_panel=OUTPUT_PANEL,
     ),
@@ -229,8 +233,11 @@ CategoryOpt = Annotated[
     Optional[list[Category]],  # noqa: UP045
     typer.Option(
         "--category",
+        metavar="CATEGORY",
         show_default=False,
-        help="Only touch these categories. flagged and examples are user data: no "
+        help="Only touch these categories ("
+        + ", ".join(c.value for c in Category)
+        + "). flagged and examples are user data: no "
         "rule touches them unless named here. Repeatable.",
         rich_help_panel=SCOPE_PANEL,
     ),
@@ -471,9 +478,9 @@ def _main(
 ) -> None:
     """Audit and clean the files Gradio apps leave on disk.
 
-    [b]scan[/b] shows what is there; [b]prune[/b] removes what rules select (a dry run
-    unless --apply); [b]schedule[/b] prints a cron line or systemd units for it;
-    [b]config[/b] shows the effective configuration.
+    scan shows what is there; prune removes what rules select (a dry run unless
+    --apply); schedule prints a cron line or systemd units for it; config shows the
+    effective configuration.
     """
 
 
@@ -494,6 +501,8 @@ def scan_command(
     with handled(err):
         settings = _settings(Flags(paths=paths, sessions_dir=sessions_dir), config)
         roots = _roots(settings, err)
+        if not roots and not json_out:
+            return  # _roots said why; empty tables would add nothing
         with _progress_line(err, "Scanning…", err.is_terminal) as progress:
             result: ScanResult = scan(roots, top=top, hooks=Hooks(progress=progress))
         render_warnings(
@@ -567,6 +576,7 @@ def prune_command(
         typer.Option(
             "--limit",
             min=0,
+            metavar="N",
             help="Rows shown per rule in the table (0: all).",
             rich_help_panel=OUTPUT_PANEL,
         ),
