@@ -10,48 +10,26 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
 
 from gradio_clean import __version__
 from gradio_clean.classify import Category
-from gradio_clean.config import (
-    CLI_SOURCE,
-    Config,
-    find_config,
-    load_config,
-    merge,
-    search_path,
-    toml_key,
-    toml_value,
-)
-from gradio_clean.delete import apply_plan, lock_roots
-from gradio_clean.durations import DurationError, parse_duration
+from gradio_clean.durations import AgeBy, DurationError, parse_duration
 from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
-from gradio_clean.metrics import Count, RunMetrics, write_metrics
-from gradio_clean.plan import ApplyResult, Plan, Status
-from gradio_clean.preflight import preflight
-from gradio_clean.report import (
-    apply_summary,
-    dry_run_summary,
-    dump_json,
-    iter_json,
-    plural,
-    prune_to_dict,
-    render_plan,
-    render_scan,
-    render_warnings,
-    scan_to_dict,
-    size,
-)
-from gradio_clean.roots import Root, default_roots, refuse_dangerous, resolve_roots
-from gradio_clean.rules import DEFAULT_CATEGORIES, AgeBy, RuleSet, build_plan
-from gradio_clean.scan import Hooks, ScanResult, scan
-from gradio_clean.schedule import DEFAULT_EVERY, crontab_line, systemd_units
+from gradio_clean.schedule import DEFAULT_EVERY
+
+# Only what the options need is imported here, so --help starts fast; rich and the
+# library are imported by the commands that use them.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from gradio_clean.config import Config
+    from gradio_clean.metrics import RunMetrics
+    from gradio_clean.plan import ApplyResult, Plan
+    from gradio_clean.roots import Root
+    from gradio_clean.rules import RuleSet
 
 
 class Dedupe(str, enum.Enum):
@@ -68,6 +46,9 @@ app = typer.Typer(
     name="gradio-clean",
     help="Audit and clean the files Gradio apps leave on disk.",
     no_args_is_help=True,
+    # The shipped scripts (completions/) answer Tab without starting Python; typer's own
+    # would start it, and import everything, at every Tab.
+    add_completion=False,
     # Plain help: it reads well at 80 columns, shows no type beside a flag that takes no
     # value, and needs no rich at start-up.
     rich_markup_mode=None,
@@ -365,6 +346,8 @@ class Settings:
 
 
 def _settings(flags: Flags, config_path: str | None) -> Settings:
+    from gradio_clean.config import find_config, load_config, merge, search_path
+
     cwd = os.getcwd()
     found = find_config(config_path, os.environ, cwd)
     config = load_config(found) if found else None
@@ -373,6 +356,8 @@ def _settings(flags: Flags, config_path: str | None) -> Settings:
 
 
 def _duration(text: str, source: str, key: str) -> float:
+    from gradio_clean.config import CLI_SOURCE
+
     try:
         return parse_duration(text)
     except DurationError as exc:
@@ -381,6 +366,8 @@ def _duration(text: str, source: str, key: str) -> float:
 
 
 def _rules(s: Settings) -> RuleSet:
+    from gradio_clean.rules import DEFAULT_CATEGORIES, RuleSet
+
     older = s.get("older_than")
     categories = s.get("categories")
     return RuleSet(
@@ -409,6 +396,8 @@ NO_RULE = (
 
 def _consoles() -> tuple[Console, Console]:
     """Data to stdout, everything else to stderr."""
+    from rich.console import Console
+
     return Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
 
 
@@ -426,6 +415,8 @@ def handled(err: Console) -> Iterator[None]:
 
 
 def _roots(s: Settings, err: Console, *, quiet: bool = False) -> list[Root]:
+    from gradio_clean.roots import default_roots, resolve_roots
+
     paths, sessions = s.get("roots"), s.get("sessions_dirs")
     if paths or sessions:
         return resolve_roots(paths or (), sessions or ())
@@ -445,6 +436,11 @@ def _progress_line(
 ) -> Iterator[Callable[[int, int], None] | None]:
     """A transient status line on stderr, refreshed by the walk itself at most 10 times a
     second: no refresh thread, so the scan may fork its workers safely."""
+    from rich.live import Live
+    from rich.text import Text
+
+    from gradio_clean.report import plural, size
+
     if not show:
         yield None
         return
@@ -497,6 +493,9 @@ def scan_command(
     top: TopOpt = 10,
 ) -> None:
     """Show how much the Gradio caches hold, what holds it, how old it is, and where."""
+    from gradio_clean.report import dump_json, render_scan, render_warnings, scan_to_dict
+    from gradio_clean.scan import Hooks, ScanResult, scan
+
     out, err = _consoles()
     with handled(err):
         settings = _settings(Flags(paths=paths, sessions_dir=sessions_dir), config)
@@ -584,6 +583,9 @@ def prune_command(
     metrics_file: MetricsOpt = None,
 ) -> None:
     """Remove what the rules select: a dry run unless --apply."""
+    from gradio_clean.metrics import write_metrics
+    from gradio_clean.roots import refuse_dangerous
+
     out, err = _consoles()
     started = time.time()
     metrics: list[RunMetrics] = []
@@ -658,6 +660,12 @@ def _plan_and_apply(
     json_out: bool,
     limit: int,
 ) -> tuple[Plan, ApplyResult | None]:
+    from gradio_clean.delete import apply_plan, lock_roots
+    from gradio_clean.plan import ApplyResult
+    from gradio_clean.preflight import preflight
+    from gradio_clean.report import plural, render_plan, render_warnings, size
+    from gradio_clean.rules import build_plan
+
     show = err.is_terminal and not quiet
     lock = lock_roots(roots, wait) if apply else contextlib.nullcontext()
     with lock:
@@ -702,6 +710,15 @@ def _render_prune(
     limit: int,
     now: float,
 ) -> None:
+    from gradio_clean.plan import Status
+    from gradio_clean.report import (
+        apply_summary,
+        dry_run_summary,
+        iter_json,
+        prune_to_dict,
+        render_plan,
+    )
+
     if json_out:
         shown = {
             **settings.values,
@@ -739,6 +756,9 @@ def _jsonable(values: dict[str, object]) -> dict[str, object]:
 def _metrics(
     plan: Plan, result: ApplyResult | None, started: float, *, success: bool
 ) -> RunMetrics:
+    from gradio_clean.metrics import Count, RunMetrics
+    from gradio_clean.plan import Status
+
     scanned: dict[str, Count] = {}
     for root in plan.scan.roots:
         for cat, tally in root.categories.items():
@@ -760,6 +780,8 @@ def _metrics(
 
 
 def _failed_metrics(started: float) -> RunMetrics:
+    from gradio_clean.metrics import RunMetrics
+
     return RunMetrics(
         scanned={},
         freed={},
@@ -777,6 +799,9 @@ def _failed_metrics(started: float) -> RunMetrics:
 @app.command("config")
 def config_command(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """Show the effective configuration and where each value comes from."""
+    from gradio_clean.config import toml_key, toml_value
+    from gradio_clean.report import dump_json
+
     out, err = _consoles()
     with handled(err):
         settings = _settings(Flags(), config)
@@ -856,6 +881,8 @@ def schedule_command(
     metrics_file: MetricsOpt = None,
 ) -> None:
     """Print a crontab line (or systemd units) that runs prune --apply --quiet."""
+    from gradio_clean.schedule import crontab_line, systemd_units
+
     out, err = _consoles()
     with handled(err):
         flags = Flags(

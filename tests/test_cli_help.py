@@ -113,3 +113,39 @@ def test_help_reads_well_at_80_columns(path: tuple[str, ...]) -> None:
     if path == ("prune",):
         assert "[default: mtime," in proc.stdout
         assert "Files not modified for DUR: 90m, 12h, 1d," in proc.stdout
+
+
+IMPORTED = """
+import runpy, sys
+sys.argv = ["gradio-clean", *sys.argv[1:]]
+try:
+    runpy.run_module("gradio_clean", run_name="__main__")
+except SystemExit:
+    pass
+heavy = ("typer", "rich", "humanize", "pathspec", "gradio_clean.cli", "gradio_clean.rules",
+         "gradio_clean.scan", "gradio_clean.delete", "gradio_clean.report", "gradio_clean.config")
+print(" ".join(sorted(m for m in heavy if m in sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "allowed"),
+    [
+        (["--version"], ""),
+        (["--help"], "gradio_clean.cli typer"),
+        (["prune", "-h"], "gradio_clean.cli typer"),
+    ],
+)
+def test_version_and_help_import_only_what_they_need(args: list[str], allowed: str) -> None:
+    """--version answers before typer is imported; --help needs typer but neither rich
+    nor the library (the time a shell user waits is mostly imports)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", IMPORTED, *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(COLUMNS="80"),
+        check=False,
+    )
+    assert proc.stdout.startswith(("gradio-clean ", "Usage: gradio-clean")), proc.stderr
+    imported = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+    assert imported == allowed
