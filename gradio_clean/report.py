@@ -204,29 +204,41 @@ def _render_categories(roots: Iterable[RootScan], console: Console) -> None:
     roots = list(roots)
     total = sum(r.bytes for r in roots) or 1
     table = Table(title="By category", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("category", "files", "folders", "size", "share"):
-        table.add_column(col, justify="left" if col == "category" else "right")
+    for col in ("category", "files", "folders", "size", "", "share"):
+        table.add_column(col, justify="left" if col in ("category", "") else "right")
     for cat in Category:
         files = sum(r.categories[cat].files for r in roots)
         dirs = sum(r.categories[cat].dirs for r in roots)
         nbytes = sum(r.categories[cat].bytes for r in roots)
         if files or dirs:
             table.add_row(
-                cat.value, f"{files:,}", f"{dirs:,}", size(nbytes), f"{100 * nbytes / total:.1f}%"
+                cat.value,
+                f"{files:,}",
+                f"{dirs:,}",
+                size(nbytes),
+                Text(bar(nbytes / total), style="cyan"),
+                f"{100 * nbytes / total:.1f}%",
             )
     console.print(table)
 
 
 def _render_ages(roots: Sequence[RootScan], console: Console) -> None:
     table = Table(title="By age (mtime)", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("age", "files", "size"):
-        table.add_column(col, justify="left" if col == "age" else "right")
+    for col in ("age", "files", "size", "", "share"):
+        table.add_column(col, justify="left" if col in ("age", "") else "right")
     if not roots:
         return
+    total = sum(b.bytes for r in roots for b in r.ages) or 1
     for i, bucket in enumerate(roots[0].ages):
         files = sum(r.ages[i].files for r in roots)
         nbytes = sum(r.ages[i].bytes for r in roots)
-        table.add_row(bucket.label, f"{files:,}", size(nbytes))
+        table.add_row(
+            bucket.label,
+            f"{files:,}",
+            size(nbytes),
+            Text(bar(nbytes / total), style="cyan"),
+            f"{100 * nbytes / total:.1f}%",
+        )
     console.print(table)
 
 
@@ -241,17 +253,29 @@ def _render_largest(roots: Sequence[RootScan], console: Console, now: float, top
     )
     for col in ("path", "category", "files", "size", "last change"):
         table.add_column(
-            col, justify="left" if col in ("path", "category") else "right", overflow="fold"
+            col, justify="left" if col in ("path", "category") else "right", no_wrap=col != "path"
         )
     for item in items[:top]:
         table.add_row(
-            Text(shown(item.path)),
+            Middle(short_hashes(shown(item.path))),
             item.category.value,
             f"{item.files:,}",
             size(item.bytes),
             age(item.newest_ns / 1e9, now) + " ago",
         )
     console.print(table)
+
+
+BAR_WIDTH = 20
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """A share drawn as ncdu does: `width` cells of full blocks, then eighths, padded."""
+    eighths = round(min(max(fraction, 0.0), 1.0) * width * 8)
+    full, part = divmod(eighths, 8)
+    text = "█" * full + (_EIGHTHS[part] if part else "")
+    return text.ljust(width)
 
 
 def render_warnings(warnings: Iterable[tuple[str, str]], dropped: int, console: Console) -> None:

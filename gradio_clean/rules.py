@@ -24,7 +24,8 @@ import pathspec
 
 from gradio_clean.classify import Category, Kind, Role
 from gradio_clean.duplicates import Candidate, find_duplicates
-from gradio_clean.durations import AgeBy, format_duration
+from gradio_clean.durations import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
+from gradio_clean.durations import format_duration
 from gradio_clean.plan import Action, Identity, Plan, Rule
 from gradio_clean.roots import DIR_FLAGS, Root
 from gradio_clean.scan import Hooks, Item, ProgressHook, ScanWarning, scan

@@ -1,4 +1,5 @@
-"""Plan tables read at a glance: one line per entry, each root once, short hash names."""
+"""Tables read at a glance: one line per plan entry, each root once, short hash names,
+and shares drawn as bars."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from gradio_clean.report import middle, short_hashes
-from tests.conftest import REPO, cli_env
+from gradio_clean.report import bar, middle, short_hashes
+from tests.conftest import REPO, GradioTree, cli_env, run_cli
 
 SIZE = re.compile(r"\d[\d.,]* (Bytes|Byte|KiB|MiB|GiB) ")
 RULES = ("--older-than", "30d", "--duplicates", "--orphaned-sessions")
@@ -92,3 +93,36 @@ def test_middle_keeps_both_ends_within_the_width() -> None:
     assert middle("abcdefghij", 10) == "abcdefghij"
     assert middle("abcdefghijkl", 7) == "abc…jkl"
     assert cell_len(middle("写真" * 10, 9)) <= 9
+
+
+def test_bar_draws_a_share_in_eighths_of_a_cell() -> None:
+    assert bar(0.0) == " " * 20
+    assert bar(1.0) == "█" * 20
+    assert bar(0.5) == "█" * 10 + " " * 10
+    assert bar(1 / 160) == "▏" + " " * 19
+    assert bar(2.0) == bar(1.0) and bar(-1.0) == bar(0.0)
+
+
+def test_scan_draws_each_category_and_age_bucket_as_a_bar(gradio_tree: GradioTree) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gradio_clean", "scan", str(gradio_tree.temp), str(gradio_tree.app)],
+        capture_output=True,
+        env=cli_env(COLUMNS="120"),
+        check=False,
+    )
+    text = proc.stdout.decode()
+    doc = json.loads(run_cli("scan", "--json", str(gradio_tree.temp), str(gradio_tree.app)).stdout)
+    total = sum(r["bytes"] for r in doc["roots"])
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0] in doc["roots"][0]["categories"] and words[-1].endswith("%"):
+            share = float(words[-1][:-1]) / 100
+            drawn = "".join(c for c in line if c in "█▏▎▍▌▋▊▉")
+            cells = drawn.count("█") + (1 if drawn and drawn[-1] != "█" else 0)
+            assert abs(cells - share * 20) <= 1, line
+    cat = (
+        doc["roots"][0]["categories"]["cache"]["bytes"]
+        + doc["roots"][1]["categories"]["cache"]["bytes"]
+    )
+    assert cat / total > 0.2 and "████" in text
+    assert "█" not in run_cli("scan", "--json", str(gradio_tree.temp)).stdout.decode()
