@@ -520,9 +520,8 @@ def dry_run_summary(plan: Plan) -> list[str]:
     nbytes, files, folders = plan.to_free
     line = f"Would free {size(nbytes)} in {_in(files, folders)}."
     if plan.skips:
-        line = line[:-1] + (
-            f"; {plural(len(plan.skips), 'entry', 'entries')} would be skipped: see their status."
-        )
+        skipped = plural(len(plan.skips), "entry", "entries")
+        line = f"{line[:-1]}; {skipped} would be skipped (see the status column)."
     return [line, "Dry run: nothing was deleted. Re-run with --apply to delete."]
 
 

@@ -104,7 +104,7 @@ def test_the_dry_run_table_says_which_entry_is_skipped_and_why(
     text = " ".join(proc.stdout.decode().split())
     assert proc.returncode == 0, proc.stderr
     assert f"skip: 0.webp is open by process {held_pid}" in text
-    assert "Would free 27 Bytes in 2 files (1 folder); 2 entries would be skipped" in text
+    assert "Would free 27 Bytes in 2 files (1 folder); 2 entries would be skipped (see" in text
 
 
 def test_preflight_walks_folders_only_when_something_is_in_use(tmp_path: Path) -> None:
