@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from gradio_clean.classify import Role
 from gradio_clean.inuse import snapshot
 from gradio_clean.preflight import preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
-from tests.conftest import DAY, hold, run_cli, write
+from tests.conftest import DAY, cli_env, hold, run_cli, set_age, write
 
 OLD = 10 * DAY
 HELD_DIR = "a" * 63 + "1"  # a folder action: every file in it is old
@@ -115,3 +120,43 @@ def test_preflight_walks_folders_only_when_something_is_in_use(tmp_path: Path) -
     plan = preflight(build_plan([root], RuleSet(older_than=DAY), now=time.time()), snapshot())
     assert plan.actions and not plan.skips
     assert plan.to_free[0] == plan.bytes
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare(1) to mount a folder inside the root",
+)
+def test_the_dry_run_forecasts_a_folder_that_holds_a_mount_point(tmp_path: Path) -> None:
+    temp = tmp_path / "gradio"
+    write(temp / "tmpq1w2e3r4" / "clip.mp4", b"c" * 10, age=OLD)
+    (temp / "tmpq1w2e3r4" / "sub").mkdir()  # a tmpfs goes here, in the child's namespace only
+    write(temp / "tmpzz99yy88" / "clip.mp4", b"z" * 5, age=OLD)
+    for folder in ("tmpq1w2e3r4", "tmpzz99yy88"):
+        set_age(temp / folder, OLD)
+    set_age(temp / "tmpq1w2e3r4" / "sub", OLD)
+    dry, done = tmp_path / "dry.json", tmp_path / "done.json"
+    script = (
+        'mount -t tmpfs none "$1" && touch -d "-10 days" "$1" && shift'
+        ' && "$@" > "$DRY" && { "$@" --apply --yes > "$DONE"; true; }'
+    )
+    mount = ["unshare", "--mount", "sh", "-c", script, "sh", str(temp / "tmpq1w2e3r4" / "sub")]
+    prune = [sys.executable, "-m", "gradio_clean", "prune", str(temp), "--orphaned-sessions"]
+    proc = subprocess.run(
+        [*mount, *prune, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(DRY=str(dry), DONE=str(done)),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    forecast = {
+        a["path"]: (a["status"], a["detail"]) for a in json.loads(dry.read_text())["actions"]
+    }
+    outcome = {
+        a["path"]: (a["status"], a["detail"]) for a in json.loads(done.read_text())["actions"]
+    }
+    assert forecast[str(temp / "tmpq1w2e3r4")] == ("skipped", "holds a mount point (sub)")
+    assert outcome[str(temp / "tmpq1w2e3r4")] == forecast[str(temp / "tmpq1w2e3r4")]
+    assert forecast[str(temp / "tmpzz99yy88")] == ("planned", None)
+    assert outcome[str(temp / "tmpzz99yy88")] == ("deleted", None)
