@@ -7,10 +7,14 @@ maps or locks (one /proc snapshot for the whole plan), and for a folder, any
 such file inside it or a mount point below it. What can only change later
 (an entry modified after planning) is left to apply.
 
-Cheap on large plans: a file action is a lookup in the snapshot; a folder is only
-walked when the snapshot holds a file on the root's device or the plan walk saw a
-mount point, and then by directory listings (inode numbers from getdents), with a
-stat only for folders and for the files whose inode number is in use.
+Cheap on large plans: a file action is a lookup in the snapshot. For folders, the
+snapshot also records the path by which each process reached each file it holds;
+a path lstat confirms (that very file, its only link) places the file, inside a
+planned folder or not, so nothing is walked. A folder is walked only when the plan
+walk saw a mount point below it, or every folder when some file in use on the
+root's device cannot be placed so (a hard link, a process in another mount
+namespace, a snapshot given without places); the walk reads directory listings
+(inode numbers from getdents) and stats only folders and in-use inodes.
 """
 
 from __future__ import annotations
@@ -20,19 +24,26 @@ import os
 import stat
 from collections.abc import Sequence
 
-from gradio_clean.inuse import InUse, snapshot
+from gradio_clean.inuse import InUse, Key, Places, snapshot
 from gradio_clean.plan import Action, Plan
 from gradio_clean.roots import DIR_FLAGS
 from gradio_clean.scan import MOUNT_WARNING
 
 
-def preflight(plan: Plan, in_use: InUse | None = None) -> Plan:
-    """The same plan, carrying for each action apply is expected to skip the reason why."""
-    snap = snapshot() if in_use is None else in_use
+def preflight(plan: Plan, in_use: InUse | None = None, places: Places | None = None) -> Plan:
+    """The same plan, carrying for each action apply is expected to skip the reason why.
+
+    `in_use`, `places`: a snapshot taken already (default: one taken now, with places).
+    """
+    if in_use is None:
+        places = Places()
+        in_use = snapshot(places=places)
+    snap = in_use
     mounts = [w.path for w in plan.warnings if w.message == MOUNT_WARNING]
     unsure = plan.scan.warnings_dropped > 0  # a mount point may be among the dropped
     skips: dict[int, str] = {}
     roots: dict[str, _Root | None] = {}
+    folders = {a.path: i for i, a in enumerate(plan.actions) if a.is_dir}
     try:
         for i, action in enumerate(plan.actions):
             if not action.is_dir:
@@ -41,14 +52,18 @@ def preflight(plan: Plan, in_use: InUse | None = None) -> Plan:
                     skips[i] = why
                 continue
             if action.root not in roots:
-                roots[action.root] = _Root.open(action.root, snap)
+                root = roots[action.root] = _Root.open(action.root, snap)
+                if root is not None and root.keys:
+                    root.place(places, folders, snap)
             root = roots[action.root]
             if root is None:
                 continue  # apply will fail on it and say why; nothing to forecast
-            if root.inos or unsure or _holds(action.path, mounts):
+            if root.walk_all or unsure or _holds(action.path, mounts):
                 why = root.folder(action, snap)
-                if why is not None:
-                    skips[i] = why
+            else:
+                why = root.found.get(i)
+            if why is not None:
+                skips[i] = why
     finally:
         for root in roots.values():
             if root is not None:
@@ -64,8 +79,13 @@ def _holds(folder: str, mounts: Sequence[str]) -> bool:
 @dataclasses.dataclass
 class _Root:
     fd: int
+    path: str
     dev: int
-    inos: frozenset[int]  # inode numbers in use on the root's device
+    ino: int
+    keys: frozenset[Key]  # files in use on the root's device
+    inos: frozenset[int]  # their inode numbers, what a directory listing shows
+    walk_all: bool = False  # some of them could not be placed: walk every folder
+    found: dict[int, str] = dataclasses.field(default_factory=dict)  # folder action -> why
 
     @classmethod
     def open(cls, path: str, snap: InUse) -> _Root | None:
@@ -73,11 +93,62 @@ class _Root:
             fd = os.open(path, DIR_FLAGS)
         except OSError:
             return None
-        dev = os.fstat(fd).st_dev
-        major, minor = os.major(dev), os.minor(dev)
-        inos = {ino for (d, ino) in snap.open_by if d == dev}
-        inos.update(ino for (ma, mi, ino) in snap.locked if (ma, mi) == (major, minor))
-        return cls(fd, dev, frozenset(inos))
+        st = os.fstat(fd)
+        dev, major, minor = st.st_dev, os.major(st.st_dev), os.minor(st.st_dev)
+        keys = {key for key in snap.open_by if key[0] == dev}
+        keys.update((dev, ino) for (ma, mi, ino) in snap.locked if (ma, mi) == (major, minor))
+        inos = frozenset(ino for _, ino in keys)
+        return cls(fd, path, dev, st.st_ino, frozenset(keys), inos)
+
+    def place(self, places: Places | None, folders: dict[str, int], snap: InUse) -> None:
+        """Match each in-use file to the planned folder holding it, by the path a process
+        reached it by; one that cannot be placed for sure makes every folder walked."""
+        if places is None:
+            self.walk_all = True
+            return
+        for key in self.keys:
+            if key in places.other or places.nlink.get(key) == 0:
+                continue  # no regular file, or deleted: in no folder any more
+            rel = self._rel(key, places.paths.get(key, set()) | places.mapped.get(key[1], set()))
+            if rel is None:
+                self.walk_all = True
+                return
+            if rel:
+                self._mark(rel, folders, snap, key)
+
+    def _rel(self, key: Key, paths: set[str]) -> str | None:
+        """The file's path below this root; "" if it is surely elsewhere; None if
+        unsure. Its folders are compared by identity, not by name, so a bind mount or
+        another name for the root still counts as the root."""
+        for path in paths:
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) != key or st.st_nlink != 1:
+                continue  # not that file any more, or it has another name somewhere
+            head = path
+            while head not in ("/", ""):
+                head = os.path.dirname(head)
+                try:
+                    up = os.lstat(head)
+                except OSError:
+                    break
+                if (up.st_dev, up.st_ino) == (self.dev, self.ino):
+                    return path[len(head) :].lstrip("/")
+            else:
+                return ""
+        return None
+
+    def _mark(self, rel: str, folders: dict[str, int], snap: InUse, key: Key) -> None:
+        head = os.path.dirname(rel)
+        while head:
+            index = folders.get(os.path.join(self.path, head))
+            if index is not None and index not in self.found:
+                busy = snap.why(*key)
+                if busy is not None:
+                    self.found[index] = f"{os.path.basename(rel)} is {busy}"
+            head = os.path.dirname(head)
 
     def folder(self, action: Action, snap: InUse) -> str | None:
         """Why apply would skip this folder, as apply words it; None if nothing here says so."""

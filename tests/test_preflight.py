@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gradio_clean.classify import Role
-from gradio_clean.inuse import snapshot
+from gradio_clean.inuse import Places, snapshot
 from gradio_clean.preflight import preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
@@ -160,3 +160,72 @@ def test_the_dry_run_forecasts_a_folder_that_holds_a_mount_point(tmp_path: Path)
     assert outcome[str(temp / "tmpq1w2e3r4")] == forecast[str(temp / "tmpq1w2e3r4")]
     assert forecast[str(temp / "tmpzz99yy88")] == ("planned", None)
     assert outcome[str(temp / "tmpzz99yy88")] == ("deleted", None)
+
+
+def test_placing_files_by_path_agrees_with_walking_the_folders(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """The fast way (paths from /proc, checked with lstat) and the sure way (walk every
+    planned folder) forecast the same skips, with apply's words."""
+    temp = tmp_path / "gradio"
+    held, locked = _tree(temp)
+    mapped = write(temp / PLAIN_DIR / "mapped.bin", b"m" * 8192, age=OLD)
+    _hold_both(holder, held, locked)
+    hold(
+        holder,
+        f"""
+        import mmap, os, time
+        fd = os.open({str(mapped)!r}, os.O_RDONLY)
+        m = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+        os.close(fd)
+        print("ready", flush=True)
+        time.sleep(120)
+        """,
+    )
+    root = Root(str(temp), Role.TEMP, "test")
+    plan = build_plan([root], RuleSet(older_than=DAY), now=time.time())
+    places = Places()
+    snap = snapshot(places=places)
+    by_path = preflight(plan, snap, places)
+    by_walk = preflight(plan, snap)  # no places: every folder is walked
+    assert by_path.skips == by_walk.skips
+    skipped = {plan.actions[i].rel: why for i, why in by_path.skips.items()}
+    assert set(skipped) == {HELD_DIR, f"{LOCKED_DIR}/locked.bin", PLAIN_DIR}
+    assert skipped[PLAIN_DIR].startswith("mapped.bin is open by process ")
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare(1) for a bind mount",
+)
+def test_a_file_held_through_another_name_for_the_root_is_forecast(tmp_path: Path) -> None:
+    """A process that opened the file through a bind mount of the root: the path it shows
+    is not below the root's name, but its folders are the root's, by identity."""
+    temp = tmp_path / "gradio"
+    held, _ = _tree(temp)
+    alias = tmp_path / "alias"
+    alias.mkdir()
+    via_alias = alias / held.relative_to(temp)
+    dry = tmp_path / "dry.json"
+    hold_code = f"import time; f = open({str(via_alias)!r}, 'rb'); time.sleep(60)"
+    script = (
+        'mount --bind "$ROOT" "$ALIAS" || exit 7\n'
+        '"$PY" -c "$HOLD" >/dev/null 2>&1 </dev/null & pid=$!\n'
+        "sleep 1\n"
+        '"$PY" -m gradio_clean prune "$ROOT" --older-than 1d --json > "$DRY"; code=$?\n'
+        'kill "$pid"; wait "$pid"; exit "$code"'
+    )
+    proc = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(
+            ROOT=str(temp), ALIAS=str(alias), PY=sys.executable, HOLD=hold_code, DRY=str(dry)
+        ),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    actions = {a["path"]: a for a in json.loads(dry.read_text())["actions"]}
+    assert actions[str(temp / HELD_DIR)]["status"] == "skipped"
+    assert actions[str(temp / HELD_DIR)]["detail"].startswith("0.webp is open by process ")
