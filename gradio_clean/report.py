@@ -379,9 +379,10 @@ def render_plan(
         )
         with_status = result is not None or any(id(a) in skips for a in rows)
         for root, group in _by_root(rows):
+            with_reasons = rule is Rule.DUPLICATES or any(a.reason != usual for a in group)
             table = _plan_table(
                 shown(root) + "/",
-                reasons="" if all(a.reason == usual for a in group) else _reason_header(rule),
+                reasons=_reason_header(rule) if with_reasons else "",
                 status=with_status,
             )
             for action in group:
@@ -391,7 +392,7 @@ def render_plan(
                     size(action.bytes),
                     age(action.newest_ns / 1e9, now),
                 ]
-                if len(table.columns) > 4 + with_status:
+                if with_reasons:
                     row.append(_reason(action, usual))
                 if with_status:
                     row.append(_status(outcomes.get(id(action)), skips.get(id(action)), result))
@@ -447,12 +448,12 @@ def _status(outcome: Outcome | None, skip: str | None, result: ApplyResult | Non
 
 def _usual_reason(actions: Sequence[Action]) -> str | None:
     """The reason most rows share: said once in the title, not on every row."""
+    if actions and actions[0].keep is not None:  # duplicates: a row names its copy that stays
+        return "extra copies, replaced by hard links" if actions[0].hardlink else "extra copies"
     counts: dict[str, int] = {}
     for a in actions:
         counts[a.reason] = counts.get(a.reason, 0) + 1
     reason, n = max(counts.items(), key=lambda kv: kv[1], default=("", 0))
-    if actions and actions[0].keep is not None:  # duplicates: a row names its copy that stays
-        return "extra copies, replaced by hard links" if actions[0].hardlink else "extra copies"
     return reason if n > 1 or len(actions) == 1 else None
 
 
