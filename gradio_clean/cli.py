@@ -10,46 +10,26 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
 
 from gradio_clean import __version__
 from gradio_clean.classify import Category
-from gradio_clean.config import (
-    CLI_SOURCE,
-    Config,
-    find_config,
-    load_config,
-    merge,
-    search_path,
-    toml_key,
-    toml_value,
-)
-from gradio_clean.delete import apply_plan, lock_roots
-from gradio_clean.durations import DurationError, parse_duration
+from gradio_clean.durations import AgeBy, DurationError, parse_duration
 from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
-from gradio_clean.metrics import Count, RunMetrics, write_metrics
-from gradio_clean.plan import ApplyResult, Plan, Status
-from gradio_clean.report import (
-    apply_summary,
-    dry_run_summary,
-    dump_json,
-    iter_json,
-    prune_to_dict,
-    render_plan,
-    render_scan,
-    render_warnings,
-    scan_to_dict,
-    size,
-)
-from gradio_clean.roots import Root, default_roots, refuse_dangerous, resolve_roots
-from gradio_clean.rules import DEFAULT_CATEGORIES, AgeBy, RuleSet, build_plan
-from gradio_clean.scan import Hooks, ScanResult, scan
-from gradio_clean.schedule import DEFAULT_EVERY, crontab_line, systemd_units
+from gradio_clean.schedule import DEFAULT_EVERY
+
+# Only what the options need is imported here, so --help starts fast; rich and the
+# library are imported by the commands that use them.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from gradio_clean.config import Config
+    from gradio_clean.metrics import RunMetrics
+    from gradio_clean.plan import ApplyResult, Plan
+    from gradio_clean.roots import Root
+    from gradio_clean.rules import RuleSet
 
 
 class Dedupe(str, enum.Enum):
@@ -66,7 +46,12 @@ app = typer.Typer(
     name="gradio-clean",
     help="Audit and clean the files Gradio apps leave on disk.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    # The shipped scripts (completions/) answer Tab without starting Python; typer's own
+    # would start it, and import everything, at every Tab.
+    add_completion=False,
+    # Plain help: it reads well at 80 columns, shows no type beside a flag that takes no
+    # value, and needs no rich at start-up.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -85,6 +70,7 @@ SCHEDULE_PANEL = "Schedule"
 PathsArg = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Argument(
+        metavar="PATH",
         help="Gradio temp dirs, app directories or .gradio folders. Default: the config's "
         "roots, else GRADIO_TEMP_DIR (or <tmp>/gradio) and ./.gradio, ./flagged, "
         "./gradio_cached_examples when present.",
@@ -131,6 +117,7 @@ TopOpt = Annotated[
     typer.Option(
         "--top",
         min=0,
+        metavar="N",
         help="How many of the largest hash folders and sessions to list.",
         rich_help_panel=OUTPUT_PANEL,
     ),
@@ -227,8 +214,11 @@ CategoryOpt = Annotated[
     Optional[list[Category]],  # noqa: UP045
     typer.Option(
         "--category",
+        metavar="CATEGORY",
         show_default=False,
-        help="Only touch these categories. flagged and examples are user data: no "
+        help="Only touch these categories ("
+        + ", ".join(c.value for c in Category)
+        + "). flagged and examples are user data: no "
         "rule touches them unless named here. Repeatable.",
         rich_help_panel=SCOPE_PANEL,
     ),
@@ -356,6 +346,8 @@ class Settings:
 
 
 def _settings(flags: Flags, config_path: str | None) -> Settings:
+    from gradio_clean.config import find_config, load_config, merge, search_path
+
     cwd = os.getcwd()
     found = find_config(config_path, os.environ, cwd)
     config = load_config(found) if found else None
@@ -364,6 +356,8 @@ def _settings(flags: Flags, config_path: str | None) -> Settings:
 
 
 def _duration(text: str, source: str, key: str) -> float:
+    from gradio_clean.config import CLI_SOURCE
+
     try:
         return parse_duration(text)
     except DurationError as exc:
@@ -372,6 +366,8 @@ def _duration(text: str, source: str, key: str) -> float:
 
 
 def _rules(s: Settings) -> RuleSet:
+    from gradio_clean.rules import DEFAULT_CATEGORIES, RuleSet
+
     older = s.get("older_than")
     categories = s.get("categories")
     return RuleSet(
@@ -400,6 +396,8 @@ NO_RULE = (
 
 def _consoles() -> tuple[Console, Console]:
     """Data to stdout, everything else to stderr."""
+    from rich.console import Console
+
     return Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
 
 
@@ -417,6 +415,8 @@ def handled(err: Console) -> Iterator[None]:
 
 
 def _roots(s: Settings, err: Console, *, quiet: bool = False) -> list[Root]:
+    from gradio_clean.roots import default_roots, resolve_roots
+
     paths, sessions = s.get("roots"), s.get("sessions_dirs")
     if paths or sessions:
         return resolve_roots(paths or (), sessions or ())
@@ -436,6 +436,11 @@ def _progress_line(
 ) -> Iterator[Callable[[int, int], None] | None]:
     """A transient status line on stderr, refreshed by the walk itself at most 10 times a
     second: no refresh thread, so the scan may fork its workers safely."""
+    from rich.live import Live
+    from rich.text import Text
+
+    from gradio_clean.report import plural, size
+
     if not show:
         yield None
         return
@@ -447,7 +452,7 @@ def _progress_line(
             now = time.monotonic()
             if now - last >= 0.1:
                 last = now
-                live.update(Text(f"{label} {files:,} files, {size(nbytes)}"), refresh=True)
+                live.update(Text(f"{label} {plural(files, 'file')}, {size(nbytes)}"), refresh=True)
 
         yield progress
 
@@ -469,9 +474,9 @@ def _main(
 ) -> None:
     """Audit and clean the files Gradio apps leave on disk.
 
-    [b]scan[/b] shows what is there; [b]prune[/b] removes what rules select (a dry run
-    unless --apply); [b]schedule[/b] prints a cron line or systemd units for it;
-    [b]config[/b] shows the effective configuration.
+    scan shows what is there; prune removes what rules select (a dry run unless
+    --apply); schedule prints a cron line or systemd units for it; config shows the
+    effective configuration.
     """
 
 
@@ -488,10 +493,15 @@ def scan_command(
     top: TopOpt = 10,
 ) -> None:
     """Show how much the Gradio caches hold, what holds it, how old it is, and where."""
+    from gradio_clean.report import dump_json, render_scan, render_warnings, scan_to_dict
+    from gradio_clean.scan import Hooks, ScanResult, scan
+
     out, err = _consoles()
     with handled(err):
         settings = _settings(Flags(paths=paths, sessions_dir=sessions_dir), config)
         roots = _roots(settings, err)
+        if not roots and not json_out:
+            return  # _roots said why; empty tables would add nothing
         with _progress_line(err, "Scanning…", err.is_terminal) as progress:
             result: ScanResult = scan(roots, top=top, hooks=Hooks(progress=progress))
         render_warnings(
@@ -565,6 +575,7 @@ def prune_command(
         typer.Option(
             "--limit",
             min=0,
+            metavar="N",
             help="Rows shown per rule in the table (0: all).",
             rich_help_panel=OUTPUT_PANEL,
         ),
@@ -572,6 +583,9 @@ def prune_command(
     metrics_file: MetricsOpt = None,
 ) -> None:
     """Remove what the rules select: a dry run unless --apply."""
+    from gradio_clean.metrics import write_metrics
+    from gradio_clean.roots import refuse_dangerous
+
     out, err = _consoles()
     started = time.time()
     metrics: list[RunMetrics] = []
@@ -646,6 +660,12 @@ def _plan_and_apply(
     json_out: bool,
     limit: int,
 ) -> tuple[Plan, ApplyResult | None]:
+    from gradio_clean.delete import apply_plan, lock_roots
+    from gradio_clean.plan import ApplyResult
+    from gradio_clean.preflight import preflight
+    from gradio_clean.report import plural, render_plan, render_warnings, size
+    from gradio_clean.rules import build_plan
+
     show = err.is_terminal and not quiet
     lock = lock_roots(roots, wait) if apply else contextlib.nullcontext()
     with lock:
@@ -657,12 +677,15 @@ def _plan_and_apply(
                 ((w.path, w.message) for w in plan.warnings), plan.scan.warnings_dropped, err
             )
         if not apply:
-            return plan, None
+            return preflight(plan), None
         if not plan.actions:
             return plan, ApplyResult((), (), 0.0)
         if not yes and sys.stdin.isatty():
+            plan = preflight(plan)
             render_plan(plan, err if json_out else out, now=now, limit=limit)
-            question = f"Delete {len(plan.actions):,} entries ({size(plan.bytes)})?"
+            question = (
+                f"Delete {plural(len(plan.actions), 'entry', 'entries')} ({size(plan.bytes)})?"
+            )
             if not typer.confirm(question, default=False, err=True):
                 raise typer.Exit(int(ExitCode.OK))
         with _progress_line(err, "Deleting…", show) as line:
@@ -687,6 +710,15 @@ def _render_prune(
     limit: int,
     now: float,
 ) -> None:
+    from gradio_clean.plan import Status
+    from gradio_clean.report import (
+        apply_summary,
+        dry_run_summary,
+        iter_json,
+        prune_to_dict,
+        render_plan,
+    )
+
     if json_out:
         shown = {
             **settings.values,
@@ -724,6 +756,9 @@ def _jsonable(values: dict[str, object]) -> dict[str, object]:
 def _metrics(
     plan: Plan, result: ApplyResult | None, started: float, *, success: bool
 ) -> RunMetrics:
+    from gradio_clean.metrics import Count, RunMetrics
+    from gradio_clean.plan import Status
+
     scanned: dict[str, Count] = {}
     for root in plan.scan.roots:
         for cat, tally in root.categories.items():
@@ -745,6 +780,8 @@ def _metrics(
 
 
 def _failed_metrics(started: float) -> RunMetrics:
+    from gradio_clean.metrics import RunMetrics
+
     return RunMetrics(
         scanned={},
         freed={},
@@ -762,6 +799,9 @@ def _failed_metrics(started: float) -> RunMetrics:
 @app.command("config")
 def config_command(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """Show the effective configuration and where each value comes from."""
+    from gradio_clean.config import toml_key, toml_value
+    from gradio_clean.report import dump_json
+
     out, err = _consoles()
     with handled(err):
         settings = _settings(Flags(), config)
@@ -841,6 +881,8 @@ def schedule_command(
     metrics_file: MetricsOpt = None,
 ) -> None:
     """Print a crontab line (or systemd units) that runs prune --apply --quiet."""
+    from gradio_clean.schedule import crontab_line, systemd_units
+
     out, err = _consoles()
     with handled(err):
         flags = Flags(

@@ -13,6 +13,7 @@ also read the same way, so `format_duration` output can go into a timer as is.
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 
@@ -26,6 +27,19 @@ UNITS: tuple[tuple[str, int], ...] = (
     ("s", 1),
 )
 _SECONDS = dict(UNITS)
+
+
+class AgeBy(str, enum.Enum):
+    """Which timestamp an age is measured by. mtime is the default: Gradio 6.31 touches
+    a reused cached copy's mtime on reuse. (Here, not in rules, so the command line
+    can offer the choices without importing the planner.)"""
+
+    MTIME = "mtime"
+    ATIME = "atime"
+    CTIME = "ctime"
+    NEWEST = "newest"
+
+
 _RANK = {unit: i for i, (unit, _) in enumerate(UNITS)}
 
 # Anything longer cannot mean a file's age (the epoch is younger than this), and a

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as _field
 
 Key = tuple[int, int]  # (st_dev, st_ino)
 PROC = "/proc"
@@ -32,6 +34,24 @@ class InUse:
         return None
 
 
+@dataclass
+class Places:
+    """Where processes reached the files they hold, filled in by `snapshot` on request
+    (a dry run's forecast places them in the plan without walking its folders)."""
+
+    paths: dict[Key, set[str]] = _field(default_factory=dict)  # regular files: as opened
+    nlink: dict[Key, int] = _field(default_factory=dict)
+    other: set[Key] = _field(default_factory=set)  # open, but no regular file (a folder)
+    mapped: dict[int, set[str]] = _field(default_factory=dict)  # inode -> mapped paths
+
+    def add(self, key: Key, st: os.stat_result, target: str) -> None:
+        if not stat.S_ISREG(st.st_mode):
+            self.other.add(key)
+            return
+        self.nlink[key] = st.st_nlink
+        self.paths.setdefault(key, set()).add(target)
+
+
 def _comm(pid: int) -> str:
     try:
         with open(f"{PROC}/{pid}/comm", encoding="utf-8", errors="replace") as fh:
@@ -40,7 +60,8 @@ def _comm(pid: int) -> str:
         return "?"
 
 
-def snapshot(proc: str = PROC) -> InUse:
+def snapshot(proc: str = PROC, *, places: Places | None = None) -> InUse:
+    """`places`: also record the path of each file held (one more readlink per fd)."""
     me = os.getpid()
     open_by: dict[Key, int] = {}
     try:
@@ -58,14 +79,16 @@ def snapshot(proc: str = PROC) -> InUse:
         for fd in fds:
             try:
                 st = os.stat(f"{fd_dir}/{fd}")  # follows the magic link to the open file
+                if places is not None:
+                    places.add((st.st_dev, st.st_ino), st, os.readlink(f"{fd_dir}/{fd}"))
             except OSError:
                 continue
             open_by.setdefault((st.st_dev, st.st_ino), pid)
-        _read_maps(f"{proc}/{pid}/maps", pid, open_by)
+        _read_maps(f"{proc}/{pid}/maps", pid, open_by, places)
     return InUse(open_by, frozenset(_read_locks(f"{proc}/locks")))
 
 
-def _read_maps(path: str, pid: int, open_by: dict[Key, int]) -> None:
+def _read_maps(path: str, pid: int, open_by: dict[Key, int], places: Places | None = None) -> None:
     """Memory-mapped files stay in use after their descriptor is closed."""
     try:
         with open(path, "rb") as fh:
@@ -82,6 +105,8 @@ def _read_maps(path: str, pid: int, open_by: dict[Key, int]) -> None:
             open_by.setdefault((dev, int(parts[4])), pid)
         except ValueError:
             continue
+        if places is not None and parts[5].startswith(b"/"):
+            places.mapped.setdefault(int(parts[4]), set()).add(os.fsdecode(parts[5]))
 
 
 def _read_locks(path: str) -> set[tuple[int, int, int]]:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import enum
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 from gradio_clean.classify import Category
 from gradio_clean.roots import Root
@@ -66,6 +67,8 @@ class Plan:
     actions: tuple[Action, ...]
     scan: ScanResult
     warnings: tuple[ScanWarning, ...]  # scan warnings plus the planner's own
+    # The preflight's forecast: action index -> why apply will skip it (absent: it goes).
+    skips: Mapping[int, str] = field(default_factory=dict)
 
     @property
     def bytes(self) -> int:
@@ -78,6 +81,23 @@ class Plan:
     @property
     def folders(self) -> int:
         return sum(1 for a in self.actions if a.is_dir)
+
+    def expected(self) -> Iterator[tuple[Action, str | None]]:
+        """Each action with the preflight's forecast: None (it goes) or why it will not."""
+        skips = self.skips
+        for i, action in enumerate(self.actions):
+            yield action, skips.get(i)
+
+    @property
+    def to_free(self) -> tuple[int, int, int]:
+        """Bytes, files and folders of the actions the preflight expects to go."""
+        nbytes = files = folders = 0
+        for action, skip in self.expected():
+            if skip is None:
+                nbytes += action.bytes
+                files += action.files
+                folders += action.is_dir
+        return nbytes, files, folders
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import humanize
 from rich import box
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -189,9 +192,10 @@ def render_scan(result: ScanResult, console: Console, *, top: int) -> None:
     _render_ages(result.roots, console)
     _render_largest(result.roots, console, now, top)
     extras = [
-        f"{sum(r.symlinks for r in result.roots):,} symlinks (not followed)",
-        f"{sum(r.special for r in result.roots):,} FIFOs/sockets/devices (not opened)",
-        f"{sum(r.hardlinks for r in result.roots):,} extra hard links (counted once)",
+        plural(sum(r.symlinks for r in result.roots), "symlink") + " (not followed)",
+        plural(sum(r.special for r in result.roots), "FIFO/socket/device", "FIFOs/sockets/devices")
+        + " (not opened)",
+        plural(sum(r.hardlinks for r in result.roots), "extra hard link") + " (counted once)",
     ]
     console.print("  " + "; ".join(extras), style="dim")
 
@@ -200,29 +204,41 @@ def _render_categories(roots: Iterable[RootScan], console: Console) -> None:
     roots = list(roots)
     total = sum(r.bytes for r in roots) or 1
     table = Table(title="By category", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("category", "files", "folders", "size", "share"):
-        table.add_column(col, justify="left" if col == "category" else "right")
+    for col in ("category", "files", "folders", "size", "", "share"):
+        table.add_column(col, justify="left" if col in ("category", "") else "right")
     for cat in Category:
         files = sum(r.categories[cat].files for r in roots)
         dirs = sum(r.categories[cat].dirs for r in roots)
         nbytes = sum(r.categories[cat].bytes for r in roots)
         if files or dirs:
             table.add_row(
-                cat.value, f"{files:,}", f"{dirs:,}", size(nbytes), f"{100 * nbytes / total:.1f}%"
+                cat.value,
+                f"{files:,}",
+                f"{dirs:,}",
+                size(nbytes),
+                Text(bar(nbytes / total), style="cyan"),
+                f"{100 * nbytes / total:.1f}%",
             )
     console.print(table)
 
 
 def _render_ages(roots: Sequence[RootScan], console: Console) -> None:
     table = Table(title="By age (mtime)", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("age", "files", "size"):
-        table.add_column(col, justify="left" if col == "age" else "right")
+    for col in ("age", "files", "size", "", "share"):
+        table.add_column(col, justify="left" if col in ("age", "") else "right")
     if not roots:
         return
+    total = sum(b.bytes for r in roots for b in r.ages) or 1
     for i, bucket in enumerate(roots[0].ages):
         files = sum(r.ages[i].files for r in roots)
         nbytes = sum(r.ages[i].bytes for r in roots)
-        table.add_row(bucket.label, f"{files:,}", size(nbytes))
+        table.add_row(
+            bucket.label,
+            f"{files:,}",
+            size(nbytes),
+            Text(bar(nbytes / total), style="cyan"),
+            f"{100 * nbytes / total:.1f}%",
+        )
     console.print(table)
 
 
@@ -237,11 +253,11 @@ def _render_largest(roots: Sequence[RootScan], console: Console, now: float, top
     )
     for col in ("path", "category", "files", "size", "last change"):
         table.add_column(
-            col, justify="left" if col in ("path", "category") else "right", overflow="fold"
+            col, justify="left" if col in ("path", "category") else "right", no_wrap=col != "path"
         )
     for item in items[:top]:
         table.add_row(
-            Text(shown(item.path)),
+            Middle(short_hashes(shown(item.path))),
             item.category.value,
             f"{item.files:,}",
             size(item.bytes),
@@ -250,17 +266,33 @@ def _render_largest(roots: Sequence[RootScan], console: Console, now: float, top
     console.print(table)
 
 
+BAR_WIDTH = 20
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(fraction: float, width: int = BAR_WIDTH) -> str:
+    """A share drawn as ncdu does: `width` cells of full blocks, then eighths, padded."""
+    eighths = round(min(max(fraction, 0.0), 1.0) * width * 8)
+    full, part = divmod(eighths, 8)
+    text = "█" * full + (_EIGHTHS[part] if part else "")
+    return text.ljust(width)
+
+
 def render_warnings(warnings: Iterable[tuple[str, str]], dropped: int, console: Console) -> None:
     for path, message in warnings:
         console.print(Text(f"warning: {shown(path)}: {message}"), style="yellow")
     if dropped:
-        console.print(f"warning: {dropped:,} more warnings not shown", style="yellow")
+        console.print(f"warning: {plural(dropped, 'more warning')} not shown", style="yellow")
 
 
 # -- prune ------------------------------------------------------------------------
 
 
-def _action_to_dict(action: Action, outcome: Outcome | None) -> dict[str, Any]:
+def _action_to_dict(
+    action: Action, outcome: Outcome | None, skip: str | None = None
+) -> dict[str, Any]:
+    """`skip`: in a dry run, why apply is expected to leave the entry alone."""
+    status = outcome.status if outcome else Status.SKIPPED if skip else Status.PLANNED
     doc: dict[str, Any] = {
         "path": jsonable(action.path),
         "rule": action.rule.value,
@@ -268,9 +300,9 @@ def _action_to_dict(action: Action, outcome: Outcome | None) -> dict[str, Any]:
         "type": "folder" if action.is_dir else "file",
         "bytes": action.bytes,
         "files": action.files,
-        "status": (outcome.status if outcome else Status.PLANNED).value,
+        "status": status.value,
         "reason": action.reason,
-        "detail": outcome.detail if outcome else None,
+        "detail": outcome.detail if outcome else skip,
         "mtime": iso(action.newest_ns / 1e9),
     }
     if action.keep is not None:
@@ -283,7 +315,10 @@ def prune_to_dict(
     plan: Plan, result: ApplyResult | None, settings: Mapping[str, Any]
 ) -> dict[str, Any]:
     outcomes = {id(o.action): o for o in result.outcomes} if result is not None else {}
-    actions = (_action_to_dict(a, outcomes.get(id(a))) for a in plan.actions)  # lazy
+    if result is None:
+        actions = (_action_to_dict(a, None, skip) for a, skip in plan.expected())  # lazy
+    else:
+        actions = (_action_to_dict(a, outcomes.get(id(a))) for a in plan.actions)
     totals: dict[str, Any] = {
         "planned": {
             "entries": len(plan.actions),
@@ -292,7 +327,11 @@ def prune_to_dict(
             "bytes": plan.bytes,
         },
     }
-    if result is not None:
+    if result is None:
+        nbytes, files, folders = plan.to_free
+        totals["skipped"] = len(plan.skips)
+        totals["would_free"] = {"files": files, "folders": folders, "bytes": nbytes}
+    else:
         totals.update(
             {
                 "deleted": result.count(Status.DELETED),
@@ -322,42 +361,43 @@ def prune_to_dict(
 def render_plan(
     plan: Plan, console: Console, *, now: float, limit: int, result: ApplyResult | None = None
 ) -> None:
-    """Entries grouped by rule, largest first; --json has them all."""
+    """Per rule, largest first, a table per root (its path once, as the title) with
+    root-relative paths; --json has every entry with its full path."""
     outcomes = {id(o.action): o for o in result.outcomes} if result is not None else {}
+    skips = {id(a): skip for a, skip in plan.expected() if skip is not None}
     for rule in Rule:
         actions = sorted((a for a in plan.actions if a.rule is rule), key=lambda a: -a.bytes)
         if not actions:
             continue
-        total = sum(a.bytes for a in actions)
-        table = Table(
-            title=f"{rule.value}: {len(actions):,} entries, {size(total)}",
-            box=box.SIMPLE_HEAD,
-            title_justify="left",
-            expand=True,  # so the ratios give long paths the room
+        rows = actions[:limit] if limit > 0 else actions
+        usual = _usual_reason(rows)
+        count = plural(len(actions), "entry", "entries")
+        heading = f"{rule.value}: {count}, {size(sum(a.bytes for a in actions))}"
+        console.print()
+        console.print(
+            Text(f"{heading} ({short_hashes(usual)})" if usual else heading, style="bold")
         )
-        table.add_column("path", overflow="fold", ratio=3)
-        table.add_column("category")
-        table.add_column("size", justify="right")
-        table.add_column("age", justify="right", no_wrap=True)
-        table.add_column("reason", overflow="fold", ratio=2)
-        if result is not None:
-            table.add_column("status", overflow="fold", ratio=2)
-        for action in actions[:limit] if limit > 0 else actions:
-            row = [
-                Text(shown(action.path) + ("/" if action.is_dir else "")),
-                action.category.value,
-                size(action.bytes),
-                age(action.newest_ns / 1e9, now),
-                action.reason,
-            ]
-            if result is not None:
-                outcome = outcomes.get(id(action))
-                status = outcome.status.value if outcome else "-"
-                if outcome and outcome.detail:
-                    status += f": {outcome.detail}"
-                row.append(status)
-            table.add_row(*row)
-        console.print(table)
+        with_status = result is not None or any(id(a) in skips for a in rows)
+        for root, group in _by_root(rows):
+            with_reasons = rule is Rule.DUPLICATES or any(a.reason != usual for a in group)
+            table = _plan_table(
+                shown(root) + "/",
+                reasons=_reason_header(rule) if with_reasons else "",
+                status=with_status,
+            )
+            for action in group:
+                row: list[RenderableType] = [
+                    Middle(short_rel(action.rel) + ("/" if action.is_dir else "")),
+                    action.category.value,
+                    size(action.bytes),
+                    age(action.newest_ns / 1e9, now),
+                ]
+                if with_reasons:
+                    row.append(_reason(action, usual))
+                if with_status:
+                    row.append(_status(outcomes.get(id(action)), skips.get(id(action)), result))
+                table.add_row(*row)
+            console.print(table)
         if 0 < limit < len(actions):
             console.print(
                 f"  … and {len(actions) - limit:,} more (--limit 0 shows all, "
@@ -366,19 +406,132 @@ def render_plan(
             )
 
 
+def _reason_header(rule: Rule) -> str:
+    return "copy that stays" if rule is Rule.DUPLICATES else "reason"
+
+
+def _reason(action: Action, usual: str | None) -> RenderableType:
+    """What the other columns do not say: the copy that stays, or an unusual reason."""
+    if action.keep is not None:
+        return Middle(short_rel(os.path.relpath(action.keep, action.root)))
+    reason = "" if action.reason == usual else short_hashes(action.reason)
+    return Text(reason, no_wrap=True, overflow="ellipsis")
+
+
+def _plan_table(title: str, *, reasons: str, status: bool) -> Table:
+    table = Table(
+        title=Text(title),
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        show_edge=False,
+    )
+    # Too wide a table gives up width from its widest wrappable columns first; the path
+    # and reason cells then shorten in the middle rather than wrap.
+    table.add_column("path")
+    table.add_column("category", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("age", justify="right", no_wrap=True)
+    if reasons:
+        table.add_column(reasons)
+    if status:
+        table.add_column("status", overflow="fold")
+    return table
+
+
+def _status(outcome: Outcome | None, skip: str | None, result: ApplyResult | None) -> str:
+    if result is None:
+        return f"skip: {skip}" if skip else ""
+    if outcome is None:
+        return "-"
+    return outcome.status.value + (f": {outcome.detail}" if outcome.detail else "")
+
+
+def _usual_reason(actions: Sequence[Action]) -> str | None:
+    """The reason most rows share: said once in the title, not on every row."""
+    if actions and actions[0].keep is not None:  # duplicates: a row names its copy that stays
+        return "extra copies, replaced by hard links" if actions[0].hardlink else "extra copies"
+    counts: dict[str, int] = {}
+    for a in actions:
+        counts[a.reason] = counts.get(a.reason, 0) + 1
+    reason, n = max(counts.items(), key=lambda kv: kv[1], default=("", 0))
+    return reason if n > 1 or len(actions) == 1 else None
+
+
+def _by_root(actions: Sequence[Action]) -> list[tuple[str, list[Action]]]:
+    """Rows grouped by root, in the order their roots first appear (largest first)."""
+    groups: dict[str, list[Action]] = {}
+    for a in actions:
+        groups.setdefault(a.root, []).append(a)
+    return list(groups.items())
+
+
+_HASH = re.compile(r"\b([0-9a-f]{8})[0-9a-f]{24,}([0-9a-f]{4})\b")
+
+
+def short_hashes(text: str) -> str:
+    """Gradio's 40- and 64-hex folder names, shortened in the middle: 90a1cc9a…c6be."""
+    return _HASH.sub(r"\1…\2", text)
+
+
+def short_rel(rel: str) -> str:
+    return short_hashes(shown(rel))
+
+
+class Middle:
+    """Text that never wraps: shortened in the middle to the width it is given,
+    so a path keeps both its folder and its file name."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        width = cell_len(self.text)
+        return Measurement(min(width, 12), width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text(middle(self.text, options.max_width), no_wrap=True, overflow="ellipsis")
+
+
+def middle(text: str, width: int) -> str:
+    """`text` cut to `width` cells by replacing its middle with an ellipsis."""
+    if cell_len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    keep = width - 1
+    head, tail = text[: (keep + 1) // 2], text[len(text) - keep // 2 :] if keep // 2 else ""
+    while cell_len(head) + cell_len(tail) > keep:  # wide characters take two cells
+        if cell_len(head) >= cell_len(tail):
+            head = head[:-1]
+        else:
+            tail = tail[1:]
+    return head + "…" + tail
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """`1 file`, `2 files`, `1,204 entries`: the one way counts are worded."""
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
+
+
+def _in(files: int, folders: int) -> str:
+    return f"{plural(files, 'file')} ({plural(folders, 'folder')})"
+
+
 def dry_run_summary(plan: Plan) -> list[str]:
-    return [
-        f"Would free {size(plan.bytes)} in {plan.files:,} files ({plan.folders:,} folders).",
-        "Dry run: nothing was deleted. Re-run with --apply to delete.",
-    ]
+    nbytes, files, folders = plan.to_free
+    line = f"Would free {size(nbytes)} in {_in(files, folders)}."
+    if plan.skips:
+        skipped = plural(len(plan.skips), "entry", "entries")
+        line = f"{line[:-1]}; {skipped} would be skipped (see the status column)."
+    return [line, "Dry run: nothing was deleted. Re-run with --apply to delete."]
 
 
 def apply_summary(plan: Plan, result: ApplyResult) -> list[str]:
-    lines = [
-        f"Freed {size(result.freed_bytes)} in {result.freed_files:,} files "
-        f"({result.folders:,} folders)."
-    ]
+    lines = [f"Freed {size(result.freed_bytes)} in {_in(result.freed_files, result.folders)}."]
     skipped, failed = result.count(Status.SKIPPED), result.count(Status.FAILED)
     if skipped or failed:
-        lines.append(f"{skipped:,} entries skipped, {failed:,} failed; see above or --json.")
+        lines.append(
+            f"{plural(skipped, 'entry', 'entries')} skipped, {failed:,} failed; "
+            "see above or --json."
+        )
     return lines

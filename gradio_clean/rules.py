@@ -12,7 +12,6 @@ Scope, enforced here and nowhere else:
 
 from __future__ import annotations
 
-import enum
 import errno
 import gc
 import os
@@ -25,6 +24,7 @@ import pathspec
 
 from gradio_clean.classify import Category, Kind, Role
 from gradio_clean.duplicates import Candidate, find_duplicates
+from gradio_clean.durations import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
 from gradio_clean.durations import format_duration
 from gradio_clean.plan import Action, Identity, Plan, Rule
 from gradio_clean.roots import DIR_FLAGS, Root
@@ -39,15 +39,6 @@ DEDUPE_CATEGORIES = frozenset(
 DEFAULT_CATEGORIES = frozenset(
     {Category.CACHE, Category.LEFTOVER, Category.SESSION, Category.INTERNAL, Category.OTHER}
 )
-
-
-class AgeBy(str, enum.Enum):
-    """mtime is the default: Gradio 6.31 touches a reused cached copy's mtime on reuse."""
-
-    MTIME = "mtime"
-    ATIME = "atime"
-    CTIME = "ctime"
-    NEWEST = "newest"
 
 
 @dataclass(frozen=True)

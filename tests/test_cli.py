@@ -447,8 +447,8 @@ def test_quiet_prints_what_it_left_on_stderr_and_exits_3(
     assert result.stdout == ""
     assert result.stderr == (
         f"skipped: {busy}: {detail}\n"
-        "Freed 20 Bytes in 1 files (1 folders).\n"
-        "1 entries skipped, 0 failed; see above or --json.\n"
+        "Freed 20 Bytes in 1 file (1 folder).\n"
+        "1 entry skipped, 0 failed; see above or --json.\n"
     )
     assert busy.exists() and not idle.parent.exists()
 

@@ -7,6 +7,8 @@ covered without touching this file.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -16,7 +18,7 @@ from typer.testing import CliRunner
 
 from gradio_clean import __version__
 from gradio_clean.cli import app
-from tests.conftest import run_cli
+from tests.conftest import cli_env, run_cli
 
 
 def _walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -87,3 +89,63 @@ def test_python_m_gradio_clean_unknown_option() -> None:
     assert proc.returncode == 2
     assert b"Traceback" not in proc.stderr
     assert b"No such option" in proc.stderr
+
+
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
+def test_help_reads_well_at_80_columns(path: tuple[str, ...]) -> None:
+    """No type beside a flag that takes no value, no help squeezed into a narrow column,
+    and a help text's own [default: ...] kept (rich markup used to eat it)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "gradio_clean", *path, "--help"],
+        capture_output=True,
+        text=True,
+        env=cli_env(COLUMNS="80"),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), proc.stdout
+    assert "<bool>" not in proc.stdout
+    for line in lines:
+        first, _, help_text = line.strip().partition("  ")
+        if first.startswith("-") and help_text.strip():
+            assert len(line) - len(help_text.lstrip()) <= 36, f"help starts too far right: {line}"
+    if path == ("prune",):
+        assert "[default: mtime," in proc.stdout
+        assert "Files not modified for DUR: 90m, 12h, 1d," in proc.stdout
+
+
+IMPORTED = """
+import runpy, sys
+sys.argv = ["gradio-clean", *sys.argv[1:]]
+try:
+    runpy.run_module("gradio_clean", run_name="__main__")
+except SystemExit:
+    pass
+heavy = ("typer", "rich", "humanize", "pathspec", "gradio_clean.cli", "gradio_clean.rules",
+         "gradio_clean.scan", "gradio_clean.delete", "gradio_clean.report", "gradio_clean.config")
+print(" ".join(sorted(m for m in heavy if m in sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "allowed"),
+    [
+        (["--version"], ""),
+        (["--help"], "gradio_clean.cli typer"),
+        (["prune", "-h"], "gradio_clean.cli typer"),
+    ],
+)
+def test_version_and_help_import_only_what_they_need(args: list[str], allowed: str) -> None:
+    """--version answers before typer is imported; --help needs typer but neither rich
+    nor the library (the time a shell user waits is mostly imports)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", IMPORTED, *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(COLUMNS="80"),
+        check=False,
+    )
+    assert proc.stdout.startswith(("gradio-clean ", "Usage: gradio-clean")), proc.stderr
+    imported = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+    assert imported == allowed

@@ -199,7 +199,9 @@ def test_fish_completes(installed: Path, tmp_path: Path, line: str, expected: st
     assert expected in offered, proc.stdout
 
 
-def zsh_tab(zdotdir: Path, home: Path, tabs: list[tuple[str, str]]) -> None:
+def zsh_tab(
+    zdotdir: Path, home: Path, tabs: list[tuple[str, str]], path: str | None = None
+) -> None:
     """For each (line, completed): type the line and a Tab into an interactive zsh on a
     pseudo-terminal, wait until the completed line shows on the screen, clear the line."""
     master, slave = os.openpty()
@@ -209,7 +211,7 @@ def zsh_tab(zdotdir: Path, home: Path, tabs: list[tuple[str, str]]) -> None:
         stdin=slave,
         stdout=slave,
         stderr=slave,
-        env={**shell_env(home), "ZDOTDIR": str(zdotdir)},
+        env={**shell_env(home), "ZDOTDIR": str(zdotdir), **({"PATH": path} if path else {})},
         cwd=home,
         start_new_session=True,
     )
@@ -294,3 +296,96 @@ def test_wheel_installs_the_scripts_where_shells_look(tmp_path: Path) -> None:
         shipped = {n for n in names if ".data/" in n}
         assert shipped == set(expected), "unexpected data files in the wheel"
         assert not [n for n in names if n.endswith("/generate.py")], "the generator shipped"
+
+
+# -- Tab never starts Python ------------------------------------------------------------
+
+
+def _no_program_env(home: Path) -> dict[str, str]:
+    """A PATH with the shells and a few tools but neither gradio-clean nor python: a
+    completion that ran either would find nothing."""
+    env = shell_env(home)
+    bare = home / "bin"
+    bare.mkdir(exist_ok=True)
+    for tool in ("bash", "zsh", "fish", "env", "ls", "sed", "cat", "tr", "uname"):
+        found = shutil.which(tool, path="/usr/bin:/bin")
+        if found:
+            (bare / tool).symlink_to(found)
+    env["PATH"] = str(bare)
+    return env
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["gradio-clean", "pr"], {"prune"}),
+        (["gradio-clean", "prune", "--category", "fl"], {"flagged"}),
+        (["gradio-clean", "schedule", "--keep", ""], {"newest", "oldest"}),
+        (["gradio-clean", "scan", "--j"], {"--json"}),
+        (["gradio-clean", "prune", "sub"], {"subdir"}),
+        (["gradio-clean", "prune", "--sessions-dir", "sub"], {"subdir"}),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_bash_answers_without_the_program(
+    tmp_path: Path, words: list[str], expected: set[str]
+) -> None:
+    (tmp_path / "subdir").mkdir()
+    (tmp_path / "subfile").write_text("")
+    script = str(COMPLETIONS / SCRIPTS["bash"])
+    proc = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", BASH_DRIVER, "bash", script, *words],
+        capture_output=True,
+        text=True,
+        env=_no_program_env(tmp_path),
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "command not found" not in proc.stderr
+    replies = {r for r in proc.stdout.splitlines()[1:] if r}
+    assert replies == expected
+
+
+@needs_fish
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("gradio-clean prune --age-by ", {"mtime", "atime", "ctime", "newest"}),
+        ("gradio-clean prune --ded", {"--dedupe"}),
+        ("gradio-clean con", {"config"}),
+    ],
+)
+def test_fish_answers_without_the_program(tmp_path: Path, line: str, expected: set[str]) -> None:
+    script = COMPLETIONS / SCRIPTS["fish"]
+    proc = subprocess.run(
+        ["fish", "--no-config", "-c", "source $argv[1]; complete -C $argv[2]", str(script), line],
+        capture_output=True,
+        text=True,
+        env=_no_program_env(tmp_path),
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert {row.split("\t")[0] for row in proc.stdout.splitlines()} == expected
+
+
+@needs_zsh
+def test_zsh_answers_without_the_program(tmp_path: Path) -> None:
+    site = tmp_path / "site-functions"
+    site.mkdir()
+    shutil.copy(COMPLETIONS / SCRIPTS["zsh"], site / "_gradio-clean")
+    (tmp_path / ".zshrc").write_text(
+        f"fpath=({shlex.quote(str(site))} $fpath); autoload -Uz compinit; compinit -u -D\n"
+        "PS1='READY> '\n"
+    )
+    env = _no_program_env(tmp_path)
+    zsh_tab(
+        tmp_path,
+        tmp_path,
+        [
+            ("gradio-clean prune --dedupe h", "gradio-clean prune --dedupe hardlink "),
+            ("gradio-clean sch", "gradio-clean schedule "),
+        ],
+        path=env["PATH"],
+    )

@@ -1,0 +1,203 @@
+"""Forecast which planned actions apply will skip, without deleting anything.
+
+A dry run is read to decide whether to run --apply, so it must not promise what
+apply will refuse. Apply re-checks every action anyway; this runs the checks a
+dry run can run too, with the same wording: a file some process holds open,
+maps or locks (one /proc snapshot for the whole plan), and for a folder, any
+such file inside it or a mount point below it. What can only change later
+(an entry modified after planning) is left to apply.
+
+Cheap on large plans: a file action is a lookup in the snapshot. For folders, the
+snapshot also records the path by which each process reached each file it holds;
+a path lstat confirms (that very file, its only link) places the file, inside a
+planned folder or not, so nothing is walked. A folder is walked only when the plan
+walk saw a mount point below it, or every folder when some file in use on the
+root's device cannot be placed so (a hard link, a process in another mount
+namespace, a snapshot given without places); the walk reads directory listings
+(inode numbers from getdents) and stats only folders and in-use inodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+from collections.abc import Sequence
+
+from gradio_clean.inuse import InUse, Key, Places, snapshot
+from gradio_clean.plan import Action, Plan
+from gradio_clean.roots import DIR_FLAGS
+from gradio_clean.scan import MOUNT_WARNING
+
+
+def preflight(plan: Plan, in_use: InUse | None = None, places: Places | None = None) -> Plan:
+    """The same plan, carrying for each action apply is expected to skip the reason why.
+
+    `in_use`, `places`: a snapshot taken already (default: one taken now, with places).
+    """
+    if in_use is None:
+        places = Places()
+        in_use = snapshot(places=places)
+    snap = in_use
+    mounts = [w.path for w in plan.warnings if w.message == MOUNT_WARNING]
+    unsure = plan.scan.warnings_dropped > 0  # a mount point may be among the dropped
+    skips: dict[int, str] = {}
+    roots: dict[str, _Root | None] = {}
+    folders = {a.path: i for i, a in enumerate(plan.actions) if a.is_dir}
+    try:
+        for i, action in enumerate(plan.actions):
+            if not action.is_dir:
+                why = snap.why(action.identity.dev, action.identity.ino)
+                if why is not None:
+                    skips[i] = why
+                continue
+            if action.root not in roots:
+                root = roots[action.root] = _Root.open(action.root, snap)
+                if root is not None and root.keys:
+                    root.place(places, folders, snap)
+            root = roots[action.root]
+            if root is None:
+                continue  # apply will fail on it and say why; nothing to forecast
+            if root.walk_all or unsure or _holds(action.path, mounts):
+                why = root.folder(action, snap)
+            else:
+                why = root.found.get(i)
+            if why is not None:
+                skips[i] = why
+    finally:
+        for root in roots.values():
+            if root is not None:
+                os.close(root.fd)
+    return dataclasses.replace(plan, skips=skips)
+
+
+def _holds(folder: str, mounts: Sequence[str]) -> bool:
+    prefix = folder + "/"
+    return any(m.startswith(prefix) for m in mounts)
+
+
+@dataclasses.dataclass
+class _Root:
+    fd: int
+    path: str
+    dev: int
+    ino: int
+    keys: frozenset[Key]  # files in use on the root's device
+    inos: frozenset[int]  # their inode numbers, what a directory listing shows
+    walk_all: bool = False  # some of them could not be placed: walk every folder
+    found: dict[int, str] = dataclasses.field(default_factory=dict)  # folder action -> why
+
+    @classmethod
+    def open(cls, path: str, snap: InUse) -> _Root | None:
+        try:
+            fd = os.open(path, DIR_FLAGS)
+        except OSError:
+            return None
+        st = os.fstat(fd)
+        dev, major, minor = st.st_dev, os.major(st.st_dev), os.minor(st.st_dev)
+        keys = {key for key in snap.open_by if key[0] == dev}
+        keys.update((dev, ino) for (ma, mi, ino) in snap.locked if (ma, mi) == (major, minor))
+        inos = frozenset(ino for _, ino in keys)
+        return cls(fd, path, dev, st.st_ino, frozenset(keys), inos)
+
+    def place(self, places: Places | None, folders: dict[str, int], snap: InUse) -> None:
+        """Match each in-use file to the planned folder holding it, by the path a process
+        reached it by; one that cannot be placed for sure makes every folder walked."""
+        if places is None:
+            self.walk_all = True
+            return
+        for key in self.keys:
+            if key in places.other or places.nlink.get(key) == 0:
+                continue  # no regular file, or deleted: in no folder any more
+            rel = self._rel(key, places.paths.get(key, set()) | places.mapped.get(key[1], set()))
+            if rel is None:
+                self.walk_all = True
+                return
+            if rel:
+                self._mark(rel, folders, snap, key)
+
+    def _rel(self, key: Key, paths: set[str]) -> str | None:
+        """The file's path below this root; "" if it is surely elsewhere; None if
+        unsure. Its folders are compared by identity, not by name, so a bind mount or
+        another name for the root still counts as the root."""
+        for path in paths:
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) != key or st.st_nlink != 1:
+                continue  # not that file any more, or it has another name somewhere
+            head = path
+            while head not in ("/", ""):
+                head = os.path.dirname(head)
+                try:
+                    up = os.lstat(head)
+                except OSError:
+                    break
+                if (up.st_dev, up.st_ino) == (self.dev, self.ino):
+                    return path[len(head) :].lstrip("/")
+            else:
+                return ""
+        return None
+
+    def _mark(self, rel: str, folders: dict[str, int], snap: InUse, key: Key) -> None:
+        head = os.path.dirname(rel)
+        while head:
+            index = folders.get(os.path.join(self.path, head))
+            if index is not None and index not in self.found:
+                busy = snap.why(*key)
+                if busy is not None:
+                    self.found[index] = f"{os.path.basename(rel)} is {busy}"
+            head = os.path.dirname(head)
+
+    def folder(self, action: Action, snap: InUse) -> str | None:
+        """Why apply would skip this folder, as apply words it; None if nothing here says so."""
+        try:
+            fd = self._open(action.rel)
+        except OSError:
+            return None  # gone or unreachable: apply reports it
+        try:
+            return self._walk(fd, snap)
+        finally:
+            os.close(fd)
+
+    def _open(self, rel: str) -> int:
+        fd = self.fd
+        for name in rel.split("/"):
+            child = os.open(name, DIR_FLAGS, dir_fd=fd)
+            if fd != self.fd:
+                os.close(fd)
+            fd = child
+        return fd
+
+    def _walk(self, top: int, snap: InUse) -> str | None:
+        """Depth-first in apply's order (each listing from its end); the first finding wins."""
+        stack: list[tuple[int, list[os.DirEntry[str]]]] = [(top, list(os.scandir(top)))]
+        try:
+            while stack:
+                fd, pending = stack[-1]
+                if not pending:
+                    stack.pop()
+                    if fd != top:
+                        os.close(fd)
+                    continue
+                entry = pending.pop()
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                        if st.st_dev != self.dev:
+                            return f"holds a mount point ({entry.name})"
+                        child = os.open(entry.name, DIR_FLAGS, dir_fd=fd)
+                        stack.append((child, list(os.scandir(child))))
+                    elif entry.inode() in self.inos:
+                        st = entry.stat(follow_symlinks=False)
+                        busy = snap.why(st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+                        if busy is not None:
+                            return f"{entry.name} is {busy}"
+                except OSError:
+                    continue  # vanished or unreadable: apply decides
+            return None
+        finally:
+            for fd, _ in stack:
+                if fd != top:
+                    os.close(fd)

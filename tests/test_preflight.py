@@ -1,0 +1,231 @@
+"""The dry run tells the truth: what it says apply will skip, apply skips, and why."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gradio_clean.classify import Role
+from gradio_clean.inuse import Places, snapshot
+from gradio_clean.preflight import preflight
+from gradio_clean.roots import Root
+from gradio_clean.rules import RuleSet, build_plan
+from tests.conftest import DAY, cli_env, hold, run_cli, set_age, write
+
+OLD = 10 * DAY
+HELD_DIR = "a" * 63 + "1"  # a folder action: every file in it is old
+LOCKED_DIR = "b" * 63 + "2"  # a file action: the folder also holds a fresh file
+PLAIN_DIR = "c" * 63 + "3"
+
+
+def _tree(temp: Path) -> tuple[Path, Path]:
+    held = write(temp / HELD_DIR / "0.webp", b"w" * 100, age=OLD)
+    write(temp / HELD_DIR / "1.webp", b"x" * 50, age=OLD)
+    locked = write(temp / LOCKED_DIR / "locked.bin", b"l" * 30, age=OLD)
+    write(temp / LOCKED_DIR / "fresh.bin", b"f")
+    write(temp / PLAIN_DIR / "idle.bin", b"i" * 20, age=OLD)
+    write(temp / "keep-me" / "old.bin", b"k" * 40, age=OLD)  # excluded
+    write(temp / "tmpab12cd34", b"t" * 7, age=OLD)
+    return held, locked
+
+
+def _hold_both(holder: list[subprocess.Popen[bytes]], held: Path, locked: Path) -> tuple[int, int]:
+    held_pid = hold(
+        holder,
+        f"""
+        import time
+        fh = open({str(held)!r}, "rb")
+        print("ready", flush=True)
+        time.sleep(120)
+        """,
+    )
+    locked_pid = hold(
+        holder,
+        f"""
+        import fcntl, time
+        fh = open({str(locked)!r}, "rb")
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        print("ready", flush=True)
+        time.sleep(120)
+        """,
+    )
+    return held_pid, locked_pid
+
+
+def _prune(temp: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    proc = run_cli("prune", str(temp), "--older-than", "1d", "--exclude", "keep-me/", *extra)
+    return proc.returncode, json.loads(proc.stdout) if "--json" in extra else {}
+
+
+def test_the_dry_run_forecasts_what_apply_does(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    temp = tmp_path / "gradio"
+    held, locked = _tree(temp)
+    held_pid, locked_pid = _hold_both(holder, held, locked)
+
+    code, dry = _prune(temp, "--json")
+    assert code == 0
+    code, done = _prune(temp, "--apply", "--yes", "--json")
+    assert code == 3  # some entries were left alone
+
+    def statuses(doc: dict[str, Any], went: str) -> dict[str, tuple[str, str | None]]:
+        return {
+            a["path"]: ("goes" if a["status"] == went else a["status"], a["detail"])
+            for a in doc["actions"]
+        }
+
+    forecast, outcome = statuses(dry, "planned"), statuses(done, "deleted")
+    assert forecast == outcome
+    assert forecast[str(temp / HELD_DIR)][0] == "skipped"
+    assert f"0.webp is open by process {held_pid} (" in str(forecast[str(temp / HELD_DIR)][1])
+    assert f"open by process {locked_pid} (" in str(
+        forecast[str(temp / LOCKED_DIR / "locked.bin")][1]
+    )
+    assert not [p for p in forecast if "keep-me" in p]
+    assert (temp / "keep-me" / "old.bin").exists()
+
+    would, totals = dry["totals"], done["totals"]
+    assert would["skipped"] == totals["skipped"] == 2
+    assert would["would_free"]["bytes"] == totals["freed_bytes"] == 20 + 7
+    assert would["would_free"]["files"] == totals["freed_files"] == 2
+
+
+def test_the_dry_run_table_says_which_entry_is_skipped_and_why(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    temp = tmp_path / "gradio"
+    held, locked = _tree(temp)
+    held_pid, _ = _hold_both(holder, held, locked)
+    proc = run_cli("prune", str(temp), "--older-than", "1d", "--exclude", "keep-me/")
+    text = " ".join(proc.stdout.decode().split())
+    assert proc.returncode == 0, proc.stderr
+    assert f"skip: 0.webp is open by process {held_pid}" in text
+    assert "Would free 27 Bytes in 2 files (1 folder); 2 entries would be skipped (see" in text
+
+
+def test_preflight_walks_folders_only_when_something_is_in_use(tmp_path: Path) -> None:
+    """Nothing held: the forecast is empty and every action is expected to go."""
+    temp = tmp_path / "gradio"
+    _tree(temp)
+    root = Root(str(temp), Role.TEMP, "test")
+    plan = preflight(build_plan([root], RuleSet(older_than=DAY), now=time.time()), snapshot())
+    assert plan.actions and not plan.skips
+    assert plan.to_free[0] == plan.bytes
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare(1) to mount a folder inside the root",
+)
+def test_the_dry_run_forecasts_a_folder_that_holds_a_mount_point(tmp_path: Path) -> None:
+    temp = tmp_path / "gradio"
+    write(temp / "tmpq1w2e3r4" / "clip.mp4", b"c" * 10, age=OLD)
+    (temp / "tmpq1w2e3r4" / "sub").mkdir()  # a tmpfs goes here, in the child's namespace only
+    write(temp / "tmpzz99yy88" / "clip.mp4", b"z" * 5, age=OLD)
+    for folder in ("tmpq1w2e3r4", "tmpzz99yy88"):
+        set_age(temp / folder, OLD)
+    set_age(temp / "tmpq1w2e3r4" / "sub", OLD)
+    dry, done = tmp_path / "dry.json", tmp_path / "done.json"
+    script = (
+        'mount -t tmpfs none "$1" && touch -d "-10 days" "$1" && shift'
+        ' && "$@" > "$DRY" && { "$@" --apply --yes > "$DONE"; true; }'
+    )
+    mount = ["unshare", "--mount", "sh", "-c", script, "sh", str(temp / "tmpq1w2e3r4" / "sub")]
+    prune = [sys.executable, "-m", "gradio_clean", "prune", str(temp), "--orphaned-sessions"]
+    proc = subprocess.run(
+        [*mount, *prune, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(DRY=str(dry), DONE=str(done)),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    forecast = {
+        a["path"]: (a["status"], a["detail"]) for a in json.loads(dry.read_text())["actions"]
+    }
+    outcome = {
+        a["path"]: (a["status"], a["detail"]) for a in json.loads(done.read_text())["actions"]
+    }
+    assert forecast[str(temp / "tmpq1w2e3r4")] == ("skipped", "holds a mount point (sub)")
+    assert outcome[str(temp / "tmpq1w2e3r4")] == forecast[str(temp / "tmpq1w2e3r4")]
+    assert forecast[str(temp / "tmpzz99yy88")] == ("planned", None)
+    assert outcome[str(temp / "tmpzz99yy88")] == ("deleted", None)
+
+
+def test_placing_files_by_path_agrees_with_walking_the_folders(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """The fast way (paths from /proc, checked with lstat) and the sure way (walk every
+    planned folder) forecast the same skips, with apply's words."""
+    temp = tmp_path / "gradio"
+    held, locked = _tree(temp)
+    mapped = write(temp / PLAIN_DIR / "mapped.bin", b"m" * 8192, age=OLD)
+    _hold_both(holder, held, locked)
+    hold(
+        holder,
+        f"""
+        import mmap, os, time
+        fd = os.open({str(mapped)!r}, os.O_RDONLY)
+        m = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+        os.close(fd)
+        print("ready", flush=True)
+        time.sleep(120)
+        """,
+    )
+    root = Root(str(temp), Role.TEMP, "test")
+    plan = build_plan([root], RuleSet(older_than=DAY), now=time.time())
+    places = Places()
+    snap = snapshot(places=places)
+    by_path = preflight(plan, snap, places)
+    by_walk = preflight(plan, snap)  # no places: every folder is walked
+    assert by_path.skips == by_walk.skips
+    skipped = {plan.actions[i].rel: why for i, why in by_path.skips.items()}
+    assert set(skipped) == {HELD_DIR, f"{LOCKED_DIR}/locked.bin", PLAIN_DIR}
+    assert skipped[PLAIN_DIR].startswith("mapped.bin is open by process ")
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare(1) for a bind mount",
+)
+def test_a_file_held_through_another_name_for_the_root_is_forecast(tmp_path: Path) -> None:
+    """A process that opened the file through a bind mount of the root: the path it shows
+    is not below the root's name, but its folders are the root's, by identity."""
+    temp = tmp_path / "gradio"
+    held, _ = _tree(temp)
+    alias = tmp_path / "alias"
+    alias.mkdir()
+    via_alias = alias / held.relative_to(temp)
+    dry = tmp_path / "dry.json"
+    hold_code = f"import time; f = open({str(via_alias)!r}, 'rb'); time.sleep(60)"
+    script = (
+        'mount --bind "$ROOT" "$ALIAS" || exit 7\n'
+        '"$PY" -c "$HOLD" >/dev/null 2>&1 </dev/null & pid=$!\n'
+        "sleep 1\n"
+        '"$PY" -m gradio_clean prune "$ROOT" --older-than 1d --json > "$DRY"; code=$?\n'
+        'kill "$pid"; wait "$pid"; exit "$code"'
+    )
+    proc = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(
+            ROOT=str(temp), ALIAS=str(alias), PY=sys.executable, HOLD=hold_code, DRY=str(dry)
+        ),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    actions = {a["path"]: a for a in json.loads(dry.read_text())["actions"]}
+    assert actions[str(temp / HELD_DIR)]["status"] == "skipped"
+    assert actions[str(temp / HELD_DIR)]["detail"].startswith("0.webp is open by process ")
