@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import enum
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -21,9 +22,11 @@ from gradio_clean import __version__
 from gradio_clean.classify import Category
 from gradio_clean.config import (
     CLI_SOURCE,
+    ENV_VAR,
     Config,
     find_config,
     load_config,
+    local_config,
     merge,
     search_path,
     toml_key,
@@ -32,7 +35,9 @@ from gradio_clean.config import (
 from gradio_clean.delete import apply_plan, lock_roots
 from gradio_clean.durations import DurationError, parse_duration
 from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
+from gradio_clean.ignore import ScopeReport, read_ignore_file, top_level_ignored
 from gradio_clean.metrics import Count, RunMetrics, write_metrics
+from gradio_clean.patterns import MAX_PATTERNS, PatternError, parse_pattern
 from gradio_clean.plan import ApplyResult, Plan, Status
 from gradio_clean.report import (
     apply_summary,
@@ -44,6 +49,8 @@ from gradio_clean.report import (
     render_scan,
     render_warnings,
     scan_to_dict,
+    scope_lines,
+    shown,
     size,
 )
 from gradio_clean.roots import Root, default_roots, refuse_dangerous, resolve_roots
@@ -355,10 +362,15 @@ class Settings:
         return self.values[key]
 
 
-def _settings(flags: Flags, config_path: str | None) -> Settings:
+def _settings(flags: Flags, config_path: str | None, err: Console) -> Settings:
     cwd = os.getcwd()
-    found = find_config(config_path, os.environ, cwd)
-    config = load_config(found) if found else None
+
+    def warn(message: str) -> None:  # a planted ./gradio-clean.toml: always said, even --quiet
+        err.print(f"gradio-clean: warning: {shown(message)}", markup=False, highlight=False)
+
+    found = find_config(config_path, os.environ, cwd, warn=warn)
+    searched = config_path is None and not os.environ.get(ENV_VAR)
+    config = load_config(found, local=searched and found == local_config(cwd)) if found else None
     values, sources = merge(flags.values(), config, DEFAULTS)
     return Settings(values, sources, config, search_path(os.environ, cwd))
 
@@ -387,9 +399,27 @@ def _rules(s: Settings) -> RuleSet:
         session_ttl=_duration(s.get("session_ttl"), s.sources["session_ttl"], "session_ttl"),
         categories=frozenset(Category(c) for c in categories) if categories else DEFAULT_CATEGORIES,
         explicit_categories=bool(categories),
-        include=tuple(s.get("include") or ()),
-        exclude=tuple(s.get("exclude") or ()),
+        include=_patterns(s, "include"),
+        exclude=_patterns(s, "exclude"),
     )
+
+
+def _patterns(s: Settings, key: str) -> tuple[str, ...]:
+    """The command line's patterns, checked before anything is walked (the config's
+    were checked when it was read)."""
+    values = tuple(s.get(key) or ())
+    if s.sources[key] != CLI_SOURCE:
+        return values
+    if len(values) > MAX_PATTERNS:
+        raise UsageError(f"--{key}: more than {MAX_PATTERNS:,} patterns")
+    for value in values:
+        try:
+            parse_pattern(value)
+        except PatternError as exc:
+            raise UsageError(
+                f"--{key} {shlex.quote(value)}: not a gitignore-style pattern ({exc.reason})"
+            ) from None
+    return values
 
 
 NO_RULE = (
@@ -409,7 +439,7 @@ def handled(err: Console) -> Iterator[None]:
     try:
         yield
     except GradioCleanError as exc:
-        err.print(f"gradio-clean: error: {exc.message}", markup=False, highlight=False)
+        err.print(f"gradio-clean: error: {shown(exc.message)}", markup=False, highlight=False)
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         err.print("gradio-clean: interrupted", markup=False)
@@ -423,7 +453,7 @@ def _roots(s: Settings, err: Console, *, quiet: bool = False) -> list[Root]:
     roots, looked_at = default_roots()
     if not roots and not quiet:
         err.print(
-            "gradio-clean: no Gradio cache found; looked at " + ", ".join(looked_at),
+            "gradio-clean: no Gradio cache found; looked at " + shown(", ".join(looked_at)),
             markup=False,
             highlight=False,
         )
@@ -490,25 +520,48 @@ def scan_command(
     """Show how much the Gradio caches hold, what holds it, how old it is, and where."""
     out, err = _consoles()
     with handled(err):
-        settings = _settings(Flags(paths=paths, sessions_dir=sessions_dir), config)
+        settings = _settings(Flags(paths=paths, sessions_dir=sessions_dir), config, err)
         roots = _roots(settings, err)
         with _progress_line(err, "Scanning…", err.is_terminal) as progress:
             result: ScanResult = scan(roots, top=top, hooks=Hooks(progress=progress))
+        scopes = _ignore_files(roots)
+        refused = [
+            (s.ignore_file.path, f"ignored: {s.ignore_file.problem}")
+            for s in scopes
+            if s.ignore_file is not None and not s.ignore_file.used
+        ]
         render_warnings(
-            ((w.path, w.message) for w in result.warnings), result.warnings_dropped, err
+            [*refused, *((w.path, w.message) for w in result.warnings)],
+            result.warnings_dropped,
+            err,
         )
         if json_out:
-            typer.echo(dump_json(scan_to_dict(result)))
+            typer.echo(dump_json(scan_to_dict(result, scopes)))
             return
         for r in result.roots:
             err.print(
-                f"{r.path}: {r.role.value} ({r.role_why})",
+                shown(f"{r.path}: {r.role.value} ({r.role_why})"),
                 markup=False,
                 highlight=False,
                 style="dim",
                 soft_wrap=True,
             )
+        for line in scope_lines(scopes, scan=True):
+            err.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
         render_scan(result, out, top=top)
+
+
+def _ignore_files(roots: Sequence[Root]) -> list[ScopeReport]:
+    """Each root's ignore file for scan, which applies no scope: is it honoured, and
+    how many of the root's own entries would it keep out of prune's rules?"""
+    scopes = []
+    for root in roots:
+        ignore = read_ignore_file(root)
+        top = 0
+        if ignore is not None and ignore.patterns is not None:
+            top = top_level_ignored(root, ignore.patterns) or 0
+        scopes.append(ScopeReport(root.path, ignore, ignored=top))
+    return scopes
 
 
 # -- prune --------------------------------------------------------------------------
@@ -592,7 +645,7 @@ def prune_command(
                 include,
                 exclude,
             )
-            settings = _settings(flags, config)
+            settings = _settings(flags, config, err)
             rules = _rules(settings)
             if not rules.any:
                 raise UsageError(NO_RULE)
@@ -688,12 +741,12 @@ def _render_prune(
     now: float,
 ) -> None:
     if json_out:
-        shown = {
+        values = {
             **settings.values,
             "config_file": settings.config.source if settings.config else None,
             "sources": settings.sources,
         }
-        for chunk in iter_json(prune_to_dict(plan, result, _jsonable(shown))):
+        for chunk in iter_json(prune_to_dict(plan, result, _jsonable(values))):
             sys.stdout.write(chunk)
         sys.stdout.write("\n")
         return
@@ -704,7 +757,7 @@ def _render_prune(
             for o in result.outcomes:
                 if o.status is not Status.DELETED:
                     err.print(
-                        f"{o.status.value}: {o.action.path}: {o.detail}",
+                        shown(f"{o.status.value}: {o.action.path}: {o.detail}"),
                         markup=False,
                         highlight=False,
                         soft_wrap=True,
@@ -713,6 +766,8 @@ def _render_prune(
                 err.print(line, markup=False, highlight=False)
         return
     render_plan(plan, out, now=now, limit=limit, result=result)
+    for line in scope_lines(plan.scopes):
+        out.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
     for line in dry_run_summary(plan) if result is None else apply_summary(plan, result):
         out.print(line, markup=False, highlight=False)
 
@@ -764,7 +819,7 @@ def config_command(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """Show the effective configuration and where each value comes from."""
     out, err = _consoles()
     with handled(err):
-        settings = _settings(Flags(), config)
+        settings = _settings(Flags(), config, err)
         if json_out:
             typer.echo(
                 dump_json(
@@ -780,10 +835,12 @@ def config_command(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
             )
             return
         if settings.config:
-            out.print(f"# config file: {settings.config.source}", markup=False, highlight=False)
+            out.print(
+                f"# config file: {shown(settings.config.source)}", markup=False, highlight=False
+            )
         else:
             out.print(
-                "# no config file; looked at: " + ", ".join(settings.looked_at),
+                "# no config file; looked at: " + shown(", ".join(settings.looked_at)),
                 markup=False,
                 highlight=False,
             )
@@ -794,7 +851,7 @@ def config_command(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
                 else f"# {key} is not set"
             )
             out.print(
-                f"{line:<48} # {settings.sources[key]}",
+                f"{line:<48} # {shown(settings.sources[key])}",
                 markup=False,
                 highlight=False,
                 soft_wrap=True,
@@ -858,7 +915,7 @@ def schedule_command(
             include,
             exclude,
         )
-        settings = _settings(flags, config)
+        settings = _settings(flags, config, err)
         if not _rules(settings).any:
             raise UsageError(NO_RULE)
         roots = _roots(settings, err)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from gradio_clean.classify import Category
+from gradio_clean.ignore import ScopeReport
 from gradio_clean.roots import Root
 from gradio_clean.scan import ScanResult, ScanWarning
 
@@ -66,6 +67,7 @@ class Plan:
     actions: tuple[Action, ...]
     scan: ScanResult
     warnings: tuple[ScanWarning, ...]  # scan warnings plus the planner's own
+    scopes: tuple[ScopeReport, ...] = ()  # per root: what the excludes kept out
 
     @property
     def bytes(self) -> int:

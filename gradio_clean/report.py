@@ -2,7 +2,9 @@
 
 Nothing here decides anything; it only turns frozen results into text.
 Paths may hold bytes that are not UTF-8 (kept by Python as surrogate escapes):
-`shown()` makes them printable for a terminal, `jsonable()` for JSON.
+`jsonable()` makes them valid Unicode for JSON, and `shown()` also escapes what a
+terminal would act on (a newline, a carriage return, ESC), so that a name another
+user chose can neither forge a line nor drive the terminal.
 """
 
 from __future__ import annotations
@@ -20,20 +22,41 @@ from rich.table import Table
 from rich.text import Text
 
 from gradio_clean.classify import Category
+from gradio_clean.ignore import IgnoreFile, ScopeReport
 from gradio_clean.plan import Action, ApplyResult, Outcome, Plan, Rule, Status
 from gradio_clean.scan import Item, RootScan, ScanResult
 
 SCHEMA_VERSION = 1
 
 
-def shown(path: str) -> str:
-    """A path a terminal can print: undecodable bytes become \\xNN."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+def shown(text: str) -> str:
+    """Text a terminal prints as it is: undecodable bytes become \\xNN, and every
+    character that is not printable (control characters, line and paragraph
+    separators, format characters) an escape such as \\n, \\x1b or \\u202e."""
+    text = jsonable(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
 
 
-def jsonable(path: str) -> str:
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    if c in _ESCAPES:
+        return _ESCAPES[c]
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def jsonable(text: str) -> str:
     """JSON strings must be valid Unicode: undecodable bytes become \\xNN, as in `shown`."""
-    return shown(path)
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -123,13 +146,24 @@ def _printable(value: Any) -> Any:
 # -- scan -----------------------------------------------------------------------
 
 
-def scan_to_dict(result: ScanResult) -> dict[str, Any]:
+def scan_to_dict(result: ScanResult, scopes: Sequence[ScopeReport] = ()) -> dict[str, Any]:
+    """`scopes`: each root's ignore file, `ignored` counting the top-level entries it excludes."""
+    found = {s.root: s for s in scopes}
+    roots = []
+    for r in result.roots:
+        doc = _root_to_dict(r)
+        scope = found.get(r.path)
+        if scope is not None:
+            doc["ignore_file"] = ignore_file_to_dict(scope.ignore_file)
+            if doc["ignore_file"] is not None:
+                doc["ignore_file"]["top_level_excluded"] = scope.ignored
+        roots.append(doc)
     return {
         "schema_version": SCHEMA_VERSION,
         "command": "scan",
         "scanned_at": iso(result.started),
         "duration_seconds": round(result.duration, 3),
-        "roots": [_root_to_dict(r) for r in result.roots],
+        "roots": roots,
         "warnings": [{"path": jsonable(w.path), "message": w.message} for w in result.warnings],
         "warnings_dropped": result.warnings_dropped,
     }
@@ -156,6 +190,37 @@ def _root_to_dict(root: RootScan) -> dict[str, Any]:
         "ages": [{"age": a.label, "files": a.files, "bytes": a.bytes} for a in root.ages],
         "largest": [_item_to_dict(i) for i in root.largest],
     }
+
+
+def ignore_file_to_dict(ignore: IgnoreFile | None) -> dict[str, Any] | None:
+    if ignore is None:
+        return None
+    return {
+        "path": jsonable(ignore.path),
+        "used": ignore.used,
+        "patterns": len(ignore.patterns.patterns) if ignore.patterns is not None else 0,
+        "problem": ignore.problem,
+    }
+
+
+def scope_lines(scopes: Iterable[ScopeReport], *, scan: bool = False) -> list[str]:
+    """What excludes kept out, per root: a blinding ignore file (a lone `*`) shows here."""
+    lines = []
+    for s in scopes:
+        if s.excluded:
+            lines.append(
+                f"--exclude/exclude patterns excluded {s.excluded:,} files in {shown(s.root)}"
+            )
+        ignore = s.ignore_file
+        if ignore is None or ignore.patterns is None:
+            continue
+        n = len(ignore.patterns.patterns)
+        what = f"{n:,} pattern{'s' if n != 1 else ''}"
+        if scan:
+            lines.append(f"{shown(ignore.path)}: {what}, excluding {s.ignored:,} top-level entries")
+        else:
+            lines.append(f"{shown(ignore.path)} ({what}) excluded {s.ignored:,} files")
+    return lines
 
 
 def _item_to_dict(item: Item) -> dict[str, Any]:
@@ -252,7 +317,7 @@ def _render_largest(roots: Sequence[RootScan], console: Console, now: float, top
 
 def render_warnings(warnings: Iterable[tuple[str, str]], dropped: int, console: Console) -> None:
     for path, message in warnings:
-        console.print(Text(f"warning: {shown(path)}: {message}"), style="yellow")
+        console.print(Text(f"warning: {shown(path)}: {shown(message)}"), style="yellow")
     if dropped:
         console.print(f"warning: {dropped:,} more warnings not shown", style="yellow")
 
@@ -284,6 +349,7 @@ def prune_to_dict(
 ) -> dict[str, Any]:
     outcomes = {id(o.action): o for o in result.outcomes} if result is not None else {}
     actions = (_action_to_dict(a, outcomes.get(id(a))) for a in plan.actions)  # lazy
+    scopes = {s.root: s for s in plan.scopes}
     totals: dict[str, Any] = {
         "planned": {
             "entries": len(plan.actions),
@@ -309,13 +375,27 @@ def prune_to_dict(
         "command": "prune",
         "dry_run": result is None,
         "roots": [
-            {"path": jsonable(r.path), "role": r.role.value, "role_reason": r.why}
+            {
+                "path": jsonable(r.path),
+                "role": r.role.value,
+                "role_reason": r.why,
+                **_scope_to_dict(scopes.get(r.path)),
+            }
             for r in plan.roots
         ],
         "rules": dict(settings),
         "actions": actions,
         "warnings": [{"path": jsonable(w.path), "message": w.message} for w in plan.warnings],
         "totals": totals,
+    }
+
+
+def _scope_to_dict(scope: ScopeReport | None) -> dict[str, Any]:
+    if scope is None:
+        return {}
+    return {
+        "ignore_file": ignore_file_to_dict(scope.ignore_file),
+        "excluded": {"exclude": scope.excluded, "ignore_file": scope.ignored},
     }
 
 
@@ -348,14 +428,14 @@ def render_plan(
                 action.category.value,
                 size(action.bytes),
                 age(action.newest_ns / 1e9, now),
-                action.reason,
+                Text(shown(action.reason)),
             ]
             if result is not None:
                 outcome = outcomes.get(id(action))
                 status = outcome.status.value if outcome else "-"
                 if outcome and outcome.detail:
                     status += f": {outcome.detail}"
-                row.append(status)
+                row.append(Text(shown(status)))
             table.add_row(*row)
         console.print(table)
         if 0 < limit < len(actions):
