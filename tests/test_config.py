@@ -362,16 +362,23 @@ def test_a_deeply_nested_config_is_a_one_line_usage_error(tmp_path: Path) -> Non
     assert done.stderr.decode() == f"gradio-clean: error: {path}: invalid TOML: nested too deeply\n"
 
 
+def _symlink(p: Path) -> None:
+    p.unlink()
+    p.symlink_to(p.parent.parent / "explicit.toml")
+
+
+def _fifo(p: Path) -> None:
+    p.unlink()
+    os.mkfifo(p)
+
+
 @pytest.mark.parametrize(
     ("plant", "problem"),
     [
         (lambda p: p.chmod(0o664), "writable by group or others (mode 0664)"),
         (lambda p: p.chmod(0o646), "writable by group or others (mode 0646)"),
-        (
-            lambda p: (p.unlink(), p.symlink_to(p.parent.parent / "explicit.toml")),
-            "not a regular file (a symlink)",
-        ),
-        (lambda p: (p.unlink(), os.mkfifo(p)), "not a regular file (a FIFO)"),
+        (_symlink, "not a regular file (a symlink)"),
+        (_fifo, "not a regular file (a FIFO)"),
     ],
     ids=["group-writable", "world-writable", "symlink", "fifo"],
 )
