@@ -41,13 +41,17 @@ class _Glob:
     """One segment's glob, as the fixed-length chunks between its `*`s."""
 
     literal: str | None  # no wildcard at all: compared as a string
+    whole: re.Pattern[str] | None  # at most one `*`: one regex, which cannot blow up
     chunks: tuple[tuple[re.Pattern[str], int], ...]  # (regex, length); stars + 1 of them
     min_len: int
     nonempty: bool  # a lone `*` matches a whole segment, never an empty one
+    needle: str = ""  # its longest run of literal characters: a match contains it
 
     def matches(self, seg: str) -> bool:
         if self.literal is not None:
             return seg == self.literal
+        if self.whole is not None:
+            return self.whole.fullmatch(seg) is not None
         n = len(seg)
         if n < self.min_len or (self.nonempty and not n):
             return False
@@ -79,6 +83,7 @@ class Pattern:
     trailing: bool  # ends with `**`: only what lies below
     tokens: tuple[_Glob | None, ...]  # None: a `**` gap of zero or more segments
     special: int = 0
+    needle: str = ""  # a substring of every key it matches: a cheap first test
 
     def priority(self, segs: list[str], key: str) -> int:
         """0: no match; 1: matched through a folder above (or as a folder); 2: itself.
@@ -90,6 +95,8 @@ class Pattern:
         if self.special == _SLASH:
             return 0 if "/" not in key else 1 if self.dir_only else 2
         n = len(segs)
+        if self.leading and len(self.tokens) == 1:  # most patterns: `*.png`, `keep-me/`
+            return self._anywhere(self.tokens[0], segs)  # type: ignore[arg-type]
         reached = set(range(n)) if self.leading else {0}
         for token in self.tokens:
             if token is None:
@@ -101,6 +108,16 @@ class Pattern:
         if self.trailing:
             return 0 if min(reached) >= n else 1 if self.dir_only else 2
         return 2 if n in reached else 1
+
+    def _anywhere(self, glob: _Glob, segs: list[str]) -> int:
+        """`priority` for one segment glob at any depth, without the position sets."""
+        last = len(segs) - 1
+        if self.trailing:
+            found = any(glob.matches(segs[p]) for p in range(last))
+            return 0 if not found else 1 if self.dir_only else 2
+        if glob.matches(segs[last]):
+            return 2
+        return 1 if any(glob.matches(segs[p]) for p in range(last)) else 0
 
 
 @dataclass(frozen=True)
@@ -119,6 +136,8 @@ class PatternSet:
         segs = key.split("/")
         through_folder: bool | None = None
         for pattern in reversed(self.patterns):
+            if pattern.needle not in key:
+                continue
             found = pattern.priority(segs, key)
             if found == 2:
                 return not pattern.negate
@@ -171,22 +190,29 @@ def parse_pattern(line: str) -> Pattern | None:
     trailing = segs[-1] == "**"
     middle = segs[int(leading) : len(segs) - int(trailing)]
     tokens = tuple(None if s == "**" else _glob(s) for s in middle)
-    return Pattern(line, negate, dir_only, leading, trailing, tokens)
+    needle = max((t.needle for t in tokens if t is not None), key=len, default="")
+    return Pattern(line, negate, dir_only, leading, trailing, tokens, needle=needle)
 
 
 def _glob(seg: str) -> _Glob:
     chunks: list[list[str]] = [[]]  # regex atoms, one per character, between stars
     raw: list[str] = []  # the characters, while there is no wildcard
+    run: list[str] = []  # the current run of literal characters
+    needle = ""
     plain = True
     i = 0
     while i < len(seg):
         c = seg[i]
         i += 1
+        if c in "*?[":
+            needle = max(needle, "".join(run), key=len)
+            run = []
         if c == "\\":
             if i == len(seg):
                 raise PatternError("a backslash at the end of a segment escapes nothing")
             chunks[-1].append(re.escape(seg[i]))
             raw.append(seg[i])
+            run.append(seg[i])
             i += 1
         elif c == "*":
             chunks.append([])
@@ -201,10 +227,17 @@ def _glob(seg: str) -> _Glob:
         else:
             chunks[-1].append(re.escape(c))
             raw.append(c)
+            run.append(c)
+    needle = max(needle, "".join(run), key=len)
     if plain:
-        return _Glob("".join(raw), (), 0, False)
+        return _Glob("".join(raw), None, (), 0, False, needle)
+    if seg == "*":
+        return _Glob(None, re.compile(".+", re.DOTALL), (), 1, True)
+    if len(chunks) <= 2:
+        whole = re.compile(".*".join("".join(a) for a in chunks), re.DOTALL)
+        return _Glob(None, whole, (), 0, False, needle)
     compiled = tuple((re.compile("".join(a), re.DOTALL), len(a)) for a in chunks)
-    return _Glob(None, compiled, sum(len(a) for a in chunks), seg == "*")
+    return _Glob(None, None, compiled, sum(len(a) for a in chunks), False, needle)
 
 
 def _bracket(seg: str, start: int) -> tuple[str, int]:
