@@ -55,7 +55,7 @@ from gradio_clean.report import (
 )
 from gradio_clean.roots import Root, default_roots, refuse_dangerous, resolve_roots
 from gradio_clean.rules import DEFAULT_CATEGORIES, AgeBy, RuleSet, build_plan
-from gradio_clean.scan import Hooks, ScanResult, scan
+from gradio_clean.scan import Hooks, ScanResult, ScanWarning, scan
 from gradio_clean.schedule import DEFAULT_EVERY, crontab_line, systemd_units
 
 
@@ -525,15 +525,14 @@ def scan_command(
         with _progress_line(err, "Scanning…", err.is_terminal) as progress:
             result: ScanResult = scan(roots, top=top, hooks=Hooks(progress=progress))
         scopes = _ignore_files(roots)
-        refused = [
-            (s.ignore_file.path, f"ignored: {s.ignore_file.problem}")
+        refused = tuple(
+            ScanWarning(s.ignore_file.path, f"ignored: {s.ignore_file.problem}")
             for s in scopes
             if s.ignore_file is not None and not s.ignore_file.used
-        ]
+        )
+        result = dataclasses.replace(result, warnings=(*refused, *result.warnings))
         render_warnings(
-            [*refused, *((w.path, w.message) for w in result.warnings)],
-            result.warnings_dropped,
-            err,
+            ((w.path, w.message) for w in result.warnings), result.warnings_dropped, err
         )
         if json_out:
             typer.echo(dump_json(scan_to_dict(result, scopes)))

@@ -249,6 +249,12 @@ def test_a_blinding_file_shows_in_prune_and_scan(tmp_path: Path) -> None:
         "top_level_excluded": 6,
     }
     (root / ".gradiocleanignore").chmod(0o666)
+    result = runner.invoke(app, ["scan", "--json", str(root)])
+    doc = json.loads(result.stdout)
+    assert doc["roots"][0]["ignore_file"]["used"] is False
+    assert warnings(doc) == [
+        (".gradiocleanignore", "ignored: writable by group or others (mode 0666)")
+    ]
     result = runner.invoke(app, ["scan", str(root)])
     assert result.exit_code == 0, result.output
     assert "excluding" not in result.stderr
