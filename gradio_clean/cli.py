@@ -35,7 +35,7 @@ from gradio_clean.config import (
 from gradio_clean.delete import apply_plan, lock_roots
 from gradio_clean.durations import DurationError, parse_duration
 from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
-from gradio_clean.ignore import ScopeReport, read_ignore_file, top_level_ignored
+from gradio_clean.ignore import ignore_file_report
 from gradio_clean.metrics import Count, RunMetrics, write_metrics
 from gradio_clean.patterns import MAX_PATTERNS, PatternError, parse_pattern
 from gradio_clean.plan import ApplyResult, Plan, Status
@@ -524,7 +524,7 @@ def scan_command(
         roots = _roots(settings, err)
         with _progress_line(err, "Scanning…", err.is_terminal) as progress:
             result: ScanResult = scan(roots, top=top, hooks=Hooks(progress=progress))
-        scopes = _ignore_files(roots)
+        scopes = [ignore_file_report(root) for root in roots]
         refused = tuple(
             ScanWarning(s.ignore_file.path, f"ignored: {s.ignore_file.problem}")
             for s in scopes
@@ -548,19 +548,6 @@ def scan_command(
         for line in scope_lines(scopes, scan=True):
             err.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
         render_scan(result, out, top=top)
-
-
-def _ignore_files(roots: Sequence[Root]) -> list[ScopeReport]:
-    """Each root's ignore file for scan, which applies no scope: is it honoured, and
-    how many of the root's own entries would it keep out of prune's rules?"""
-    scopes = []
-    for root in roots:
-        ignore = read_ignore_file(root)
-        top = 0
-        if ignore is not None and ignore.patterns is not None:
-            top = top_level_ignored(root, ignore.patterns) or 0
-        scopes.append(ScopeReport(root.path, ignore, ignored=top))
-    return scopes
 
 
 # -- prune --------------------------------------------------------------------------

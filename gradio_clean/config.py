@@ -452,8 +452,18 @@ def toml_key(key: str) -> str:
 
 
 def _toml_string(text: str) -> str:
-    # JSON's escapes are TOML's; TOML also wants DEL escaped, which JSON leaves raw.
-    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+    """JSON's escapes are TOML's. JSON leaves DEL, C1 controls (ESC's 8-bit twin
+    \\x9b among them) and other unprintable characters raw: TOML escapes them, and
+    a terminal shown `gradio-clean config` never sees them."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    if quoted.isprintable():
+        return quoted
+    return "".join(c if c.isprintable() else _toml_escape(c) for c in quoted)
+
+
+def _toml_escape(c: str) -> str:
+    code = ord(c)
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def toml_value(value: object) -> str:

@@ -178,6 +178,16 @@ def _read_at_most(fd: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def ignore_file_report(root: Root) -> ScopeReport:
+    """For scan, which applies no scope: the root's ignore file, honoured or not, and
+    (as `ignored`) how many of the root's own entries it would keep out of prune's rules."""
+    ignore = read_ignore_file(root)
+    top = 0
+    if ignore is not None and ignore.patterns is not None:
+        top = top_level_ignored(root, ignore.patterns) or 0
+    return ScopeReport(root.path, ignore, ignored=top)
+
+
 def top_level_ignored(root: Root, ignore: PatternSet) -> int | None:
     """How many of the root's own entries `ignore` keeps out (what scan can say cheaply)."""
     try:

@@ -521,6 +521,14 @@ def test_toml_value_reads_back_as_the_same_value(value: object) -> None:
     assert tomllib.loads(f"k = {text}")["k"] == value
 
 
+def test_toml_value_escapes_what_a_terminal_would_act_on() -> None:
+    text = "a\x7fb\x9b2Jc\u2028d\u202ee\n\x1b"
+    shown = toml_value(text)
+    assert shown == '"a\\u007fb\\u009b2Jc\\u2028d\\u202ee\\n\\u001b"'
+    assert shown.isprintable()
+    assert tomllib.loads(f"x = {shown}")["x"] == text
+
+
 def test_toml_value_of_a_tuple_and_a_table() -> None:
     assert toml_value(("a", 1, True)) == '["a", 1, true]'
     assert toml_value({"a b": 1, "c": [2]}) == '{ "a b" = 1, c = [2] }'
