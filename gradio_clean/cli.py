@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import enum
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -18,7 +19,9 @@ from gradio_clean import __version__
 from gradio_clean.classify import Category
 from gradio_clean.durations import AgeBy, DurationError, parse_duration
 from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
+from gradio_clean.patterns import MAX_PATTERNS, PatternError, parse_pattern
 from gradio_clean.schedule import DEFAULT_EVERY
+from gradio_clean.text import shown
 
 # Only what the options need is imported here, so --help starts fast; rich and the
 # library are imported by the commands that use them.
@@ -345,12 +348,24 @@ class Settings:
         return self.values[key]
 
 
-def _settings(flags: Flags, config_path: str | None) -> Settings:
-    from gradio_clean.config import find_config, load_config, merge, search_path
+def _settings(flags: Flags, config_path: str | None, err: Console) -> Settings:
+    from gradio_clean.config import (
+        ENV_VAR,
+        find_config,
+        load_config,
+        local_config,
+        merge,
+        search_path,
+    )
 
     cwd = os.getcwd()
-    found = find_config(config_path, os.environ, cwd)
-    config = load_config(found) if found else None
+
+    def warn(message: str) -> None:  # a planted ./gradio-clean.toml: always said, even --quiet
+        err.print(f"gradio-clean: warning: {shown(message)}", markup=False, highlight=False)
+
+    found = find_config(config_path, os.environ, cwd, warn=warn)
+    searched = config_path is None and not os.environ.get(ENV_VAR)
+    config = load_config(found, local=searched and found == local_config(cwd)) if found else None
     values, sources = merge(flags.values(), config, DEFAULTS)
     return Settings(values, sources, config, search_path(os.environ, cwd))
 
@@ -383,9 +398,29 @@ def _rules(s: Settings) -> RuleSet:
         session_ttl=_duration(s.get("session_ttl"), s.sources["session_ttl"], "session_ttl"),
         categories=frozenset(Category(c) for c in categories) if categories else DEFAULT_CATEGORIES,
         explicit_categories=bool(categories),
-        include=tuple(s.get("include") or ()),
-        exclude=tuple(s.get("exclude") or ()),
+        include=_patterns(s, "include"),
+        exclude=_patterns(s, "exclude"),
     )
+
+
+def _patterns(s: Settings, key: str) -> tuple[str, ...]:
+    """The command line's patterns, checked before anything is walked (the config's
+    were checked when it was read)."""
+    from gradio_clean.config import CLI_SOURCE
+
+    values = tuple(s.get(key) or ())
+    if s.sources[key] != CLI_SOURCE:
+        return values
+    if len(values) > MAX_PATTERNS:
+        raise UsageError(f"--{key}: more than {MAX_PATTERNS:,} patterns")
+    for value in values:
+        try:
+            parse_pattern(value)
+        except PatternError as exc:
+            raise UsageError(
+                f"--{key} {shlex.quote(value)}: not a gitignore-style pattern ({exc.reason})"
+            ) from None
+    return values
 
 
 NO_RULE = (
@@ -407,7 +442,7 @@ def handled(err: Console) -> Iterator[None]:
     try:
         yield
     except GradioCleanError as exc:
-        err.print(f"gradio-clean: error: {exc.message}", markup=False, highlight=False)
+        err.print(f"gradio-clean: error: {shown(exc.message)}", markup=False, highlight=False)
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         err.print("gradio-clean: interrupted", markup=False)
@@ -423,7 +458,7 @@ def _roots(s: Settings, err: Console, *, quiet: bool = False) -> list[Root]:
     roots, looked_at = default_roots()
     if not roots and not quiet:
         err.print(
-            "gradio-clean: no Gradio cache found; looked at " + ", ".join(looked_at),
+            "gradio-clean: no Gradio cache found; looked at " + shown(", ".join(looked_at)),
             markup=False,
             highlight=False,
         )
@@ -493,31 +528,47 @@ def scan_command(
     top: TopOpt = 10,
 ) -> None:
     """Show how much the Gradio caches hold, what holds it, how old it is, and where."""
-    from gradio_clean.report import dump_json, render_scan, render_warnings, scan_to_dict
-    from gradio_clean.scan import Hooks, ScanResult, scan
+    from gradio_clean.ignore import ignore_file_report
+    from gradio_clean.report import (
+        dump_json,
+        render_scan,
+        render_warnings,
+        scan_to_dict,
+        scope_lines,
+    )
+    from gradio_clean.scan import Hooks, ScanResult, ScanWarning, scan
 
     out, err = _consoles()
     with handled(err):
-        settings = _settings(Flags(paths=paths, sessions_dir=sessions_dir), config)
+        settings = _settings(Flags(paths=paths, sessions_dir=sessions_dir), config, err)
         roots = _roots(settings, err)
         if not roots and not json_out:
             return  # _roots said why; empty tables would add nothing
         with _progress_line(err, "Scanning…", err.is_terminal) as progress:
             result: ScanResult = scan(roots, top=top, hooks=Hooks(progress=progress))
+        scopes = [ignore_file_report(root) for root in roots]
+        refused = tuple(
+            ScanWarning(s.ignore_file.path, f"ignored: {s.ignore_file.problem}")
+            for s in scopes
+            if s.ignore_file is not None and not s.ignore_file.used
+        )
+        result = dataclasses.replace(result, warnings=(*refused, *result.warnings))
         render_warnings(
             ((w.path, w.message) for w in result.warnings), result.warnings_dropped, err
         )
         if json_out:
-            typer.echo(dump_json(scan_to_dict(result)))
+            typer.echo(dump_json(scan_to_dict(result, scopes)))
             return
         for r in result.roots:
             err.print(
-                f"{r.path}: {r.role.value} ({r.role_why})",
+                shown(f"{r.path}: {r.role.value} ({r.role_why})"),
                 markup=False,
                 highlight=False,
                 style="dim",
                 soft_wrap=True,
             )
+        for line in scope_lines(scopes, scan=True):
+            err.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
         render_scan(result, out, top=top)
 
 
@@ -606,7 +657,7 @@ def prune_command(
                 include,
                 exclude,
             )
-            settings = _settings(flags, config)
+            settings = _settings(flags, config, err)
             rules = _rules(settings)
             if not rules.any:
                 raise UsageError(NO_RULE)
@@ -717,15 +768,16 @@ def _render_prune(
         iter_json,
         prune_to_dict,
         render_plan,
+        scope_lines,
     )
 
     if json_out:
-        shown = {
+        values = {
             **settings.values,
             "config_file": settings.config.source if settings.config else None,
             "sources": settings.sources,
         }
-        for chunk in iter_json(prune_to_dict(plan, result, _jsonable(shown))):
+        for chunk in iter_json(prune_to_dict(plan, result, _jsonable(values))):
             sys.stdout.write(chunk)
         sys.stdout.write("\n")
         return
@@ -736,7 +788,7 @@ def _render_prune(
             for o in result.outcomes:
                 if o.status is not Status.DELETED:
                     err.print(
-                        f"{o.status.value}: {o.action.path}: {o.detail}",
+                        shown(f"{o.status.value}: {o.action.path}: {o.detail}"),
                         markup=False,
                         highlight=False,
                         soft_wrap=True,
@@ -745,6 +797,8 @@ def _render_prune(
                 err.print(line, markup=False, highlight=False)
         return
     render_plan(plan, out, now=now, limit=limit, result=result)
+    for line in scope_lines(plan.scopes):
+        out.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
     for line in dry_run_summary(plan) if result is None else apply_summary(plan, result):
         out.print(line, markup=False, highlight=False)
 
@@ -804,7 +858,7 @@ def config_command(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
 
     out, err = _consoles()
     with handled(err):
-        settings = _settings(Flags(), config)
+        settings = _settings(Flags(), config, err)
         if json_out:
             typer.echo(
                 dump_json(
@@ -820,10 +874,12 @@ def config_command(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
             )
             return
         if settings.config:
-            out.print(f"# config file: {settings.config.source}", markup=False, highlight=False)
+            out.print(
+                f"# config file: {shown(settings.config.source)}", markup=False, highlight=False
+            )
         else:
             out.print(
-                "# no config file; looked at: " + ", ".join(settings.looked_at),
+                "# no config file; looked at: " + shown(", ".join(settings.looked_at)),
                 markup=False,
                 highlight=False,
             )
@@ -834,7 +890,7 @@ def config_command(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
                 else f"# {key} is not set"
             )
             out.print(
-                f"{line:<48} # {settings.sources[key]}",
+                f"{line:<48} # {shown(settings.sources[key])}",
                 markup=False,
                 highlight=False,
                 soft_wrap=True,
@@ -900,7 +956,7 @@ def schedule_command(
             include,
             exclude,
         )
-        settings = _settings(flags, config)
+        settings = _settings(flags, config, err)
         if not _rules(settings).any:
             raise UsageError(NO_RULE)
         roots = _roots(settings, err)

@@ -44,16 +44,17 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Literal, TypeVar
 
-import pathspec
-
 from gradio_clean.classify import Category
 from gradio_clean.durations import DurationError, parse_duration
 from gradio_clean.errors import GradioCleanError, UsageError
+from gradio_clean.ignore import file_kind
+from gradio_clean.patterns import MAX_PATTERNS, PatternError, parse_pattern
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,7 +66,8 @@ LOCAL_NAME = "gradio-clean.toml"
 SYSTEM_CONFIG = "/etc/gradio-clean/config.toml"
 CLI_SOURCE = "command line"
 DEFAULT_SOURCE = "default"
-MAX_BYTES = 1 << 20  # a config is a few lines; this only stops `--config /dev/zero`
+MAX_BYTES = 1 << 20  # a config is a few lines; this only stops a huge file
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO must not block the open
 
 Dedupe = Literal["delete", "hardlink"]
 Keep = Literal["newest", "oldest"]
@@ -129,45 +131,107 @@ def search_path(
 
 
 def find_config(
-    explicit: str | None, env: Mapping[str, str], cwd: str, *, system: str = SYSTEM_CONFIG
+    explicit: str | None,
+    env: Mapping[str, str],
+    cwd: str,
+    *,
+    system: str = SYSTEM_CONFIG,
+    warn: Callable[[str], None] | None = None,
 ) -> str | None:
     """The config file that applies, first match wins; None if there is none.
 
     A file the user named (``--config`` or ``$GRADIO_CLEAN_CONFIG``) must exist: an
     unattended run that silently fell back to another file, or to none, would
     delete by rules nobody chose. The places searched by default may be absent.
+
+    ``./gradio-clean.toml`` lies in whatever folder cron or a shell starts in, which
+    may be one every user can write to (/tmp). It is used only when nobody else can
+    have written it (see `untrusted_local`); otherwise `warn` is told and the search
+    goes on.
     """
     if explicit is not None:
         return _named(explicit, cwd, f"--config {explicit}")
     from_env = env.get(ENV_VAR, "")
     if from_env:
         return _named(from_env, cwd, f"{ENV_VAR}={from_env}")
+    local = local_config(cwd)
     for place in search_path(env, cwd, system=system):
-        if os.path.isfile(place):
+        try:
+            st = os.lstat(place) if place == local else os.stat(place)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            continue
+        problem = untrusted_local(st) if place == local else _not_regular(st)
+        if problem is None:
             return place
+        if warn is not None:
+            warn(f"ignoring {place}: {problem}")
     return None
+
+
+def local_config(cwd: str) -> str:
+    """The working directory's config, which must pass `untrusted_local`."""
+    return os.path.join(cwd, LOCAL_NAME)
+
+
+def untrusted_local(st: os.stat_result) -> str | None:
+    """Why ./gradio-clean.toml may have been planted by another user; None if it cannot."""
+    problem = _not_regular(st)
+    if problem is not None:
+        return problem
+    euid = os.geteuid()
+    if st.st_uid not in (0, euid):
+        return (
+            f"owned by uid {st.st_uid}, not by root or the user running gradio-clean (uid {euid})"
+        )
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def _not_regular(st: os.stat_result) -> str | None:
+    return None if stat.S_ISREG(st.st_mode) else f"not a regular file ({file_kind(st.st_mode)})"
 
 
 def _named(path: str, cwd: str, label: str) -> str:
     full = os.path.normpath(os.path.join(cwd, path))
-    if not os.path.exists(full):
-        raise UsageError(f"{label}: no such file")
-    if os.path.isdir(full):
+    try:
+        st = os.stat(full)
+    except FileNotFoundError:
+        raise UsageError(f"{label}: no such file") from None
+    except OSError:
+        return full  # reading it says why it cannot be read
+    if stat.S_ISDIR(st.st_mode):
         raise UsageError(f"{label}: is a directory, not a config file")
+    problem = _not_regular(st)
+    if problem is not None:
+        raise UsageError(f"{label}: {problem}")
     return full
 
 
 # -- reading it ------------------------------------------------------------------
 
 
-def load_config(path: str) -> Config:
-    """Read and check one config file; every problem is a one-line error naming it."""
-    data = _read(path)
+def load_config(path: str, *, local: bool = False) -> Config:
+    """Read and check one config file; every problem is a one-line error naming it.
+
+    `local`: the file is ./gradio-clean.toml, found by the search; the file opened
+    must still pass `untrusted_local` (it may have been swapped since).
+    """
+    data = _read(path, local=local)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise UsageError(f"{path}:{line}: invalid TOML: not UTF-8") from None
+    try:
+        return _load(path, text)
+    except RecursionError:  # tomllib recurses once per nested array or table
+        raise UsageError(f"{path}: invalid TOML: nested too deeply") from None
+
+
+def _load(path: str, text: str) -> Config:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -182,12 +246,27 @@ def load_config(path: str) -> Config:
     return Config(source=path, **values)  # type: ignore[arg-type]  # checked per key above
 
 
-def _read(path: str) -> bytes:
+def _read(path: str, *, local: bool = False) -> bytes:
+    """Open without blocking (a FIFO named as the config must not hang a run), then read."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
+        fd = os.open(path, _OPEN_FLAGS | (os.O_NOFOLLOW if local else 0))
     except OSError as exc:
         raise GradioCleanError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        problem = untrusted_local(st) if local else _not_regular(st)
+        if problem is not None:
+            raise UsageError(f"{path}: {problem}")
+        data = b""
+        while len(data) <= MAX_BYTES:
+            chunk = os.read(fd, MAX_BYTES + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError as exc:
+        raise GradioCleanError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_BYTES:
         raise UsageError(f"{path}: not a config file (larger than {MAX_BYTES // 1024} KiB)")
     return data
@@ -288,11 +367,13 @@ def _paths(where: _Where, value: object) -> tuple[str, ...]:
 
 def _patterns(where: _Where, value: object) -> tuple[str, ...]:
     items = _strings(where, value, "gitignore-style pattern", empty_ok=True)
+    if len(items) > MAX_PATTERNS:
+        raise UsageError(f"{where.path}: {where.key}: more than {MAX_PATTERNS:,} patterns")
     for i, pattern in enumerate(items):
         try:
-            pathspec.GitIgnoreSpec.from_lines([pattern])
-        except ValueError as exc:
-            raise where.bad(pattern, f"not a gitignore-style pattern ({exc})", i) from None
+            parse_pattern(pattern)
+        except PatternError as exc:
+            raise where.bad(pattern, f"not a gitignore-style pattern ({exc.reason})", i) from None
     return tuple(items)
 
 
@@ -371,8 +452,18 @@ def toml_key(key: str) -> str:
 
 
 def _toml_string(text: str) -> str:
-    # JSON's escapes are TOML's; TOML also wants DEL escaped, which JSON leaves raw.
-    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+    """JSON's escapes are TOML's. JSON leaves DEL, C1 controls (ESC's 8-bit twin
+    \\x9b among them) and other unprintable characters raw: TOML escapes them, and
+    a terminal shown `gradio-clean config` never sees them."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    if quoted.isprintable():
+        return quoted
+    return "".join(c if c.isprintable() else _toml_escape(c) for c in quoted)
+
+
+def _toml_escape(c: str) -> str:
+    code = ord(c)
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def toml_value(value: object) -> str:

@@ -21,7 +21,12 @@ Shape, chosen for that collector:
   folder (the collector reads ``*.prom`` only, and a rename is atomic only within
   a filesystem), fsynced, made 0644 (node_exporter runs as its own user; mkstemp
   gives 0600), then renamed over the old file. A scrape sees the old file or
-  the new one, never half of either.
+  the new one, never half of either. mkstemp creates the temp with O_EXCL, so a
+  link planted at its name is never followed; the name,
+  ``.<file>.gradio-clean-XXXXXXXX.tmp``, is ours, and a run removes such
+  temps that a killed run left (ours, older than an hour, one link).
+- The previous file is read (for the last success) without following a link and
+  without blocking: a FIFO planted at the path must not hang the run.
 
 One file per scheduled job: two jobs writing one file would overwrite each
 other's numbers.
@@ -33,7 +38,10 @@ import contextlib
 import enum
 import math
 import os
+import re
+import stat
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -45,6 +53,8 @@ PREFIX = "gradio_clean_"
 LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
 FILE_MODE = 0o644
 _MAX_READ = 1 << 20  # an old metrics file is a few KiB; never slurp whatever sits there
+TEMP_MARK = ".gradio-clean-"  # in the temp's name: .<file>.gradio-clean-XXXXXXXX.tmp
+STALE_TEMP_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -137,10 +147,17 @@ def read_last_success(path: str) -> float | None:
     Anything unreadable counts as "none": metrics must never be why a run fails.
     """
     try:
-        with open(path, "rb") as f:
-            text = f.read(_MAX_READ).decode("utf-8", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None  # a FIFO, socket or device: never read
+        text = os.read(fd, _MAX_READ).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     for line in text.splitlines():
         name, _, value = line.partition(" ")
         if name == LAST_SUCCESS:
@@ -154,7 +171,9 @@ def read_last_success(path: str) -> float | None:
 
 def _replace(path: str, data: bytes) -> None:
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    name = os.path.basename(path)
+    remove_stale_temporaries(folder, name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}{TEMP_MARK}", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), FILE_MODE)
@@ -173,6 +192,41 @@ def _replace(path: str, data: bytes) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def remove_stale_temporaries(folder: str, name: str, *, now: float | None = None) -> list[str]:
+    """Remove the temps a killed run left beside `name`; returns the names removed.
+
+    Only what is surely ours: our name's shape, a regular file of the user running
+    this with one link, untouched for an hour (a run in progress writes its temp
+    within a second of creating it).
+    """
+    shape = re.compile(re.escape(f".{name}{TEMP_MARK}") + r"[a-z0-9_]{8}\.tmp")
+    cutoff = (time.time() if now is None else now) - STALE_TEMP_SECONDS
+    removed: list[str] = []
+    try:
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return removed
+    try:
+        for entry in os.listdir(dfd):
+            if not shape.fullmatch(entry):
+                continue
+            with contextlib.suppress(OSError):
+                st = os.stat(entry, dir_fd=dfd, follow_symlinks=False)
+                if (
+                    stat.S_ISREG(st.st_mode)
+                    and st.st_uid == os.geteuid()
+                    and st.st_nlink == 1
+                    and st.st_mtime < cutoff
+                ):
+                    os.unlink(entry, dir_fd=dfd)
+                    removed.append(entry)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+    return removed
 
 
 def _fill(counts: Mapping[str, Count], known: Iterable[enum.Enum]) -> dict[str, Count]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from gradio_clean.classify import Category
+from gradio_clean.ignore import ScopeReport
 from gradio_clean.roots import Root
 from gradio_clean.scan import ScanResult, ScanWarning
 
@@ -69,6 +70,7 @@ class Plan:
     warnings: tuple[ScanWarning, ...]  # scan warnings plus the planner's own
     # The preflight's forecast: action index -> why apply will skip it (absent: it goes).
     skips: Mapping[int, str] = field(default_factory=dict)
+    scopes: tuple[ScopeReport, ...] = ()  # per root: what the excludes kept out
 
     @property
     def bytes(self) -> int:

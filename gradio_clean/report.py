@@ -2,7 +2,9 @@
 
 Nothing here decides anything; it only turns frozen results into text.
 Paths may hold bytes that are not UTF-8 (kept by Python as surrogate escapes):
-`shown()` makes them printable for a terminal, `jsonable()` for JSON.
+`jsonable()` makes them valid Unicode for JSON, and `shown()` also escapes what a
+terminal would act on (a newline, a carriage return, ESC), so that a name another
+user chose can neither forge a line nor drive the terminal.
 """
 
 from __future__ import annotations
@@ -23,20 +25,12 @@ from rich.table import Table
 from rich.text import Text
 
 from gradio_clean.classify import Category
+from gradio_clean.ignore import IgnoreFile, ScopeReport
 from gradio_clean.plan import Action, ApplyResult, Outcome, Plan, Rule, Status
 from gradio_clean.scan import Item, RootScan, ScanResult
+from gradio_clean.text import jsonable, shown
 
 SCHEMA_VERSION = 1
-
-
-def shown(path: str) -> str:
-    """A path a terminal can print: undecodable bytes become \\xNN."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def jsonable(path: str) -> str:
-    """JSON strings must be valid Unicode: undecodable bytes become \\xNN, as in `shown`."""
-    return shown(path)
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -126,13 +120,24 @@ def _printable(value: Any) -> Any:
 # -- scan -----------------------------------------------------------------------
 
 
-def scan_to_dict(result: ScanResult) -> dict[str, Any]:
+def scan_to_dict(result: ScanResult, scopes: Sequence[ScopeReport] = ()) -> dict[str, Any]:
+    """`scopes`: each root's ignore file, `ignored` counting the top-level entries it excludes."""
+    found = {s.root: s for s in scopes}
+    roots = []
+    for r in result.roots:
+        doc = _root_to_dict(r)
+        scope = found.get(r.path)
+        if scope is not None:
+            doc["ignore_file"] = ignore_file_to_dict(scope.ignore_file)
+            if doc["ignore_file"] is not None:
+                doc["ignore_file"]["top_level_excluded"] = scope.ignored
+        roots.append(doc)
     return {
         "schema_version": SCHEMA_VERSION,
         "command": "scan",
         "scanned_at": iso(result.started),
         "duration_seconds": round(result.duration, 3),
-        "roots": [_root_to_dict(r) for r in result.roots],
+        "roots": roots,
         "warnings": [{"path": jsonable(w.path), "message": w.message} for w in result.warnings],
         "warnings_dropped": result.warnings_dropped,
     }
@@ -159,6 +164,37 @@ def _root_to_dict(root: RootScan) -> dict[str, Any]:
         "ages": [{"age": a.label, "files": a.files, "bytes": a.bytes} for a in root.ages],
         "largest": [_item_to_dict(i) for i in root.largest],
     }
+
+
+def ignore_file_to_dict(ignore: IgnoreFile | None) -> dict[str, Any] | None:
+    if ignore is None:
+        return None
+    return {
+        "path": jsonable(ignore.path),
+        "used": ignore.used,
+        "patterns": len(ignore.patterns.patterns) if ignore.patterns is not None else 0,
+        "problem": ignore.problem,
+    }
+
+
+def scope_lines(scopes: Iterable[ScopeReport], *, scan: bool = False) -> list[str]:
+    """What excludes kept out, per root: a blinding ignore file (a lone `*`) shows here."""
+    lines = []
+    for s in scopes:
+        if s.excluded:
+            lines.append(
+                f"--exclude/exclude patterns excluded {s.excluded:,} files in {shown(s.root)}"
+            )
+        ignore = s.ignore_file
+        if ignore is None or ignore.patterns is None:
+            continue
+        n = len(ignore.patterns.patterns)
+        what = f"{n:,} pattern{'s' if n != 1 else ''}"
+        if scan:
+            lines.append(f"{shown(ignore.path)}: {what}, excluding {s.ignored:,} top-level entries")
+        else:
+            lines.append(f"{shown(ignore.path)} ({what}) excluded {s.ignored:,} files")
+    return lines
 
 
 def _item_to_dict(item: Item) -> dict[str, Any]:
@@ -280,7 +316,7 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
 
 def render_warnings(warnings: Iterable[tuple[str, str]], dropped: int, console: Console) -> None:
     for path, message in warnings:
-        console.print(Text(f"warning: {shown(path)}: {message}"), style="yellow")
+        console.print(Text(f"warning: {shown(path)}: {shown(message)}"), style="yellow")
     if dropped:
         console.print(f"warning: {plural(dropped, 'more warning')} not shown", style="yellow")
 
@@ -319,6 +355,7 @@ def prune_to_dict(
         actions = (_action_to_dict(a, None, skip) for a, skip in plan.expected())  # lazy
     else:
         actions = (_action_to_dict(a, outcomes.get(id(a))) for a in plan.actions)
+    scopes = {s.root: s for s in plan.scopes}
     totals: dict[str, Any] = {
         "planned": {
             "entries": len(plan.actions),
@@ -348,13 +385,27 @@ def prune_to_dict(
         "command": "prune",
         "dry_run": result is None,
         "roots": [
-            {"path": jsonable(r.path), "role": r.role.value, "role_reason": r.why}
+            {
+                "path": jsonable(r.path),
+                "role": r.role.value,
+                "role_reason": r.why,
+                **_scope_to_dict(scopes.get(r.path)),
+            }
             for r in plan.roots
         ],
         "rules": dict(settings),
         "actions": actions,
         "warnings": [{"path": jsonable(w.path), "message": w.message} for w in plan.warnings],
         "totals": totals,
+    }
+
+
+def _scope_to_dict(scope: ScopeReport | None) -> dict[str, Any]:
+    if scope is None:
+        return {}
+    return {
+        "ignore_file": ignore_file_to_dict(scope.ignore_file),
+        "excluded": {"exclude": scope.excluded, "ignore_file": scope.ignored},
     }
 
 
@@ -375,7 +426,7 @@ def render_plan(
         heading = f"{rule.value}: {count}, {size(sum(a.bytes for a in actions))}"
         console.print()
         console.print(
-            Text(f"{heading} ({short_hashes(usual)})" if usual else heading, style="bold")
+            Text(f"{heading} ({shown(short_hashes(usual))})" if usual else heading, style="bold")
         )
         with_status = result is not None or any(id(a) in skips for a in rows)
         for root, group in _by_root(rows):
@@ -387,7 +438,7 @@ def render_plan(
             )
             for action in group:
                 row: list[RenderableType] = [
-                    Middle(short_rel(action.rel) + ("/" if action.is_dir else "")),
+                    Middle(shown(short_rel(action.rel)) + ("/" if action.is_dir else "")),
                     action.category.value,
                     size(action.bytes),
                     age(action.newest_ns / 1e9, now),
@@ -395,7 +446,11 @@ def render_plan(
                 if with_reasons:
                     row.append(_reason(action, usual))
                 if with_status:
-                    row.append(_status(outcomes.get(id(action)), skips.get(id(action)), result))
+                    row.append(
+                        Text(
+                            shown(_status(outcomes.get(id(action)), skips.get(id(action)), result))
+                        )
+                    )
                 table.add_row(*row)
             console.print(table)
         if 0 < limit < len(actions):
@@ -413,8 +468,8 @@ def _reason_header(rule: Rule) -> str:
 def _reason(action: Action, usual: str | None) -> RenderableType:
     """What the other columns do not say: the copy that stays, or an unusual reason."""
     if action.keep is not None:
-        return Middle(short_rel(os.path.relpath(action.keep, action.root)))
-    reason = "" if action.reason == usual else short_hashes(action.reason)
+        return Middle(shown(short_rel(os.path.relpath(action.keep, action.root))))
+    reason = "" if action.reason == usual else shown(short_hashes(action.reason))
     return Text(reason, no_wrap=True, overflow="ellipsis")
 
 

@@ -12,25 +12,21 @@ Scope, enforced here and nowhere else:
 
 from __future__ import annotations
 
-import errno
 import gc
 import os
-import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
-
-import pathspec
 
 from gradio_clean.classify import Category, Kind, Role
 from gradio_clean.duplicates import Candidate, find_duplicates
 from gradio_clean.durations import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
 from gradio_clean.durations import format_duration
+from gradio_clean.ignore import IgnoreFile, Scope, ScopeReport, read_ignore_file
 from gradio_clean.plan import Action, Identity, Plan, Rule
-from gradio_clean.roots import DIR_FLAGS, Root
+from gradio_clean.roots import Root
 from gradio_clean.scan import Hooks, Item, ProgressHook, ScanWarning, scan
 
-IGNORE_FILE = ".gradiocleanignore"
 USER_DATA = frozenset({Category.FLAGGED, Category.EXAMPLES})
 # Content worth deduplicating; Gradio's leftovers and internal state are not.
 DEDUPE_CATEGORIES = frozenset(
@@ -296,46 +292,6 @@ class _RootPlanner:
         self.dupes.clear()
 
 
-class Scope:
-    """--include/--exclude plus the root's .gradiocleanignore: gitignore-style, root-relative."""
-
-    def __init__(self, include: Sequence[str], exclude: Sequence[str]) -> None:
-        self._include = pathspec.GitIgnoreSpec.from_lines(include) if include else None
-        self._exclude = pathspec.GitIgnoreSpec.from_lines(exclude) if exclude else None
-
-    def wants(self, rel: str, *, is_dir: bool) -> bool:
-        if rel == IGNORE_FILE:  # the ignore file itself stays, without a pattern match
-            return False
-        key = rel + "/" if is_dir else rel
-        if self._exclude is not None and self._exclude.match_file(key):
-            return False
-        if self._include is not None and is_dir is False:
-            return bool(self._include.match_file(key))
-        return True
-
-
-def read_ignore_file(root: Root) -> list[str]:
-    """The root's .gradiocleanignore, opened without following links and never a FIFO."""
-    try:
-        dfd = os.open(root.path, DIR_FLAGS)
-    except OSError:
-        return []
-    try:
-        fd = os.open(
-            IGNORE_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd
-        )
-    except OSError as exc:
-        if exc.errno not in (errno.ENOENT, errno.ELOOP):
-            raise
-        return []
-    finally:
-        os.close(dfd)
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            return []
-        return os.fsdecode(fh.read(1 << 20)).splitlines()
-
-
 def build_plan(
     roots: Sequence[Root],
     rules: RuleSet,
@@ -346,16 +302,16 @@ def build_plan(
 ) -> Plan:
     """Walk every root once and decide what each rule selects (`jobs`: as for scan)."""
     planners: dict[str, _RootPlanner] = {}
+    ignore_files: dict[str, IgnoreFile | None] = {}
     current: list[_RootPlanner] = []
     extra_warnings: list[ScanWarning] = []
 
     def on_root(root: Root) -> None:
-        planner = _RootPlanner(
-            root,
-            rules,
-            int(now * 1e9),
-            Scope(rules.include, [*rules.exclude, *read_ignore_file(root)]),
-        )
+        ignore = ignore_files[root.path] = read_ignore_file(root)
+        if ignore is not None and not ignore.used:
+            extra_warnings.append(ScanWarning(ignore.path, f"ignored: {ignore.problem}"))
+        scope = Scope(rules.include, rules.exclude, ignore.patterns if ignore else None)
+        planner = _RootPlanner(root, rules, int(now * 1e9), scope)
         planners[root.path] = planner
         current[:] = [planner]
 
@@ -366,12 +322,17 @@ def build_plan(
         current[0].on_item(item)
 
     def export() -> object:  # in a forked worker: what it planned for its share
-        return current[0].actions, current[0].dupes
+        scope = current[0].scope  # forked before the root's first entry: counts are its own
+        return current[0].actions, current[0].dupes, (scope.excluded, scope.ignored)
 
     def absorb(payload: object) -> None:
-        actions, dupes = cast(tuple[list[Action], list[_Dupe]], payload)
+        actions, dupes, (excluded, ignored) = cast(
+            tuple[list[Action], list[_Dupe], tuple[int, int]], payload
+        )
         current[0].actions.extend(actions)
         current[0].dupes.extend(dupes)
+        current[0].scope.excluded += excluded
+        current[0].scope.ignored += ignored
 
     paused = gc.isenabled()
     gc.disable()  # the walk makes ~1 long-lived object per candidate; GC passes cost ~half
@@ -404,6 +365,10 @@ def build_plan(
         actions=tuple(actions),
         scan=result,
         warnings=(*result.warnings, *extra_warnings),
+        scopes=tuple(
+            ScopeReport(path, ignore_files[path], p.scope.excluded, p.scope.ignored)
+            for path, p in planners.items()
+        ),
     )
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from gradio_clean.config import (
     CLI_SOURCE,
     DEFAULT_SOURCE,
     KEYS,
+    MAX_BYTES,
     RULE_KEYS,
     Config,
     find_config,
@@ -26,6 +30,7 @@ from gradio_clean.config import (
 )
 from gradio_clean.durations import ACCEPTED
 from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
+from tests.conftest import NOBODY, cli_env, run_cli
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -228,7 +233,12 @@ def test_categories_keep_order_and_drop_repeats(tmp_path: Path) -> None:
         ('roots = ["/a\\u0000b"]', 'roots[0] = "/a\\u0000b": expected a path (a non-empty string)'),
         (
             'include = ["*.png", "!"]',
-            "include[1] = \"!\": not a gitignore-style pattern (Invalid git pattern: '!')",
+            'include[1] = "!": not a gitignore-style pattern (matches nothing)',
+        ),
+        (
+            'exclude = ["\\\\"]',
+            'exclude[0] = "\\\\": not a gitignore-style pattern '
+            "(a backslash at the end of a segment escapes nothing)",
         ),
         (
             "exclude = [[1]]",
@@ -295,13 +305,123 @@ def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
 
 
 def test_something_that_is_not_a_config_file(tmp_path: Path) -> None:
-    assert re.fullmatch(
-        r"/dev/zero: not a config file \(larger than \d+ KiB\)", usage_message("/dev/zero")
-    )
+    assert usage_message("/dev/zero") == "/dev/zero: not a regular file (a character device)"
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * (MAX_BYTES + 1))
+    assert usage_message(str(big)) == f"{big}: not a config file (larger than 1024 KiB)"
+    assert usage_message(str(tmp_path)) == f"{tmp_path}: not a regular file (a folder)"
     with pytest.raises(GradioCleanError) as caught:
-        load_config(str(tmp_path))
-    assert caught.value.message == f"{tmp_path}: cannot read config: Is a directory"
+        load_config(str(tmp_path / "missing.toml"))
+    assert caught.value.message.endswith(
+        "missing.toml: cannot read config: No such file or directory"
+    )
     assert caught.value.exit_code is ExitCode.ERROR
+
+
+def test_a_fifo_named_as_the_config_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Issue 14: `--config FIFO` and GRADIO_CLEAN_CONFIG=FIFO hung; open(O_NONBLOCK), then fstat."""
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    for args, env in (
+        (["config", "--config", str(fifo)], cli_env()),
+        (["config"], cli_env(GRADIO_CLEAN_CONFIG=str(fifo))),
+        (["prune", "--older-than", "1d", str(tmp_path)], cli_env(GRADIO_CLEAN_CONFIG=str(fifo))),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "gradio_clean", *args],
+            capture_output=True,
+            timeout=30,
+            env=env,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert done.returncode == ExitCode.USAGE, done.stderr
+        assert done.stderr.decode().endswith("fifo.toml: not a regular file (a FIFO)\n")
+        assert done.stderr.count(b"\n") == 1
+    # and load_config itself, given the FIFO's path, opens it without blocking
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from gradio_clean.config import load_config; load_config({str(fifo)!r})",
+        ],
+        capture_output=True,
+        timeout=30,
+        env=cli_env(),
+        check=False,
+    )
+    assert b"not a regular file (a FIFO)" in child.stderr
+
+
+def test_a_deeply_nested_config_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    """Issue 14: 5,000 nested arrays gave a RecursionError traceback."""
+    path = write_config(tmp_path / "deep.toml", "include = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert usage_message(path) == f"{path}: invalid TOML: nested too deeply"
+    done = run_cli("config", "--config", path)
+    assert done.returncode == ExitCode.USAGE
+    assert done.stderr.decode() == f"gradio-clean: error: {path}: invalid TOML: nested too deeply\n"
+
+
+def _symlink(p: Path) -> None:
+    p.unlink()
+    p.symlink_to(p.parent.parent / "explicit.toml")
+
+
+def _fifo(p: Path) -> None:
+    p.unlink()
+    os.mkfifo(p)
+
+
+@pytest.mark.parametrize(
+    ("plant", "problem"),
+    [
+        (lambda p: p.chmod(0o664), "writable by group or others (mode 0664)"),
+        (lambda p: p.chmod(0o646), "writable by group or others (mode 0646)"),
+        (_symlink, "not a regular file (a symlink)"),
+        (_fifo, "not a regular file (a FIFO)"),
+    ],
+    ids=["group-writable", "world-writable", "symlink", "fifo"],
+)
+def test_a_local_config_others_could_write_is_skipped_with_a_warning(
+    places: Places, plant: Callable[[Path], object], problem: str
+) -> None:
+    del places.env["GRADIO_CLEAN_CONFIG"]
+    plant(places.local)
+    warned: list[str] = []
+    found = find_config(
+        None, places.env, str(places.cwd), system=str(places.system), warn=warned.append
+    )
+    assert found == str(places.xdg)  # the next place in the search path
+    assert warned == [f"ignoring {places.local}: {problem}"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file to another user")
+def test_a_local_config_of_another_user_is_skipped(places: Places, world_dir: Path) -> None:
+    """Issue 14: a ./gradio-clean.toml planted in a world-writable folder overrode /etc's."""
+    del places.env["GRADIO_CLEAN_CONFIG"]
+    os.chown(places.local, NOBODY, NOBODY)
+    warned: list[str] = []
+    found = find_config(
+        None, places.env, str(places.cwd), system=str(places.system), warn=warned.append
+    )
+    assert found == str(places.xdg)
+    owner = f"owned by uid {NOBODY}, not by root or the user running gradio-clean (uid 0)"
+    assert warned == [f"ignoring {places.local}: {owner}"]
+    # swapped in after the search looked: the file opened is checked again
+    with pytest.raises(UsageError, match=f"^{re.escape(str(places.local))}: owned by uid"):
+        load_config(str(places.local), local=True)
+    # the whole command, from a world-writable folder holding another user's config
+    world_dir.chmod(0o1777)
+    planted = world_dir / "gradio-clean.toml"
+    planted.write_text('categories = ["flagged", "examples"]\nolder_than = "1s"\n')
+    os.chown(planted, NOBODY, NOBODY)
+    done = run_cli("config", cwd=world_dir)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.decode() == f"gradio-clean: warning: ignoring {planted}: {owner}\n"
+    assert f"# config file: {places.xdg}\n".encode() in done.stdout  # the next place
+    assert b"flagged" not in done.stdout
+    # an explicitly named file is the operator's choice, whoever owns it
+    assert load_config(str(planted)).categories == ("flagged", "examples")
 
 
 # -- meeting the command line ----------------------------------------------------
@@ -399,6 +519,14 @@ def test_toml_value_reads_back_as_the_same_value(value: object) -> None:
     text = toml_value(value)
     assert "\n" not in text
     assert tomllib.loads(f"k = {text}")["k"] == value
+
+
+def test_toml_value_escapes_what_a_terminal_would_act_on() -> None:
+    text = "a\x7fb\x9b2Jc\u2028d\u202ee\n\x1b"
+    shown = toml_value(text)
+    assert shown == '"a\\u007fb\\u009b2Jc\\u2028d\\u202ee\\n\\u001b"'
+    assert shown.isprintable()
+    assert tomllib.loads(f"x = {shown}")["x"] == text
 
 
 def test_toml_value_of_a_tuple_and_a_table() -> None:

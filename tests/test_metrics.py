@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,13 +20,17 @@ from gradio_clean.classify import Category
 from gradio_clean.errors import GradioCleanError
 from gradio_clean.metrics import (
     LAST_SUCCESS,
+    STALE_TEMP_SECONDS,
+    TEMP_MARK,
     Count,
     RunMetrics,
     read_last_success,
+    remove_stale_temporaries,
     render_metrics,
     write_metrics,
 )
 from gradio_clean.plan import Rule
+from tests.conftest import NOBODY, cli_env
 from tests.helpers import parse_exposition
 
 
@@ -258,3 +265,79 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "no-such-dir" / "gradio_clean.prom"
     with pytest.raises(GradioCleanError, match=r"^cannot write metrics file .*: No such file"):
         write_metrics(str(path), RUN)
+
+
+# -- what another user may plant beside the metrics file ----------------------------------
+
+
+def test_a_fifo_at_the_metrics_path_never_hangs_the_run(tmp_path: Path) -> None:
+    """Issue 14: a FIFO at --metrics-file hung a failed run reading the previous file."""
+    path = tmp_path / "gradio_clean.prom"
+    os.mkfifo(path)
+    args = ["prune", "--older-than", "1d", "--metrics-file", str(path), str(tmp_path / "missing")]
+    done = subprocess.run(
+        [sys.executable, "-m", "gradio_clean", *args],
+        capture_output=True,
+        timeout=30,
+        env=cli_env(),
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert stat.S_ISREG(path.lstat().st_mode)  # the FIFO was replaced, never read
+    assert parse_exposition(path.read_text()).value(LAST_SUCCESS) == 0
+    assert read_last_success(str(tmp_path / "no-such-file")) is None
+
+
+def test_the_previous_file_is_not_read_through_a_planted_symlink(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.prom"
+    write_metrics(str(elsewhere), succeeded(4_000_000_000.0))  # a success far in the future
+    path = tmp_path / "gradio_clean.prom"
+    path.symlink_to(elsewhere)
+    write_metrics(str(path), failed(100.0))
+    assert not path.is_symlink()
+    assert parse_exposition(path.read_text()).value(LAST_SUCCESS) == 0
+    assert parse_exposition(elsewhere.read_text()).value(LAST_SUCCESS) == 4_000_000_000.0
+
+
+def test_a_link_planted_at_the_temps_name_is_never_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mkstemp opens with O_EXCL: a planted name is passed over, not written through."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine\n")
+    path = tmp_path / "gradio_clean.prom"
+    planted = tmp_path / f".gradio_clean.prom{TEMP_MARK}aaaaaaaa.tmp"
+    planted.symlink_to(victim)
+    monkeypatch.setattr(tempfile, "_get_candidate_names", lambda: iter(["aaaaaaaa", "bbbbbbbb"]))
+    write_metrics(str(path), RUN)
+    assert victim.read_text() == "mine\n"
+    assert planted.is_symlink()
+    assert path.read_text() == render_metrics(RUN)
+
+
+def test_temps_a_killed_run_left_are_removed_by_the_next(tmp_path: Path) -> None:
+    """Issue 13: a temporary must carry a name the tool recognises, so the next run removes it."""
+    path = tmp_path / "gradio_clean.prom"
+    old = time.time() - 2 * STALE_TEMP_SECONDS
+
+    def temp(suffix: str, *, age: float = old) -> Path:
+        p = tmp_path / f".gradio_clean.prom{TEMP_MARK}{suffix}.tmp"
+        p.write_text("half")
+        os.utime(p, (age, age))
+        return p
+
+    stale = temp("k1ll3d_0")
+    fresh = temp("running", age=time.time())  # a run writing right now
+    linked = temp("linked00")
+    os.link(linked, tmp_path / "other-name")
+    other_shape = tmp_path / ".gradio_clean.prom.zz99yy88.tmp"  # not our mark
+    other_shape.write_text("x")
+    os.utime(other_shape, (old, old))
+    write_metrics(str(path), RUN)
+    assert not stale.exists()
+    assert fresh.exists() and linked.exists() and other_shape.exists()
+    if os.geteuid() == 0:  # another user's file of our shape stays too
+        theirs = temp("theirs00")
+        os.chown(theirs, NOBODY, NOBODY)
+        assert remove_stale_temporaries(str(tmp_path), "gradio_clean.prom") == []
+        assert theirs.exists()

@@ -126,6 +126,7 @@ SHAPE_ROOT = {
     "path",
     "role",
     "role_reason",
+    "ignore_file",  # null without a .gradiocleanignore
     "files",
     "dirs",
     "bytes",
