@@ -1,0 +1,176 @@
+"""Removing one checked entry so that what was checked is exactly what goes.
+
+Linux has no "unlink this inode": an unlink names an entry, and a live app can
+rename a new upload over that name, or open the file, between a check and the
+unlink. So an entry is first *claimed*: renamed, without replacing anything, to a
+private name in the same folder. From then on the app can neither reach it by its
+old name nor put anything in its place that we would remove. The claimed inode is
+checked against what the folder survey saw, probed for other open descriptors
+(a write lease is granted only when nobody else has the file open, read, written
+or mapped, in any PID namespace), and only then unlinked; otherwise it is renamed
+back. Where a filesystem cannot rename without replacing, the entry is re-stat'ed
+and unlinked by name, and the window between the two stays open (microseconds).
+
+Also here: the mount a descriptor is on (statx's mount id) and the immutable and
+append-only flags, both read without opening the entry.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import secrets
+import signal
+import stat
+import struct
+from collections.abc import Callable
+
+Why = Callable[[int, int], "str | None"]
+
+
+class Refused(Exception):
+    """The entry is left alone; the message says why (the caller adds the context)."""
+
+
+_RENAME_NOREPLACE = 1
+_AT_EMPTY_PATH = 0x1000
+_AT_SYMLINK_NOFOLLOW = 0x100
+_STATX_MNT_ID = 0x1000
+_STATX_ATTR_IMMUTABLE = 0x10
+_STATX_ATTR_APPEND = 0x20
+_F_SETSIG = 10  # a lease break signals the holder; SIGURG's default is to ignore it
+CLAIM_PREFIX = ".gradio-clean-"
+CLAIM_SUFFIX = ".del"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)
+_statx = getattr(_libc, "statx", None)
+
+
+def _statx_raw(dir_fd: int, name: str, flags: int, mask: int) -> bytes | None:
+    if _statx is None:
+        return None
+    buf = ctypes.create_string_buffer(256)
+    rc = _statx(dir_fd, os.fsencode(name), flags, mask, buf)
+    return None if rc != 0 else buf.raw
+
+
+def mount_id(fd: int) -> int | None:
+    """The mount the open descriptor is on (kernel 5.8+), or None where unknown."""
+    raw = _statx_raw(fd, "", _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW, _STATX_MNT_ID)
+    if raw is None or not struct.unpack_from("I", raw, 0)[0] & _STATX_MNT_ID:
+        return None
+    return int(struct.unpack_from("Q", raw, 144)[0])
+
+
+def frozen(dir_fd: int, name: str) -> bool:
+    """True if `name` (or, if empty, dir_fd itself) is immutable or append-only (chattr
+    +i / +a): it cannot be removed, nor, for a folder, anything in it. False where the
+    filesystem does not say."""
+    flags = _AT_SYMLINK_NOFOLLOW | (_AT_EMPTY_PATH if not name else 0)
+    raw = _statx_raw(dir_fd, name, flags, 0)
+    if raw is None:
+        return False
+    (attributes,) = struct.unpack_from("Q", raw, 8)
+    return bool(attributes & (_STATX_ATTR_IMMUTABLE | _STATX_ATTR_APPEND))
+
+
+def _rename_noreplace(dir_fd: int, src: str, dst: str) -> None:
+    if _renameat2 is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not available")
+    if _renameat2(dir_fd, os.fsencode(src), dir_fd, os.fsencode(dst), _RENAME_NOREPLACE) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), src)
+
+
+def open_elsewhere(dir_fd: int, name: str, ino: int) -> bool | None:
+    """Whether another open file description holds this regular file; None if unknown.
+
+    A write lease is granted only while nobody else has the file open (kernel 5.3+
+    counts readers too, and a mapping keeps its file open). Held for no longer than
+    the probe itself. None where leases are refused (not the owner without root,
+    a filesystem without leases) or the file cannot be opened.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except OSError as exc:
+        return True if exc.errno == errno.EWOULDBLOCK else None  # someone's lease
+    try:
+        if os.fstat(fd).st_ino != ino:
+            return True  # not the file we checked: treat it as taken
+        try:
+            fcntl.fcntl(fd, _F_SETSIG, signal.SIGURG)
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        except OSError as exc:
+            return True if exc.errno == errno.EAGAIN else None
+        return False
+    finally:
+        os.close(fd)  # also drops the lease
+
+
+def _same(st: os.stat_result, want: os.stat_result) -> bool:
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns) == (
+        want.st_dev,
+        want.st_ino,
+        want.st_mode,
+        want.st_size,
+        want.st_mtime_ns,
+    )
+
+
+def unlink_checked(dir_fd: int, name: str, want: os.stat_result, why: Why) -> os.stat_result | None:
+    """Unlink `name` only if it is still the entry surveyed as `want` and nobody holds it.
+
+    Returns the stat of what was removed; None if the name was already gone. Raises
+    Refused when the entry changed, is in use or is a mount point; OSError otherwise.
+    """
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if not _same(st, want) or st.st_ctime_ns != want.st_ctime_ns:
+        raise Refused("changed")
+    if stat.S_ISREG(st.st_mode):
+        busy = why(st.st_dev, st.st_ino)
+        if busy:
+            raise Refused(busy)
+    tmp = f"{CLAIM_PREFIX}{secrets.token_hex(6)}{CLAIM_SUFFIX}"
+    try:
+        _rename_noreplace(dir_fd, name, tmp)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            raise Refused("a mount point: left alone, on another filesystem") from None
+        if exc.errno not in (errno.EINVAL, errno.ENOSYS):
+            raise
+        return _unlink_by_name(dir_fd, name, st)
+    try:
+        got = os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False)
+        if not _same(got, want):
+            raise Refused("replaced")
+        if stat.S_ISREG(got.st_mode) and open_elsewhere(dir_fd, tmp, got.st_ino):
+            raise Refused("open by another process")
+        os.unlink(tmp, dir_fd=dir_fd)
+    except BaseException as exc:
+        try:
+            _rename_noreplace(dir_fd, tmp, name)
+        except OSError:
+            if isinstance(exc, Refused):
+                raise Refused(f"{exc}; kept as {tmp}") from None
+        raise
+    return got
+
+
+def _unlink_by_name(dir_fd: int, name: str, st: os.stat_result) -> os.stat_result:
+    """Without RENAME_NOREPLACE: probe, then unlink by name right after a last stat."""
+    if stat.S_ISREG(st.st_mode) and open_elsewhere(dir_fd, name, st.st_ino):
+        raise Refused("open by another process")
+    again = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if not _same(again, st):
+        raise Refused("replaced")
+    os.unlink(name, dir_fd=dir_fd)
+    return st

@@ -1,0 +1,218 @@
+"""Races with a live app and with mounts while a folder is removed.
+
+Each test loops over many trials, bounded in count and time, with a real second
+process doing what an app (or an administrator's mount) does at a random moment
+during `apply_plan`; every trial checks that nothing fresh, and nothing on the other
+filesystem, was lost.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gradio_clean.classify import Role
+from gradio_clean.delete import apply_plan
+from gradio_clean.plan import Status
+from gradio_clean.roots import Root
+from gradio_clean.rules import RuleSet, build_plan
+from tests.conftest import DAY, HOUR, set_age, write
+
+TRIALS = 300
+BUDGET = 20.0  # seconds per race test
+
+# The "app": told what to do and when (a delay in microseconds after the order,
+# which is sent just before apply starts), it does it and answers with the inode of
+# the fresh file it made or opened, or "-" if it could not (its folder was gone).
+APP = r"""
+import os, sys, time
+held = []
+for line in sys.stdin:
+    kind, delay, *paths = line.split("\0")
+    paths[-1] = paths[-1].rstrip("\n")
+    if kind == "rename":  # the upload is written first, elsewhere: only the rename races
+        with open(paths[0], "wb") as fh:
+            fh.write(b"fresh upload")
+    for fd in held:
+        os.close(fd)
+    held.clear()
+    end = time.perf_counter() + int(delay) / 1e6
+    while time.perf_counter() < end:
+        pass
+    try:
+        if kind == "create":
+            fd = os.open(paths[0], os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.write(fd, b"fresh")
+            os.close(fd)
+            answer = os.stat(paths[0]).st_ino
+        elif kind == "rename":
+            ino = os.stat(paths[0]).st_ino
+            os.rename(paths[0], paths[1])
+            answer = ino
+        elif kind == "open":
+            fd = os.open(paths[0], os.O_RDONLY)
+            held.append(fd)
+            answer = os.fstat(fd).st_ino
+        else:
+            answer = "-"
+    except OSError:
+        answer = "-"
+    print(answer, flush=True)
+"""
+
+
+@dataclass
+class App:
+    proc: subprocess.Popen[str]
+
+    def order(self, kind: str, delay_us: int, *paths: Path) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("\0".join([kind, str(delay_us), *map(str, paths)]) + "\n")
+        self.proc.stdin.flush()
+
+    def answer(self) -> int | None:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        assert line, "the app process died"
+        return None if line == "-" else int(line)
+
+
+@pytest.fixture
+def live_app() -> Iterator[App]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", APP], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield App(proc)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def never_busy(_dev: int, _ino: int) -> str | None:
+    """The /proc snapshot at its stalest: it sees no process at all."""
+    return None
+
+
+def inodes_under(path: Path) -> set[int]:
+    found = set()
+    for folder, dirs, files in os.walk(path):
+        found.update(os.lstat(os.path.join(folder, n)).st_ino for n in dirs + files)
+    return found
+
+
+@dataclass
+class Tally:
+    trials: int = 0
+    acted: int = 0  # the app's action happened while the folder still existed
+    lost: int = 0
+    stopped: int = 0  # the folder was left, not whole, because of the app
+    removed: int = 0
+
+
+def race(
+    app: App,
+    base: Path,
+    build: Callable[[Path], tuple[Root, RuleSet, Path]],
+    act: Callable[[App, Path, int], None],
+) -> Tally:
+    """Trials until TRIALS or BUDGET: build a folder, plan it, order the app, apply."""
+    tally = Tally()
+    durations: list[float] = []
+    deadline = time.monotonic() + BUDGET
+    while tally.trials < TRIALS and time.monotonic() < deadline:
+        trial = base / str(tally.trials)
+        root, rules, folder = build(trial)
+        plan = build_plan([root], rules, now=time.time())
+        assert [a.is_dir for a in plan.actions] == [True], plan.actions
+        span = int(1e6 * sorted(durations)[len(durations) // 2]) if durations else 2000
+        act(app, folder, random.randint(0, span))
+        started = time.perf_counter()
+        result = apply_plan(plan, why=never_busy, jobs=1)
+        durations.append(time.perf_counter() - started)
+        fresh = app.answer()
+        tally.trials += 1
+        outcome = result.outcomes[0]
+        if outcome.status is Status.DELETED:
+            tally.removed += 1
+        elif "changed while being removed" in (outcome.detail or ""):
+            tally.stopped += 1
+        if fresh is not None:
+            tally.acted += 1
+            if fresh not in inodes_under(trial):
+                tally.lost += 1
+        shutil.rmtree(trial)
+    return tally
+
+
+def check(tally: Tally) -> None:
+    print(tally)
+    assert tally.lost == 0, tally
+    assert tally.trials >= min(TRIALS, 100), tally
+    # The race was really run: the app acted in time in some trials, and the folder was
+    # removed whole in others.
+    assert tally.acted >= 5 and tally.removed >= 5, tally
+
+
+def session_tree(trial: Path) -> tuple[Root, RuleSet, Path]:
+    app_dir = trial / "app"
+    session = app_dir / str(uuid.uuid4())
+    for n in range(30):
+        write(session / f"f{n}.txt", b"old", age=2 * HOUR)
+        write(session / "sub" / f"g{n}.txt", b"old", age=2 * HOUR)
+    set_age(session / "sub", 2 * HOUR)
+    set_age(session, 2 * HOUR)
+    return Root(str(app_dir), Role.APP, "t"), RuleSet(orphaned_sessions=True), session
+
+
+def hash_folder(trial: Path) -> tuple[Root, RuleSet, Path]:
+    temp = trial / "temp"
+    folder = temp / (uuid.uuid4().hex * 2)
+    for n in range(40):
+        write(folder / f"part{n:02}.bin", b"old" * 10, age=3 * DAY)
+    set_age(folder, 3 * DAY)
+    (trial / "staging").mkdir()
+    return Root(str(temp), Role.TEMP, "t"), RuleSet(older_than=DAY), folder
+
+
+def test_a_file_created_in_a_subfolder_during_removal_is_kept(
+    tmp_path: Path, live_app: App
+) -> None:
+    """Issue 14: a file the app creates in a session subfolder after the survey."""
+
+    def act(app: App, session: Path, delay: int) -> None:
+        app.order("create", delay, session / "sub" / f"new-{uuid.uuid4().hex}.txt")
+
+    check(race(live_app, tmp_path, session_tree, act))
+
+
+def test_an_upload_renamed_over_a_name_during_removal_is_kept(
+    tmp_path: Path, live_app: App
+) -> None:
+    """Issue 14: in a flat hash folder, a new upload renamed over a name not yet removed."""
+
+    def act(app: App, folder: Path, delay: int) -> None:
+        target = folder / f"part{random.randrange(40):02}.bin"
+        app.order("rename", delay, folder.parent.parent / "staging" / "up.bin", target)
+
+    check(race(live_app, tmp_path, hash_folder, act))
+
+
+def test_a_file_opened_during_removal_is_kept(tmp_path: Path, live_app: App) -> None:
+    """Issue 14: a file the app opens while its folder is being removed, with an
+    in-use snapshot that is as stale as it gets (it sees nothing)."""
+
+    def act(app: App, folder: Path, delay: int) -> None:
+        app.order("open", delay, folder / f"part{random.randrange(40):02}.bin")
+
+    check(race(live_app, tmp_path, hash_folder, act))
