@@ -248,7 +248,9 @@ def _enter(parent: int, name: str, want: os.stat_result, chain: _DirChain) -> in
             raise Skip(f"changed while being removed: {name} is no longer a folder") from None
         raise
     st = os.fstat(fd)
-    if st.st_dev != chain.dev or (chain.mnt is not None and mount_id(fd) != chain.mnt):
+    if (st.st_dev, want.st_dev) != (chain.dev, chain.dev) or (
+        chain.mnt is not None and mount_id(fd) != chain.mnt
+    ):
         os.close(fd)
         raise Skip(f"holds a mount point ({name}): left alone, on another filesystem")
     if st.st_ino != want.st_ino:
@@ -349,7 +351,9 @@ def _rmdir_checked(parent: int, name: str, want: os.stat_result, prefix: str = "
         st = os.stat(name, dir_fd=parent, follow_symlinks=False)
     except FileNotFoundError:
         return
-    if (st.st_dev, st.st_ino) != (want.st_dev, want.st_ino):
+    if st.st_dev != want.st_dev:
+        raise Skip(f"holds a mount point ({prefix}{name}): left alone, on another filesystem")
+    if st.st_ino != want.st_ino:
         raise Skip(f"changed while being removed: {prefix}{name} was replaced")
     try:
         os.rmdir(name, dir_fd=parent)

@@ -8,6 +8,7 @@ filesystem, was lost.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -26,7 +27,7 @@ from gradio_clean.delete import apply_plan
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
-from tests.conftest import DAY, HOUR, set_age, write
+from tests.conftest import DAY, HOUR, cli_env, set_age, write
 
 TRIALS = 300
 BUDGET = 20.0  # seconds per race test
@@ -105,7 +106,7 @@ def never_busy(_dev: int, _ino: int) -> str | None:
 
 
 def inodes_under(path: Path) -> set[int]:
-    found = set()
+    found: set[int] = set()
     for folder, dirs, files in os.walk(path):
         found.update(os.lstat(os.path.join(folder, n)).st_ino for n in dirs + files)
     return found
@@ -216,3 +217,110 @@ def test_a_file_opened_during_removal_is_kept(tmp_path: Path, live_app: App) -> 
         app.order("open", delay, folder / f"part{random.randrange(40):02}.bin")
 
     check(race(live_app, tmp_path, hash_folder, act))
+
+
+# In a private mount namespace: a tmpfs holding an old file is bind-mounted on a
+# subfolder of an orphaned session and taken off again, every ~0.2 ms, by a forked
+# child, while this process plans and removes the session, one trial after another.
+MOUNT_RACE = r"""
+import ctypes, json, mmap, os, shutil, signal, sys, time, uuid
+from gradio_clean.classify import Role
+from gradio_clean.delete import apply_plan
+from gradio_clean.roots import Root
+from gradio_clean.rules import RuleSet, build_plan
+
+base, trials, budget = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+libc = ctypes.CDLL(None, use_errno=True)
+MS_BIND, MNT_DETACH = 4096, 2
+other, app = os.path.join(base, "other"), os.path.join(base, "app")
+os.makedirs(other)
+os.makedirs(app)
+if libc.mount(b"none", other.encode(), b"tmpfs", 0, None) != 0:
+    print(json.dumps({"skip": os.strerror(ctypes.get_errno())}))
+    sys.exit(0)
+victim = os.path.join(other, "on-tmpfs.bin")
+OLD = time.time() - 10 * 86400
+
+def plant():
+    with open(victim, "wb") as fh:
+        fh.write(b"on another filesystem")
+    for p in (victim, other):
+        os.utime(p, (OLD, OLD))
+
+plant()
+target = mmap.mmap(-1, 4096)  # where the child mounts: the current trial's subfolder
+pid = os.fork()
+if pid == 0:
+    src = other.encode()
+    while True:
+        dst = target[:4096].split(b"\0", 1)[0]
+        if dst and libc.mount(src, dst, None, MS_BIND, None) == 0:
+            time.sleep(0.0001)
+            libc.umount2(dst, MNT_DETACH)
+        time.sleep(0.0001)
+
+tally = {"trials": 0, "lost": 0, "removed": 0, "left_alone": 0, "failed": 0}
+deadline = time.monotonic() + budget
+while tally["trials"] < trials and time.monotonic() < deadline:
+    session = os.path.join(app, str(uuid.uuid4()))
+    sub = os.path.join(session, "sub")
+    os.makedirs(sub)
+    with open(os.path.join(session, "old.txt"), "wb") as fh:
+        fh.write(b"old")
+    for p in (os.path.join(session, "old.txt"), sub, session):
+        os.utime(p, (OLD, OLD))
+    target[: len(sub) + 1] = sub.encode() + b"\0"
+    plan = build_plan([Root(app, Role.APP, "t")], RuleSet(orphaned_sessions=True), now=time.time())
+    result = apply_plan(plan, why=lambda dev, ino: None, jobs=1)
+    tally["trials"] += 1
+    for o in result.outcomes:
+        if o.status.value == "deleted":
+            tally["removed"] += 1
+        elif "another filesystem" in (o.detail or ""):
+            tally["left_alone"] += 1
+        else:
+            tally["failed"] += 1
+            tally.setdefault("details", []).append(o.detail)
+    if not os.path.exists(victim):
+        tally["lost"] += 1
+        plant()
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
+print(json.dumps(tally))
+"""
+
+
+def test_a_mount_that_comes_and_goes_during_removal_is_never_entered(tmp_path: Path) -> None:
+    """Issue 13.1: the device and mount are decided from the descriptor worked through."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) for a private mount namespace")
+    proc = subprocess.run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            sys.executable,
+            "-c",
+            MOUNT_RACE,
+            str(tmp_path),
+            "1000",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=cli_env(),
+    )
+    if proc.returncode != 0 and "unshare:" in proc.stderr:
+        pytest.skip(f"no private mount namespace here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    tally = json.loads(proc.stdout)
+    if "skip" in tally:
+        pytest.skip(f"cannot mount a tmpfs here: {tally['skip']}")
+    print(tally)
+    assert tally["lost"] == 0, tally
+    assert tally["trials"] >= 300, tally
+    # The race was run: some sessions went whole, some were left for the mount on them.
+    assert tally["removed"] >= 10 and tally["left_alone"] >= 10, tally
