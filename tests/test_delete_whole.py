@@ -80,12 +80,11 @@ def test_an_unwritable_subfolder_leaves_its_session_whole(world_dir: Path) -> No
         pytest.skip("needs root to hand the tree to another user")
     app_dir = world_dir / "app"
     session = old_session(app_dir)
-    for folder, _dirs, names in os.walk(world_dir):
-        for p in [folder, *(os.path.join(folder, n) for n in names + _dirs)]:
-            os.chown(p, NOBODY, NOBODY)
+    for path in [world_dir, *world_dir.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY)
     os.chown(session / "sub", 0, 0)  # root's: mode 0755, nobody may not remove b.txt
-    for p in (session / "sub", session):
-        set_age(p, 2 * HOUR)
+    for folder in (session / "sub", session):
+        set_age(folder, 2 * HOUR)
     before = files_under(session)
 
     def plan_only() -> int:
