@@ -5,7 +5,12 @@
   symlink is removed as a link, never followed, and a folder swapped for a link
   mid-run fails to open instead of leading outside the root (like systemd-tmpfiles
   and Python's fd-based shutil.rmtree).
-- Nothing on another device is entered.
+- Nothing on another device or mount is entered: decided from the descriptor
+  opened (fstat, statx's mount id), never from a name checked before the open.
+- A folder goes whole or not at all: all of it is checked first, then each entry
+  is removed through removal.unlink_checked (claimed by a no-replace rename,
+  re-checked, lease-probed, unlinked); a name that was not there at the check
+  stops the removal.
 - Each entry is re-stat'ed just before removal; if its inode, size or mtime moved
   since planning it is skipped. One already gone counts as done.
 - Files some process holds open, maps or locks are skipped.
@@ -277,6 +282,10 @@ def _survey(top_fd: int, chain: _DirChain, check: _Check) -> _Folder:
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except FileNotFoundError:
                 continue
+            if stat.S_ISDIR(st.st_mode) and st.st_dev != chain.dev:
+                raise Skip(
+                    f"holds a mount point ({prefix}{name}): left alone, on another filesystem"
+                )
             check(node, fd, prefix + name, st)
             if stat.S_ISDIR(st.st_mode):
                 try:
@@ -311,7 +320,7 @@ def _remove_tree(top_fd: int, tree: _Folder, chain: _DirChain, why: Why, freed: 
             try:
                 gone = unlink_checked(fd, name, st, why)
             except Refused as exc:
-                raise Skip(f"changed while being removed: {prefix}{name} {exc}") from None
+                raise Skip(exc.shown(prefix + name)) from None
             if gone is not None and stat.S_ISREG(gone.st_mode):
                 freed.files += 1
                 if gone.st_nlink == 1:
@@ -409,10 +418,10 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
         _check(top, action.identity, is_dir=True)
         if top.st_mtime_ns > action.newest_ns:
             raise Skip("changed since planning (the folder itself is newer)")
-        if frozen(parent, "") or frozen(parent, name):
-            raise Skip("cannot be removed: it or its parent folder is immutable or append-only")
+        if frozen(parent, ""):
+            raise Skip("cannot be removed: its parent folder is immutable or append-only")
         _may_empty(parent, ".", "its parent folder")
-        _may_empty(parent, name, "it")
+        _removable(_Folder(os.fstat(parent)), parent, name, top)
 
         def verify(folder: _Folder, dfd: int, shown: str, st: os.stat_result) -> None:
             if st.st_mtime_ns > action.newest_ns:

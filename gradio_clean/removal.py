@@ -31,7 +31,10 @@ Why = Callable[[int, int], "str | None"]
 
 
 class Refused(Exception):
-    """The entry is left alone; the message says why (the caller adds the context)."""
+    """The entry is left alone; the message says why, with `{name}` for the entry."""
+
+    def shown(self, name: str) -> str:
+        return str(self).replace("{name}", name)
 
 
 _RENAME_NOREPLACE = 1
@@ -132,11 +135,11 @@ def unlink_checked(dir_fd: int, name: str, want: os.stat_result, why: Why) -> os
     except FileNotFoundError:
         return None
     if not _same(st, want) or st.st_ctime_ns != want.st_ctime_ns:
-        raise Refused("changed")
+        raise Refused("changed while being removed: {name} changed")
     if stat.S_ISREG(st.st_mode):
         busy = why(st.st_dev, st.st_ino)
         if busy:
-            raise Refused(busy)
+            raise Refused("{name} is " + busy)
     tmp = f"{CLAIM_PREFIX}{secrets.token_hex(6)}{CLAIM_SUFFIX}"
     try:
         _rename_noreplace(dir_fd, name, tmp)
@@ -144,16 +147,16 @@ def unlink_checked(dir_fd: int, name: str, want: os.stat_result, why: Why) -> os
         return None
     except OSError as exc:
         if exc.errno == errno.EBUSY:
-            raise Refused("a mount point: left alone, on another filesystem") from None
+            raise Refused("{name} is a mount point: left alone, on another filesystem") from None
         if exc.errno not in (errno.EINVAL, errno.ENOSYS):
             raise
         return _unlink_by_name(dir_fd, name, st)
     try:
         got = os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False)
         if not _same(got, want):
-            raise Refused("replaced")
+            raise Refused("changed while being removed: {name} was replaced")
         if stat.S_ISREG(got.st_mode) and open_elsewhere(dir_fd, tmp, got.st_ino):
-            raise Refused("open by another process")
+            raise Refused("{name} is open by another process")
         os.unlink(tmp, dir_fd=dir_fd)
     except BaseException as exc:
         try:
@@ -168,9 +171,9 @@ def unlink_checked(dir_fd: int, name: str, want: os.stat_result, why: Why) -> os
 def _unlink_by_name(dir_fd: int, name: str, st: os.stat_result) -> os.stat_result:
     """Without RENAME_NOREPLACE: probe, then unlink by name right after a last stat."""
     if stat.S_ISREG(st.st_mode) and open_elsewhere(dir_fd, name, st.st_ino):
-        raise Refused("open by another process")
+        raise Refused("{name} is open by another process")
     again = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     if not _same(again, st):
-        raise Refused("replaced")
+        raise Refused("changed while being removed: {name} was replaced")
     os.unlink(name, dir_fd=dir_fd)
     return st
