@@ -8,9 +8,8 @@
 - Nothing on another device or mount is entered: decided from the descriptor
   opened (fstat, statx's mount id), never from a name checked before the open.
 - A folder goes whole or not at all: all of it is checked first, then each entry
-  is removed through removal.unlink_checked (claimed by a no-replace rename,
-  re-checked, lease-probed, unlinked); a name that was not there at the check
-  stops the removal.
+  is removed on its own, right after a last check (see removal.py); a name that
+  was not there at the check stops the removal.
 - Each entry is re-stat'ed just before removal; if its inode, size or mtime moved
   since planning it is skipped. One already gone counts as done.
 - Files some process holds open, maps or locks are skipped.
@@ -27,12 +26,24 @@ import secrets
 import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gradio_clean.errors import ExitCode, GradioCleanError
 from gradio_clean.inuse import InUseWatcher
 from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Status
-from gradio_clean.removal import Refused, frozen, mount_id, unlink_checked
+from gradio_clean.removal import (
+    Folder,
+    Mount,
+    Refused,
+    enter,
+    frozen,
+    may_empty,
+    mount_id,
+    removable,
+    remove_tree,
+    rmdir_checked,
+    survey,
+)
 from gradio_clean.roots import DIR_FLAGS, Root, describe_open_error
 from gradio_clean.workers import Counters, available_jobs, run_shares
 
@@ -230,189 +241,34 @@ def _replace_with_link(chain: _DirChain, action: Action, parent: int, name: str)
             os.close(keep_parent)
 
 
-@dataclass
-class _Folder:
-    """A folder as the survey saw it: the names it held, and its subfolders."""
-
-    st: os.stat_result  # fstat of its own descriptor
-    entries: dict[str, os.stat_result] = field(default_factory=dict)  # lstat through it
-    folders: dict[str, _Folder] = field(default_factory=dict)
-
-
-_Check = Callable[[_Folder, int, str, os.stat_result], None]  # (parent, its fd, shown name, st)
-_Frame = tuple[int, _Folder, str, list[str]]  # descriptor, folder, shown prefix, names to do
-
-
-def _enter(parent: int, name: str, want: os.stat_result, chain: _DirChain) -> int:
-    """Open a subfolder and decide from that descriptor, never from a name checked
-    before it, that it is the folder surveyed and on the root's own mount."""
-    try:
-        fd = os.open(name, DIR_FLAGS, dir_fd=parent)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise Skip(f"changed while being removed: {name} is no longer a folder") from None
-        raise
-    st = os.fstat(fd)
-    if (st.st_dev, want.st_dev) != (chain.dev, chain.dev) or (
-        chain.mnt is not None and mount_id(fd) != chain.mnt
-    ):
-        os.close(fd)
-        raise Skip(f"holds a mount point ({name}): left alone, on another filesystem")
-    if st.st_ino != want.st_ino:
-        os.close(fd)
-        raise Skip(f"changed while being removed: {name} was replaced")
-    return fd
-
-
-def _survey(top_fd: int, chain: _DirChain, check: _Check) -> _Folder:
-    """Every entry under top_fd, lstat'ed through its parent's descriptor and passed to
-    `check`; each subfolder entered through `_enter`. Nothing is removed here."""
-    tree = _Folder(os.fstat(top_fd))
-    frames: list[_Frame] = [(top_fd, tree, "", os.listdir(top_fd))]
-    try:
-        while frames:
-            fd, node, prefix, pending = frames[-1]
-            if not pending:
-                frames.pop()
-                if fd != top_fd:
-                    os.close(fd)
-                continue
-            name = pending.pop()
-            try:
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISDIR(st.st_mode) and st.st_dev != chain.dev:
-                raise Skip(
-                    f"holds a mount point ({prefix}{name}): left alone, on another filesystem"
-                )
-            check(node, fd, prefix + name, st)
-            if stat.S_ISDIR(st.st_mode):
-                try:
-                    child = _enter(fd, name, st, chain)
-                except FileNotFoundError:
-                    continue
-                node.entries[name] = st
-                node.folders[name] = sub = _Folder(os.fstat(child))
-                frames.append((child, sub, prefix + name + "/", []))
-                frames[-1][3].extend(os.listdir(child))
-                continue
-            node.entries[name] = st
-    finally:
-        for fd, *_ in frames:
-            if fd != top_fd:
-                os.close(fd)
-    return tree
-
-
-def _remove_tree(top_fd: int, tree: _Folder, chain: _DirChain, why: Why, freed: _Freed) -> None:
-    """Remove what the survey saw, folder by folder, each entry re-checked right before
-    its own unlink; stop at the first name that was not there (whole or not at all)."""
-    frames: list[_Frame] = []
-
-    def empty(fd: int, node: _Folder, prefix: str) -> None:
-        new = sorted(set(os.listdir(fd)) - node.entries.keys())
-        if new:
-            raise Skip(f"changed while being removed: {prefix}{new[0]} appeared")
-        for name, st in node.entries.items():
-            if name in node.folders:
-                continue
-            try:
-                gone = unlink_checked(fd, name, st, why)
-            except Refused as exc:
-                raise Skip(exc.shown(prefix + name)) from None
-            if gone is not None and stat.S_ISREG(gone.st_mode):
-                freed.files += 1
-                if gone.st_nlink == 1:
-                    freed.bytes += gone.st_size
-        frames.append((fd, node, prefix, sorted(node.folders)))
-
-    try:
-        empty(top_fd, tree, "")
-        while frames:
-            fd, node, prefix, pending = frames[-1]
-            if pending:
-                name = pending.pop()
-                try:
-                    child = _enter(fd, name, node.entries[name], chain)
-                except FileNotFoundError:
-                    continue
-                try:
-                    empty(child, node.folders[name], f"{prefix}{name}/")
-                except BaseException:
-                    os.close(child)
-                    raise
-                continue
-            frames.pop()
-            if fd != top_fd:
-                os.close(fd)
-                parent, _, parent_prefix, _ = frames[-1]
-                _rmdir_checked(parent, prefix[:-1].rpartition("/")[2], node.st, parent_prefix)
-    finally:
-        for fd, *_ in frames:
-            if fd != top_fd:
-                os.close(fd)
-
-
-def _rmdir_checked(parent: int, name: str, want: os.stat_result, prefix: str = "") -> None:
-    """rmdir only the folder surveyed; a mount on it or a new entry in it stops the removal."""
-    try:
-        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
-    except FileNotFoundError:
-        return
-    if st.st_dev != want.st_dev:
-        raise Skip(f"holds a mount point ({prefix}{name}): left alone, on another filesystem")
-    if st.st_ino != want.st_ino:
-        raise Skip(f"changed while being removed: {prefix}{name} was replaced")
-    try:
-        os.rmdir(name, dir_fd=parent)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        if exc.errno == errno.EBUSY:
-            raise Skip(
-                f"holds a mount point ({prefix}{name}): left alone, on another filesystem"
-            ) from None
-        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-            raise Skip(
-                f"changed while being removed: something appeared in {prefix}{name}"
-            ) from None
-        raise
-
-
-def _removable(folder: _Folder, fd: int, shown: str, st: os.stat_result) -> None:
-    """Refuse up front what could not be removed, so a folder is not left half-deleted:
-    an immutable or append-only entry (chattr), and for a run without root, a folder
-    it may not write or a sticky folder's entry of another user."""
-    name = os.path.basename(shown)
-    if not stat.S_ISLNK(st.st_mode) and frozen(fd, name):
-        raise Skip(f"cannot be removed whole: {shown} is immutable or append-only")
-    euid = os.geteuid()
-    if euid == 0:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        _may_empty(fd, name, shown)
-    if folder.st.st_mode & stat.S_ISVTX and euid not in (st.st_uid, folder.st.st_uid):
-        raise Skip(f"cannot be removed whole: {shown} belongs to another user")
-
-
-def _may_empty(dir_fd: int, name: str, shown: str) -> None:
-    """Without root, emptying a folder needs write and search permission on it."""
-    if os.geteuid() != 0 and not os.access(
-        name, os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True
-    ):
-        raise Skip(f"cannot be removed whole: no permission to empty {shown}")
-
-
 def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> str | None:
     planned = _planned_entry(chain, action)
     if planned is None:
         return "already gone"
     parent, name, seen = planned
+    mount = Mount(chain.dev, chain.mnt)
+
+    def verify(folder: Folder, dfd: int, shown: str, st: os.stat_result) -> None:
+        if st.st_mtime_ns > action.newest_ns:
+            raise Skip(f"changed since planning ({shown} is newer)")
+        if stat.S_ISREG(st.st_mode):
+            busy = why(st.st_dev, st.st_ino)
+            if busy:
+                raise Skip(f"{shown} is {busy}")
+        removable(folder, dfd, shown, st)
+
+    def removed(st: os.stat_result) -> None:
+        if stat.S_ISREG(st.st_mode):
+            freed.files += 1
+            if st.st_nlink == 1:
+                freed.bytes += st.st_size
+
     try:
-        fd = _enter(parent, name, seen, chain)
+        fd = enter(parent, name, seen, mount)
     except FileNotFoundError:
         return "already gone"
+    except Refused as exc:
+        raise Skip(str(exc)) from None
     try:
         top = os.fstat(fd)
         _check(top, action.identity, is_dir=True)
@@ -420,23 +276,15 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
             raise Skip("changed since planning (the folder itself is newer)")
         if frozen(parent, ""):
             raise Skip("cannot be removed: its parent folder is immutable or append-only")
-        _may_empty(parent, ".", "its parent folder")
-        _removable(_Folder(os.fstat(parent)), parent, name, top)
-
-        def verify(folder: _Folder, dfd: int, shown: str, st: os.stat_result) -> None:
-            if st.st_mtime_ns > action.newest_ns:
-                raise Skip(f"changed since planning ({shown} is newer)")
-            if stat.S_ISREG(st.st_mode):
-                busy = why(st.st_dev, st.st_ino)
-                if busy:
-                    raise Skip(f"{shown} is {busy}")
-            _removable(folder, dfd, shown, st)
-
-        tree = _survey(fd, chain, verify)  # everything checked before anything goes
-        _remove_tree(fd, tree, chain, why, freed)
+        may_empty(parent, ".", "its parent folder")
+        removable(Folder(os.fstat(parent)), parent, name, top)
+        tree = survey(fd, mount, verify)  # everything checked before anything goes
+        remove_tree(fd, tree, mount, why, removed)
+        rmdir_checked(parent, name, top)
+    except Refused as exc:
+        raise Skip(str(exc)) from None
     finally:
         os.close(fd)
-    _rmdir_checked(parent, name, top)
     return None
 
 

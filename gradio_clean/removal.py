@@ -11,8 +11,13 @@ or mapped, in any PID namespace), and only then unlinked; otherwise it is rename
 back. Where a filesystem cannot rename without replacing, the entry is re-stat'ed
 and unlinked by name, and the window between the two stays open (microseconds).
 
-Also here: the mount a descriptor is on (statx's mount id) and the immutable and
-append-only flags, both read without opening the entry.
+A folder goes whole or not at all: `survey` checks all of it first (the caller
+says what may not go; `removable` refuses what could not be removed), then
+`remove_tree` removes exactly the names surveyed, each through `unlink_checked`,
+and stops at a name that was not there. Every subfolder is opened, and its device
+and mount id read from that descriptor (`enter`), never from a name checked before.
+A mount that appears on a folder being removed (EBUSY, or another device or mount
+on the descriptor) stops the removal: left alone, on another filesystem.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ import signal
 import stat
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gradio_clean.roots import DIR_FLAGS
 
 Why = Callable[[int, int], "str | None"]
 
@@ -187,3 +195,185 @@ def _unlink_by_name(dir_fd: int, name: str, st: os.stat_result) -> os.stat_resul
         raise Refused("changed while being removed: {name} was replaced")
     os.unlink(name, dir_fd=dir_fd)
     return st
+
+
+@dataclass(frozen=True)
+class Mount:
+    """The root's device and mount id (None where the kernel does not tell it)."""
+
+    dev: int
+    mnt: int | None
+
+
+@dataclass
+class Folder:
+    """A folder as the survey saw it: the names it held, and its subfolders."""
+
+    st: os.stat_result  # fstat of its own descriptor
+    entries: dict[str, os.stat_result] = field(default_factory=dict)  # lstat through it
+    folders: dict[str, Folder] = field(default_factory=dict)
+
+
+Check = Callable[[Folder, int, str, os.stat_result], None]  # (parent, its fd, shown name, st)
+_Frame = tuple[int, Folder, str, list[str]]  # descriptor, folder, shown prefix, names to do
+
+
+def enter(parent: int, name: str, want: os.stat_result, mount: Mount) -> int:
+    """Open a subfolder and decide from that descriptor, never from a name checked
+    before it, that it is the folder surveyed and on the root's own mount."""
+    try:
+        fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise Refused(f"changed while being removed: {name} is no longer a folder") from None
+        raise
+    st = os.fstat(fd)
+    if (st.st_dev, want.st_dev) != (mount.dev, mount.dev) or (
+        mount.mnt is not None and mount_id(fd) != mount.mnt
+    ):
+        os.close(fd)
+        raise Refused(f"holds a mount point ({name}): left alone, on another filesystem")
+    if st.st_ino != want.st_ino:
+        os.close(fd)
+        raise Refused(f"changed while being removed: {name} was replaced")
+    return fd
+
+
+def survey(top_fd: int, mount: Mount, check: Check) -> Folder:
+    """Every entry under top_fd, lstat'ed through its parent's descriptor and passed to
+    `check`; each subfolder entered through `enter`. Nothing is removed here."""
+    tree = Folder(os.fstat(top_fd))
+    frames: list[_Frame] = [(top_fd, tree, "", os.listdir(top_fd))]
+    try:
+        while frames:
+            fd, node, prefix, pending = frames[-1]
+            if not pending:
+                frames.pop()
+                if fd != top_fd:
+                    os.close(fd)
+                continue
+            name = pending.pop()
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode) and st.st_dev != mount.dev:
+                raise Refused(
+                    f"holds a mount point ({prefix}{name}): left alone, on another filesystem"
+                )
+            check(node, fd, prefix + name, st)
+            if stat.S_ISDIR(st.st_mode):
+                try:
+                    child = enter(fd, name, st, mount)
+                except FileNotFoundError:
+                    continue
+                node.entries[name] = st
+                node.folders[name] = sub = Folder(os.fstat(child))
+                frames.append((child, sub, prefix + name + "/", []))
+                frames[-1][3].extend(os.listdir(child))
+                continue
+            node.entries[name] = st
+    finally:
+        for fd, *_ in frames:
+            if fd != top_fd:
+                os.close(fd)
+    return tree
+
+
+def remove_tree(
+    top_fd: int, tree: Folder, mount: Mount, why: Why, removed: Callable[[os.stat_result], None]
+) -> None:
+    """Remove what the survey saw, folder by folder, each entry re-checked right before
+    its own unlink; stop at the first name that was not there (whole or not at all)."""
+    frames: list[_Frame] = []
+
+    def empty(fd: int, node: Folder, prefix: str) -> None:
+        new = sorted(set(os.listdir(fd)) - node.entries.keys())
+        if new:
+            raise Refused(f"changed while being removed: {prefix}{new[0]} appeared")
+        for name, st in node.entries.items():
+            if name in node.folders:
+                continue
+            try:
+                gone = unlink_checked(fd, name, st, why)
+            except Refused as exc:
+                raise Refused(exc.shown(prefix + name)) from None
+            if gone is not None:
+                removed(gone)
+        frames.append((fd, node, prefix, sorted(node.folders)))
+
+    try:
+        empty(top_fd, tree, "")
+        while frames:
+            fd, node, prefix, pending = frames[-1]
+            if pending:
+                name = pending.pop()
+                try:
+                    child = enter(fd, name, node.entries[name], mount)
+                except FileNotFoundError:
+                    continue
+                try:
+                    empty(child, node.folders[name], f"{prefix}{name}/")
+                except BaseException:
+                    os.close(child)
+                    raise
+                continue
+            frames.pop()
+            if fd != top_fd:
+                os.close(fd)
+                parent, _, parent_prefix, _ = frames[-1]
+                rmdir_checked(parent, prefix[:-1].rpartition("/")[2], node.st, parent_prefix)
+    finally:
+        for fd, *_ in frames:
+            if fd != top_fd:
+                os.close(fd)
+
+
+def rmdir_checked(parent: int, name: str, want: os.stat_result, prefix: str = "") -> None:
+    """rmdir only the folder surveyed; a mount on it or a new entry in it stops the removal."""
+    try:
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if st.st_dev != want.st_dev:
+        raise Refused(f"holds a mount point ({prefix}{name}): left alone, on another filesystem")
+    if st.st_ino != want.st_ino:
+        raise Refused(f"changed while being removed: {prefix}{name} was replaced")
+    try:
+        os.rmdir(name, dir_fd=parent)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            raise Refused(
+                f"holds a mount point ({prefix}{name}): left alone, on another filesystem"
+            ) from None
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise Refused(
+                f"changed while being removed: something appeared in {prefix}{name}"
+            ) from None
+        raise
+
+
+def removable(folder: Folder, fd: int, shown: str, st: os.stat_result) -> None:
+    """Refuse up front what could not be removed, so a folder is not left half-deleted:
+    an immutable or append-only entry (chattr), and for a run without root, a folder
+    it may not write or a sticky folder's entry of another user."""
+    name = os.path.basename(shown)
+    if not stat.S_ISLNK(st.st_mode) and frozen(fd, name):
+        raise Refused(f"cannot be removed whole: {shown} is immutable or append-only")
+    euid = os.geteuid()
+    if euid == 0:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        may_empty(fd, name, shown)
+    if folder.st.st_mode & stat.S_ISVTX and euid not in (st.st_uid, folder.st.st_uid):
+        raise Refused(f"cannot be removed whole: {shown} belongs to another user")
+
+
+def may_empty(dir_fd: int, name: str, shown: str) -> None:
+    """Without root, emptying a folder needs write and search permission on it."""
+    if os.geteuid() != 0 and not os.access(
+        name, os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True
+    ):
+        raise Refused(f"cannot be removed whole: no permission to empty {shown}")
