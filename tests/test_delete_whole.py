@@ -41,21 +41,28 @@ def files_under(path: Path) -> list[str]:
 
 @pytest.fixture
 def immutable() -> Iterator[list[Path]]:
-    """Paths made immutable with chattr +i, made mutable again afterwards."""
+    """Paths given chattr +i or +a, cleared again afterwards."""
     if os.geteuid() != 0 or shutil.which("chattr") is None:
         pytest.skip("needs root and chattr(1)")
     paths: list[Path] = []
     yield paths
     for p in paths:
-        subprocess.run(["chattr", "-i", str(p)], check=False)
+        subprocess.run(["chattr", "-i", "-a", str(p)], check=False)
 
 
-def test_an_immutable_file_leaves_its_session_whole(tmp_path: Path, immutable: list[Path]) -> None:
+@pytest.mark.parametrize(
+    ("flag", "where"),
+    [("+i", "sub/b.txt"), ("+i", "sub"), ("+a", "sub"), ("+i", ".")],
+    ids=["immutable-file", "immutable-subfolder", "append-only-subfolder", "immutable-session"],
+)
+def test_a_chattr_flag_leaves_the_session_whole(
+    tmp_path: Path, immutable: list[Path], flag: str, where: str
+) -> None:
     session = old_session(tmp_path / "app")
-    frozen = session / "sub" / "b.txt"
-    made = subprocess.run(["chattr", "+i", str(frozen)], capture_output=True, check=False)
+    frozen = session / where
+    made = subprocess.run(["chattr", flag, str(frozen)], capture_output=True, check=False)
     if made.returncode != 0:
-        pytest.skip(f"this filesystem has no immutable flag: {made.stderr!r}")
+        pytest.skip(f"this filesystem has no such flag: {made.stderr!r}")
     immutable.append(frozen)
     before = files_under(session)
     plan = build_plan(
@@ -69,7 +76,7 @@ def test_an_immutable_file_leaves_its_session_whole(tmp_path: Path, immutable: l
 
     outcome = result.outcomes[0]
     assert outcome.status is Status.SKIPPED
-    assert "immutable" in (outcome.detail or "")
+    assert "immutable or append-only" in (outcome.detail or "")
     assert files_under(session) == before  # nothing went before the refusal
     assert outcome.freed_files == 0
 
