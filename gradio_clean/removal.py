@@ -166,7 +166,7 @@ def unlink_checked(dir_fd: int, name: str, want: os.stat_result, why: Why) -> os
     except OSError as exc:
         if exc.errno == errno.EBUSY:
             raise Refused("{name} is a mount point: left alone, on another filesystem") from None
-        if exc.errno not in (errno.EINVAL, errno.ENOSYS):
+        if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             raise
         return _unlink_by_name(dir_fd, name, st)
     try:
