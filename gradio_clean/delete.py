@@ -5,7 +5,11 @@
   symlink is removed as a link, never followed, and a folder swapped for a link
   mid-run fails to open instead of leading outside the root (like systemd-tmpfiles
   and Python's fd-based shutil.rmtree).
-- Nothing on another device is entered.
+- Nothing on another device or mount is entered: decided from the descriptor
+  opened (fstat, statx's mount id), never from a name checked before the open.
+- A folder goes whole or not at all: all of it is checked first, then each entry
+  is removed on its own, right after a last check (see removal.py); a name that
+  was not there at the check stops the removal.
 - Each entry is re-stat'ed just before removal; if its inode, size or mtime moved
   since planning it is skipped. One already gone counts as done.
 - Files some process holds open, maps or locks are skipped.
@@ -27,6 +31,19 @@ from dataclasses import dataclass
 from gradio_clean.errors import ExitCode, GradioCleanError
 from gradio_clean.inuse import InUseWatcher
 from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Status
+from gradio_clean.removal import (
+    Folder,
+    Mount,
+    Refused,
+    enter,
+    frozen,
+    may_empty,
+    mount_id,
+    removable,
+    remove_tree,
+    rmdir_checked,
+    survey,
+)
 from gradio_clean.roots import DIR_FLAGS, Root, describe_open_error
 from gradio_clean.workers import Counters, available_jobs, run_shares
 
@@ -77,6 +94,7 @@ class _DirChain:
     def __init__(self, root_fd: int, dev: int) -> None:
         self.root_fd = root_fd
         self.dev = dev
+        self.mnt = mount_id(root_fd)  # a mount id, where the kernel tells it
         self.names: list[str] = []
         self.fds: list[int] = []
 
@@ -95,7 +113,9 @@ class _DirChain:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise Skip(f"{name} on the way is no longer a folder (a symlink?)") from None
                 raise
-            if os.fstat(fd).st_dev != self.dev:
+            if os.fstat(fd).st_dev != self.dev or (
+                self.mnt is not None and mount_id(fd) != self.mnt
+            ):
                 os.close(fd)
                 raise Skip(f"{name} on the way is on another filesystem")
             self.names.append(name)
@@ -221,104 +241,50 @@ def _replace_with_link(chain: _DirChain, action: Action, parent: int, name: str)
             os.close(keep_parent)
 
 
-def _walk_tree(top_fd: int, dev: int, visit: Callable[[int, str, os.stat_result], None]) -> None:
-    """Depth-first through descriptors; `visit(dir_fd, name, st)` sees every entry, children
-    before their folder, so a visitor that removes entries empties folders bottom-up."""
-    stack: list[tuple[int, list[str]]] = [(top_fd, os.listdir(top_fd))]
-    opened: list[int] = []
-    names_of: list[str] = []
-    try:
-        while stack:
-            fd, pending = stack[-1]
-            if not pending:
-                stack.pop()
-                if opened:
-                    child_fd = opened.pop()
-                    child_name = names_of.pop()
-                    os.close(child_fd)
-                    parent_fd = stack[-1][0]
-                    try:
-                        st = os.stat(child_name, dir_fd=parent_fd, follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue
-                    visit(parent_fd, child_name, st)
-                continue
-            name = pending.pop()
-            try:
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                if st.st_dev != dev:
-                    raise Skip(f"holds a mount point ({name})")
-                child = os.open(name, DIR_FLAGS, dir_fd=fd)
-                opened.append(child)
-                names_of.append(name)
-                stack.append((child, os.listdir(child)))
-                continue
-            visit(fd, name, st)
-    finally:
-        for fd in opened:
-            os.close(fd)
-
-
 def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> str | None:
     planned = _planned_entry(chain, action)
     if planned is None:
         return "already gone"
-    parent, name, _ = planned
+    parent, name, seen = planned
+    mount = Mount(chain.dev, chain.mnt)
+
+    def verify(folder: Folder, dfd: int, shown: str, st: os.stat_result) -> None:
+        if st.st_mtime_ns > action.newest_ns:
+            raise Skip(f"changed since planning ({shown} is newer)")
+        if stat.S_ISREG(st.st_mode):
+            busy = why(st.st_dev, st.st_ino)
+            if busy:
+                raise Skip(f"{shown} is {busy}")
+        removable(folder, dfd, shown, st)
+
+    def removed(st: os.stat_result) -> None:
+        if stat.S_ISREG(st.st_mode):
+            freed.files += 1
+            if st.st_nlink == 1:
+                freed.bytes += st.st_size
+
     try:
-        fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+        fd = enter(parent, name, seen, mount)
     except FileNotFoundError:
         return "already gone"
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise Skip("replaced by a symlink since planning") from None
-        raise
+    except Refused as exc:
+        raise Skip(str(exc)) from None
     try:
         top = os.fstat(fd)
         _check(top, action.identity, is_dir=True)
         if top.st_mtime_ns > action.newest_ns:
             raise Skip("changed since planning (the folder itself is newer)")
-
-        seen: list[tuple[int, str, os.stat_result]] = []
-        flat = True
-
-        def verify(dfd: int, entry: str, est: os.stat_result) -> None:
-            nonlocal flat
-            if est.st_mtime_ns > action.newest_ns:
-                raise Skip(f"changed since planning ({entry} is newer)")
-            if stat.S_ISREG(est.st_mode):
-                busy = why(est.st_dev, est.st_ino)
-                if busy:
-                    raise Skip(f"{entry} is {busy}")
-            elif stat.S_ISDIR(est.st_mode):
-                flat = False
-            seen.append((dfd, entry, est))
-
-        _walk_tree(fd, chain.dev, verify)  # everything checked before anything goes
-
-        def remove(dfd: int, entry: str, est: os.stat_result) -> None:
-            if stat.S_ISDIR(est.st_mode):
-                os.rmdir(entry, dir_fd=dfd)
-                return
-            os.unlink(entry, dir_fd=dfd)
-            if stat.S_ISREG(est.st_mode):
-                freed.files += 1
-                if est.st_nlink == 1:
-                    freed.bytes += est.st_size
-
-        if flat:  # a hash folder or session of plain files: what was just verified goes
-            for _, entry, est in seen:
-                try:
-                    remove(fd, entry, est)
-                except FileNotFoundError:
-                    continue
-        else:
-            _walk_tree(fd, chain.dev, remove)
+        if frozen(parent, ""):
+            raise Skip("cannot be removed: its parent folder is immutable or append-only")
+        may_empty(parent, ".", "its parent folder")
+        removable(Folder(os.fstat(parent)), parent, name, top)
+        tree = survey(fd, mount, verify)  # everything checked before anything goes
+        remove_tree(fd, tree, mount, why, removed)
+        rmdir_checked(parent, name, top)
+    except Refused as exc:
+        raise Skip(str(exc)) from None
     finally:
         os.close(fd)
-    os.rmdir(name, dir_fd=parent)
     return None
 
 

@@ -1,0 +1,379 @@
+"""Removing one checked entry so that what was checked is exactly what goes.
+
+Linux has no "unlink this inode": an unlink names an entry, and a live app can
+rename a new upload over that name, or open the file, between a check and the
+unlink. So an entry is first *claimed*: renamed, without replacing anything, to a
+private name in the same folder. From then on the app can neither reach it by its
+old name nor put anything in its place that we would remove. The claimed inode is
+checked against what the folder survey saw, probed for other open descriptors
+(a write lease is granted only when nobody else has the file open, read, written
+or mapped, in any PID namespace), and only then unlinked; otherwise it is renamed
+back. Where a filesystem cannot rename without replacing, the entry is re-stat'ed
+and unlinked by name, and the window between the two stays open (microseconds).
+
+A folder goes whole or not at all: `survey` checks all of it first (the caller
+says what may not go; `removable` refuses what could not be removed), then
+`remove_tree` removes exactly the names surveyed, each through `unlink_checked`,
+and stops at a name that was not there. Every subfolder is opened, and its device
+and mount id read from that descriptor (`enter`), never from a name checked before.
+A mount that appears on a folder being removed (EBUSY, or another device or mount
+on the descriptor) stops the removal: left alone, on another filesystem.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import secrets
+import signal
+import stat
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gradio_clean.roots import DIR_FLAGS
+
+Why = Callable[[int, int], "str | None"]
+
+
+class Refused(Exception):
+    """The entry is left alone; the message says why, with `{name}` for the entry."""
+
+    def shown(self, name: str) -> str:
+        return str(self).replace("{name}", name)
+
+
+_RENAME_NOREPLACE = 1
+_AT_EMPTY_PATH = 0x1000
+_AT_SYMLINK_NOFOLLOW = 0x100
+_STATX_MNT_ID = 0x1000
+_STATX_ATTR_IMMUTABLE = 0x10
+_STATX_ATTR_APPEND = 0x20
+_F_SETSIG = 10  # a lease break signals the holder; SIGURG's default is to ignore it
+CLAIM_PREFIX = ".gradio-clean-"
+CLAIM_SUFFIX = ".del"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)  # glibc 2.28+
+if _renameat2 is not None:
+    _renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+_statx = getattr(_libc, "statx", None)
+if _statx is not None:
+    _statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p]
+
+
+def _statx_raw(dir_fd: int, name: str, flags: int, mask: int) -> bytes | None:
+    if _statx is None:
+        return None
+    buf = ctypes.create_string_buffer(256)
+    rc = _statx(dir_fd, os.fsencode(name), flags, mask, buf)
+    return None if rc != 0 else buf.raw
+
+
+def mount_id(fd: int) -> int | None:
+    """The mount the open descriptor is on (kernel 5.8+), or None where unknown."""
+    raw = _statx_raw(fd, "", _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW, _STATX_MNT_ID)
+    if raw is None or not struct.unpack_from("I", raw, 0)[0] & _STATX_MNT_ID:
+        return None
+    return int(struct.unpack_from("Q", raw, 144)[0])
+
+
+def frozen(dir_fd: int, name: str) -> bool:
+    """True if `name` (or, if empty, dir_fd itself) is immutable or append-only (chattr
+    +i / +a): it cannot be removed, nor, for a folder, anything in it. False where the
+    filesystem does not say."""
+    flags = _AT_SYMLINK_NOFOLLOW | (_AT_EMPTY_PATH if not name else 0)
+    raw = _statx_raw(dir_fd, name, flags, 0)
+    if raw is None:
+        return False
+    (attributes,) = struct.unpack_from("Q", raw, 8)
+    return bool(attributes & (_STATX_ATTR_IMMUTABLE | _STATX_ATTR_APPEND))
+
+
+def _rename_noreplace(dir_fd: int, src: str, dst: str) -> None:
+    if _renameat2 is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not available")
+    if _renameat2(dir_fd, os.fsencode(src), dir_fd, os.fsencode(dst), _RENAME_NOREPLACE) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), src)
+
+
+def open_elsewhere(dir_fd: int, name: str, ino: int) -> bool | None:
+    """Whether another open file description holds this regular file; None if unknown.
+
+    A write lease is granted only while nobody else has the file open (kernel 5.3+
+    counts readers too, and a mapping keeps its file open). Held for no longer than
+    the probe itself. None where leases are refused (not the owner without root,
+    a filesystem without leases) or the file cannot be opened.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    except OSError as exc:
+        return True if exc.errno == errno.EWOULDBLOCK else None  # someone's lease
+    try:
+        if os.fstat(fd).st_ino != ino:
+            return True  # not the file we checked: treat it as taken
+        try:
+            fcntl.fcntl(fd, _F_SETSIG, signal.SIGURG)
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+        except OSError as exc:
+            return True if exc.errno == errno.EAGAIN else None
+        return False
+    finally:
+        os.close(fd)  # also drops the lease
+
+
+def _same(st: os.stat_result, want: os.stat_result) -> bool:
+    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns) == (
+        want.st_dev,
+        want.st_ino,
+        want.st_mode,
+        want.st_size,
+        want.st_mtime_ns,
+    )
+
+
+def unlink_checked(dir_fd: int, name: str, want: os.stat_result, why: Why) -> os.stat_result | None:
+    """Unlink `name` only if it is still the entry surveyed as `want` and nobody holds it.
+
+    Returns the stat of what was removed; None if the name was already gone. Raises
+    Refused when the entry changed, is in use or is a mount point; OSError otherwise.
+    """
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if not _same(st, want) or st.st_ctime_ns != want.st_ctime_ns:
+        raise Refused("changed while being removed: {name} changed")
+    if stat.S_ISREG(st.st_mode):
+        busy = why(st.st_dev, st.st_ino)
+        if busy:
+            raise Refused("{name} is " + busy)
+    tmp = f"{CLAIM_PREFIX}{secrets.token_hex(6)}{CLAIM_SUFFIX}"
+    try:
+        _rename_noreplace(dir_fd, name, tmp)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            raise Refused("{name} is a mount point: left alone, on another filesystem") from None
+        if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise
+        return _unlink_by_name(dir_fd, name, st)
+    try:
+        got = os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False)
+        if not _same(got, want):
+            raise Refused("changed while being removed: {name} was replaced")
+        if stat.S_ISREG(got.st_mode) and open_elsewhere(dir_fd, tmp, got.st_ino):
+            raise Refused("{name} is open by another process")
+        os.unlink(tmp, dir_fd=dir_fd)
+    except BaseException as exc:
+        try:
+            _rename_noreplace(dir_fd, tmp, name)
+        except OSError:
+            if isinstance(exc, Refused):
+                raise Refused(f"{exc}; kept as {tmp}") from None
+        raise
+    return got
+
+
+def _unlink_by_name(dir_fd: int, name: str, st: os.stat_result) -> os.stat_result:
+    """Without RENAME_NOREPLACE: probe, then unlink by name right after a last stat."""
+    if stat.S_ISREG(st.st_mode) and open_elsewhere(dir_fd, name, st.st_ino):
+        raise Refused("{name} is open by another process")
+    again = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if not _same(again, st):
+        raise Refused("changed while being removed: {name} was replaced")
+    os.unlink(name, dir_fd=dir_fd)
+    return st
+
+
+@dataclass(frozen=True)
+class Mount:
+    """The root's device and mount id (None where the kernel does not tell it)."""
+
+    dev: int
+    mnt: int | None
+
+
+@dataclass
+class Folder:
+    """A folder as the survey saw it: the names it held, and its subfolders."""
+
+    st: os.stat_result  # fstat of its own descriptor
+    entries: dict[str, os.stat_result] = field(default_factory=dict)  # lstat through it
+    folders: dict[str, Folder] = field(default_factory=dict)
+
+
+Check = Callable[[Folder, int, str, os.stat_result], None]  # (parent, its fd, shown name, st)
+_Frame = tuple[int, Folder, str, list[str]]  # descriptor, folder, shown prefix, names to do
+
+
+def enter(parent: int, name: str, want: os.stat_result, mount: Mount) -> int:
+    """Open a subfolder and decide from that descriptor, never from a name checked
+    before it, that it is the folder surveyed and on the root's own mount."""
+    try:
+        fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise Refused(f"changed while being removed: {name} is no longer a folder") from None
+        raise
+    st = os.fstat(fd)
+    if (st.st_dev, want.st_dev) != (mount.dev, mount.dev) or (
+        mount.mnt is not None and mount_id(fd) != mount.mnt
+    ):
+        os.close(fd)
+        raise Refused(f"holds a mount point ({name}): left alone, on another filesystem")
+    if st.st_ino != want.st_ino:
+        os.close(fd)
+        raise Refused(f"changed while being removed: {name} was replaced")
+    return fd
+
+
+def survey(top_fd: int, mount: Mount, check: Check) -> Folder:
+    """Every entry under top_fd, lstat'ed through its parent's descriptor and passed to
+    `check`; each subfolder entered through `enter`. Nothing is removed here."""
+    tree = Folder(os.fstat(top_fd))
+    frames: list[_Frame] = [(top_fd, tree, "", os.listdir(top_fd))]
+    try:
+        while frames:
+            fd, node, prefix, pending = frames[-1]
+            if not pending:
+                frames.pop()
+                if fd != top_fd:
+                    os.close(fd)
+                continue
+            name = pending.pop()
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode) and st.st_dev != mount.dev:
+                raise Refused(
+                    f"holds a mount point ({prefix}{name}): left alone, on another filesystem"
+                )
+            check(node, fd, prefix + name, st)
+            if stat.S_ISDIR(st.st_mode):
+                try:
+                    child = enter(fd, name, st, mount)
+                except FileNotFoundError:
+                    continue
+                node.entries[name] = st
+                node.folders[name] = sub = Folder(os.fstat(child))
+                frames.append((child, sub, prefix + name + "/", []))
+                frames[-1][3].extend(os.listdir(child))
+                continue
+            node.entries[name] = st
+    finally:
+        for fd, *_ in frames:
+            if fd != top_fd:
+                os.close(fd)
+    return tree
+
+
+def remove_tree(
+    top_fd: int, tree: Folder, mount: Mount, why: Why, removed: Callable[[os.stat_result], None]
+) -> None:
+    """Remove what the survey saw, folder by folder, each entry re-checked right before
+    its own unlink; stop at the first name that was not there (whole or not at all)."""
+    frames: list[_Frame] = []
+
+    def empty(fd: int, node: Folder, prefix: str) -> None:
+        new = sorted(set(os.listdir(fd)) - node.entries.keys())
+        if new:
+            raise Refused(f"changed while being removed: {prefix}{new[0]} appeared")
+        for name, st in node.entries.items():
+            if name in node.folders:
+                continue
+            try:
+                gone = unlink_checked(fd, name, st, why)
+            except Refused as exc:
+                raise Refused(exc.shown(prefix + name)) from None
+            if gone is not None:
+                removed(gone)
+        frames.append((fd, node, prefix, sorted(node.folders)))
+
+    try:
+        empty(top_fd, tree, "")
+        while frames:
+            fd, node, prefix, pending = frames[-1]
+            if pending:
+                name = pending.pop()
+                try:
+                    child = enter(fd, name, node.entries[name], mount)
+                except FileNotFoundError:
+                    continue
+                try:
+                    empty(child, node.folders[name], f"{prefix}{name}/")
+                except BaseException:
+                    os.close(child)
+                    raise
+                continue
+            frames.pop()
+            if fd != top_fd:
+                os.close(fd)
+                parent, _, parent_prefix, _ = frames[-1]
+                rmdir_checked(parent, prefix[:-1].rpartition("/")[2], node.st, parent_prefix)
+    finally:
+        for fd, *_ in frames:
+            if fd != top_fd:
+                os.close(fd)
+
+
+def rmdir_checked(parent: int, name: str, want: os.stat_result, prefix: str = "") -> None:
+    """rmdir only the folder surveyed; a mount on it or a new entry in it stops the removal."""
+    try:
+        st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if st.st_dev != want.st_dev:
+        raise Refused(f"holds a mount point ({prefix}{name}): left alone, on another filesystem")
+    if st.st_ino != want.st_ino:
+        raise Refused(f"changed while being removed: {prefix}{name} was replaced")
+    try:
+        os.rmdir(name, dir_fd=parent)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            raise Refused(
+                f"holds a mount point ({prefix}{name}): left alone, on another filesystem"
+            ) from None
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise Refused(
+                f"changed while being removed: something appeared in {prefix}{name}"
+            ) from None
+        raise
+
+
+def removable(folder: Folder, fd: int, shown: str, st: os.stat_result) -> None:
+    """Refuse up front what could not be removed, so a folder is not left half-deleted:
+    an immutable or append-only entry (chattr), and for a run without root, a folder
+    it may not write or a sticky folder's entry of another user."""
+    name = os.path.basename(shown)
+    if not stat.S_ISLNK(st.st_mode) and frozen(fd, name):
+        raise Refused(f"cannot be removed whole: {shown} is immutable or append-only")
+    euid = os.geteuid()
+    if euid == 0:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        may_empty(fd, name, shown)
+    if folder.st.st_mode & stat.S_ISVTX and euid not in (st.st_uid, folder.st.st_uid):
+        raise Refused(f"cannot be removed whole: {shown} belongs to another user")
+
+
+def may_empty(dir_fd: int, name: str, shown: str) -> None:
+    """Without root, emptying a folder needs write and search permission on it."""
+    if os.geteuid() != 0 and not os.access(
+        name, os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True
+    ):
+        raise Refused(f"cannot be removed whole: no permission to empty {shown}")

@@ -1,0 +1,149 @@
+"""A folder goes whole or not at all: what cannot be removed is found before anything is."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gradio_clean.classify import Role
+from gradio_clean.delete import apply_plan
+from gradio_clean.plan import Status
+from gradio_clean.roots import Root
+from gradio_clean.rules import RuleSet, build_plan
+from tests.conftest import HOUR, JS_SESSION, NOBODY, cli_env, run_unprivileged, set_age, write
+
+
+def never_busy(_dev: int, _ino: int) -> str | None:
+    return None
+
+
+def old_session(app_dir: Path) -> Path:
+    session = app_dir / JS_SESSION
+    write(session / "a.txt", b"a", age=2 * HOUR)
+    write(session / "sub" / "b.txt", b"b", age=2 * HOUR)
+    write(session / "sub2" / "c.txt", b"c", age=2 * HOUR)
+    for p in (session / "sub", session / "sub2", session):
+        set_age(p, 2 * HOUR)
+    return session
+
+
+def files_under(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def immutable() -> Iterator[list[Path]]:
+    """Paths given chattr +i or +a, cleared again afterwards."""
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("needs root and chattr(1)")
+    paths: list[Path] = []
+    yield paths
+    for p in paths:
+        subprocess.run(["chattr", "-i", "-a", str(p)], check=False)
+
+
+@pytest.mark.parametrize(
+    ("flag", "where"),
+    [("+i", "sub/b.txt"), ("+i", "sub"), ("+a", "sub"), ("+i", ".")],
+    ids=["immutable-file", "immutable-subfolder", "append-only-subfolder", "immutable-session"],
+)
+def test_a_chattr_flag_leaves_the_session_whole(
+    tmp_path: Path, immutable: list[Path], flag: str, where: str
+) -> None:
+    session = old_session(tmp_path / "app")
+    frozen = session / where
+    made = subprocess.run(["chattr", flag, str(frozen)], capture_output=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"this filesystem has no such flag: {made.stderr!r}")
+    immutable.append(frozen)
+    before = files_under(session)
+    plan = build_plan(
+        [Root(str(tmp_path / "app"), Role.APP, "t")],
+        RuleSet(orphaned_sessions=True),
+        now=time.time(),
+    )
+    assert [a.rel for a in plan.actions] == [JS_SESSION]
+
+    result = apply_plan(plan, why=never_busy)
+
+    outcome = result.outcomes[0]
+    assert outcome.status is Status.SKIPPED
+    assert "immutable or append-only" in (outcome.detail or "")
+    assert files_under(session) == before  # nothing went before the refusal
+    assert outcome.freed_files == 0
+
+
+def test_an_unwritable_subfolder_leaves_its_session_whole(world_dir: Path) -> None:
+    """Run without root: a subfolder another user owns cannot be emptied, so nothing goes."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand the tree to another user")
+    app_dir = world_dir / "app"
+    session = old_session(app_dir)
+    for path in [world_dir, *world_dir.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY)
+    os.chown(session / "sub", 0, 0)  # root's: mode 0755, nobody may not remove b.txt
+    for folder in (session / "sub", session):
+        set_age(folder, 2 * HOUR)
+    before = files_under(session)
+
+    def plan_only() -> int:
+        return len(build_plan([Root(str(app_dir), Role.APP, "t")], rules, now=time.time()).actions)
+
+    def prune() -> tuple[str, str | None, int]:
+        plan = build_plan([Root(str(app_dir), Role.APP, "t")], rules, now=time.time())
+        outcome = apply_plan(plan, why=never_busy).outcomes[0]
+        return outcome.status.value, outcome.detail, outcome.freed_files
+
+    rules = RuleSet(orphaned_sessions=True)
+    status, detail, freed = run_unprivileged(prune, warm_up=plan_only)
+
+    assert (status, freed) == ("skipped", 0), detail
+    assert "no permission" in (detail or "")
+    assert files_under(session) == before
+
+
+def test_a_bind_mount_of_the_same_filesystem_is_not_entered(tmp_path: Path) -> None:
+    """Same st_dev, another place: only the mount id of the descriptor tells them apart."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) for a private mount namespace")
+    app_dir, elsewhere = tmp_path / "app", tmp_path / "elsewhere"
+    session = old_session(app_dir)
+    kept = write(elsewhere / "precious.txt", b"not in the session", age=3 * HOUR)
+    set_age(elsewhere, 3 * HOUR)  # as old as the session: only the mount gives it away
+    code = f"""
+        import os, subprocess, time
+        from gradio_clean.classify import Role
+        from gradio_clean.delete import apply_plan
+        from gradio_clean.roots import Root
+        from gradio_clean.rules import RuleSet, build_plan
+        plan = build_plan([Root({str(app_dir)!r}, Role.APP, "t")],
+                          RuleSet(orphaned_sessions=True), now=time.time())
+        assert [a.rel for a in plan.actions] == [{JS_SESSION!r}], plan.actions
+        subprocess.run(["mount", "--bind", {str(elsewhere)!r}, {str(session / "sub")!r}],
+                       check=True)
+        result = apply_plan(plan, why=lambda dev, ino: None)
+        print(result.outcomes[0].status.value, result.outcomes[0].detail)
+    """
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    proc = subprocess.run(
+        [*unshare, sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=cli_env(),
+    )
+    if "mount:" in proc.stderr or "unshare:" in proc.stderr:
+        pytest.skip(f"cannot mount here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("skipped"), proc.stdout
+    assert "another filesystem" in proc.stdout
+    assert kept.read_bytes() == b"not in the session"
