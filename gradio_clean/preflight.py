@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 from gradio_clean.inuse import InUse, Key, Places, snapshot
 from gradio_clean.plan import Action, Plan
+from gradio_clean.removal import holds_mount
 from gradio_clean.roots import DIR_FLAGS
 from gradio_clean.scan import MOUNT_WARNING
 
@@ -186,7 +187,7 @@ class _Root:
                     if entry.is_dir(follow_symlinks=False):
                         st = entry.stat(follow_symlinks=False)
                         if st.st_dev != self.dev:
-                            return f"holds a mount point ({entry.name})"
+                            return holds_mount(entry.name)
                         child = os.open(entry.name, DIR_FLAGS, dir_fd=fd)
                         stack.append((child, list(os.scandir(child))))
                     elif entry.inode() in self.inos:

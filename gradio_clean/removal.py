@@ -45,6 +45,11 @@ class Refused(Exception):
         return str(self).replace("{name}", name)
 
 
+def holds_mount(name: str) -> str:
+    """The one wording for a mount found inside a folder, shared with the dry run's forecast."""
+    return f"holds a mount point ({name}): left alone, on another filesystem"
+
+
 _RENAME_NOREPLACE = 1
 _AT_EMPTY_PATH = 0x1000
 _AT_SYMLINK_NOFOLLOW = 0x100
@@ -232,7 +237,7 @@ def enter(parent: int, name: str, want: os.stat_result, mount: Mount) -> int:
         mount.mnt is not None and mount_id(fd) != mount.mnt
     ):
         os.close(fd)
-        raise Refused(f"holds a mount point ({name}): left alone, on another filesystem")
+        raise Refused(holds_mount(name))
     if st.st_ino != want.st_ino:
         os.close(fd)
         raise Refused(f"changed while being removed: {name} was replaced")
@@ -258,9 +263,7 @@ def survey(top_fd: int, mount: Mount, check: Check) -> Folder:
             except FileNotFoundError:
                 continue
             if stat.S_ISDIR(st.st_mode) and st.st_dev != mount.dev:
-                raise Refused(
-                    f"holds a mount point ({prefix}{name}): left alone, on another filesystem"
-                )
+                raise Refused(holds_mount(prefix + name))
             check(node, fd, prefix + name, st)
             if stat.S_ISDIR(st.st_mode):
                 try:
@@ -336,7 +339,7 @@ def rmdir_checked(parent: int, name: str, want: os.stat_result, prefix: str = ""
     except FileNotFoundError:
         return
     if st.st_dev != want.st_dev:
-        raise Refused(f"holds a mount point ({prefix}{name}): left alone, on another filesystem")
+        raise Refused(holds_mount(prefix + name))
     if st.st_ino != want.st_ino:
         raise Refused(f"changed while being removed: {prefix}{name} was replaced")
     try:
@@ -345,9 +348,7 @@ def rmdir_checked(parent: int, name: str, want: os.stat_result, prefix: str = ""
         return
     except OSError as exc:
         if exc.errno == errno.EBUSY:
-            raise Refused(
-                f"holds a mount point ({prefix}{name}): left alone, on another filesystem"
-            ) from None
+            raise Refused(holds_mount(prefix + name)) from None
         if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
             raise Refused(
                 f"changed while being removed: something appeared in {prefix}{name}"

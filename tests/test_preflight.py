@@ -156,7 +156,10 @@ def test_the_dry_run_forecasts_a_folder_that_holds_a_mount_point(tmp_path: Path)
     outcome = {
         a["path"]: (a["status"], a["detail"]) for a in json.loads(done.read_text())["actions"]
     }
-    assert forecast[str(temp / "tmpq1w2e3r4")] == ("skipped", "holds a mount point (sub)")
+    assert forecast[str(temp / "tmpq1w2e3r4")] == (
+        "skipped",
+        "holds a mount point (sub): left alone, on another filesystem",
+    )
     assert outcome[str(temp / "tmpq1w2e3r4")] == forecast[str(temp / "tmpq1w2e3r4")]
     assert forecast[str(temp / "tmpzz99yy88")] == ("planned", None)
     assert outcome[str(temp / "tmpzz99yy88")] == ("deleted", None)
