@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import json
 import os
@@ -310,7 +311,7 @@ def test_a_fifo_is_dropped_without_blocking(tmp_path: Path, workers: int) -> Non
     os.mkfifo(fifo)
     st_a = os.lstat(a)
     # As if a regular file of the same size had been scanned there and swapped for a FIFO.
-    fake = Candidate(str(fifo), st_a.st_dev, os.lstat(fifo).st_ino, 10, st_a.st_mtime_ns)
+    fake = dataclasses.replace(cand(a), path=str(fifo), ino=os.lstat(fifo).st_ino)
     with deadline(10, fifo):
         report = find_duplicates([fake, *cands(a, b)], workers=workers)
     assert groups(report) == {names([a, b])}
@@ -325,7 +326,7 @@ def test_a_socket_is_dropped(tmp_path: Path) -> None:
     sock_path = tmp_path / "s"
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(sock_path))
-        fake = Candidate(str(sock_path), 0, os.lstat(sock_path).st_ino, 10, 0)
+        fake = dataclasses.replace(cand(a), path=str(sock_path), ino=os.lstat(sock_path).st_ino)
         report = find_duplicates([fake, *cands(a, b)])
     assert groups(report) == {names([a, b])}
     assert warned(report) == {str(sock_path): NOT_REGULAR}
@@ -445,16 +446,18 @@ def test_an_unreadable_file_is_a_warning() -> None:
     base = Path(tempfile.mkdtemp(prefix="gc-dupes-"))
     try:
         base.chmod(0o755)
-        a, b, c = (put(base / name, b"private" * 10) for name in ("a", "b", "c"))
-        b.chmod(0)
-        for p in (a, c):
+        a, b, c = (put(base / name, b"private" * 10) for name in ("a", "sub/b", "c"))
+        for p in (a, b, c):  # one mode: files of different modes are never compared
             p.chmod(0o644)
+        b.parent.chmod(0o711 if os.geteuid() == 0 else 0o311)  # b's folder cannot be opened
         if os.geteuid() == 0:
             doc = _run_as_nobody(cands(a, b, c))
         else:
             doc = summary(find_duplicates(cands(a, b, c)))
         assert doc == {"groups": [[str(a), str(c)]], "warnings": {str(b): DENIED}}
     finally:
+        with contextlib.suppress(OSError):
+            (base / "sub").chmod(0o755)
         shutil.rmtree(base)
 
 
