@@ -214,7 +214,8 @@ class _Folders:
     time with O_NOFOLLOW | O_DIRECTORY and must be on the root's filesystem: a folder
     swapped for a symlink after the walk fails (ELOOP) instead of leading outside the
     root, where even opening a FIFO has an effect (it releases a blocked writer).
-    Without a root (library use on loose paths), a file's folder is opened by path.
+    Without a root (library use on loose paths), a file's folder is opened by path,
+    without following it if it is a symlink itself.
     Each thread keeps its own few descriptors; `close` (one thread, at the end) closes all.
     """
 
@@ -260,8 +261,8 @@ class _Folders:
 
     def _open_folder(self, head: str) -> int:
         root = self.root
-        if root is None:
-            return os.open(head, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        if root is None:  # the file's own folder must at least not be a symlink
+            return os.open(head, _DIR_FLAGS)
         prefix = "/" if root == "/" else root + "/"
         if head != root and not head.startswith(prefix):
             raise OSError(errno.EXDEV, "outside the root", head)

@@ -24,6 +24,9 @@ from gradio_clean.plan import Action, ApplyResult, Outcome, Plan, Rule, Status
 from gradio_clean.scan import Item, RootScan, ScanResult
 
 SCHEMA_VERSION = 1
+# prune's JSON: 2 since a duplicate replaced by a hard link has status "linked" (it said
+# "deleted", though its path stays) and duplicates shown only are listed under "reported".
+PRUNE_SCHEMA_VERSION = 2
 
 
 def shown(path: str) -> str:
@@ -260,7 +263,9 @@ def render_warnings(warnings: Iterable[tuple[str, str]], dropped: int, console: 
 # -- prune ------------------------------------------------------------------------
 
 
-def _action_to_dict(action: Action, outcome: Outcome | None) -> dict[str, Any]:
+def _action_to_dict(
+    action: Action, outcome: Outcome | None, status: Status = Status.PLANNED
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "path": jsonable(action.path),
         "rule": action.rule.value,
@@ -268,7 +273,7 @@ def _action_to_dict(action: Action, outcome: Outcome | None) -> dict[str, Any]:
         "type": "folder" if action.is_dir else "file",
         "bytes": action.bytes,
         "files": action.files,
-        "status": (outcome.status if outcome else Status.PLANNED).value,
+        "status": (outcome.status if outcome else status).value,
         "reason": action.reason,
         "detail": outcome.detail if outcome else None,
         "mtime": iso(action.newest_ns / 1e9),
@@ -292,10 +297,13 @@ def prune_to_dict(
             "bytes": plan.bytes,
         },
     }
+    if plan.reported:
+        totals["reported"] = len(plan.reported)
     if result is not None:
         totals.update(
             {
                 "deleted": result.count(Status.DELETED),
+                "linked": result.count(Status.LINKED),
                 "skipped": result.count(Status.SKIPPED),
                 "failed": result.count(Status.FAILED),
                 "freed_bytes": result.freed_bytes,
@@ -305,7 +313,7 @@ def prune_to_dict(
             }
         )
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": PRUNE_SCHEMA_VERSION,
         "command": "prune",
         "dry_run": result is None,
         "roots": [
@@ -314,6 +322,7 @@ def prune_to_dict(
         ],
         "rules": dict(settings),
         "actions": actions,
+        "reported": [_action_to_dict(a, None, Status.REPORTED) for a in plan.reported],
         "warnings": [{"path": jsonable(w.path), "message": w.message} for w in plan.warnings],
         "totals": totals,
     }
@@ -364,20 +373,89 @@ def render_plan(
                 "--json lists every entry)",
                 style="dim",
             )
+    _render_reported(plan, console, now=now, limit=limit)
+
+
+def _render_reported(plan: Plan, console: Console, *, now: float, limit: int) -> None:
+    """Duplicates that are shown and left alone (session files), in a table of their own."""
+    if not plan.reported:
+        return
+    actions = sorted(plan.reported, key=lambda a: -a.bytes)
+    table = Table(
+        title=f"duplicates shown only (not linked): {len(actions):,} entries, "
+        f"{size(sum(a.bytes for a in actions))}",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        expand=True,
+    )
+    table.add_column("path", overflow="fold", ratio=3)
+    table.add_column("category")
+    table.add_column("size", justify="right")
+    table.add_column("age", justify="right", no_wrap=True)
+    table.add_column("reason", overflow="fold", ratio=2)
+    for action in actions[:limit] if limit > 0 else actions:
+        table.add_row(
+            Text(shown(action.path)),
+            action.category.value,
+            size(action.bytes),
+            age(action.newest_ns / 1e9, now),
+            action.reason,
+        )
+    console.print(table)
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def _reported_line(plan: Plan) -> list[str]:
+    if not plan.reported:
+        return []
+    return [
+        f"{_plural(len(plan.reported), 'duplicate session file', 'duplicate session files')} "
+        "shown only, never linked (an app may rewrite them); "
+        "--dedupe delete --category session deletes them."
+    ]
 
 
 def dry_run_summary(plan: Plan) -> list[str]:
-    return [
-        f"Would free {size(plan.bytes)} in {plan.files:,} files ({plan.folders:,} folders).",
-        "Dry run: nothing was deleted. Re-run with --apply to delete.",
-    ]
+    links = [a for a in plan.actions if a.hardlink]
+    lines = []
+    if len(links) < len(plan.actions) or not links:
+        rest = [a for a in plan.actions if not a.hardlink]
+        nbytes = sum(a.bytes for a in rest)
+        files = sum(a.files for a in rest)
+        folders = sum(1 for a in rest if a.is_dir)
+        lines.append(f"Would free {size(nbytes)} in {files:,} files ({folders:,} folders).")
+    if links:
+        lines.append(
+            f"Would link {_plural(len(links), 'copy', 'copies')}, "
+            f"freeing {size(sum(a.bytes for a in links))}."
+        )
+    lines += _reported_line(plan)
+    if links:
+        verbs = "delete and link" if len(links) < len(plan.actions) else "link"
+        lines.append(f"Dry run: nothing was deleted or linked. Re-run with --apply to {verbs}.")
+    else:
+        lines.append("Dry run: nothing was deleted. Re-run with --apply to delete.")
+    return lines
 
 
 def apply_summary(plan: Plan, result: ApplyResult) -> list[str]:
-    lines = [
-        f"Freed {size(result.freed_bytes)} in {result.freed_files:,} files "
-        f"({result.folders:,} folders)."
-    ]
+    """Deletions and links apart: a linked copy's path stays, only its blocks are freed."""
+    linked = [o for o in result.outcomes if o.status is Status.LINKED]
+    lines = []
+    if not linked or any(not a.hardlink for a in plan.actions):
+        lines.append(
+            f"Freed {size(result.freed_bytes - sum(o.freed_bytes for o in linked))} "
+            f"in {result.freed_files:,} files ({result.folders:,} folders)."
+        )
+    if linked:
+        lines.append(
+            f"Linked {_plural(len(linked), 'copy', 'copies')}, "
+            f"freed {size(sum(o.freed_bytes for o in linked))}."
+        )
+    lines += _reported_line(plan)
     skipped, failed = result.count(Status.SKIPPED), result.count(Status.FAILED)
     if skipped or failed:
         lines.append(f"{skipped:,} entries skipped, {failed:,} failed; see above or --json.")
