@@ -83,6 +83,7 @@ SYMLINK = "is a symlink; not followed"
 CHANGED = "changed since it was scanned"
 NOT_REGULAR = "no longer a regular file (changed since it was scanned); not read"
 CHANGED_WHILE_READ = "changed while it was read"
+FOLDER_SWAPPED = "a folder on its way is no longer a folder (a symlink?); not followed"
 OUTSIDE = "on another filesystem or outside the root; not read"
 DIFFERS = "content differs from the kept copy (changed while it was read)"
 
@@ -183,7 +184,13 @@ def _buffer() -> memoryview:
     return buf
 
 
+class _NotAFolder(OSError):
+    """A folder on a file's way is a symlink (or no folder) now: nothing is opened through it."""
+
+
 def _describe(exc: OSError) -> str:
+    if isinstance(exc, _NotAFolder):
+        return FOLDER_SWAPPED
     if exc.errno == errno.ENOENT or exc.errno == errno.ENOTDIR:
         return VANISHED
     if exc.errno == errno.ELOOP:
@@ -260,6 +267,14 @@ class _Folders:
         return fd
 
     def _open_folder(self, head: str) -> int:
+        try:
+            return self._open_folder_at(head)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise _NotAFolder(exc.errno, exc.strerror, head) from None
+            raise
+
+    def _open_folder_at(self, head: str) -> int:
         root = self.root
         if root is None:  # the file's own folder must at least not be a symlink
             return os.open(head, _DIR_FLAGS)

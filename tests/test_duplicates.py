@@ -24,6 +24,7 @@ from gradio_clean.duplicates import (
     BUFFER_SIZE,
     CHANGED,
     DENIED,
+    FOLDER_SWAPPED,
     NOT_REGULAR,
     PARTIAL_SIZE,
     POOL_MIN_SIZE,
@@ -352,7 +353,7 @@ def test_a_folder_swapped_for_a_symlink_is_not_read_through(tmp_path: Path) -> N
     (tmp_path / "h2").symlink_to(outside.parent)  # h2/f would reach another inode
     report = find_duplicates(before)
     assert report.sets == ()
-    assert warned(report) == {str(b): SYMLINK}  # the folder is not followed at all
+    assert warned(report) == {str(b): FOLDER_SWAPPED}  # the folder is not followed at all
 
 
 def test_a_file_changed_after_the_scan_is_dropped(tmp_path: Path) -> None:
