@@ -11,7 +11,9 @@ import random
 import shutil
 import signal
 import stat
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
@@ -310,7 +312,6 @@ def test_a_fifo_is_dropped_without_blocking(tmp_path: Path, workers: int) -> Non
     b = put(tmp_path / "b", b"x" * 10)
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    st_a = os.lstat(a)
     # As if a regular file of the same size had been scanned there and swapped for a FIFO.
     fake = dataclasses.replace(cand(a), path=str(fifo), ino=os.lstat(fifo).st_ino)
     with deadline(10, fifo):
@@ -576,3 +577,69 @@ def check_set(
     assert kept_inode == best
     assert os.fsencode(dup.keep.path) == min(os.fsencode(p) for p in inodes[best])
     assert stat.S_ISREG(os.lstat(dup.keep.path).st_mode)
+
+
+# -- a root shared by several users (issue 14) ---------------------------------------------
+
+
+def test_files_of_another_owner_group_or_mode_are_never_one_set(tmp_path: Path) -> None:
+    """Same bytes are not enough: a set across owners would hand one user's path to another."""
+    base = put(tmp_path / "base", b"shared bytes" * 10)
+    same = put(tmp_path / "same", b"shared bytes" * 10)
+    other_mode = put(tmp_path / "mode", b"shared bytes" * 10)
+    other_mode.chmod(0o600)
+    paths = [base, same, other_mode]
+    if os.geteuid() == 0:
+        other_uid = put(tmp_path / "uid", b"shared bytes" * 10)
+        os.chown(other_uid, 4242, os.lstat(base).st_gid)
+        other_gid = put(tmp_path / "gid", b"shared bytes" * 10)
+        os.chown(other_gid, os.lstat(base).st_uid, 4242)
+        paths += [other_uid, other_gid]
+    for p in paths:
+        if p != other_mode:
+            p.chmod(0o644)
+    report = find_duplicates(cands(*paths))
+    assert groups(report) == {names([base, same])}
+
+
+def test_a_file_whose_owner_changed_after_the_scan_is_dropped(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    a = put(tmp_path / "a", b"owned" * 20)
+    b = put(tmp_path / "b", b"owned" * 20)
+    scanned = cands(a, b)
+    os.chown(b, 4242, 4242)
+    report = find_duplicates(scanned)
+    assert report.sets == ()
+    assert warned(report) == {str(b): CHANGED}
+
+
+@pytest.mark.parametrize("with_root", [True, False])
+def test_a_hash_folder_swapped_for_a_symlink_never_opens_a_fifo_outside(
+    tmp_path: Path, with_root: bool
+) -> None:
+    """Opening a FIFO, even O_NONBLOCK, releases a writer blocked on it: the FIFO outside
+    the root must never be opened, so its writer stays blocked."""
+    root = tmp_path / "root"
+    a = put(root / "h1" / "f.bin", b"ten bytes!")
+    b = put(root / "h2" / "f.bin", b"ten bytes!")
+    scanned = cands(a, b)
+    outside = tmp_path / "victim"
+    outside.mkdir()
+    os.mkfifo(outside / "f.bin")
+    writer = subprocess.Popen(["sh", "-c", 'echo x > "$1"', "sh", str(outside / "f.bin")])
+    try:
+        time.sleep(0.2)  # the writer is blocked in open()
+        shutil.rmtree(root / "h2")
+        (root / "h2").symlink_to(outside)  # the attacker's swap, after the walk
+        with deadline(10, outside / "f.bin"):
+            report = find_duplicates(scanned, root=str(root) if with_root else None)
+        time.sleep(0.2)
+        assert writer.poll() is None, "the FIFO outside the root was opened"
+        assert report.sets == ()
+        assert warned(report) == {str(b): FOLDER_SWAPPED}
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(os.open(outside / "f.bin", os.O_RDONLY | os.O_NONBLOCK))
+        writer.kill()
+        writer.wait()
