@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from gradio_clean.errors import ExitCode, GradioCleanError
 from gradio_clean.inuse import InUseWatcher
-from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Status
+from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Rule, Status
 from gradio_clean.roots import DIR_FLAGS, Root, describe_open_error
 from gradio_clean.workers import Counters, available_jobs, run_shares
 
@@ -169,11 +169,15 @@ def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> s
     if entry is None:
         return "already gone"
     parent, name, st = entry
+    if action.stray_link:  # one name less for an inode that keeps another: none in use
+        if st.st_nlink < 2:
+            raise Skip("no longer a hard link: it may hold the only copy")
+        _unlink_noting(chain, parent, name, st, lambda: os.unlink(name, dir_fd=parent))
+        freed.files += 1
+        return None
     busy = why(st.st_dev, st.st_ino)
     if busy:
         raise Skip(busy)
-    if action.stray_link and st.st_nlink < 2:
-        raise Skip("no longer a hard link: it may hold the only copy")
     if action.keep is not None:
         keep_parent, keep_fd = _check_keep(chain, action)
         try:
@@ -510,8 +514,11 @@ def _run_share(
 def _shares(plan: Plan, jobs: int) -> list[list[int]]:
     """Whole items per share, so an item's actions and the folders it empties stay together."""
     items: dict[tuple[str, str], list[int]] = {}
-    for i, action in enumerate(plan.actions):  # a duplicate set stays together (ctimes)
-        items.setdefault((action.root, action.keep or action.item_rel), []).append(i)
+    for i, action in enumerate(plan.actions):
+        # A root's duplicates (and stray links) go to one worker: each link moves the kept
+        # inode's ctime, which only the worker that made it knows for its own (_DirChain.ctimes).
+        key = "\0duplicates" if action.rule is Rule.DUPLICATES else action.item_rel
+        items.setdefault((action.root, key), []).append(i)
     shares: list[list[int]] = [[] for _ in range(jobs)]
     for n, indices in enumerate(items.values()):
         shares[n % jobs].extend(indices)

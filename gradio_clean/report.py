@@ -280,7 +280,8 @@ def _action_to_dict(
     }
     if action.keep is not None:
         doc["keep"] = jsonable(action.keep)
-        doc["dedupe"] = "hardlink" if action.hardlink else "delete"
+        reported = status is Status.REPORTED
+        doc["dedupe"] = None if reported else "hardlink" if action.hardlink else "delete"
     return doc
 
 

@@ -627,3 +627,15 @@ def test_a_stray_that_is_no_longer_a_link_is_left_alone_at_apply(tmp_path: Path)
     (outcome,) = apply_plan(plan, why=never_busy, jobs=1).outcomes
     assert outcome.status is Status.SKIPPED
     assert stray.read_bytes() == b"content" * 10
+
+
+def test_workers_link_every_copy_of_a_set_spread_over_many_items(tmp_path: Path) -> None:
+    """Each link moves the kept copy's ctime; a set must not trip over its own links."""
+    temp = tmp_path / "temp"
+    data = os.urandom(500)
+    keep = write(temp / SHA256_A / "keep.bin", data)
+    extras = [write(temp / f"{i:064x}" / "copy.bin", data, age=DAY) for i in range(1200)]
+    plan = build_plan([temp_root(temp)], RuleSet(duplicates=True), now=time.time())
+    result = apply_plan(plan, why=never_busy, jobs=3)
+    assert result.count(Status.LINKED) == len(extras), {o.detail for o in result.outcomes}
+    assert {os.stat(p).st_ino for p in extras} == {os.stat(keep).st_ino}
