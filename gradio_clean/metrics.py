@@ -33,7 +33,10 @@ import contextlib
 import enum
 import math
 import os
+import re
+import stat
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -161,8 +164,43 @@ def read_last_success(path: str) -> float | None:
     return None
 
 
+STRAY_TEMP_AGE = 3600.0  # seconds: a write takes milliseconds, so an older temp is dead
+
+
+def _remove_stray_temps(folder: str, base: str) -> None:
+    """A run killed between mkstemp and the rename leaves `.<name>.XXXXXXXX.tmp` behind.
+
+    Remove ours only: that exact shape for this file, a regular file (not a link) of
+    our own uid (no other user can make one as ours), written over STRAY_TEMP_AGE ago.
+    Anything else is left alone.
+    """
+    shape = re.compile(re.escape(f".{base}.") + r"[a-z0-9_]{8}\.tmp")
+    try:
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        now = time.time()
+        for name in os.listdir(dfd):
+            if shape.fullmatch(name) is None:
+                continue
+            with contextlib.suppress(OSError):
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                if (
+                    stat.S_ISREG(st.st_mode)
+                    and st.st_uid == os.geteuid()
+                    and now - st.st_mtime > STRAY_TEMP_AGE
+                ):
+                    os.unlink(name, dir_fd=dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
 def _replace(path: str, data: bytes) -> None:
     folder = os.path.dirname(os.path.abspath(path))
+    _remove_stray_temps(folder, os.path.basename(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:

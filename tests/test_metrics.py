@@ -7,6 +7,7 @@ import re
 import stat
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,3 +325,23 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "no-such-dir" / "gradio_clean.prom"
     with pytest.raises(GradioCleanError, match=r"^cannot write metrics file .*: No such file"):
         write_metrics(str(path), RUN)
+
+
+def test_a_killed_run_s_temp_file_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    """Issue 13: a kill between mkstemp and rename leaves a temp; the next run removes
+    it once it is old, and nothing else: not a young one, a link, or another shape."""
+    path = tmp_path / "gradio_clean.prom"
+    old_temp = tmp_path / ".gradio_clean.prom.ab_cd123.tmp"
+    young = tmp_path / ".gradio_clean.prom.zz99yy88.tmp"
+    other = tmp_path / ".other.prom.ab_cd123.tmp"
+    link = tmp_path / ".gradio_clean.prom.linkxxxx.tmp"
+    for p in (old_temp, young, other):
+        p.write_bytes(b"half a file")
+    link.symlink_to(other)
+    hours_ago = time.time() - 2 * 3600
+    for p in (old_temp, other, link):
+        os.utime(p, (hours_ago, hours_ago), follow_symlinks=False)
+    write_metrics(str(path), RUN)
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["gradio_clean.prom", young.name, other.name, link.name]
+    )
