@@ -9,6 +9,9 @@
 - Each entry is re-stat'ed just before removal; if its inode, size or mtime moved
   since planning it is skipped. One already gone counts as done.
 - Files some process holds open, maps or locks are skipped.
+- A duplicate is replaced by a hard link made from a descriptor on the kept copy,
+  checked (inode, size, mtime, ctime) through that descriptor, never by name; the
+  ctimes this run's own links move are remembered, so later checks know them.
 - FIFOs, sockets and devices are never opened; they are unlinked like any name.
 """
 

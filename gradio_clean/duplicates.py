@@ -232,9 +232,13 @@ class _Folders:
         self.root = (root.rstrip("/") or "/") if root is not None else None
         self.root_fd = -1
         self.dev = 0
+        self.error: OSError | None = None  # the root could not be opened: every file warns
         if self.root is not None:
-            self.root_fd = os.open(self.root, _DIR_FLAGS)
-            self.dev = os.fstat(self.root_fd).st_dev
+            try:
+                self.root_fd = os.open(self.root, _DIR_FLAGS)
+                self.dev = os.fstat(self.root_fd).st_dev
+            except OSError as exc:
+                self.error = exc
         self._lock = threading.Lock()
         self._caches: list[dict[str, int]] = []
         self._local = threading.local()
@@ -275,6 +279,8 @@ class _Folders:
             raise
 
     def _open_folder_at(self, head: str) -> int:
+        if self.error is not None:
+            raise self.error
         root = self.root
         if root is None:  # the file's own folder must at least not be a symlink
             return os.open(head, _DIR_FLAGS)

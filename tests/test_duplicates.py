@@ -643,3 +643,13 @@ def test_a_hash_folder_swapped_for_a_symlink_never_opens_a_fifo_outside(
             os.close(os.open(outside / "f.bin", os.O_RDONLY | os.O_NONBLOCK))
         writer.kill()
         writer.wait()
+
+
+def test_a_root_gone_before_hashing_is_a_warning_per_file(tmp_path: Path) -> None:
+    a = put(tmp_path / "root" / "h" / "a", b"gone" * 10)
+    b = put(tmp_path / "root" / "h" / "b", b"gone" * 10)
+    scanned = cands(a, b)
+    shutil.rmtree(tmp_path / "root")
+    report = find_duplicates(scanned, root=str(tmp_path / "root"))
+    assert report.sets == ()
+    assert warned(report) == {str(a): VANISHED, str(b): VANISHED}
