@@ -288,16 +288,20 @@ class _Folders:
         if head != root and not head.startswith(prefix):
             raise OSError(errno.EXDEV, "outside the root", head)
         parts = [p for p in head[len(root) :].split("/") if p]
-        fd = os.dup(self.root_fd)
+        if not parts:
+            return os.dup(self.root_fd)  # the cache owns its fds, the root's included
+        fd = self.root_fd
         try:
             for part in parts:
                 child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
+                if fd != self.root_fd:
+                    os.close(fd)
                 fd = child
                 if os.fstat(fd).st_dev != self.dev:
                     raise OSError(errno.EXDEV, "on another filesystem", head)
         except BaseException:
-            os.close(fd)
+            if fd != self.root_fd:
+                os.close(fd)
             raise
         return fd
 

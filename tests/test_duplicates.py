@@ -653,3 +653,14 @@ def test_a_root_gone_before_hashing_is_a_warning_per_file(tmp_path: Path) -> Non
     report = find_duplicates(scanned, root=str(tmp_path / "root"))
     assert report.sets == ()
     assert warned(report) == {str(a): VANISHED, str(b): VANISHED}
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_folder_descriptors_are_all_closed(tmp_path: Path, workers: int) -> None:
+    """Files in 150 folders (more than a thread keeps open) and in the root itself."""
+    paths = [put(tmp_path / f"h{i:03}" / "f", HEAD) for i in range(150)]
+    paths += [put(tmp_path / "top", HEAD)]
+    before = len(os.listdir("/proc/self/fd"))
+    report = find_duplicates(cands(*paths), workers=workers, root=str(tmp_path))
+    assert groups(report) == {names(paths)}
+    assert len(os.listdir("/proc/self/fd")) == before
