@@ -19,7 +19,7 @@ Safety, since this runs as root in a world-writable /tmp:
   mode the scan saw, or it is dropped with a warning. Only the very inode that
   was scanned is read.
 - Files are opened relative to their folder's descriptor, and folders are opened
-  from the root one component at a time without following links (`_Folders`). A
+  from the root one component at a time without following links (folders.py). A
   folder swapped for a symlink after the walk fails to open: nothing outside the
   root is ever opened, not even a FIFO (opening one releases a blocked writer).
 - Only files with the same owner, group and mode are compared, so a set never
@@ -63,6 +63,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeVar
 
+from gradio_clean.folders import Folders, NotAFolder
+
 if TYPE_CHECKING:
     from hashlib import _Hash
 
@@ -74,8 +76,6 @@ POOL_MIN_SIZE = 64 << 10  # size groups of smaller files stay on the calling thr
 MAX_HELD_FDS = 64  # per batch (so per thread): files opened ahead, well under ulimit -n
 
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_NOATIME = getattr(os, "O_NOATIME", 0)
 
 VANISHED = "vanished before it could be read"
 DENIED = "permission denied; not read"
@@ -184,12 +184,8 @@ def _buffer() -> memoryview:
     return buf
 
 
-class _NotAFolder(OSError):
-    """A folder on a file's way is a symlink (or no folder) now: nothing is opened through it."""
-
-
 def _describe(exc: OSError) -> str:
-    if isinstance(exc, _NotAFolder):
+    if isinstance(exc, NotAFolder):
         return FOLDER_SWAPPED
     if exc.errno == errno.ENOENT or exc.errno == errno.ENOTDIR:
         return VANISHED
@@ -202,117 +198,6 @@ def _describe(exc: OSError) -> str:
     if exc.errno == errno.EXDEV:
         return OUTSIDE
     return f"could not be read: {exc.strerror}"
-
-
-def _open_at(dir_fd: int, name: str) -> int:
-    if _NOATIME:
-        try:
-            return os.open(name, OPEN_FLAGS | _NOATIME, dir_fd=dir_fd)
-        except PermissionError as exc:
-            if exc.errno != errno.EPERM:  # EPERM: not our file; EACCES is final
-                raise
-    return os.open(name, OPEN_FLAGS, dir_fd=dir_fd)
-
-
-class _Folders:
-    """Descriptors of the folders files are opened in, so no file is ever opened by path.
-
-    With a root, each folder is opened from the root's descriptor one component at a
-    time with O_NOFOLLOW | O_DIRECTORY and must be on the root's filesystem: a folder
-    swapped for a symlink after the walk fails (ELOOP) instead of leading outside the
-    root, where even opening a FIFO has an effect (it releases a blocked writer).
-    Without a root (library use on loose paths), a file's folder is opened by path,
-    without following it if it is a symlink itself.
-    Each thread keeps its own few descriptors; `close` (one thread, at the end) closes all.
-    """
-
-    MAX_HELD = 64  # per thread
-
-    def __init__(self, root: str | None) -> None:
-        self.root = (root.rstrip("/") or "/") if root is not None else None
-        self.root_fd = -1
-        self.dev = 0
-        self.error: OSError | None = None  # the root could not be opened: every file warns
-        if self.root is not None:
-            try:
-                self.root_fd = os.open(self.root, _DIR_FLAGS)
-                self.dev = os.fstat(self.root_fd).st_dev
-            except OSError as exc:
-                self.error = exc
-        self._lock = threading.Lock()
-        self._caches: list[dict[str, int]] = []
-        self._local = threading.local()
-
-    def open_file(self, path: str) -> int:
-        """An fd on `path`'s file through its folder's descriptor; raises OSError."""
-        head, _, name = path.rpartition("/")
-        return _open_at(self._folder(head or "/"), name)
-
-    def _cache(self) -> dict[str, int]:
-        cache: dict[str, int] | None = getattr(self._local, "cache", None)
-        if cache is None:
-            cache = {}
-            self._local.cache = cache
-            with self._lock:
-                self._caches.append(cache)
-        return cache
-
-    def _folder(self, head: str) -> int:
-        cache = self._cache()
-        fd = cache.get(head)
-        if fd is not None:
-            return fd
-        if len(cache) >= self.MAX_HELD:
-            for old in cache.values():
-                os.close(old)
-            cache.clear()
-        fd = self._open_folder(head)
-        cache[head] = fd
-        return fd
-
-    def _open_folder(self, head: str) -> int:
-        try:
-            return self._open_folder_at(head)
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise _NotAFolder(exc.errno, exc.strerror, head) from None
-            raise
-
-    def _open_folder_at(self, head: str) -> int:
-        if self.error is not None:
-            raise self.error
-        root = self.root
-        if root is None:  # the file's own folder must at least not be a symlink
-            return os.open(head, _DIR_FLAGS)
-        prefix = "/" if root == "/" else root + "/"
-        if head != root and not head.startswith(prefix):
-            raise OSError(errno.EXDEV, "outside the root", head)
-        parts = [p for p in head[len(root) :].split("/") if p]
-        if not parts:
-            return os.dup(self.root_fd)  # the cache owns its fds, the root's included
-        fd = self.root_fd
-        try:
-            for part in parts:
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                if fd != self.root_fd:
-                    os.close(fd)
-                fd = child
-                if os.fstat(fd).st_dev != self.dev:
-                    raise OSError(errno.EXDEV, "on another filesystem", head)
-        except BaseException:
-            if fd != self.root_fd:
-                os.close(fd)
-            raise
-        return fd
-
-    def close(self) -> None:
-        for cache in self._caches:
-            for fd in cache.values():
-                os.close(fd)
-            cache.clear()
-        if self.root_fd >= 0:
-            os.close(self.root_fd)
-            self.root_fd = -1
 
 
 def _same_file(st: os.stat_result, node: _Inode) -> bool:
@@ -340,7 +225,7 @@ def _open_inode(node: _Inode, warnings: Warnings) -> int | None:
     Paths that fail are removed from the node with a warning.
     """
     cands = node.cands
-    folders: _Folders = _local.folders
+    folders: Folders = _local.folders
     while cands:
         path = cands[0].path
         try:
@@ -723,13 +608,13 @@ def find_duplicates(
     the smallest path by bytes. Other paths of the kept inode are neither kept nor
     extras (they cost nothing); every path of every other inode is an extra. Sets
     come sorted by the kept path. `root`: the folder every candidate lies in; each
-    file is then opened through descriptors walked down from it (see _Folders).
+    file is then opened through descriptors walked down from it (folders.py).
     """
     if keep not in ("newest", "oldest"):
         raise ValueError(f"keep must be 'newest' or 'oldest', not {keep!r}")
     if workers < 1:
         raise ValueError("workers must be at least 1")
-    folders = _Folders(root)
+    folders = Folders(root, OPEN_FLAGS)
     try:
         with _gc_paused():
             return _find(candidates, keep, verify, workers, folders)
@@ -737,7 +622,7 @@ def find_duplicates(
         folders.close()
 
 
-def _use_folders(folders: _Folders) -> None:
+def _use_folders(folders: Folders) -> None:
     """Each thread that opens files (the caller and the pool's) finds the run's folders here."""
     _local.folders = folders
 
@@ -759,7 +644,7 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _find(
-    candidates: Iterable[Candidate], keep: Keep, verify: bool, workers: int, folders: _Folders
+    candidates: Iterable[Candidate], keep: Keep, verify: bool, workers: int, folders: Folders
 ) -> DuplicateReport:
     warnings: Warnings = []
     size_groups = _collapse(candidates, warnings)
