@@ -242,6 +242,39 @@ def test_a_kept_copy_rewritten_after_hashing_is_not_linked(
     assert os.lstat(copy).st_ino != os.lstat(keep).st_ino
 
 
+def test_the_attacker_rewriting_its_copy_in_a_loop_never_reaches_a_victim(
+    users: tuple[User, User], root: Path
+) -> None:
+    """The issue's race: the attacker's copy (the newest, so the one kept) is rewritten
+    and its size and mtime put back, over and over, while prune runs."""
+    victim, attacker = users
+    data = os.urandom(3000)
+    theirs = root / SHA256_DUP / "x.bin"
+    copies = [root / f"{i:064x}" / "report.pdf" for i in range(40)]
+    as_user(victim, lambda: [put(c, data, age=DAY) for c in copies])
+    as_user(attacker, lambda: put(theirs, data))
+
+    def rewrite() -> None:
+        st = os.stat(theirs)
+        for content in (b"PWNED".ljust(len(data), b"!"), data):
+            theirs.write_bytes(content)
+            os.utime(theirs, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    changed = trials = 0
+    end = time.monotonic() + 15
+    while trials < 20 and time.monotonic() < end:
+        trials += 1
+        groot, rules = plan_dupes(root)
+        plan = build_plan([groot], rules, now=time.time())
+        with looping(attacker, rewrite, 30):
+            apply_plan(plan, why=lambda dev, ino: None, jobs=1)
+        changed += sum(
+            1 for c in copies if os.lstat(c).st_uid != victim.uid or c.read_bytes() != data
+        )
+    print(f"rewrite: {trials} trials, {changed} victim files changed")
+    assert changed == 0
+
+
 @pytest.mark.parametrize("swap", ["symlink", "hardlink"])
 def test_the_kept_name_swapped_in_a_loop_never_reaches_a_copy(
     users: tuple[User, User], root: Path, swap: str
