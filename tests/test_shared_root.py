@@ -251,7 +251,12 @@ def test_the_attacker_rewriting_its_copy_in_a_loop_never_reaches_a_victim(
     data = os.urandom(3000)
     theirs = root / SHA256_DUP / "x.bin"
     copies = [root / f"{i:064x}" / "report.pdf" for i in range(40)]
-    as_user(victim, lambda: [put(c, data, age=DAY) for c in copies])
+
+    def victim_writes() -> None:
+        for c in copies:
+            put(c, data, age=DAY)
+
+    as_user(victim, victim_writes)
     as_user(attacker, lambda: put(theirs, data))
 
     def rewrite() -> None:
