@@ -56,6 +56,7 @@ _TMP_DIR = re.compile(r"tmp[a-z0-9_]{8}")
 # processing_utils: tempfile.mkstemp(dir=<hash dir>, prefix=f".{name}.")
 _STAGING = re.compile(r"\..+\.[a-z0-9_]{8}", re.DOTALL)
 _WORKFLOW = re.compile(r"workflow_[0-9a-f]{16}\.[A-Za-z0-9]+")
+_OUR_TEMP = re.compile(r"\.gradio-clean-[0-9a-f]{12}\.tmp")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _BASE36 = re.compile(r"[0-9a-z]{7,14}")
@@ -80,6 +81,11 @@ def is_tmp_dir_name(name: str) -> bool:
 def is_staging_name(name: str) -> bool:
     """An interrupted copy's `.<name>.XXXXXXXX`, only meaningful inside a hash folder."""
     return _STAGING.fullmatch(name) is not None
+
+
+def is_our_temp_name(name: str) -> bool:
+    """The temporary hard link `prune --dedupe hardlink` renames over a copy (delete.py)."""
+    return _OUR_TEMP.fullmatch(name) is not None
 
 
 def is_workflow_name(name: str) -> bool:
@@ -173,9 +179,11 @@ KIND_CATEGORY: dict[Kind, Category] = {
 
 
 def category_in_hash_dir(name: str, is_dir: bool, depth: int) -> Category:
-    """Inside a hash folder, staging copies and ffmpeg `tmp*` folders are leftovers."""
+    """Inside a hash folder, staging copies, ffmpeg `tmp*` folders and our own interrupted
+    temporary links are leftovers."""
     if depth == 1 and (
-        (not is_dir and is_staging_name(name)) or (is_dir and is_tmp_dir_name(name))
+        (not is_dir and (is_staging_name(name) or is_our_temp_name(name)))
+        or (is_dir and is_tmp_dir_name(name))
     ):
         return Category.LEFTOVER
     return Category.CACHE

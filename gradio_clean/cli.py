@@ -761,7 +761,7 @@ def _render_prune(
     limit: int,
     now: float,
 ) -> None:
-    from gradio_clean.plan import Status
+    from gradio_clean.plan import DONE
     from gradio_clean.report import (
         apply_summary,
         dry_run_summary,
@@ -786,7 +786,7 @@ def _render_prune(
         if incomplete:  # cron mails stderr: say what was left and why
             assert result is not None
             for o in result.outcomes:
-                if o.status is not Status.DELETED:
+                if o.status not in DONE:
                     err.print(
                         shown(f"{o.status.value}: {o.action.path}: {o.detail}"),
                         markup=False,
@@ -819,9 +819,13 @@ def _metrics(
             prev = scanned.get(cat.value, Count())
             scanned[cat.value] = Count(prev.files + tally.files, prev.bytes + tally.bytes)
     freed: dict[str, Count] = {}
+    linked: dict[str, Count] = {}
     for o in result.outcomes if result else ():
         prev = freed.get(o.action.rule.value, Count())
         freed[o.action.rule.value] = Count(prev.files + o.freed_files, prev.bytes + o.freed_bytes)
+        if o.status is Status.LINKED:
+            prev = linked.get(o.action.rule.value, Count())
+            linked[o.action.rule.value] = Count(prev.files + 1, prev.bytes + o.freed_bytes)
     return RunMetrics(
         scanned=scanned,
         freed=freed,
@@ -830,6 +834,7 @@ def _metrics(
         duration_seconds=time.time() - started,
         success=success,
         timestamp=time.time(),
+        linked=linked,
     )
 
 

@@ -13,6 +13,9 @@
 - Each entry is re-stat'ed just before removal; if its inode, size or mtime moved
   since planning it is skipped. One already gone counts as done.
 - Files some process holds open, maps or locks are skipped.
+- A duplicate is replaced by a hard link made from a descriptor on the kept copy,
+  checked (inode, size, mtime, ctime) through that descriptor, never by name; the
+  ctimes this run's own links move are remembered, so later checks know them.
 - FIFOs, sockets and devices are never opened; they are unlinked like any name.
 """
 
@@ -25,12 +28,12 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from gradio_clean.errors import ExitCode, GradioCleanError
 from gradio_clean.inuse import InUseWatcher
-from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Status
+from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Rule, Status
 from gradio_clean.removal import (
     Folder,
     Mount,
@@ -95,6 +98,7 @@ class _DirChain:
         self.root_fd = root_fd
         self.dev = dev
         self.mnt = mount_id(root_fd)  # a mount id, where the kernel tells it
+        self.ctimes: dict[tuple[int, int], int] = {}  # (dev, ino) -> ctime our own link moved
         self.names: list[str] = []
         self.fds: list[int] = []
 
@@ -131,7 +135,17 @@ class _DirChain:
         self._truncate(0)
 
 
-def _check(st: os.stat_result, want: Identity, *, is_dir: bool) -> None:
+def _check(
+    st: os.stat_result,
+    want: Identity,
+    *,
+    is_dir: bool,
+    ours: Mapping[tuple[int, int], int] | None = None,
+) -> None:
+    """Skip unless `st` is still the planned entry. For a file planned with a ctime (the
+    duplicates rule) that includes ctime, which a rewrite that restored size and mtime
+    still moves; `ours` holds the ctimes this run's own links and unlinks gave an inode,
+    which are no change by anyone else."""
     if stat.S_ISDIR(st.st_mode) != is_dir or (st.st_dev, st.st_ino) != (want.dev, want.ino):
         raise Skip("replaced since planning (another inode)")
     if is_dir:
@@ -142,6 +156,12 @@ def _check(st: os.stat_result, want: Identity, *, is_dir: bool) -> None:
         raise Skip("changed since planning (size)")
     if st.st_mtime_ns != want.mtime_ns:
         raise Skip("changed since planning (mtime)")
+    if (
+        want.ctime_ns
+        and st.st_ctime_ns != want.ctime_ns
+        and (ours is None or ours.get((st.st_dev, st.st_ino)) != st.st_ctime_ns)
+    ):
+        raise Skip("changed since planning (ctime: rewritten, chmod, chown or linked)")
 
 
 def _split(rel: str) -> tuple[str, str]:
@@ -163,7 +183,7 @@ def _planned_entry(chain: _DirChain, action: Action) -> tuple[int, str, os.stat_
         st = os.stat(name, dir_fd=parent, follow_symlinks=False)
     except FileNotFoundError:
         return None
-    _check(st, action.identity, is_dir=action.is_dir)
+    _check(st, action.identity, is_dir=action.is_dir, ours=chain.ctimes)
     return parent, name, st
 
 
@@ -172,41 +192,68 @@ def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> s
     if entry is None:
         return "already gone"
     parent, name, st = entry
+    if action.stray_link:  # one name less for an inode that keeps another: none in use
+        if st.st_nlink < 2:
+            raise Skip("no longer a hard link: it may hold the only copy")
+        _unlink_noting(chain, parent, name, st, lambda: os.unlink(name, dir_fd=parent))
+        freed.files += 1
+        return None
     busy = why(st.st_dev, st.st_ino)
     if busy:
         raise Skip(busy)
     if action.keep is not None:
-        _check_keep(chain, action)
-        if action.hardlink:
-            _replace_with_link(chain, action, parent, name)
-            if st.st_nlink == 1:
-                freed.bytes += st.st_size
-            return None
-    os.unlink(name, dir_fd=parent)
+        keep_parent, keep_fd = _check_keep(chain, action)
+        try:
+            if action.hardlink:
+                _replace_with_link(chain, action, parent, name, keep_parent, keep_fd)
+                if st.st_nlink == 1:
+                    freed.bytes += st.st_size
+                return None
+        finally:
+            os.close(keep_fd)
+            if keep_parent != chain.root_fd:
+                os.close(keep_parent)
+    _unlink_noting(chain, parent, name, st, lambda: os.unlink(name, dir_fd=parent))
     freed.files += 1
     if st.st_nlink == 1:
         freed.bytes += st.st_size
     return None
 
 
-def _check_keep(chain: _DirChain, action: Action) -> None:
-    """Never drop a copy unless the one that stays is still there, unchanged."""
+# O_PATH: an fd on the inode itself, so that a FIFO is never opened (that would release
+# a blocked writer) and read permission is not needed; fstat and linkat work through it.
+_KEEP_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _check_keep(chain: _DirChain, action: Action) -> tuple[int, int]:
+    """Never drop a copy unless the one that stays is still there, unchanged.
+
+    Returns its parent's descriptor and a descriptor on the kept file itself, checked
+    (inode, size, mtime, ctime) through that descriptor: a link made from it can only
+    ever be to the verified inode, whatever is renamed over the kept name afterwards.
+    """
     assert action.keep is not None and action.keep_identity is not None
     keep_rel = os.path.relpath(action.keep, action.root)
     head, name = _split(keep_rel)
-    fd = _open_path(chain.root_fd, head, chain.dev)
+    parent = _open_path(chain.root_fd, head, chain.dev)
     try:
         try:
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            fd = os.open(name, _KEEP_FLAGS, dir_fd=parent)
         except FileNotFoundError:
             raise Skip("the copy to keep is gone") from None
         try:
-            _check(st, action.keep_identity, is_dir=False)
+            _check(os.fstat(fd), action.keep_identity, is_dir=False, ours=chain.ctimes)
         except Skip as exc:
-            raise Skip(f"the copy to keep {exc}") from None
-    finally:
-        if fd != chain.root_fd:
             os.close(fd)
+            raise Skip(f"the copy to keep {exc}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+    except BaseException:
+        if parent != chain.root_fd:
+            os.close(parent)
+        raise
+    return parent, fd
 
 
 def _open_path(root_fd: int, rel_dir: str, dev: int) -> int:
@@ -222,23 +269,69 @@ def _open_path(root_fd: int, rel_dir: str, dev: int) -> int:
     return fd
 
 
-def _replace_with_link(chain: _DirChain, action: Action, parent: int, name: str) -> None:
-    """Link to a temporary name, then rename over: the path never stops answering."""
-    assert action.keep is not None
-    keep_head, keep_name = _split(os.path.relpath(action.keep, action.root))
-    keep_parent = _open_path(chain.root_fd, keep_head, chain.dev)
-    tmp = f".gradio-clean-{secrets.token_hex(6)}.tmp"
+def _unlink_noting(
+    chain: _DirChain, parent: int, name: str, st: os.stat_result, remove: Callable[[], None]
+) -> None:
+    """Run `remove` (which drops `name`'s link); if the inode lives on under another name,
+    note the ctime that moved, so that name's own check knows the change was ours."""
+    if st.st_nlink < 2:
+        remove()
+        return
+    fd = os.open(name, _KEEP_FLAGS, dir_fd=parent)
     try:
-        os.link(keep_name, tmp, src_dir_fd=keep_parent, dst_dir_fd=parent, follow_symlinks=False)
-        try:
-            os.rename(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=parent)
-            raise
+        before = os.fstat(fd)
+        if (before.st_dev, before.st_ino) != (st.st_dev, st.st_ino):
+            raise Skip("replaced since planning (another inode)")
+        remove()
+        after = os.fstat(fd)
+        chain.ctimes[(after.st_dev, after.st_ino)] = after.st_ctime_ns
     finally:
-        if keep_parent != chain.root_fd:
-            os.close(keep_parent)
+        os.close(fd)
+
+
+def temp_link_name() -> str:
+    """`.gradio-clean-<12 hex>.tmp`: a later run knows it (classify.is_our_temp_name)."""
+    return f".gradio-clean-{secrets.token_hex(6)}.tmp"
+
+
+def _replace_with_link(
+    chain: _DirChain, action: Action, parent: int, name: str, keep_parent: int, keep_fd: int
+) -> None:
+    """Link the verified kept inode to a temporary name, then rename it over the copy.
+
+    The link is made from the descriptor _check_keep verified (linkat of
+    /proc/self/fd/N with AT_SYMLINK_FOLLOW), never by name: a symlink or another
+    file renamed over the kept name in between cannot end up at the copy's path.
+    The new name is checked to be that inode, and the copy re-checked, before the
+    rename; the path never stops answering. A kill between link and rename leaves
+    the temporary, which a later run removes (rules.stray_actions).
+    """
+    keep = os.fstat(keep_fd)
+    tmp = temp_link_name()
+    os.link(f"/proc/self/fd/{keep_fd}", tmp, dst_dir_fd=parent, follow_symlinks=True)
+    try:
+        linked = os.fstat(keep_fd)
+        chain.ctimes[(linked.st_dev, linked.st_ino)] = linked.st_ctime_ns
+        if (linked.st_size, linked.st_mtime_ns) != (keep.st_size, keep.st_mtime_ns):
+            raise Skip("the copy to keep changed while it was linked")
+        new = os.stat(tmp, dir_fd=parent, follow_symlinks=False)
+        if (new.st_dev, new.st_ino) != (keep.st_dev, keep.st_ino) or not stat.S_ISREG(new.st_mode):
+            raise Skip("the new link was replaced before it could be renamed")
+        now = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        _check(now, action.identity, is_dir=False, ours=chain.ctimes)
+        _unlink_noting(
+            chain,
+            parent,
+            name,
+            now,
+            lambda: os.rename(tmp, name, src_dir_fd=parent, dst_dir_fd=parent),
+        )
+        done = os.fstat(keep_fd)  # a rename moves the renamed inode's ctime too
+        chain.ctimes[(done.st_dev, done.st_ino)] = done.st_ctime_ns
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=parent)
+        raise
 
 
 def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> str | None:
@@ -323,7 +416,8 @@ def _apply_root(
                     note = _delete_folder(chain, action, why, freed)
                 else:
                     note = _delete_file(chain, action, why, freed)
-                done(Outcome(action, Status.DELETED, note, freed.bytes, freed.files))
+                status = Status.LINKED if action.hardlink and note is None else Status.DELETED
+                done(Outcome(action, status, note, freed.bytes, freed.files))
                 tidy.update(_parents_to_tidy(action))
             except Skip as exc:
                 done(Outcome(action, Status.SKIPPED, str(exc), freed.bytes, freed.files))
@@ -390,7 +484,10 @@ def _shares(plan: Plan, jobs: int) -> list[list[int]]:
     """Whole items per share, so an item's actions and the folders it empties stay together."""
     items: dict[tuple[str, str], list[int]] = {}
     for i, action in enumerate(plan.actions):
-        items.setdefault((action.root, action.item_rel), []).append(i)
+        # A root's duplicates (and stray links) go to one worker: each link moves the kept
+        # inode's ctime, which only the worker that made it knows for its own (_DirChain.ctimes).
+        key = "\0duplicates" if action.rule is Rule.DUPLICATES else action.item_rel
+        items.setdefault((action.root, key), []).append(i)
     shares: list[list[int]] = [[] for _ in range(jobs)]
     for n, indices in enumerate(items.values()):
         shares[n % jobs].extend(indices)

@@ -15,10 +15,16 @@ Safety, since this runs as root in a world-writable /tmp:
 - Each file is opened with O_NOFOLLOW (a symlink fails with ELOOP and is never
   followed) and O_NONBLOCK (a FIFO opens at once instead of waiting for a
   writer; a socket fails with ENXIO). The fd is fstat'ed before any byte is
-  read: it must be a regular file with the dev, ino, size and mtime the scan
-  saw, or it is dropped with a warning. A parent folder swapped for a link is
-  harmless for the same reason: only the very inode that was scanned is read.
-  Device nodes need CAP_MKNOD, so another user cannot plant one.
+  read: it must be a regular file with the dev, ino, size, mtime, owner and
+  mode the scan saw, or it is dropped with a warning. Only the very inode that
+  was scanned is read.
+- Files are opened relative to their folder's descriptor, and folders are opened
+  from the root one component at a time without following links (folders.py). A
+  folder swapped for a symlink after the walk fails to open: nothing outside the
+  root is ever opened, not even a FIFO (opening one releases a blocked writer).
+- Only files with the same owner, group and mode are compared, so a set never
+  spans two owners: linking across owners would let one user write another's
+  file, and deleting across owners would let one user make another's vanish.
 - O_NOATIME where the kernel allows it (our own files, or as root), so that
   hashing does not make a file look recently used to `--age-by atime`.
 - A file that vanished, is unreadable or changed is a warning, never an error.
@@ -57,6 +63,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeVar
 
+from gradio_clean.folders import Folders, NotAFolder
+
 if TYPE_CHECKING:
     from hashlib import _Hash
 
@@ -68,7 +76,6 @@ POOL_MIN_SIZE = 64 << 10  # size groups of smaller files stay on the calling thr
 MAX_HELD_FDS = 64  # per batch (so per thread): files opened ahead, well under ulimit -n
 
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-_NOATIME = getattr(os, "O_NOATIME", 0)
 
 VANISHED = "vanished before it could be read"
 DENIED = "permission denied; not read"
@@ -76,6 +83,8 @@ SYMLINK = "is a symlink; not followed"
 CHANGED = "changed since it was scanned"
 NOT_REGULAR = "no longer a regular file (changed since it was scanned); not read"
 CHANGED_WHILE_READ = "changed while it was read"
+FOLDER_SWAPPED = "a folder on its way is no longer a folder (a symlink?); not followed"
+OUTSIDE = "on another filesystem or outside the root; not read"
 DIFFERS = "content differs from the kept copy (changed while it was read)"
 
 Keep = Literal["newest", "oldest"]
@@ -89,11 +98,28 @@ class Candidate:
     ino: int
     size: int
     mtime_ns: int
+    # Only files of one owner, group and mode can be duplicates: linking or deleting across
+    # owners would hand one user's path to another's inode. ctime catches a rewrite that
+    # restored size and mtime. The defaults match no real file, which is then dropped.
+    uid: int = -1
+    gid: int = -1
+    mode: int = 0
+    ctime_ns: int = 0
 
     @classmethod
     def from_stat(cls, path: str, st: os.stat_result) -> Candidate:
         """A candidate from the lstat the scan already made, so nothing is stat'ed twice."""
-        return cls(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        return cls(
+            path,
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_uid,
+            st.st_gid,
+            st.st_mode,
+            st.st_ctime_ns,
+        )
 
 
 @dataclass(frozen=True)
@@ -120,10 +146,11 @@ class DuplicateReport:
 class _Inode:
     """One file on disk and every candidate path naming it; mutable, private to a run."""
 
-    __slots__ = ("cands", "dev", "digest", "fd", "hasher", "ino", "mtime_ns", "size")
+    __slots__ = ("cands", "dev", "digest", "fd", "first", "hasher", "ino", "mtime_ns", "size")
 
     def __init__(self, first: Candidate) -> None:
         self.cands = [first]  # cands[0] is the path that is opened
+        self.first = first  # the scan's view of the inode: owner, mode and ctime too
         self.dev = first.dev
         self.ino = first.ino
         self.size = first.size
@@ -158,6 +185,8 @@ def _buffer() -> memoryview:
 
 
 def _describe(exc: OSError) -> str:
+    if isinstance(exc, NotAFolder):
+        return FOLDER_SWAPPED
     if exc.errno == errno.ENOENT or exc.errno == errno.ENOTDIR:
         return VANISHED
     if exc.errno == errno.ELOOP:
@@ -166,17 +195,28 @@ def _describe(exc: OSError) -> str:
         return DENIED
     if exc.errno == errno.ENXIO:  # a socket (or a FIFO opened for writing)
         return NOT_REGULAR
+    if exc.errno == errno.EXDEV:
+        return OUTSIDE
     return f"could not be read: {exc.strerror}"
 
 
-def _open_path(path: str) -> int:
-    if _NOATIME:
-        try:
-            return os.open(path, OPEN_FLAGS | _NOATIME)
-        except PermissionError as exc:
-            if exc.errno != errno.EPERM:  # EPERM: not our file; EACCES is final
-                raise
-    return os.open(path, OPEN_FLAGS)
+def _same_file(st: os.stat_result, node: _Inode) -> bool:
+    """The scanned inode with the size, mtime, owner and mode the scan saw.
+
+    Not ctime: a link added or removed moves it without touching the content. The plan
+    records the scan's ctime, and apply checks it on both copies before it links or
+    deletes, so a rewrite that restored size and mtime is caught there.
+    """
+    first = node.first
+    return (
+        st.st_ino == node.ino
+        and st.st_mtime_ns == node.mtime_ns
+        and st.st_size == node.size
+        and st.st_dev == node.dev
+        and st.st_mode == first.mode
+        and st.st_uid == first.uid
+        and st.st_gid == first.gid
+    )
 
 
 def _open_inode(node: _Inode, warnings: Warnings) -> int | None:
@@ -185,10 +225,11 @@ def _open_inode(node: _Inode, warnings: Warnings) -> int | None:
     Paths that fail are removed from the node with a warning.
     """
     cands = node.cands
+    folders: Folders = _local.folders
     while cands:
         path = cands[0].path
         try:
-            fd = _open_path(path)
+            fd = folders.open_file(path)
         except OSError as exc:
             warnings.append((path, _describe(exc)))
             del cands[0]
@@ -200,13 +241,7 @@ def _open_inode(node: _Inode, warnings: Warnings) -> int | None:
             warnings.append((path, _describe(exc)))
             del cands[0]
             continue
-        if (
-            st.st_ino == node.ino
-            and st.st_mtime_ns == node.mtime_ns
-            and st.st_size == node.size
-            and st.st_dev == node.dev
-            and stat.S_ISREG(st.st_mode)
-        ):
+        if stat.S_ISREG(st.st_mode) and _same_file(st, node):
             return fd
         message = NOT_REGULAR if not stat.S_ISREG(st.st_mode) else CHANGED
         os.close(fd)
@@ -438,16 +473,18 @@ def _path_key(path: str) -> bytes:
 
 
 def _collapse(candidates: Iterable[Candidate], warnings: Warnings) -> list[list[_Inode]]:
-    """Size groups of two or more inodes; paths sharing (dev, ino) become one inode."""
-    by_size: dict[int, list[Candidate]] = {}
+    """Groups of two or more inodes of one size, owner, group and mode; paths sharing
+    (dev, ino) become one inode."""
+    by_size: dict[tuple[int, int, int, int], list[Candidate]] = {}
     seen: set[str] = set()
     for c in candidates:
         if c.size <= 0 or c.path in seen:
             continue
         seen.add(c.path)
-        group = by_size.get(c.size)
+        key = (c.size, c.uid, c.gid, c.mode)  # never a set across owners, groups or modes
+        group = by_size.get(key)
         if group is None:
-            by_size[c.size] = [c]
+            by_size[key] = [c]
         else:
             group.append(c)
     del seen
@@ -562,20 +599,32 @@ def find_duplicates(
     keep: Keep = "newest",
     verify: bool = False,
     workers: int = 2,
+    root: str | None = None,
 ) -> DuplicateReport:
     """Group the candidates by content; one DuplicateSet per content held by two inodes or more.
 
-    `keep` picks the copy that stays: the newest mtime by default, "oldest" to
-    flip it; ties go to the smallest path by bytes. Other paths of the kept
-    inode are neither kept nor extras (they cost nothing); every path of every
-    other inode is an extra. Sets come sorted by the kept path.
+    Only files of the same owner, group and mode are compared. `keep` picks the
+    copy that stays: the newest mtime by default, "oldest" to flip it; ties go to
+    the smallest path by bytes. Other paths of the kept inode are neither kept nor
+    extras (they cost nothing); every path of every other inode is an extra. Sets
+    come sorted by the kept path. `root`: the folder every candidate lies in; each
+    file is then opened through descriptors walked down from it (folders.py).
     """
     if keep not in ("newest", "oldest"):
         raise ValueError(f"keep must be 'newest' or 'oldest', not {keep!r}")
     if workers < 1:
         raise ValueError("workers must be at least 1")
-    with _gc_paused():
-        return _find(candidates, keep, verify, workers)
+    folders = Folders(root, OPEN_FLAGS)
+    try:
+        with _gc_paused():
+            return _find(candidates, keep, verify, workers, folders)
+    finally:
+        folders.close()
+
+
+def _use_folders(folders: Folders) -> None:
+    """Each thread that opens files (the caller and the pool's) finds the run's folders here."""
+    _local.folders = folders
 
 
 @contextlib.contextmanager
@@ -595,11 +644,21 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _find(
-    candidates: Iterable[Candidate], keep: Keep, verify: bool, workers: int
+    candidates: Iterable[Candidate], keep: Keep, verify: bool, workers: int, folders: Folders
 ) -> DuplicateReport:
     warnings: Warnings = []
     size_groups = _collapse(candidates, warnings)
-    pool = ThreadPoolExecutor(workers - 1, thread_name_prefix="dupes") if workers > 1 else None
+    _use_folders(folders)
+    pool = (
+        ThreadPoolExecutor(
+            workers - 1,
+            thread_name_prefix="dupes",
+            initializer=_use_folders,
+            initargs=(folders,),
+        )
+        if workers > 1
+        else None
+    )
     try:
         runner = _Runner(pool)
         final = _hash_all(runner, size_groups)
@@ -612,6 +671,7 @@ def _find(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)  # Ctrl-C must not wait for queued batches
+        _local.folders = None
     sets = [_build(g, keep, warnings) for g in final]
     sets.sort(key=lambda s: _path_key(s.keep.path))
     return DuplicateReport(tuple(sets), tuple(warnings), hashed, runner.read)

@@ -43,7 +43,7 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gradio_clean.classify import Category
 from gradio_clean.errors import GradioCleanError
@@ -74,6 +74,9 @@ class RunMetrics:
     duration_seconds: float
     success: bool  # the run finished and did what it set out to do
     timestamp: float  # when the run ended, Unix seconds
+    # by rule: copies replaced by a hard link (their bytes count in `freed`, their
+    # paths stay, so they are not in `freed`'s files)
+    linked: Mapping[str, Count] = field(default_factory=dict)
 
 
 def render_metrics(m: RunMetrics, *, last_success: float | None = None) -> str:
@@ -84,6 +87,7 @@ def render_metrics(m: RunMetrics, *, last_success: float | None = None) -> str:
     """
     scanned = _by("category", _fill(m.scanned, Category))
     freed = _by("rule", _fill(m.freed, Rule))
+    linked = _by("rule", _fill(m.linked, Rule))
     metrics: list[tuple[str, str, dict[str, float]]] = [
         (
             "scanned_bytes",
@@ -97,13 +101,18 @@ def render_metrics(m: RunMetrics, *, last_success: float | None = None) -> str:
         ),
         (
             "freed_bytes",
-            "Bytes freed by the last run, by the rule that selected them.",
+            "Bytes freed by the last run (deleted or linked), by the rule that selected them.",
             {labels: c.bytes for labels, c in freed},
         ),
         (
             "freed_files",
             "Files removed by the last run, by the rule that selected them.",
             {labels: c.files for labels, c in freed},
+        ),
+        (
+            "linked_files",
+            "Duplicate copies the last run replaced by a hard link (the path stays), by rule.",
+            {labels: c.files for labels, c in linked},
         ),
         (
             "skipped_entries",

@@ -26,8 +26,13 @@ class Rule(str, enum.Enum):
 class Status(str, enum.Enum):
     PLANNED = "planned"
     DELETED = "deleted"
+    LINKED = "linked"  # a duplicate replaced by a hard link to the kept copy: its path stays
     SKIPPED = "skipped"
     FAILED = "failed"
+    REPORTED = "reported"  # a duplicate shown only: session files are not linked
+
+
+DONE = frozenset({Status.DELETED, Status.LINKED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,11 @@ class Identity:
     ino: int
     size: int
     mtime_ns: int
+    # Duplicates: a rewrite that restores size and mtime still moves ctime, which no one can
+    # set back, so a copy to link or delete and its kept copy are checked on it. 0: not
+    # compared (an age rule deletes a file whatever its content, and a hard link that
+    # another worker removes moves the ctime of the name left).
+    ctime_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,7 @@ class Action:
     keep: str | None = None  # duplicates: absolute path of the copy that stays
     keep_identity: Identity | None = None
     hardlink: bool = False  # duplicates: replace by a hard link to `keep` instead of deleting
+    stray_link: bool = False  # our own interrupted temporary: removed only while still a link
 
     @property
     def path(self) -> str:
@@ -71,6 +82,8 @@ class Plan:
     # The preflight's forecast: action index -> why apply will skip it (absent: it goes).
     skips: Mapping[int, str] = field(default_factory=dict)
     scopes: tuple[ScopeReport, ...] = ()  # per root: what the excludes kept out
+    # Duplicates shown but never acted on (session files; see rules.duplicate_actions).
+    reported: tuple[Action, ...] = ()
 
     @property
     def bytes(self) -> int:
@@ -140,4 +153,4 @@ class ApplyResult:
 
     @property
     def complete(self) -> bool:
-        return all(o.status is Status.DELETED for o in self.outcomes)
+        return all(o.status in DONE for o in self.outcomes)

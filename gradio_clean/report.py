@@ -31,6 +31,9 @@ from gradio_clean.scan import Item, RootScan, ScanResult
 from gradio_clean.text import jsonable, shown
 
 SCHEMA_VERSION = 1
+# prune's JSON: 2 since a duplicate replaced by a hard link has status "linked" (it said
+# "deleted", though its path stays) and duplicates shown only are listed under "reported".
+PRUNE_SCHEMA_VERSION = 2
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -325,10 +328,15 @@ def render_warnings(warnings: Iterable[tuple[str, str]], dropped: int, console: 
 
 
 def _action_to_dict(
-    action: Action, outcome: Outcome | None, skip: str | None = None
+    action: Action,
+    outcome: Outcome | None,
+    skip: str | None = None,
+    *,
+    status: Status | None = None,
 ) -> dict[str, Any]:
     """`skip`: in a dry run, why apply is expected to leave the entry alone."""
-    status = outcome.status if outcome else Status.SKIPPED if skip else Status.PLANNED
+    if status is None:
+        status = outcome.status if outcome else Status.SKIPPED if skip else Status.PLANNED
     doc: dict[str, Any] = {
         "path": jsonable(action.path),
         "rule": action.rule.value,
@@ -343,7 +351,8 @@ def _action_to_dict(
     }
     if action.keep is not None:
         doc["keep"] = jsonable(action.keep)
-        doc["dedupe"] = "hardlink" if action.hardlink else "delete"
+        reported = status is Status.REPORTED
+        doc["dedupe"] = None if reported else "hardlink" if action.hardlink else "delete"
     return doc
 
 
@@ -364,6 +373,8 @@ def prune_to_dict(
             "bytes": plan.bytes,
         },
     }
+    if plan.reported:
+        totals["reported"] = len(plan.reported)
     if result is None:
         nbytes, files, folders = plan.to_free
         totals["skipped"] = len(plan.skips)
@@ -372,6 +383,7 @@ def prune_to_dict(
         totals.update(
             {
                 "deleted": result.count(Status.DELETED),
+                "linked": result.count(Status.LINKED),
                 "skipped": result.count(Status.SKIPPED),
                 "failed": result.count(Status.FAILED),
                 "freed_bytes": result.freed_bytes,
@@ -381,7 +393,7 @@ def prune_to_dict(
             }
         )
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": PRUNE_SCHEMA_VERSION,
         "command": "prune",
         "dry_run": result is None,
         "roots": [
@@ -395,6 +407,7 @@ def prune_to_dict(
         ],
         "rules": dict(settings),
         "actions": actions,
+        "reported": [_action_to_dict(a, None, status=Status.REPORTED) for a in plan.reported],
         "warnings": [{"path": jsonable(w.path), "message": w.message} for w in plan.warnings],
         "totals": totals,
     }
@@ -459,6 +472,45 @@ def render_plan(
                 "--json lists every entry)",
                 style="dim",
             )
+    _render_reported(plan, console, now=now, limit=limit)
+
+
+def _render_reported(plan: Plan, console: Console, *, now: float, limit: int) -> None:
+    """Duplicates that are shown and left alone (session files), in a table of their own."""
+    if not plan.reported:
+        return
+    actions = sorted(plan.reported, key=lambda a: -a.bytes)
+    table = Table(
+        title=f"duplicates shown only (not linked): {len(actions):,} entries, "
+        f"{size(sum(a.bytes for a in actions))}",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        expand=True,
+    )
+    table.add_column("path", overflow="fold", ratio=3)
+    table.add_column("category")
+    table.add_column("size", justify="right")
+    table.add_column("age", justify="right", no_wrap=True)
+    table.add_column("reason", overflow="fold", ratio=2)
+    for action in actions[:limit] if limit > 0 else actions:
+        table.add_row(
+            Text(shown(action.path)),
+            action.category.value,
+            size(action.bytes),
+            age(action.newest_ns / 1e9, now),
+            action.reason,
+        )
+    console.print(table)
+
+
+def _reported_line(plan: Plan) -> list[str]:
+    if not plan.reported:
+        return []
+    return [
+        f"{plural(len(plan.reported), 'duplicate session file', 'duplicate session files')} "
+        "shown only, never linked (an app may rewrite them); "
+        "--dedupe delete --category session deletes them."
+    ]
 
 
 def _reason_header(rule: Rule) -> str:
@@ -573,16 +625,46 @@ def _in(files: int, folders: int) -> str:
 
 
 def dry_run_summary(plan: Plan) -> list[str]:
-    nbytes, files, folders = plan.to_free
-    line = f"Would free {size(nbytes)} in {_in(files, folders)}."
+    """What --apply would do, deletions and links apart, leaving out forecast skips."""
+    going = [a for a, skip in plan.expected() if skip is None]
+    links = [a for a in going if a.hardlink]
+    lines = []
+    if len(links) < len(going) or not links:
+        rest = [a for a in going if not a.hardlink]
+        nbytes = sum(a.bytes for a in rest)
+        files = sum(a.files for a in rest)
+        folders = sum(1 for a in rest if a.is_dir)
+        lines.append(f"Would free {size(nbytes)} in {_in(files, folders)}.")
+    if links:
+        lines.append(
+            f"Would link {plural(len(links), 'copy', 'copies')}, "
+            f"freeing {size(sum(a.bytes for a in links))}."
+        )
     if plan.skips:
         skipped = plural(len(plan.skips), "entry", "entries")
-        line = f"{line[:-1]}; {skipped} would be skipped (see the status column)."
-    return [line, "Dry run: nothing was deleted. Re-run with --apply to delete."]
+        lines[0] = f"{lines[0][:-1]}; {skipped} would be skipped (see the status column)."
+    lines += _reported_line(plan)
+    if any(a.hardlink for a in plan.actions):
+        verbs = "delete and link" if len(links) < len(going) else "link"
+        lines.append(f"Dry run: nothing was deleted or linked. Re-run with --apply to {verbs}.")
+    else:
+        lines.append("Dry run: nothing was deleted. Re-run with --apply to delete.")
+    return lines
 
 
 def apply_summary(plan: Plan, result: ApplyResult) -> list[str]:
-    lines = [f"Freed {size(result.freed_bytes)} in {_in(result.freed_files, result.folders)}."]
+    """Deletions and links apart: a linked copy's path stays, only its blocks are freed."""
+    linked = [o for o in result.outcomes if o.status is Status.LINKED]
+    lines = []
+    if not linked or any(not a.hardlink for a in plan.actions):
+        freed = result.freed_bytes - sum(o.freed_bytes for o in linked)
+        lines.append(f"Freed {size(freed)} in {_in(result.freed_files, result.folders)}.")
+    if linked:
+        lines.append(
+            f"Linked {plural(len(linked), 'copy', 'copies')}, "
+            f"freed {size(sum(o.freed_bytes for o in linked))}."
+        )
+    lines += _reported_line(plan)
     skipped, failed = result.count(Status.SKIPPED), result.count(Status.FAILED)
     if skipped or failed:
         lines.append(

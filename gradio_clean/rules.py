@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
-from gradio_clean.classify import Category, Kind, Role
+from gradio_clean.classify import Category, Kind, Role, is_our_temp_name
 from gradio_clean.duplicates import Candidate, find_duplicates
 from gradio_clean.durations import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
 from gradio_clean.durations import format_duration
@@ -28,10 +28,15 @@ from gradio_clean.roots import Root
 from gradio_clean.scan import Hooks, Item, ProgressHook, ScanWarning, scan
 
 USER_DATA = frozenset({Category.FLAGGED, Category.EXAMPLES})
-# Content worth deduplicating; Gradio's leftovers and internal state are not.
-DEDUPE_CATEGORIES = frozenset(
-    {Category.CACHE, Category.SESSION, Category.FLAGGED, Category.EXAMPLES}
-)
+# Content worth deduplicating; Gradio's leftovers and internal state are not. Gradio never
+# rewrites these in place, so a hard link between two copies is safe (flagged data and
+# cached examples are seen only when --category asks for them).
+DEDUPE_CATEGORIES = frozenset({Category.CACHE, Category.FLAGGED, Category.EXAMPLES})
+# An app rewrites its own session files (`open(path, "w")`): linking two sessions' copies
+# would make a write in one show in the other. Their duplicates are only reported, and
+# deleted only with --dedupe delete and an explicit --category session.
+SESSION_DEDUPE = frozenset({Category.SESSION})
+STRAY_LINK_AGE = 3600.0  # seconds (by ctime) before an interrupted run's temporary goes
 DEFAULT_CATEGORIES = frozenset(
     {Category.CACHE, Category.LEFTOVER, Category.SESSION, Category.INTERNAL, Category.OTHER}
 )
@@ -68,6 +73,7 @@ def _age_ns(st: os.stat_result, age_by: AgeBy) -> int:
 
 
 _Dupe = tuple[Candidate, str, Category]  # a duplicate candidate, its rel path and category
+_Stray = tuple[str, os.stat_result]  # an interrupted run's temporary link: rel path, lstat
 
 
 class _Reasons:
@@ -99,6 +105,9 @@ class _RootPlanner:
     scope: Scope
     actions: list[Action] = field(default_factory=list)
     dupes: list[_Dupe] = field(default_factory=list)
+    reported: list[Action] = field(default_factory=list)  # duplicates shown, never acted on
+    strays: list[_Stray] = field(default_factory=list)
+    linked: set[tuple[int, int]] = field(default_factory=set)  # inodes with another path
     selected: list[_Selected] = field(default_factory=list)
     unselected: list[tuple[str, os.stat_result, Category]] = field(default_factory=list)
     item_excluded_inside: bool = False
@@ -117,6 +126,8 @@ class _RootPlanner:
         return category in USER_DATA and self.rules.explicit_categories
 
     def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
+        if st.st_nlink > 1 and self._stray(rel, st, category):
+            return
         if not self.allowed(category):
             return
         if not self.scope.wants(rel, is_dir=False):
@@ -151,6 +162,47 @@ class _RootPlanner:
                 return
         self.unselected.append((rel, st, category))
 
+    def _stray(self, rel: str, st: os.stat_result, category: Category) -> bool:
+        """Note a hard-linked file; True for an old temporary link of ours (stray_actions)."""
+        if not is_our_temp_name(rel.rpartition("/")[2]):
+            self.linked.add((st.st_dev, st.st_ino))
+            return False
+        if self.now_ns - st.st_ctime_ns <= STRAY_LINK_AGE * 1e9:
+            return False  # a run may still be about to rename it; an ordinary file till then
+        if not self.allowed(category) or not self.scope.wants(rel, is_dir=False):
+            return False
+        self.strays.append((rel, st))
+        return True
+
+    def stray_actions(self) -> None:
+        """Remove what a killed run left between its link and its rename.
+
+        Only a name of our exact shape, older than STRAY_LINK_AGE by ctime, and still
+        a hard link to a file this walk saw under another name in the same root: the
+        content stays at that other name. Apply checks the link count again.
+        """
+        for rel, st in self.strays:
+            if (st.st_dev, st.st_ino) not in self.linked:
+                continue
+            self.actions.append(
+                Action(
+                    root=self.root.path,
+                    rel=rel,
+                    item_rel=rel.split("/", 1)[0],
+                    rule=Rule.DUPLICATES,
+                    category=Category.LEFTOVER,
+                    is_dir=False,
+                    bytes=0,  # another name keeps the inode: nothing is freed
+                    files=1,
+                    reason="temporary link left by an interrupted gradio-clean run",
+                    identity=_identity(st),
+                    newest_ns=st.st_mtime_ns,
+                    stray_link=True,
+                )
+            )
+        self.strays.clear()
+        self.linked.clear()
+
     def on_item(self, item: Item) -> None:
         try:
             self._item(item)
@@ -182,14 +234,8 @@ class _RootPlanner:
             self.actions.append(self._file_action(item, s))
         if rules.duplicates:
             for rel, st, category in self.unselected:
-                if st.st_size > 0 and category in DEDUPE_CATEGORIES:
-                    cand = Candidate(
-                        os.path.join(self.root.path, rel),
-                        st.st_dev,
-                        st.st_ino,
-                        st.st_size,
-                        st.st_mtime_ns,
-                    )
+                if st.st_size > 0 and (category in DEDUPE_CATEGORIES or category in SESSION_DEDUPE):
+                    cand = Candidate.from_stat(os.path.join(self.root.path, rel), st)
                     self.dupes.append((cand, rel, category))
 
     def _whole_item_rule(self, item: Item) -> tuple[Rule, str] | None:
@@ -254,42 +300,76 @@ class _RootPlanner:
         )
 
     def duplicate_actions(self, warn: Callable[[str, str], None]) -> None:
+        """Duplicate sets, found apart for cache content and for session files.
+
+        Each pool is hashed on its own so that a set never mixes them: a cache
+        path linked to a session file would change whenever the app rewrote it.
+        """
         if not self.dupes:
             return
-        by_path = {c.path: (rel, category) for c, rel, category in self.dupes}
+        cache = [d for d in self.dupes if d[2] not in SESSION_DEDUPE]
+        sessions = [d for d in self.dupes if d[2] in SESSION_DEDUPE]
+        self.dupes.clear()
+        rules = self.rules
+        delete_sessions = (
+            not rules.hardlink
+            and rules.explicit_categories
+            and Category.SESSION in rules.categories
+        )
+        self._dedupe(cache, warn, act=True)
+        self._dedupe(sessions, warn, act=delete_sessions)
+
+    def _dedupe(self, pool: list[_Dupe], warn: Callable[[str, str], None], *, act: bool) -> None:
+        """Plan one pool's extras; with `act` False they go to `reported` only."""
+        if not pool:
+            return
+        by_path = {c.path: (rel, category) for c, rel, category in pool}
         report = find_duplicates(
-            (c for c, _, _ in self.dupes),
+            (c for c, _, _ in pool),
             keep="oldest" if self.rules.keep_oldest else "newest",
             verify=self.rules.verify,
+            root=self.root.path,
         )
         for path, message in report.warnings:
             warn(path, message)
+        hardlink = self.rules.hardlink and act
+        if not act:
+            verb = "same content as"
+            why = "; session files are never linked (an app may rewrite them)"
+        else:
+            verb = "hard-linked to" if hardlink else "deleted; same content as"
+            why = ""
         for dset in report.sets:
             keep = dset.keep
-            keep_identity = Identity(keep.dev, keep.ino, keep.size, keep.mtime_ns)
+            keep_identity = _identity_of(keep)
             keep_rel = by_path[keep.path][0]
-            verb = "hard-linked to" if self.rules.hardlink else "deleted; same content as"
             for extra in dset.extras:
                 rel, category = by_path[extra.path]
-                self.actions.append(
-                    Action(
-                        root=self.root.path,
-                        rel=rel,
-                        item_rel=rel.split("/", 1)[0],
-                        rule=Rule.DUPLICATES,
-                        category=category,
-                        is_dir=False,
-                        bytes=extra.size,
-                        files=1,
-                        reason=f"{verb} {keep_rel}",
-                        identity=Identity(extra.dev, extra.ino, extra.size, extra.mtime_ns),
-                        newest_ns=extra.mtime_ns,
-                        keep=keep.path,
-                        keep_identity=keep_identity,
-                        hardlink=self.rules.hardlink,
-                    )
+                action = Action(
+                    root=self.root.path,
+                    rel=rel,
+                    item_rel=rel.split("/", 1)[0],
+                    rule=Rule.DUPLICATES,
+                    category=category,
+                    is_dir=False,
+                    bytes=extra.size,
+                    files=1,
+                    reason=f"{verb} {keep_rel}{why}",
+                    identity=_identity_of(extra),
+                    newest_ns=extra.mtime_ns,
+                    keep=keep.path,
+                    keep_identity=keep_identity,
+                    hardlink=hardlink,
                 )
-        self.dupes.clear()
+                (self.actions if act else self.reported).append(action)
+
+
+def _identity(st: os.stat_result) -> Identity:
+    return Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _identity_of(c: Candidate) -> Identity:
+    return Identity(c.dev, c.ino, c.size, c.mtime_ns, c.ctime_ns)
 
 
 def build_plan(
@@ -322,17 +402,22 @@ def build_plan(
         current[0].on_item(item)
 
     def export() -> object:  # in a forked worker: what it planned for its share
-        scope = current[0].scope  # forked before the root's first entry: counts are its own
-        return current[0].actions, current[0].dupes, (scope.excluded, scope.ignored)
+        p = current[0]
+        scope = p.scope  # forked before the root's first entry: counts are its own
+        return p.actions, p.dupes, p.strays, p.linked, (scope.excluded, scope.ignored)
 
     def absorb(payload: object) -> None:
-        actions, dupes, (excluded, ignored) = cast(
-            tuple[list[Action], list[_Dupe], tuple[int, int]], payload
+        actions, dupes, strays, linked, (excluded, ignored) = cast(
+            tuple[list[Action], list[_Dupe], list[_Stray], set[tuple[int, int]], tuple[int, int]],
+            payload,
         )
-        current[0].actions.extend(actions)
-        current[0].dupes.extend(dupes)
-        current[0].scope.excluded += excluded
-        current[0].scope.ignored += ignored
+        p = current[0]
+        p.actions.extend(actions)
+        p.dupes.extend(dupes)
+        p.strays.extend(strays)
+        p.linked.update(linked)
+        p.scope.excluded += excluded
+        p.scope.ignored += ignored
 
     paused = gc.isenabled()
     gc.disable()  # the walk makes ~1 long-lived object per candidate; GC passes cost ~half
@@ -352,10 +437,13 @@ def build_plan(
             ),
         )
         actions: list[Action] = []
+        reported: list[Action] = []
         for planner in planners.values():
+            planner.stray_actions()
             if rules.duplicates:
                 planner.duplicate_actions(lambda p, m: extra_warnings.append(ScanWarning(p, m)))
             actions.extend(planner.actions)
+            reported.extend(planner.reported)
     finally:
         if paused:
             gc.enable()
@@ -369,6 +457,7 @@ def build_plan(
             ScopeReport(path, ignore_files[path], p.scope.excluded, p.scope.ignored)
             for path, p in planners.items()
         ),
+        reported=tuple(sorted(reported, key=lambda a: (a.root, a.rel))),
     )
 
 

