@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import functools
 import os
 import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, ParamSpec
 
 import typer
 from rich.console import Console
@@ -29,9 +30,10 @@ from gradio_clean.config import (
     toml_key,
     toml_value,
 )
-from gradio_clean.delete import apply_plan, lock_roots
+from gradio_clean.delete import apply_plan
 from gradio_clean.durations import DurationError, parse_duration
-from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
+from gradio_clean.errors import ExitCode, GradioCleanError, Interrupted, UsageError, signal_name
+from gradio_clean.lock import lock_roots
 from gradio_clean.metrics import Count, RunMetrics, write_metrics
 from gradio_clean.plan import ApplyResult, Plan, Status
 from gradio_clean.report import (
@@ -50,6 +52,9 @@ from gradio_clean.roots import Root, default_roots, refuse_dangerous, resolve_ro
 from gradio_clean.rules import DEFAULT_CATEGORIES, AgeBy, RuleSet, build_plan
 from gradio_clean.scan import Hooks, ScanResult, scan
 from gradio_clean.schedule import DEFAULT_EVERY, crontab_line, systemd_units
+from gradio_clean.workers import raise_on_stop, stop_on_signals
+
+P = ParamSpec("P")
 
 
 class Dedupe(str, enum.Enum):
@@ -408,12 +413,26 @@ def handled(err: Console) -> Iterator[None]:
     """The one place a GradioCleanError becomes a one-line message and an exit code."""
     try:
         yield
+    except Interrupted as exc:  # not an error: asked for
+        err.print(f"gradio-clean: {exc.message}", markup=False, highlight=False)
+        raise typer.Exit(int(exc.exit_code)) from None
     except GradioCleanError as exc:
         err.print(f"gradio-clean: error: {exc.message}", markup=False, highlight=False)
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         err.print("gradio-clean: interrupted", markup=False)
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+def _stopping_on_signals(command: Callable[P, None]) -> Callable[P, None]:
+    """SIGINT and SIGTERM stop the command between entries, so it can say what it did."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        with stop_on_signals():
+            command(*args, **kwargs)
+
+    return run
 
 
 def _roots(s: Settings, err: Console, *, quiet: bool = False) -> list[Root]:
@@ -479,6 +498,7 @@ def _main(
 
 
 @app.command("scan")
+@_stopping_on_signals
 def scan_command(
     paths: PathsArg = None,
     *,
@@ -515,6 +535,7 @@ def scan_command(
 
 
 @app.command("prune")
+@_stopping_on_signals
 def prune_command(
     paths: PathsArg = None,
     *,
@@ -600,19 +621,23 @@ def prune_command(
             if apply:
                 for root in roots:
                     refuse_dangerous(root)
-            plan, result = _plan_and_apply(
-                roots,
-                rules,
-                out,
-                err,
-                apply=apply,
-                yes=yes,
-                wait=wait,
-                quiet=quiet,
-                json_out=json_out,
-                limit=limit,
-            )
-            metrics.append(_metrics(plan, result, started, success=True))
+            try:
+                plan, result = _plan_and_apply(
+                    roots,
+                    rules,
+                    out,
+                    err,
+                    apply=apply,
+                    yes=yes,
+                    wait=wait,
+                    quiet=quiet,
+                    json_out=json_out,
+                    limit=limit,
+                )
+            except Interrupted as exc:  # apply reports a stop in its result, never raises it
+                raise Interrupted(exc.signum, f"{exc.message}; nothing was deleted") from None
+            stopped = result.interrupted if result is not None else 0
+            metrics.append(_metrics(plan, result, started, success=not stopped))
             _render_prune(
                 plan,
                 result,
@@ -624,6 +649,8 @@ def prune_command(
                 limit=limit,
                 now=started,
             )
+            if result is not None and stopped:
+                raise _stopped(stopped, len(result.outcomes), len(plan.actions), err)
             if result is not None and not result.complete:
                 raise typer.Exit(int(ExitCode.PARTIAL))
     finally:
@@ -631,6 +658,17 @@ def prune_command(
             run = metrics[0] if metrics else _failed_metrics(started)
             with handled(err):
                 write_metrics(metrics_file, run)
+
+
+def _stopped(signum: int, done: int, total: int, err: Console) -> typer.Exit:
+    """Say where a signal stopped the deletion; the exit status names the signal."""
+    err.print(
+        f"gradio-clean: interrupted by {signal_name(signum)}: stopped after {done:,} of "
+        f"{total:,} entries; the rest is left for the next run",
+        markup=False,
+        highlight=False,
+    )
+    return typer.Exit(int(Interrupted(signum, "").exit_code))
 
 
 def _plan_and_apply(
@@ -663,7 +701,9 @@ def _plan_and_apply(
         if not yes and sys.stdin.isatty():
             render_plan(plan, err if json_out else out, now=now, limit=limit)
             question = f"Delete {len(plan.actions):,} entries ({size(plan.bytes)})?"
-            if not typer.confirm(question, default=False, err=True):
+            with raise_on_stop():  # nothing in hand at a prompt: a signal ends it now
+                confirmed = typer.confirm(question, default=False, err=True)
+            if not confirmed:
                 raise typer.Exit(int(ExitCode.OK))
         with _progress_line(err, "Deleting…", show) as line:
             report = line

@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import secrets
 import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from gradio_clean.errors import ExitCode, GradioCleanError
 from gradio_clean.inuse import InUseWatcher
 from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Status
-from gradio_clean.roots import DIR_FLAGS, Root, describe_open_error
-from gradio_clean.workers import Counters, available_jobs, run_shares
+from gradio_clean.roots import DIR_FLAGS, describe_open_error
+from gradio_clean.workers import Counters, available_jobs, run_shares, stop_signal
 
 ApplyProgress = Callable[[int, int, int], None]  # (actions done, actions total, bytes freed)
 Why = Callable[[int, int], "str | None"]
@@ -36,36 +34,6 @@ Why = Callable[[int, int], "str | None"]
 
 class Skip(Exception):
     """An entry that is left alone, with the reason the user is shown."""
-
-
-@contextlib.contextmanager
-def lock_roots(roots: Sequence[Root], wait: float = 10.0) -> Iterator[None]:
-    """Runs on the same root exclude each other: flock on the root's own descriptor."""
-    fds: list[int] = []
-    try:
-        for root in roots:
-            try:
-                fd = os.open(root.path, DIR_FLAGS)
-            except OSError as exc:
-                raise GradioCleanError(describe_open_error(root.path, exc)) from None
-            fds.append(fd)
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise GradioCleanError(
-                            f"{root.path}: another gradio-clean run is working on it "
-                            f"(waited {wait:g}s); try again later",
-                            ExitCode.BUSY,
-                        ) from None
-                    time.sleep(0.1)
-        yield
-    finally:
-        for fd in fds:
-            os.close(fd)
 
 
 class _DirChain:
@@ -351,6 +319,8 @@ def _apply_root(
     tidy: set[str] = set()
     try:
         for action in actions:
+            if stop_signal():  # SIGINT or SIGTERM: the entry before this one was the last
+                return []
             freed = _Freed()
             try:
                 if action.is_dir:
@@ -470,6 +440,8 @@ def apply_plan(
     rows: list[_Done] = []
     removed: list[str] = []
     for index, result in enumerate(results):
+        if result is None and stop_signal():  # stopping: what it did is unknown, not redone
+            continue
         if result is None:  # the worker died: do its share here (every action re-checks)
             result = works[index]()
         rows.extend(result[0])
@@ -479,4 +451,6 @@ def apply_plan(
         Outcome(plan.actions[i], Status(status), detail, fb, ff)
         for i, status, detail, fb, ff in rows
     )
-    return ApplyResult(outcomes, tuple(sorted(removed)), time.perf_counter() - started)
+    return ApplyResult(
+        outcomes, tuple(sorted(removed)), time.perf_counter() - started, stop_signal()
+    )

@@ -57,6 +57,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeVar
 
+from gradio_clean.workers import check_stop
+
 if TYPE_CHECKING:
     from hashlib import _Hash
 
@@ -361,6 +363,7 @@ def _hash_groups(groups: Sequence[list[_Inode]]) -> _Done:
     try:
         _open_ahead((node for group in groups for node in group), warnings)
         for group in groups:
+            check_stop()  # SIGINT or SIGTERM: no more reading
             n, done = _hash_group(group, warnings)
             read += n
             out += done
