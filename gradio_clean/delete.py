@@ -106,7 +106,10 @@ class _Freed:
 def _planned_entry(chain: _DirChain, action: Action) -> tuple[int, str, os.stat_result] | None:
     """The action's parent descriptor, name and fresh lstat, re-checked; None if gone."""
     head, name = _split(action.rel)
-    parent = chain.open(head)
+    try:
+        parent = chain.open(head)
+    except FileNotFoundError:  # a folder on the way is gone, and the entry with it
+        return None
     try:
         st = os.stat(name, dir_fd=parent, follow_symlinks=False)
     except FileNotFoundError:
