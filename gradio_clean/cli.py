@@ -32,7 +32,14 @@ from gradio_clean.config import (
 )
 from gradio_clean.delete import apply_plan
 from gradio_clean.durations import DurationError, parse_duration
-from gradio_clean.errors import ExitCode, GradioCleanError, Interrupted, UsageError, signal_name
+from gradio_clean.errors import (
+    ExitCode,
+    GradioCleanError,
+    Interrupted,
+    UsageError,
+    signal_exit_code,
+    signal_name,
+)
 from gradio_clean.lock import lock_roots
 from gradio_clean.metrics import Count, RunMetrics, write_metrics
 from gradio_clean.plan import ApplyResult, Plan, Status
@@ -668,7 +675,7 @@ def _stopped(signum: int, done: int, total: int, err: Console) -> typer.Exit:
         markup=False,
         highlight=False,
     )
-    return typer.Exit(int(Interrupted(signum, "").exit_code))
+    return typer.Exit(int(signal_exit_code(signum)))
 
 
 def _plan_and_apply(

@@ -357,6 +357,7 @@ def _tidy(chain: _DirChain, folders: set[str], root_path: str) -> list[str]:
 
 AUTO_SPLIT_MIN = 1000  # fewer actions than this are not worth a fork
 _Done = tuple[int, str, "str | None", int, int]  # index, status, detail, freed bytes, files
+_Share = tuple[list[_Done], list[str], int]  # rows, folders removed, the signal that stopped it
 
 
 def _run_share(
@@ -364,7 +365,7 @@ def _run_share(
     indices: Sequence[int],
     why: Why,
     report: Callable[[int, int], None],
-) -> tuple[list[_Done], list[str]]:
+) -> _Share:
     """Apply the actions at `indices` (in plan order); plain tuples travel back cheaply."""
     position = {id(plan.actions[i]): i for i in indices}
     done_rows: list[_Done] = []
@@ -390,7 +391,7 @@ def _run_share(
         by_root.setdefault(plan.actions[i].root, []).append(plan.actions[i])
     for root_path, actions in by_root.items():
         removed.extend(_apply_root(root_path, actions, why, done))
-    return done_rows, removed
+    return done_rows, removed, stop_signal()
 
 
 def _shares(plan: Plan, jobs: int) -> list[list[int]]:
@@ -425,7 +426,7 @@ def apply_plan(
     counters = Counters(jobs) if jobs > 1 else None
     shares = _shares(plan, jobs) if total else [[]]
 
-    def share(index: int) -> Callable[[], tuple[list[_Done], list[str]]]:
+    def share(index: int) -> Callable[[], _Share]:
         def report(done: int, freed: int) -> None:
             if counters is not None:
                 counters.publish(index, done, freed)
@@ -433,7 +434,7 @@ def apply_plan(
                 more_done, more_freed = counters.others(0) if counters else (0, 0)
                 progress(done + more_done, total, freed + more_freed)
 
-        def work() -> tuple[list[_Done], list[str]]:
+        def work() -> _Share:
             return _run_share(plan, shares[index], check, report)
 
         return work
@@ -442,6 +443,7 @@ def apply_plan(
     results = run_shares(works)
     rows: list[_Done] = []
     removed: list[str] = []
+    stopped = 0
     for index, result in enumerate(results):
         if result is None and stop_signal():  # stopping: what it did is unknown, not redone
             continue
@@ -449,11 +451,12 @@ def apply_plan(
             result = works[index]()
         rows.extend(result[0])
         removed.extend(result[1])
+        stopped = stopped or result[2]  # a worker told alone: its share is not done either
     rows.sort(key=lambda r: r[0])
     outcomes = tuple(
         Outcome(plan.actions[i], Status(status), detail, fb, ff)
         for i, status, detail, fb, ff in rows
     )
     return ApplyResult(
-        outcomes, tuple(sorted(removed)), time.perf_counter() - started, stop_signal()
+        outcomes, tuple(sorted(removed)), time.perf_counter() - started, stop_signal() or stopped
     )

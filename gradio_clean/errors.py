@@ -42,9 +42,13 @@ class Interrupted(GradioCleanError):
     """SIGINT or SIGTERM stopped the run early; the exit status says which."""
 
     def __init__(self, signum: int, message: str) -> None:
-        code = ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED
-        super().__init__(message, code)
+        super().__init__(message, signal_exit_code(signum))
         self.signum = signum
+
+
+def signal_exit_code(signum: int) -> ExitCode:
+    """130 for SIGINT, 143 for SIGTERM (the only two that stop a run gracefully)."""
+    return ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED
 
 
 def signal_name(signum: int) -> str:

@@ -140,7 +140,8 @@ def _become_worker(parent: int, prctl: Callable[..., int] | None) -> None:
     for s in STOP_SIGNALS:
         signal.signal(s, _on_signal)
     if prctl is not None:
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        zero = ctypes.c_ulong(0)  # prctl is variadic: pass what the kernel reads
+        prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGTERM), zero, zero, zero)
     stop_signal()  # the parent may have died before prctl took effect
 
 

@@ -179,3 +179,25 @@ def test_a_second_signal_ends_the_run_at_once(tmp_path: Path) -> None:
     assert (tmp_path / "stderr").read_text() == ("gradio-clean: SIGTERM again: stopping at once\n")
     assert count(folder) > 0  # the first signal alone would have let it finish the folder
     assert not (tmp_path / "m.prom").exists()
+
+
+@needs_two_cores
+def test_a_worker_stopped_alone_makes_the_run_incomplete(tmp_path: Path) -> None:
+    """systemd's KillMode=control-group signals every process: a worker may hear it first.
+    Its unfinished share must not pass for done."""
+    root = tmp_path / "temp"
+    build_cache(root, ENTRIES)
+    p = start_prune(root, tmp_path)
+    deleting(p, root, ENTRIES)
+    workers = [pid for pid in live_group(p.pid) if pid != p.pid]
+    assert workers
+    os.kill(workers[0], signal.SIGTERM)
+    assert p.wait(timeout=120) == ExitCode.TERMINATED
+    left = count(root)
+    assert left > 0  # the stopped worker's share is still there
+    done = ENTRIES - left
+    assert (tmp_path / "stderr").read_text() == (
+        f"gradio-clean: interrupted by SIGTERM: stopped after {done:,} of {ENTRIES:,} "
+        "entries; the rest is left for the next run\n"
+    )
+    assert metrics(tmp_path / "m.prom")["gradio_clean_success"] == 0
