@@ -4,7 +4,8 @@ The kernel side of stat, getdents, unlink and rmdir runs on whichever core asks,
 so two processes finish a large tree in about half the time. Workers are forked
 (they inherit open descriptors and the root lock), run one share of the work,
 and send back a pickled result; a worker that dies yields None and the caller
-does that share itself, so a crash costs time, never correctness.
+does that share itself (unless the run is stopping), so a crash costs time,
+never correctness.
 
 SIGINT and SIGTERM stop a run between entries, never inside one: the handlers
 only set a flag, which the walks and the delete loop check (`stop_signal`,
