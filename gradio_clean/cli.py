@@ -5,23 +5,32 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import functools
 import os
 import shlex
 import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, ParamSpec
 
 import typer
 
 from gradio_clean import __version__
 from gradio_clean.classify import Category
 from gradio_clean.durations import AgeBy, DurationError, parse_duration
-from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
+from gradio_clean.errors import (
+    ExitCode,
+    GradioCleanError,
+    Interrupted,
+    UsageError,
+    signal_exit_code,
+    signal_name,
+)
 from gradio_clean.patterns import MAX_PATTERNS, PatternError, parse_pattern
 from gradio_clean.schedule import DEFAULT_EVERY
 from gradio_clean.text import shown
+from gradio_clean.workers import raise_on_stop, stop_on_signals
 
 # Only what the options need is imported here, so --help starts fast; rich and the
 # library are imported by the commands that use them.
@@ -33,6 +42,8 @@ if TYPE_CHECKING:
     from gradio_clean.plan import ApplyResult, Plan
     from gradio_clean.roots import Root
     from gradio_clean.rules import RuleSet
+
+P = ParamSpec("P")
 
 
 class Dedupe(str, enum.Enum):
@@ -441,12 +452,26 @@ def handled(err: Console) -> Iterator[None]:
     """The one place a GradioCleanError becomes a one-line message and an exit code."""
     try:
         yield
+    except Interrupted as exc:  # not an error: asked for
+        err.print(f"gradio-clean: {exc.message}", markup=False, highlight=False)
+        raise typer.Exit(int(exc.exit_code)) from None
     except GradioCleanError as exc:
         err.print(f"gradio-clean: error: {shown(exc.message)}", markup=False, highlight=False)
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         err.print("gradio-clean: interrupted", markup=False)
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+def _stopping_on_signals(command: Callable[P, None]) -> Callable[P, None]:
+    """SIGINT and SIGTERM stop the command between entries, so it can say what it did."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        with stop_on_signals():
+            command(*args, **kwargs)
+
+    return run
 
 
 def _roots(s: Settings, err: Console, *, quiet: bool = False) -> list[Root]:
@@ -519,6 +544,7 @@ def _main(
 
 
 @app.command("scan")
+@_stopping_on_signals
 def scan_command(
     paths: PathsArg = None,
     *,
@@ -576,6 +602,7 @@ def scan_command(
 
 
 @app.command("prune")
+@_stopping_on_signals
 def prune_command(
     paths: PathsArg = None,
     *,
@@ -665,19 +692,23 @@ def prune_command(
             if apply:
                 for root in roots:
                     refuse_dangerous(root)
-            plan, result = _plan_and_apply(
-                roots,
-                rules,
-                out,
-                err,
-                apply=apply,
-                yes=yes,
-                wait=wait,
-                quiet=quiet,
-                json_out=json_out,
-                limit=limit,
-            )
-            metrics.append(_metrics(plan, result, started, success=True))
+            try:
+                plan, result = _plan_and_apply(
+                    roots,
+                    rules,
+                    out,
+                    err,
+                    apply=apply,
+                    yes=yes,
+                    wait=wait,
+                    quiet=quiet,
+                    json_out=json_out,
+                    limit=limit,
+                )
+            except Interrupted as exc:  # apply reports a stop in its result, never raises it
+                raise Interrupted(exc.signum, f"{exc.message}; nothing was deleted") from None
+            stopped = result.interrupted if result is not None else 0
+            metrics.append(_metrics(plan, result, started, success=not stopped))
             _render_prune(
                 plan,
                 result,
@@ -689,6 +720,8 @@ def prune_command(
                 limit=limit,
                 now=started,
             )
+            if result is not None and stopped:
+                raise _stopped(stopped, len(result.outcomes), len(plan.actions), err)
             if result is not None and not result.complete:
                 raise typer.Exit(int(ExitCode.PARTIAL))
     finally:
@@ -696,6 +729,17 @@ def prune_command(
             run = metrics[0] if metrics else _failed_metrics(started)
             with handled(err):
                 write_metrics(metrics_file, run)
+
+
+def _stopped(signum: int, done: int, total: int, err: Console) -> typer.Exit:
+    """Say where a signal stopped the deletion; the exit status names the signal."""
+    err.print(
+        f"gradio-clean: interrupted by {signal_name(signum)}: stopped after {done:,} of "
+        f"{total:,} entries; the rest is left for the next run",
+        markup=False,
+        highlight=False,
+    )
+    return typer.Exit(int(signal_exit_code(signum)))
 
 
 def _plan_and_apply(
@@ -711,7 +755,8 @@ def _plan_and_apply(
     json_out: bool,
     limit: int,
 ) -> tuple[Plan, ApplyResult | None]:
-    from gradio_clean.delete import apply_plan, lock_roots
+    from gradio_clean.delete import apply_plan
+    from gradio_clean.lock import lock_roots
     from gradio_clean.plan import ApplyResult
     from gradio_clean.preflight import preflight
     from gradio_clean.report import plural, render_plan, render_warnings, size
@@ -737,7 +782,9 @@ def _plan_and_apply(
             question = (
                 f"Delete {plural(len(plan.actions), 'entry', 'entries')} ({size(plan.bytes)})?"
             )
-            if not typer.confirm(question, default=False, err=True):
+            with raise_on_stop():  # nothing in hand at a prompt: a signal ends it now
+                confirmed = typer.confirm(question, default=False, err=True)
+            if not confirmed:
                 raise typer.Exit(int(ExitCode.OK))
         with _progress_line(err, "Deleting…", show) as line:
             report = line

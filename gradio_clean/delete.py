@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import secrets
 import stat
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from gradio_clean.errors import ExitCode, GradioCleanError
 from gradio_clean.inuse import InUseWatcher
 from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Rule, Status
 from gradio_clean.removal import (
@@ -47,8 +45,8 @@ from gradio_clean.removal import (
     rmdir_checked,
     survey,
 )
-from gradio_clean.roots import DIR_FLAGS, Root, describe_open_error
-from gradio_clean.workers import Counters, available_jobs, run_shares
+from gradio_clean.roots import DIR_FLAGS, describe_open_error
+from gradio_clean.workers import Counters, available_jobs, run_shares, stop_signal
 
 ApplyProgress = Callable[[int, int, int], None]  # (actions done, actions total, bytes freed)
 Why = Callable[[int, int], "str | None"]
@@ -56,36 +54,6 @@ Why = Callable[[int, int], "str | None"]
 
 class Skip(Exception):
     """An entry that is left alone, with the reason the user is shown."""
-
-
-@contextlib.contextmanager
-def lock_roots(roots: Sequence[Root], wait: float = 10.0) -> Iterator[None]:
-    """Runs on the same root exclude each other: flock on the root's own descriptor."""
-    fds: list[int] = []
-    try:
-        for root in roots:
-            try:
-                fd = os.open(root.path, DIR_FLAGS)
-            except OSError as exc:
-                raise GradioCleanError(describe_open_error(root.path, exc)) from None
-            fds.append(fd)
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise GradioCleanError(
-                            f"{root.path}: another gradio-clean run is working on it "
-                            f"(waited {wait:g}s); try again later",
-                            ExitCode.BUSY,
-                        ) from None
-                    time.sleep(0.1)
-        yield
-    finally:
-        for fd in fds:
-            os.close(fd)
 
 
 class _DirChain:
@@ -178,7 +146,10 @@ class _Freed:
 def _planned_entry(chain: _DirChain, action: Action) -> tuple[int, str, os.stat_result] | None:
     """The action's parent descriptor, name and fresh lstat, re-checked; None if gone."""
     head, name = _split(action.rel)
-    parent = chain.open(head)
+    try:
+        parent = chain.open(head)
+    except FileNotFoundError:  # a folder on the way is gone, and the entry with it
+        return None
     try:
         st = os.stat(name, dir_fd=parent, follow_symlinks=False)
     except FileNotFoundError:
@@ -410,6 +381,8 @@ def _apply_root(
     tidy: set[str] = set()
     try:
         for action in actions:
+            if stop_signal():  # SIGINT or SIGTERM: the entry before this one was the last
+                return []
             freed = _Freed()
             try:
                 if action.is_dir:
@@ -444,6 +417,7 @@ def _tidy(chain: _DirChain, folders: set[str], root_path: str) -> list[str]:
 
 AUTO_SPLIT_MIN = 1000  # fewer actions than this are not worth a fork
 _Done = tuple[int, str, "str | None", int, int]  # index, status, detail, freed bytes, files
+_Share = tuple[list[_Done], list[str], int]  # rows, folders removed, the signal that stopped it
 
 
 def _run_share(
@@ -451,7 +425,7 @@ def _run_share(
     indices: Sequence[int],
     why: Why,
     report: Callable[[int, int], None],
-) -> tuple[list[_Done], list[str]]:
+) -> _Share:
     """Apply the actions at `indices` (in plan order); plain tuples travel back cheaply."""
     position = {id(plan.actions[i]): i for i in indices}
     done_rows: list[_Done] = []
@@ -477,7 +451,7 @@ def _run_share(
         by_root.setdefault(plan.actions[i].root, []).append(plan.actions[i])
     for root_path, actions in by_root.items():
         removed.extend(_apply_root(root_path, actions, why, done))
-    return done_rows, removed
+    return done_rows, removed, stop_signal()
 
 
 def _shares(plan: Plan, jobs: int) -> list[list[int]]:
@@ -515,7 +489,7 @@ def apply_plan(
     counters = Counters(jobs) if jobs > 1 else None
     shares = _shares(plan, jobs) if total else [[]]
 
-    def share(index: int) -> Callable[[], tuple[list[_Done], list[str]]]:
+    def share(index: int) -> Callable[[], _Share]:
         def report(done: int, freed: int) -> None:
             if counters is not None:
                 counters.publish(index, done, freed)
@@ -523,7 +497,7 @@ def apply_plan(
                 more_done, more_freed = counters.others(0) if counters else (0, 0)
                 progress(done + more_done, total, freed + more_freed)
 
-        def work() -> tuple[list[_Done], list[str]]:
+        def work() -> _Share:
             return _run_share(plan, shares[index], check, report)
 
         return work
@@ -532,14 +506,20 @@ def apply_plan(
     results = run_shares(works)
     rows: list[_Done] = []
     removed: list[str] = []
+    stopped = 0
     for index, result in enumerate(results):
+        if result is None and stop_signal():  # stopping: what it did is unknown, not redone
+            continue
         if result is None:  # the worker died: do its share here (every action re-checks)
             result = works[index]()
         rows.extend(result[0])
         removed.extend(result[1])
+        stopped = stopped or result[2]  # a worker told alone: its share is not done either
     rows.sort(key=lambda r: r[0])
     outcomes = tuple(
         Outcome(plan.actions[i], Status(status), detail, fb, ff)
         for i, status, detail, fb, ff in rows
     )
-    return ApplyResult(outcomes, tuple(sorted(removed)), time.perf_counter() - started)
+    return ApplyResult(
+        outcomes, tuple(sorted(removed)), time.perf_counter() - started, stop_signal() or stopped
+    )

@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from gradio_clean.folders import Folders, NotAFolder
+from gradio_clean.workers import check_stop
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -396,6 +397,7 @@ def _hash_groups(groups: Sequence[list[_Inode]]) -> _Done:
     try:
         _open_ahead((node for group in groups for node in group), warnings)
         for group in groups:
+            check_stop()  # SIGINT or SIGTERM: no more reading
             n, done = _hash_group(group, warnings)
             read += n
             out += done

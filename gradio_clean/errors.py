@@ -7,6 +7,7 @@ one-line message and an exit code, so every command fails the same way.
 from __future__ import annotations
 
 import enum
+import signal
 
 
 class ExitCode(enum.IntEnum):
@@ -17,7 +18,8 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     PARTIAL = 3  # the run finished, but some entries were skipped or failed
     BUSY = 4  # another gradio-clean run holds the root's lock
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as shells report it
+    TERMINATED = 143  # SIGTERM (systemd stop, Kubernetes deadline): 128 + 15
 
 
 class GradioCleanError(Exception):
@@ -34,3 +36,24 @@ class UsageError(GradioCleanError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, ExitCode.USAGE)
+
+
+class Interrupted(GradioCleanError):
+    """SIGINT or SIGTERM stopped the run early; the exit status says which."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message, signal_exit_code(signum))
+        self.signum = signum
+
+
+def signal_exit_code(signum: int) -> ExitCode:
+    """130 for SIGINT, 143 for SIGTERM (the only two that stop a run gracefully)."""
+    return ExitCode.INTERRUPTED if signum == signal.SIGINT else ExitCode.TERMINATED
+
+
+def signal_name(signum: int) -> str:
+    """SIGTERM rather than 15, for messages."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

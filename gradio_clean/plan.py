@@ -129,6 +129,7 @@ class ApplyResult:
     outcomes: tuple[Outcome, ...]
     folders_removed: tuple[str, ...]  # folders emptied by the run and removed
     duration: float
+    interrupted: int = 0  # the signal that stopped the run early; later actions have no outcome
 
     def count(self, status: Status) -> int:
         return sum(1 for o in self.outcomes if o.status is status)
@@ -153,4 +154,4 @@ class ApplyResult:
 
     @property
     def complete(self) -> bool:
-        return all(o.status in DONE for o in self.outcomes)
+        return not self.interrupted and all(o.status in DONE for o in self.outcomes)

@@ -83,6 +83,7 @@ def resolve_roots(paths: Sequence[str], sessions_dirs: Sequence[str] = ()) -> li
     for p in sessions_dirs:
         check_dir(p)
         roots.append(Root(os.path.abspath(p), Role.SESSIONS, "given with --sessions-dir"))
+    roots = _once(roots)
     for outer, inner in _overlaps(roots):
         raise UsageError(f"roots overlap: {inner.path} is inside {outer.path}; give only one")
     return roots
@@ -173,6 +174,38 @@ def _same_dir(a: str, b: str) -> bool:
     except OSError:
         return False
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _once(roots: list[Root]) -> list[Root]:
+    """One root per folder: a second name for it (a bind mount, `dir/`, `a/..`) is dropped.
+
+    Sameness is (st_dev, st_ino), which a bind mount shares and its path does not.
+    The same folder given in two roles (a PATH and a --sessions-dir) is ambiguous.
+    """
+    first: dict[tuple[int, int], Root] = {}
+    out = []
+    for root in roots:
+        key = _identity(root.path)
+        if key is None:
+            out.append(root)
+            continue
+        if key not in first:
+            first[key] = root
+            out.append(root)
+        elif first[key].role is not root.role:
+            raise UsageError(
+                f"roots overlap: {root.path} is {first[key].path}, given twice in two roles; "
+                "give only one"
+            )
+    return out
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _contains(outer: str, inner: str) -> bool:

@@ -27,7 +27,7 @@ from gradio_clean.classify import (
     classify_top,
 )
 from gradio_clean.roots import DIR_FLAGS, Root, open_error_reason
-from gradio_clean.workers import Counters, available_jobs, run_shares
+from gradio_clean.workers import Counters, available_jobs, check_stop, run_shares
 
 AGE_BUCKETS: tuple[tuple[str, float], ...] = (
     ("< 1 h", 3600.0),
@@ -258,6 +258,7 @@ class _RootWalker:
 
     def report(self) -> None:
         """Every 1024 files: progress for the parent, a shared counter for a worker."""
+        check_stop()  # SIGINT or SIGTERM: stop walking here, in every process
         if self.counters is not None:
             self.counters.publish(self.index, self.files, self.bytes)
         if self.index == 0 and self.hooks.progress is not None:
@@ -416,6 +417,7 @@ class _RootWalker:
 
     def _container_names(self, fd: int, rel: str, role: Role, names: Iterable[str]) -> None:
         for name in names:
+            check_stop()
             child_rel = f"{rel}/{name}" if rel else name
             try:
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)

@@ -4,20 +4,146 @@ The kernel side of stat, getdents, unlink and rmdir runs on whichever core asks,
 so two processes finish a large tree in about half the time. Workers are forked
 (they inherit open descriptors and the root lock), run one share of the work,
 and send back a pickled result; a worker that dies yields None and the caller
-does that share itself, so a crash costs time, never correctness.
+does that share itself (unless the run is stopping), so a crash costs time,
+never correctness.
+
+SIGINT and SIGTERM stop a run between entries, never inside one: the handlers
+only set a flag, which the walks and the delete loop check (`stop_signal`,
+`check_stop`). The parent forwards the signal to its workers, which finish the
+entry in hand and send back what they did. A worker also stops when its parent
+dies, even by SIGKILL (PR_SET_PDEATHSIG on Linux, and a getppid() check between
+entries everywhere), so no worker goes on deleting alone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import mmap
 import os
 import pickle
+import signal
 import struct
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 from typing import Generic, TypeVar
+
+from gradio_clean.errors import Interrupted, signal_name
 
 T = TypeVar("T")
 MAX_JOBS = 4
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+class _Stop:
+    """This process's view of a stop request; a forked worker gets its own copy."""
+
+    def __init__(self) -> None:
+        self.signum = 0  # the first SIGINT or SIGTERM received, 0 if none
+        self.parent = 0  # in a worker: the pid whose death means stop; 0 in the main process
+        self.children: dict[int, int] = {}  # running workers' pids and result pipes
+        self.raise_now = False  # nothing in hand (a prompt): the handler raises at once
+
+
+_STOP = _Stop()
+
+
+def stop_signal() -> int:
+    """The signal that asked this run to stop, or 0. Cheap: call it between entries."""
+    if _STOP.parent and not _STOP.signum and os.getppid() != _STOP.parent:
+        _STOP.signum = signal.SIGTERM  # the parent died (it may have been SIGKILLed)
+    return _STOP.signum
+
+
+def check_stop() -> None:
+    """Raise Interrupted if a stop was asked for: for work that changes nothing (walks)."""
+    signum = stop_signal()
+    if signum:
+        raise Interrupted(signum, f"interrupted by {signal_name(signum)}")
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if _STOP.parent:  # a worker: stop after the entry in hand, however often told
+        _STOP.signum = _STOP.signum or signum
+        return
+    if _STOP.signum:  # the second signal: end at once (workers die with us)
+        os.write(2, f"gradio-clean: {signal_name(signum)} again: stopping at once\n".encode())
+        os._exit(128 + _STOP.signum)
+    _STOP.signum = signum
+    _forward(signum)
+    if _STOP.raise_now:
+        check_stop()
+
+
+def _forward(signum: int) -> None:
+    for pid in tuple(_STOP.children):  # pids not yet reaped: never another process's
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM ask for a stop instead of ending the process.
+
+    The first one sets the flag (see `stop_signal`); a second one ends the process at
+    once with 128 + the first signal's number. Outside the main thread, a no-op.
+    """
+    try:
+        previous = {s: signal.signal(s, _on_signal) for s in STOP_SIGNALS}
+    except ValueError:  # not the main thread: signals are not ours to take
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        _STOP.signum = 0
+        _STOP.raise_now = False
+
+
+@contextlib.contextmanager
+def raise_on_stop() -> Iterator[None]:
+    """Around a wait with nothing in hand (a prompt): a stop raises Interrupted at once."""
+    _STOP.raise_now = True
+    try:
+        check_stop()
+        yield
+    finally:
+        _STOP.raise_now = False
+
+
+class _Prctl:
+    """prctl(PR_SET_PDEATHSIG, sig), looked up once in the parent, before any fork."""
+
+    loaded = False
+    call: Callable[..., int] | None = None
+
+    @classmethod
+    def die_with_parent(cls) -> Callable[..., int] | None:
+        if not cls.loaded:
+            cls.loaded = True
+            if sys.platform.startswith("linux"):
+                with contextlib.suppress(OSError, AttributeError):
+                    cls.call = ctypes.CDLL(None, use_errno=True).prctl
+        return cls.call
+
+
+def _become_worker(parent: int, prctl: Callable[..., int] | None) -> None:
+    """In a fresh child: stop (not die) on signals, and when the parent dies."""
+    _STOP.parent = parent
+    for pipe in _STOP.children.values():  # the parent's ends of earlier workers' pipes
+        os.close(pipe)
+    _STOP.children = {}
+    _STOP.raise_now = False
+    for s in STOP_SIGNALS:
+        signal.signal(s, _on_signal)
+    if prctl is not None:
+        zero = ctypes.c_ulong(0)  # prctl is variadic: pass what the kernel reads
+        prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGTERM), zero, zero, zero)
+    stop_signal()  # the parent may have died before prctl took effect
 
 
 def available_jobs() -> int:
@@ -60,22 +186,39 @@ class Share(Generic[T]):
     def result(self) -> T | None:
         with os.fdopen(self.pipe, "rb") as src:
             data = src.read()
-        _, status = os.waitpid(self.pid, 0)
+        status = self.reap()
         if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0 or not data:
             return None
         value: T = pickle.loads(data)  # noqa: S301 - our own forked child's output
         return value
 
+    def abandon(self) -> None:
+        """Ask the worker to stop after its entry in hand; its result will not be read."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        os.close(self.pipe)
+
+    def reap(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        _STOP.children.pop(self.pid, None)  # never signal a pid the system may reuse
+        return status
+
 
 def fork(work: Callable[[], T]) -> Share[T]:
     """Run `work` in a forked child; its pickled return value comes back through a pipe."""
+    prctl = _Prctl.die_with_parent()
+    parent = os.getpid()
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid:
         os.close(write_end)
+        _STOP.children[pid] = read_end
+        if _STOP.signum:  # a signal came while forking: the child may have missed it
+            _forward(_STOP.signum)
         return Share(pid, read_end)
     code = 1
     try:  # in the child: never return into the caller's stack
+        _become_worker(parent, prctl)
         os.close(read_end)
         data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(write_end, "wb") as out:
@@ -86,7 +229,19 @@ def fork(work: Callable[[], T]) -> Share[T]:
 
 
 def run_shares(shares: Sequence[Callable[[], T]]) -> list[T | None]:
-    """shares[1:] in forked children, shares[0] here meanwhile; results in order."""
-    started = [fork(work) for work in shares[1:]]
-    first = shares[0]()
+    """shares[1:] in forked children, shares[0] here meanwhile; results in order.
+
+    If shares[0] raises (an interruption), the workers are stopped and reaped first.
+    """
+    started: list[Share[T]] = []
+    try:
+        for work in shares[1:]:
+            started.append(fork(work))
+        first = shares[0]()
+    except BaseException:
+        for s in started:
+            s.abandon()
+        for s in started:  # all told first, then all waited for: none outlives the call
+            s.reap()
+        raise
     return [first, *(s.result() for s in started)]

@@ -320,3 +320,20 @@ def hold(procs: list[subprocess.Popen[bytes]], code: str) -> int:
     assert p.stdout is not None
     assert p.stdout.readline().strip() == b"ready"
     return p.pid
+
+
+def hold_lock(procs: list[subprocess.Popen[bytes]], root: Path) -> None:
+    """Another process holds the root's run lock, as a second gradio-clean run would."""
+    hold(
+        procs,
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        from gradio_clean.classify import Role
+        from gradio_clean.lock import lock_roots
+        from gradio_clean.roots import Root
+        with lock_roots([Root({str(root)!r}, Role.TEMP, "held")], 0):
+            print("ready", flush=True)
+            time.sleep(120)
+        """,
+    )

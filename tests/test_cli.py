@@ -36,6 +36,7 @@ from tests.conftest import (
     UUID_SESSION,
     GradioTree,
     hold,
+    hold_lock,
     set_age,
     write,
 )
@@ -385,20 +386,6 @@ def hold_open(procs: list[subprocess.Popen[bytes]], path: Path) -> str:
     return f"open by process {pid} ({comm})"
 
 
-def hold_lock(procs: list[subprocess.Popen[bytes]], root: Path) -> None:
-    """Another process holds the root's lock, as a second gradio-clean run would."""
-    hold(
-        procs,
-        f"""
-        import fcntl, os, time
-        fd = os.open({str(root)!r}, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        print("ready", flush=True)
-        time.sleep(120)
-        """,
-    )
-
-
 ALL_RULES = ["--older-than", "1d", "--duplicates", "--orphaned-sessions"]
 
 
@@ -685,6 +672,10 @@ set -eu
 mount --make-rprivate /
 for d in /tmp /var/tmp; do mount --bind "$d" "$d"; mount -o remount,bind,ro "$d"; done
 mount --bind "$ROOT" "$ROOT"; mount -o remount,bind,rw "$ROOT"
+# /run is read-only too; RuntimeDirectory= makes its own folder there, writable.
+mkdir -p -m 0700 "/run/$RUNTIME"
+mount --bind /run /run; mount -o remount,bind,ro /run
+mount --bind "/run/$RUNTIME" "/run/$RUNTIME"; mount -o remount,bind,rw "/run/$RUNTIME"
 cd /tmp   # systemd starts services in /, which is read-only under ProtectSystem=strict
 unset TMPDIR TEMP TMP GRADIO_TEMP_DIR
 exec "$@"
@@ -702,10 +693,11 @@ def test_the_systemd_service_runs_under_its_own_sandbox(runner: CliRunner, tmp_p
     s = unit_settings(service + "\n")["Service"]
     assert only(s, "ProtectSystem") == "strict"
     assert systemd_split(only(s, "ReadWritePaths")) == [f"-{temp}"]
+    assert only(s, "RuntimeDirectoryMode") == "0700"
     argv = systemd_split(only(s, "ExecStart"))
     proc = subprocess.run(
         ["unshare", "--mount", "sh", "-c", SANDBOX, "sh", *argv],
-        env={**os.environ, "ROOT": str(temp)},
+        env={**os.environ, "ROOT": str(temp), "RUNTIME": only(s, "RuntimeDirectory")},
         capture_output=True,
         text=True,
         timeout=60,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import random
@@ -36,6 +35,7 @@ from tests.conftest import (
     SHA256_B,
     cli_env,
     hold,
+    hold_lock,
     set_age,
     write,
 )
@@ -286,19 +286,17 @@ def test_dangerous_roots_are_refused(runner: CliRunner, tmp_path: Path) -> None:
         assert "Traceback" not in result.output
 
 
-def test_second_run_waits_then_gives_up(runner: CliRunner, tmp_path: Path) -> None:
+def test_second_run_waits_then_gives_up(
+    runner: CliRunner, tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
     temp = tmp_path / "temp"
     old = write(temp / SHA256_A / "old.bin", b"o", age=OLD)
-    fd = os.open(temp, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        started = time.monotonic()
-        result = runner.invoke(
-            app, ["prune", str(temp), "--older-than", "1d", "--apply", "--wait", "0.5"]
-        )
-        waited = time.monotonic() - started
-    finally:
-        os.close(fd)
+    hold_lock(holder, temp)
+    started = time.monotonic()
+    result = runner.invoke(
+        app, ["prune", str(temp), "--older-than", "1d", "--apply", "--wait", "0.5"]
+    )
+    waited = time.monotonic() - started
     assert result.exit_code == ExitCode.BUSY
     assert "another gradio-clean run" in result.stderr
     assert waited >= 0.5

@@ -231,8 +231,14 @@ def test_overlapping_roots_are_a_usage_error(runner: CliRunner, gradio_tree: Gra
     assert_one_line_error(result, 2, "roots overlap", str(inner))
     result = runner.invoke(app, ["scan", str(gradio_tree.app), "--sessions-dir", str(inner)])
     assert_one_line_error(result, 2, "roots overlap")
-    with pytest.raises(UsageError):
-        resolve_roots([str(gradio_tree.temp), str(gradio_tree.temp) + "/"])
+    with pytest.raises(UsageError):  # one folder in two roles: which did they mean?
+        resolve_roots([str(gradio_tree.app)], [str(gradio_tree.app) + "/"])
+
+
+def test_one_folder_named_twice_is_one_root(gradio_tree: GradioTree) -> None:
+    temp = str(gradio_tree.temp)
+    roots = resolve_roots([temp, temp + "/", temp + "/../temp"])
+    assert [r.path for r in roots] == [temp]
 
 
 def test_a_long_missing_path_is_still_one_line(

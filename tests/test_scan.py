@@ -77,11 +77,18 @@ def test_totals_equal_find_and_du(runner: CliRunner, gradio_tree: GradioTree) ->
 
 
 def test_overlapping_roots_are_a_usage_error(runner: CliRunner, gradio_tree: GradioTree) -> None:
-    again = str(gradio_tree.app / ".gradio" / "..")
-    result = runner.invoke(app, ["scan", str(gradio_tree.app), again])
+    inner = str(gradio_tree.app / ".gradio")
+    result = runner.invoke(app, ["scan", str(gradio_tree.app), inner])
     assert result.exit_code == 2
     assert "roots overlap" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_one_folder_named_twice_is_scanned_once(runner: CliRunner, gradio_tree: GradioTree) -> None:
+    again = str(gradio_tree.app / ".gradio" / "..")
+    result = runner.invoke(app, ["scan", str(gradio_tree.app), again, "--json"])
+    assert result.exit_code == 0, result.output
+    assert [r["path"] for r in json.loads(result.stdout)["roots"]] == [str(gradio_tree.app)]
 
 
 def test_every_file_lands_in_its_category(runner: CliRunner, gradio_tree: GradioTree) -> None:
