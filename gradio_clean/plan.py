@@ -54,6 +54,7 @@ class Action:
     keep: str | None = None  # duplicates: absolute path of the copy that stays
     keep_identity: Identity | None = None
     hardlink: bool = False  # duplicates: replace by a hard link to `keep` instead of deleting
+    age_ns: int | None = None  # the timestamp the rule measured the age from (--age-by)
 
     @property
     def path(self) -> str:

@@ -165,8 +165,12 @@ def build_gradio_tree(base: Path) -> GradioTree:
 
 
 @pytest.fixture
-def gradio_tree(tmp_path: Path) -> GradioTree:
-    return build_gradio_tree(tmp_path)
+def gradio_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GradioTree:
+    """The tree, its temp/ being the GRADIO_TEMP_DIR: its notes.txt, symlink and FIFO
+    would otherwise (rightly) make it an app directory."""
+    tree = build_gradio_tree(tmp_path)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tree.temp))
+    return tree
 
 
 # -- helpers for the scan, roots, report and help tests ---------------------------
