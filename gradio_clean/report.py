@@ -218,7 +218,7 @@ def _render_roots(roots: Sequence[RootScan], console: Console, now: float) -> No
         labels = [Text(str(i)) for i in range(1, len(roots) + 1)]
     for col in columns:
         table.add_column(col, justify="left" if col == "role" else "right")
-    for label, row in zip(labels, rows):
+    for label, row in zip(labels, rows, strict=True):
         table.add_row(label, *row)
     console.print(table)
 

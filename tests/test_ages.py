@@ -52,9 +52,7 @@ def test_a_fresh_copy_of_an_old_file_is_not_old_by_default(
     assert [a["path"] for a in doc["actions"]] == [str(temp / SHA256_A)]
 
 
-def test_a_session_of_fresh_copies_is_not_idle_by_newest(
-    runner: CliRunner, tmp_path: Path
-) -> None:
+def test_a_session_of_fresh_copies_is_not_idle_by_newest(runner: CliRunner, tmp_path: Path) -> None:
     """The session's idle time uses the same timestamp as --older-than."""
     app_dir = tmp_path / "app"
     (app_dir / ".gradio").mkdir(parents=True)
