@@ -151,7 +151,7 @@ OlderThanOpt = Annotated[
         "--older-than",
         metavar="DUR",
         show_default=False,
-        help="Files not modified for DUR: 90m, 12h, 1d, 2w, 1d12h.",
+        help="Files older than DUR (see --age-by): 90m, 12h, 1d, 2w, 1d12h.",
         rich_help_panel=RULES_PANEL,
     ),
 ]
