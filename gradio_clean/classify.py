@@ -149,6 +149,11 @@ def classify_top(role: Role, name: str, is_dir: bool) -> Kind:
     return Kind.EXAMPLES
 
 
+def is_gradio_top_name(name: str, is_dir: bool) -> bool:
+    """Could Gradio have written this entry at the top of its temp dir?"""
+    return _classify_temp(name, is_dir) is not Kind.OTHER
+
+
 def _classify_temp(name: str, is_dir: bool) -> Kind:
     if is_dir:
         if is_hash_dir_name(name):

@@ -11,7 +11,7 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Optional, ParamSpec
 
 import typer
@@ -152,7 +152,7 @@ OlderThanOpt = Annotated[
         "--older-than",
         metavar="DUR",
         show_default=False,
-        help="Files not modified for DUR: 90m, 12h, 1d, 2w, 1d12h.",
+        help="Files older than DUR (see --age-by): 90m, 12h, 1d, 2w, 1d12h.",
         rich_help_panel=RULES_PANEL,
     ),
 ]
@@ -161,8 +161,8 @@ AgeByOpt = Annotated[
     typer.Option(
         "--age-by",
         show_default=False,
-        help="Timestamp the ages compare [default: mtime, which Gradio touches "
-        "when it reuses a cached copy].",
+        help="Timestamp the ages compare [default: newest, the latest of mtime, ctime "
+        "and a file's atime: Gradio's cached copies keep their source's mtime].",
         rich_help_panel=RULES_PANEL,
     ),
 ]
@@ -264,7 +264,7 @@ DEFAULTS: dict[str, object] = {
     "older_than": None,
     "duplicates": False,
     "orphaned_sessions": False,
-    "age_by": AgeBy.MTIME.value,
+    "age_by": AgeBy.NEWEST.value,
     "session_ttl": "1h",
     "dedupe": Dedupe.HARDLINK.value,
     "keep": Keep.NEWEST.value,
@@ -585,17 +585,22 @@ def scan_command(
         if json_out:
             typer.echo(dump_json(scan_to_dict(result, scopes)))
             return
-        for r in result.roots:
-            err.print(
-                shown(f"{r.path}: {r.role.value} ({r.role_why})"),
-                markup=False,
-                highlight=False,
-                style="dim",
-                soft_wrap=True,
-            )
+        _say_roles(((r.path, r.role.value, r.role_why) for r in result.roots), err)
         for line in scope_lines(scopes, scan=True):
             err.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
         render_scan(result, out, top=top)
+
+
+def _say_roles(roles: Iterable[tuple[str, str, str]], err: Console) -> None:
+    """What each root was taken for, and why: dim, on stderr, before anything else."""
+    for path, role, why in roles:
+        err.print(
+            shown(f"{path}: {role} ({why})"),
+            markup=False,
+            highlight=False,
+            style="dim",
+            soft_wrap=True,
+        )
 
 
 # -- prune --------------------------------------------------------------------------
@@ -689,9 +694,8 @@ def prune_command(
             if not rules.any:
                 raise UsageError(NO_RULE)
             roots = _roots(settings, err, quiet=quiet)
-            if apply:
-                for root in roots:
-                    refuse_dangerous(root)
+            for root in roots:  # a dry run must not offer a run that --apply refuses
+                refuse_dangerous(root)
             try:
                 plan, result = _plan_and_apply(
                     roots,
@@ -765,6 +769,8 @@ def _plan_and_apply(
     show = err.is_terminal and not quiet
     lock = lock_roots(roots, wait) if apply else contextlib.nullcontext()
     with lock:
+        if not (quiet or json_out):
+            _say_roles(((r.path, r.role.value, r.why) for r in roots), err)
         now = time.time()
         with _progress_line(err, "Planning…", show) as progress:
             plan = build_plan(roots, rules, now=now, progress=progress)

@@ -16,7 +16,7 @@ reference is the config reference and an error can name the key as written::
     orphaned_sessions = true
 
     # How the rules work.
-    age_by = "mtime"            # mtime, atime, ctime or newest
+    age_by = "mtime"            # newest (the default), mtime, atime or ctime
     session_ttl = "1h"
     dedupe = "hardlink"         # delete or hardlink
     keep = "newest"             # newest or oldest

@@ -30,9 +30,10 @@ _SECONDS = dict(UNITS)
 
 
 class AgeBy(str, enum.Enum):
-    """Which timestamp an age is measured by. mtime is the default: Gradio 6.31 touches
-    a reused cached copy's mtime on reuse. (Here, not in rules, so the command line
-    can offer the choices without importing the planner.)"""
+    """Which timestamp an age is measured by. newest is the default: a copy Gradio makes
+    keeps its source's mtime (copy2), so only ctime says when it entered the cache, and
+    atime when it was last read. (Here, not in rules, so the command line can offer
+    the choices without importing the planner.)"""
 
     MTIME = "mtime"
     ATIME = "atime"

@@ -67,6 +67,7 @@ class Action:
     keep_identity: Identity | None = None
     hardlink: bool = False  # duplicates: replace by a hard link to `keep` instead of deleting
     stray_link: bool = False  # our own interrupted temporary: removed only while still a link
+    age_ns: int | None = None  # the timestamp the rule measured the age from (--age-by)
 
     @property
     def path(self) -> str:

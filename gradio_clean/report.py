@@ -212,21 +212,7 @@ def _item_to_dict(item: Item) -> dict[str, Any]:
 
 def render_scan(result: ScanResult, console: Console, *, top: int) -> None:
     now = result.started
-    roots = Table(title="Roots", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("root", "role", "files", "folders", "size", "on disk", "oldest", "newest"):
-        roots.add_column(col, justify="left" if col in ("root", "role") else "right")
-    for r in result.roots:
-        roots.add_row(
-            Text(shown(r.path)),
-            r.role.value,
-            f"{r.files:,}",
-            f"{r.dirs:,}",
-            size(r.bytes),
-            size(r.disk_bytes),
-            age(r.oldest, now),
-            age(r.newest, now),
-        )
-    console.print(roots)
+    _render_roots(result.roots, console, now)
     _render_categories(result.roots, console)
     _render_ages(result.roots, console)
     _render_largest(result.roots, console, now, top)
@@ -237,6 +223,47 @@ def render_scan(result: ScanResult, console: Console, *, top: int) -> None:
         plural(sum(r.hardlinks for r in result.roots), "extra hard link") + " (counted once)",
     ]
     console.print("  " + "; ".join(extras), style="dim")
+
+
+def _render_roots(roots: Sequence[RootScan], console: Console, now: float) -> None:
+    """A root's path is never cut short (`scan | cat` gets 80 columns): it folds in the
+    room the numbers leave, or, where too little is left, gets a line of its own."""
+    columns = ("role", "files", "folders", "size", "on disk", "oldest", "newest")
+    rows = [
+        (
+            r.role.value,
+            f"{r.files:,}",
+            f"{r.dirs:,}",
+            size(r.bytes),
+            size(r.disk_bytes),
+            age(r.oldest, now),
+            age(r.newest, now),
+        )
+        for r in roots
+    ]
+    numbers = Table(box=box.SIMPLE_HEAD)
+    for col in columns:
+        numbers.add_column(col, no_wrap=True)
+    for row in rows:
+        numbers.add_row(*row)
+    room = console.width - console.measure(numbers).maximum - 2  # the root column's padding
+    longest = max((len(shown(r.path)) for r in roots), default=4)
+    table = Table(title="Roots", box=box.SIMPLE_HEAD, title_justify="left")
+    if room >= min(longest, 24):
+        table.add_column("root", overflow="fold", width=min(longest, room))
+        labels = [Text(shown(r.path)) for r in roots]
+    else:
+        table.title = None
+        console.print("Roots", style="italic")
+        for i, r in enumerate(roots, 1):
+            console.print(Text(f"  {i}: {shown(r.path)}", overflow="fold"))
+        table.add_column("#", justify="right")
+        labels = [Text(str(i)) for i in range(1, len(roots) + 1)]
+    for col in columns:
+        table.add_column(col, justify="left" if col == "role" else "right")
+    for label, row in zip(labels, rows, strict=True):
+        table.add_row(label, *row)
+    console.print(table)
 
 
 def _render_categories(roots: Iterable[RootScan], console: Console) -> None:
@@ -348,6 +375,7 @@ def _action_to_dict(
         "reason": action.reason,
         "detail": outcome.detail if outcome else skip,
         "mtime": iso(action.newest_ns / 1e9),
+        "age_from": None if action.age_ns is None else iso(action.age_ns / 1e9),
     }
     if action.keep is not None:
         doc["keep"] = jsonable(action.keep)
@@ -454,7 +482,7 @@ def render_plan(
                     Middle(shown(short_rel(action.rel)) + ("/" if action.is_dir else "")),
                     action.category.value,
                     size(action.bytes),
-                    age(action.newest_ns / 1e9, now),
+                    age(None if action.age_ns is None else action.age_ns / 1e9, now),
                 ]
                 if with_reasons:
                     row.append(_reason(action, usual))

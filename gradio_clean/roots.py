@@ -15,11 +15,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from gradio_clean.classify import (
-    TEMP_INTERNAL_DIRS,
     Role,
-    is_hash_dir_name,
+    is_gradio_top_name,
     is_session_name,
-    is_tmp_file_name,
 )
 from gradio_clean.errors import GradioCleanError, UsageError
 
@@ -123,8 +121,47 @@ def open_error_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+ROLE_SAMPLE = 1000  # entries looked at to decide a role: never a full listing
+# Any of these makes a folder a project (or a virtualenv), never a temp dir; checked by
+# name, so one beyond the first ROLE_SAMPLE entries still counts.
+PROJECT_MARKERS = (
+    ".git",
+    "requirements.txt",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "Pipfile",
+    "poetry.lock",
+    "uv.lock",
+    "environment.yml",
+    "package.json",
+    "node_modules",
+    "pyvenv.cfg",
+    "bin/activate",
+    ".venv",
+    "venv",
+    "Dockerfile",
+    "Makefile",
+)
+# Files Gradio never writes at the top of its temp dir, even under a tmp* name.
+SOURCE_SUFFIXES = frozenset(
+    {".py", ".pyc", ".pyi", ".ipynb", ".js", ".mjs", ".ts", ".jsx", ".tsx", ".sh", ".toml"}
+    | {".cfg", ".ini", ".yaml", ".yml", ".md", ".rst", ".html", ".css", ".lock"}
+)
+# Neither for nor against: filesystem and tool litter any folder may hold.
+NEUTRAL_NAMES = frozenset({"lost+found", ".DS_Store", ".gitkeep", ".keep", ".gradiocleanignore"})
+# The configured temp dir needs no evidence: that is how a user vouches for one.
+FORCE_TEMP_HINT = "if it is a Gradio temp dir, run with GRADIO_TEMP_DIR set to it"
+
+
 def detect_role(path: str) -> tuple[Role, str]:
-    """Work out what `path` is from its name and its immediate children."""
+    """Work out what `path` is from its name and a bounded look at its children.
+
+    A folder is a temp dir only on strong evidence: it is Gradio's temp dir, or it
+    holds no project marker and every entry looked at (the first ROLE_SAMPLE) could
+    be Gradio's. Anything weaker makes it an app directory, where only session
+    folders are candidates: a wrong "app" keeps files, a wrong "temp" deletes a project.
+    """
     check_dir(path)
     absolute = os.path.abspath(path)
     base = os.path.basename(absolute.rstrip("/"))
@@ -139,16 +176,40 @@ def detect_role(path: str) -> tuple[Role, str]:
     for marker in (".gradio", "flagged", "gradio_cached_examples"):
         if _is_real_dir(os.path.join(absolute, marker)):
             return Role.APP, f"holds {marker}/"
-    # A temp dir usually says so in its first entry: stop there, not after 100k names.
+    for marker in PROJECT_MARKERS:
+        if _exists(os.path.join(absolute, marker)):
+            return Role.APP, f"holds {marker}: a project folder, never a temp dir"
+    return _role_from_sample(absolute)
+
+
+def _role_from_sample(absolute: str) -> tuple[Role, str]:
+    looked = gradio = 0
+    first_gradio = foreign = None
     sessions = False
     for name, is_dir in _children(absolute):
-        if (is_dir and (is_hash_dir_name(name) or name in TEMP_INTERNAL_DIRS)) or (
-            not is_dir and is_tmp_file_name(name)
-        ):
-            return Role.TEMP, f"holds Gradio cache entries ({name})"
-        sessions = sessions or (is_dir and is_session_name(name))
+        if looked == ROLE_SAMPLE:
+            break
+        looked += 1
+        if name in NEUTRAL_NAMES:
+            continue
+        if not is_dir and os.path.splitext(name)[1].lower() in SOURCE_SUFFIXES:
+            return Role.APP, f"holds {name}, a source file: a project folder, never a temp dir"
+        if is_gradio_top_name(name, is_dir):
+            gradio += 1
+            first_gradio = first_gradio or name
+        else:
+            foreign = foreign or name
+            sessions = sessions or (is_dir and is_session_name(name))
     if sessions:
         return Role.APP, "holds session folders"
+    if first_gradio is not None and foreign is None:
+        more = ", …" if gradio > 1 else ""
+        return Role.TEMP, f"holds only Gradio cache entries ({first_gradio}{more}; {gradio:,} seen)"
+    if first_gradio is not None:
+        return Role.APP, (
+            f"holds {foreign}, which Gradio does not write, beside {gradio:,} Gradio-shaped "
+            f"entries ({first_gradio}); only session folders are candidates; {FORCE_TEMP_HINT}"
+        )
     return Role.APP, "nothing Gradio-specific found; only session folders would be candidates"
 
 
@@ -159,6 +220,14 @@ def _children(path: str) -> Iterator[tuple[str, bool]]:
                 yield entry.name, entry.is_dir(follow_symlinks=False)
     except OSError as exc:
         raise GradioCleanError(describe_open_error(path, exc)) from None
+
+
+def _exists(path: str) -> bool:
+    try:
+        os.lstat(path)
+    except OSError:
+        return False
+    return True
 
 
 def _is_real_dir(path: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
@@ -45,7 +46,7 @@ DEFAULT_CATEGORIES = frozenset(
 @dataclass(frozen=True)
 class RuleSet:
     older_than: float | None = None  # seconds
-    age_by: AgeBy = AgeBy.MTIME
+    age_by: AgeBy = AgeBy.NEWEST
     duplicates: bool = False
     hardlink: bool = True  # --dedupe hardlink (default) or delete
     keep_oldest: bool = False
@@ -62,13 +63,22 @@ class RuleSet:
         return self.older_than is not None or self.duplicates or self.orphaned_sessions
 
 
-def _age_ns(st: os.stat_result, age_by: AgeBy) -> int:
+def age_ns(st: os.stat_result, age_by: AgeBy) -> int:
+    """The timestamp an entry's age counts from.
+
+    newest: the latest of mtime, ctime (when the entry got here: a copy keeps its
+    source's mtime but not its ctime) and, for files, atime (the last read, where the
+    mount records it). A folder's atime moves whenever anything lists it (this tool,
+    du, a backup), so it says nothing about use and newest leaves it out.
+    """
     if age_by is AgeBy.MTIME:
         return st.st_mtime_ns
     if age_by is AgeBy.ATIME:
         return st.st_atime_ns
     if age_by is AgeBy.CTIME:
         return st.st_ctime_ns
+    if stat.S_ISDIR(st.st_mode):
+        return max(st.st_mtime_ns, st.st_ctime_ns)
     return max(st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns)
 
 
@@ -80,10 +90,10 @@ class _Reasons:
     """Each reason text once per run, not once per selected file."""
 
     def __init__(self, rules: RuleSet) -> None:
-        by = rules.age_by.value
+        by = "" if rules.age_by is AgeBy.NEWEST else f"{rules.age_by.value} "
         older = format_duration(rules.older_than) if rules.older_than is not None else ""
-        self.older = f"{by} older than {older}"
-        self.leftover = f"Gradio leftover, {by} older than {format_duration(rules.session_ttl)}"
+        self.older = f"{by}older than {older}"
+        self.leftover = f"Gradio leftover, {by}older than {format_duration(rules.session_ttl)}"
 
 
 @dataclass
@@ -93,6 +103,7 @@ class _Selected:
     category: Category
     rule: Rule
     reason: str
+    age_ns: int  # the timestamp the rule measured
 
 
 @dataclass
@@ -134,32 +145,21 @@ class _RootPlanner:
             self.item_excluded_inside = True
             return
         rules = self.rules
-        if rules.older_than is not None:
-            then = _age_ns(st, rules.age_by)
-            if self.now_ns - then > rules.older_than * 1e9:
-                self.selected.append(
-                    _Selected(
-                        rel,
-                        st,
-                        category,
-                        Rule.OLDER_THAN,
-                        self.reasons.older,
-                    )
-                )
-                return
-        if rules.orphaned_sessions and category is Category.LEFTOVER:
-            then = _age_ns(st, rules.age_by)
-            if self.now_ns - then > rules.session_ttl * 1e9:
-                self.selected.append(
-                    _Selected(
-                        rel,
-                        st,
-                        category,
-                        Rule.ORPHANED,
-                        self.reasons.leftover,
-                    )
-                )
-                return
+        then = age_ns(st, rules.age_by)
+        if rules.older_than is not None and self.now_ns - then > rules.older_than * 1e9:
+            self.selected.append(
+                _Selected(rel, st, category, Rule.OLDER_THAN, self.reasons.older, then)
+            )
+            return
+        if (
+            rules.orphaned_sessions
+            and category is Category.LEFTOVER
+            and self.now_ns - then > rules.session_ttl * 1e9
+        ):
+            self.selected.append(
+                _Selected(rel, st, category, Rule.ORPHANED, self.reasons.leftover, then)
+            )
+            return
         self.unselected.append((rel, st, category))
 
     def _stray(self, rel: str, st: os.stat_result, category: Category) -> bool:
@@ -215,7 +215,7 @@ class _RootPlanner:
         whole = self._whole_item_rule(item)
         if whole is not None:
             rule, reason = whole
-            self.actions.append(self._folder_action(item, rule, reason))
+            self.actions.append(self._folder_action(item, rule, reason, item.age_ns))
             return
         rules = self.rules
         if (
@@ -228,7 +228,8 @@ class _RootPlanner:
             and self.scope.wants(item.rel, is_dir=True)
         ):
             first = self.selected[0]
-            self.actions.append(self._folder_action(item, first.rule, first.reason))
+            then = max(s.age_ns for s in self.selected)
+            self.actions.append(self._folder_action(item, first.rule, first.reason, then))
             return
         for s in self.selected:
             self.actions.append(self._file_action(item, s))
@@ -247,7 +248,7 @@ class _RootPlanner:
             return None
         if not self.scope.wants(item.rel, is_dir=True):
             return None
-        idle = self.now_ns - item.newest_ns
+        idle = self.now_ns - item.age_ns
         if idle <= rules.session_ttl * 1e9:
             return None
         ttl = format_duration(rules.session_ttl)
@@ -268,7 +269,7 @@ class _RootPlanner:
             )
         return None
 
-    def _folder_action(self, item: Item, rule: Rule, reason: str) -> Action:
+    def _folder_action(self, item: Item, rule: Rule, reason: str, then: int) -> Action:
         return Action(
             root=self.root.path,
             rel=item.rel,
@@ -281,6 +282,7 @@ class _RootPlanner:
             reason=reason,
             identity=Identity(item.dev, item.ino, 0, item.mtime_ns),
             newest_ns=item.newest_ns,
+            age_ns=then,
         )
 
     def _file_action(self, item: Item, s: _Selected) -> Action:
@@ -297,6 +299,7 @@ class _RootPlanner:
             reason=s.reason,
             identity=Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns),
             newest_ns=st.st_mtime_ns,
+            age_ns=s.age_ns,
         )
 
     def duplicate_actions(self, warn: Callable[[str, str], None]) -> None:
@@ -432,6 +435,7 @@ def build_plan(
                 on_file=on_file,
                 on_item=on_item,
                 progress=progress,
+                age=lambda st: age_ns(st, rules.age_by),
                 export=export,
                 absorb=absorb,
             ),

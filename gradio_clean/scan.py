@@ -79,7 +79,8 @@ class Item:
     other: int  # symlinks, FIFOs, sockets, devices, unreadable or foreign-device folders
     bytes: int
     mtime_ns: int  # the item's own mtime
-    newest_ns: int  # newest mtime of the item and everything inside it
+    newest_ns: int  # newest mtime of the item and everything inside it: change detection
+    age_ns: int  # newest Hooks.age timestamp of the item and everything inside (else mtime)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ FileHook = Callable[[str, os.stat_result, Category], None]
 ItemHook = Callable[[Item], None]
 ProgressHook = Callable[[int, int], None]
 RootHook = Callable[[Root], None]
+AgeHook = Callable[[os.stat_result], int]
 
 
 @dataclass
@@ -124,6 +126,9 @@ class Hooks:
     on_file: FileHook | None = None
     on_item: ItemHook | None = None
     progress: ProgressHook | None = None
+    # The timestamp an entry's age counts from (prune's --age-by); Item.age_ns is the
+    # newest of it over the item. Unset: mtime.
+    age: AgeHook | None = None
     # With both set, file and item hooks may also run in forked workers: `export`
     # (in the worker) returns what the hooks gathered, `absorb` (in the parent) takes it.
     export: Callable[[], object] | None = None
@@ -488,18 +493,22 @@ class _RootWalker:
                 int(is_reg),
                 int(not is_reg),
                 st.st_size if is_reg else 0,
-                st.st_mtime_ns,
+                (st.st_mtime_ns, self._age(st)),
             )
             return
         if not self._enter_dir(st, rel):
             self._count_dir(st, cat)
-            self._finish(rel, st, kind, cat, True, 0, 1, 0, st.st_mtime_ns)
+            self._finish(rel, st, kind, cat, True, 0, 1, 0, (st.st_mtime_ns, self._age(st)))
             return
         files, other, nbytes, newest, empty = self._walk_dir(parent_fd, name, rel, st, kind, cat)
         if kind is Kind.HASH_DIR and empty:
             cat = Category.LEFTOVER  # delete_cache removes files, never their folders
         self._count_dir(st, cat)
         self._finish(rel, st, kind, cat, True, files, other, nbytes, newest)
+
+    def _age(self, st: os.stat_result) -> int:
+        age = self.hooks.age
+        return st.st_mtime_ns if age is None else age(st)
 
     def _finish(
         self,
@@ -511,9 +520,12 @@ class _RootWalker:
         files: int,
         other: int,
         nbytes: int,
-        newest: int,
+        newest: tuple[int, int],
     ) -> None:
-        """Hand the item to prune, and keep it if it is among the largest."""
+        """Hand the item to prune, and keep it if it is among the largest.
+
+        `newest`: the newest mtime and the newest age timestamp of the item and its contents.
+        """
         ranked = kind in _RANKED and self.top > 0
         if ranked and len(self.largest) >= self.top and nbytes <= self.largest[0][0]:
             ranked = False
@@ -531,7 +543,7 @@ class _RootWalker:
             other,
             nbytes,
             st.st_mtime_ns,
-            newest,
+            *newest,
         )
         if self.hooks.on_item is not None:
             self.hooks.on_item(item)
@@ -588,12 +600,17 @@ class _RootWalker:
 
     def _walk_dir(
         self, parent_fd: int, name: str, rel: str, st: os.stat_result, kind: Kind, cat: Category
-    ) -> tuple[int, int, int, int, bool]:
-        """Walk one item folder; returns (files, other entries, bytes, newest mtime, empty)."""
+    ) -> tuple[int, int, int, tuple[int, int], bool]:
+        """Walk one item folder.
+
+        Returns (files, other entries, bytes, (newest mtime, newest age timestamp), empty).
+        """
         fd = self._open(parent_fd, name, rel)
         newest = st.st_mtime_ns
+        age_of = self.hooks.age
+        newest_age = self._age(st)
         if fd is None:
-            return 0, 1, 0, newest, False
+            return 0, 1, 0, (newest, newest_age), False
         files = other = 0
         item_bytes = 0  # each inode once within the item, whatever the walk order
         item_links: set[tuple[int, int]] = set()
@@ -609,7 +626,7 @@ class _RootWalker:
         except OSError as exc:
             os.close(fd)
             self.warn(self._path(rel), open_error_reason(exc))
-            return 0, 1, 0, newest, False
+            return 0, 1, 0, (newest, newest_age), False
         # Each frame: (fd, iterator, rel path, category, depth)
         stack: list[tuple[int, Iterator[os.DirEntry[str]], str, Category, int]] = [
             (fd, top_it, rel, cat, 0)
@@ -633,6 +650,10 @@ class _RootWalker:
                             continue
                         if est.st_mtime_ns > newest:
                             newest = est.st_mtime_ns
+                        if age_of is not None:
+                            newest_age = max(newest_age, age_of(est))
+                        elif est.st_mtime_ns > newest_age:
+                            newest_age = est.st_mtime_ns
                         is_dir = S_ISDIR(est.st_mode)
                         ecat = (
                             category_in_hash_dir(ename, is_dir, 1)
@@ -677,7 +698,7 @@ class _RootWalker:
             for dfd, it, *_ in stack:
                 it.close()  # type: ignore[attr-defined]
                 os.close(dfd)
-        return files, other, item_bytes, newest, empty
+        return files, other, item_bytes, (newest, newest_age), empty
 
 
 def scan(

@@ -165,8 +165,12 @@ def build_gradio_tree(base: Path) -> GradioTree:
 
 
 @pytest.fixture
-def gradio_tree(tmp_path: Path) -> GradioTree:
-    return build_gradio_tree(tmp_path)
+def gradio_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GradioTree:
+    """The tree, its temp/ being the GRADIO_TEMP_DIR: its notes.txt, symlink and FIFO
+    would otherwise (rightly) make it an app directory."""
+    tree = build_gradio_tree(tmp_path)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tree.temp))
+    return tree
 
 
 # -- helpers for the scan, roots, report and help tests ---------------------------
@@ -188,14 +192,17 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(
-    *args: str, timeout: float = 60.0, cwd: Path | None = None
+    *args: str, timeout: float = 60.0, cwd: Path | None = None, temp_dir: Path | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    """`python -m gradio_clean ARGS` in a subprocess; bytes, so encodings can be checked."""
+    """`python -m gradio_clean ARGS` in a subprocess; bytes, so encodings can be checked.
+
+    `temp_dir`: vouched for as Gradio's temp dir (GRADIO_TEMP_DIR), whatever it holds."""
+    extra = {"GRADIO_TEMP_DIR": str(temp_dir)} if temp_dir is not None else {}
     return subprocess.run(
         [sys.executable, "-m", "gradio_clean", *args],
         capture_output=True,
         timeout=timeout,
-        env=cli_env(),
+        env=cli_env(**extra),
         cwd=cwd,
         check=False,
     )

@@ -136,3 +136,13 @@ def only(settings_: list[tuple[str, str]], key: str) -> str:
     values = [v for k, v in settings_ if k == key]
     assert len(values) == 1, (key, values)
     return values[0]
+
+
+_ROLE_LINE = re.compile(r"^/.*: (temp|app|gradio-dir|sessions|flagged|examples) \(.*\)$")
+
+
+def without_role_lines(stderr: str) -> str:
+    """stderr less the "<root>: <role> (<why>)" lines prune and scan print first."""
+    return "".join(
+        line for line in stderr.splitlines(keepends=True) if not _ROLE_LINE.match(line.rstrip("\n"))
+    )

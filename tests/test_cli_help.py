@@ -111,8 +111,8 @@ def test_help_reads_well_at_80_columns(path: tuple[str, ...]) -> None:
         if first.startswith("-") and help_text.strip():
             assert len(line) - len(help_text.lstrip()) <= 36, f"help starts too far right: {line}"
     if path == ("prune",):
-        assert "[default: mtime," in proc.stdout
-        assert "Files not modified for DUR: 90m, 12h, 1d," in proc.stdout
+        assert "[default: newest," in proc.stdout
+        assert "Files older than DUR (see --age-by): 90m," in proc.stdout
 
 
 IMPORTED = """

@@ -26,7 +26,7 @@ from gradio_clean.errors import ExitCode
 from gradio_clean.inuse import snapshot
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root
-from gradio_clean.rules import RuleSet, build_plan
+from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from tests.conftest import (
     DAY,
     HOUR,
@@ -41,6 +41,9 @@ from tests.conftest import (
 )
 
 OLD = 3 * DAY
+# Ages here are set with utime, which cannot move a ctime back: the rules age by mtime.
+MTIME = AgeBy.MTIME
+OLDER_1D = ["--older-than", "1d", "--age-by", "mtime"]
 
 
 def temp_root(path: Path) -> Root:
@@ -48,7 +51,7 @@ def temp_root(path: Path) -> Root:
 
 
 def plan_older(root: Path, *, seconds: float = DAY) -> tuple[Root, RuleSet]:
-    return temp_root(root), RuleSet(older_than=seconds)
+    return temp_root(root), RuleSet(older_than=seconds, age_by=MTIME)
 
 
 def never_busy(_dev: int, _ino: int) -> str | None:
@@ -83,7 +86,7 @@ def test_file_action_through_swapped_parent_is_skipped(tmp_path: Path) -> None:
     temp, outside = tmp_path / "temp", tmp_path / "outside"
     write(temp / SHA256_A / "old.png", b"o" * 10, age=OLD)
     fresh = write(temp / SHA256_A / "fresh.png", b"f" * 10)
-    plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY), now=time.time())
+    plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY, age_by=MTIME), now=time.time())
     assert [a.rel for a in plan.actions] == [f"{SHA256_A}/old.png"]
     outside.mkdir()
     os.link(temp / SHA256_A / "old.png", outside / "old.png")
@@ -111,7 +114,7 @@ def test_symlink_is_removed_as_a_link_never_followed(tmp_path: Path) -> None:
         set_age(p, 2 * HOUR)
     set_age(session, 2 * HOUR)
     root = Root(str(app_dir), Role.APP, "test")
-    plan = build_plan([root], RuleSet(orphaned_sessions=True), now=time.time())
+    plan = build_plan([root], RuleSet(orphaned_sessions=True, age_by=MTIME), now=time.time())
     assert [a.rel for a in plan.actions] == [JS_SESSION]
 
     result = apply_plan(plan, why=never_busy)
@@ -129,7 +132,7 @@ def test_changed_since_planning_is_skipped(tmp_path: Path) -> None:
     vanished = write(temp / "d" / "vanished.bin", b"4" * 10, age=OLD)
     for d in "abcd":  # keep the folders fresh so each file is its own action
         write(temp / d / "fresh", b"")
-    plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY), now=time.time())
+    plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY, age_by=MTIME), now=time.time())
     assert len(plan.actions) == 4
 
     with grown.open("ab") as fh:
@@ -161,7 +164,9 @@ def test_folder_with_a_newer_entry_is_skipped(tmp_path: Path) -> None:
     write(session / "old.txt", b"o", age=2 * HOUR)
     set_age(session, 2 * HOUR)
     plan = build_plan(
-        [Root(str(app_dir), Role.APP, "t")], RuleSet(orphaned_sessions=True), now=time.time()
+        [Root(str(app_dir), Role.APP, "t")],
+        RuleSet(orphaned_sessions=True, age_by=MTIME),
+        now=time.time(),
     )
     assert len(plan.actions) == 1
     write(session / "sub" / "new.txt", b"the user came back")
@@ -189,7 +194,7 @@ def test_open_file_is_spared(tmp_path: Path, holder: list[subprocess.Popen[bytes
         time.sleep(60)
     """,
     )
-    plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY), now=time.time())
+    plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY, age_by=MTIME), now=time.time())
     assert [(a.rel, a.is_dir) for a in plan.actions] == [
         ("h1/busy.bin", False),
         ("h2", True),
@@ -221,7 +226,7 @@ def test_mapped_file_is_spared(tmp_path: Path, holder: list[subprocess.Popen[byt
     )
     st = mapped.stat()
     assert snapshot().why(st.st_dev, st.st_ino) is not None
-    plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY), now=time.time())
+    plan = build_plan([temp_root(temp)], RuleSet(older_than=DAY, age_by=MTIME), now=time.time())
     result = apply_plan(plan)
     assert mapped.exists()
     assert result.outcomes[0].status is Status.SKIPPED
@@ -264,6 +269,8 @@ def test_fifo_is_never_opened(tmp_path: Path) -> None:
             "--duplicates",
             "--older-than",
             "1m",
+            "--age-by",
+            "mtime",
             "--apply",
             "--json",
         ],
@@ -280,7 +287,7 @@ def test_dangerous_roots_are_refused(runner: CliRunner, tmp_path: Path) -> None:
     for path in ("/", "/tmp", str(Path.home())):
         if not Path(path).is_dir():
             continue
-        result = runner.invoke(app, ["prune", path, "--older-than", "1d", "--apply"])
+        result = runner.invoke(app, ["prune", path, *OLDER_1D, "--apply"])
         assert result.exit_code == ExitCode.USAGE, (path, result.output)
         assert "refusing to prune" in result.stderr
         assert "Traceback" not in result.output
@@ -293,9 +300,7 @@ def test_second_run_waits_then_gives_up(
     old = write(temp / SHA256_A / "old.bin", b"o", age=OLD)
     hold_lock(holder, temp)
     started = time.monotonic()
-    result = runner.invoke(
-        app, ["prune", str(temp), "--older-than", "1d", "--apply", "--wait", "0.5"]
-    )
+    result = runner.invoke(app, ["prune", str(temp), *OLDER_1D, "--apply", "--wait", "0.5"])
     waited = time.monotonic() - started
     assert result.exit_code == ExitCode.BUSY
     assert "another gradio-clean run" in result.stderr
@@ -308,7 +313,7 @@ def test_non_utf8_names_are_deleted_and_reported(runner: CliRunner, tmp_path: Pa
     weird = os.fsdecode(b"caf\xe9-\xff.bin")
     write(temp / SHA256_A / weird, b"w", age=OLD)
     write(temp / SHA256_A / "keep", b"k")
-    result = runner.invoke(app, ["prune", str(temp), "--older-than", "1d", "--apply", "--json"])
+    result = runner.invoke(app, ["prune", str(temp), *OLDER_1D, "--apply", "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert [a["path"] for a in doc["actions"]] == [str(temp / SHA256_A / "caf\\xe9-\\xff.bin")]
@@ -364,7 +369,7 @@ def test_permission_error_is_recorded_and_the_run_goes_on(world_dir: Path) -> No
     os.chown(mine, 65534, 65534)
     locked_dir.chmod(0o755)  # readable, not writable by nobody
 
-    proc = _as_nobody(["prune", str(temp), "--older-than", "1d", "--apply", "--json"], base)
+    proc = _as_nobody(["prune", str(temp), *OLDER_1D, "--apply", "--json"], base)
 
     assert proc.returncode == ExitCode.PARTIAL, proc.stderr
     doc = json.loads(proc.stdout)
@@ -388,7 +393,8 @@ def test_never_crosses_a_mount(tmp_path: Path) -> None:
         mount -t tmpfs none {mnt}
         printf x > {mnt}/on-tmpfs.bin
         touch -d '10 days ago' {mnt}/on-tmpfs.bin {mnt}
-        {sys.executable} -m gradio_clean prune {temp} --older-than 1d --apply --json \\
+        {sys.executable} -m gradio_clean prune {temp} --older-than 1d --age-by mtime \\
+            --apply --json \\
             > {tmp_path}/out.json || true
         test -e {mnt}/on-tmpfs.bin && echo survived
     """
@@ -422,9 +428,9 @@ def test_a_mount_that_appears_after_planning_is_not_entered(tmp_path: Path) -> N
         from gradio_clean.classify import Role
         from gradio_clean.delete import apply_plan
         from gradio_clean.roots import Root
-        from gradio_clean.rules import RuleSet, build_plan
-        plan = build_plan([Root({str(temp)!r}, Role.TEMP, "t")], RuleSet(older_than=86400),
-                          now=time.time())
+        from gradio_clean.rules import AgeBy, RuleSet, build_plan
+        rules = RuleSet(older_than=86400, age_by=AgeBy.MTIME)
+        plan = build_plan([Root({str(temp)!r}, Role.TEMP, "t")], rules, now=time.time())
         assert [a.is_dir for a in plan.actions] == [True], plan.actions
         subprocess.run(["mount", "-t", "tmpfs", "none", {str(mnt)!r}], check=True)
         with open({str(mnt)!r} + "/on-tmpfs.bin", "w") as fh:
@@ -461,7 +467,7 @@ def test_workers_apply_exactly_what_one_process_does(tmp_path: Path) -> None:
     for jobs, name in ((1, "serial"), (3, "parallel")):
         tree = build_gradio_tree(tmp_path / name)
         roots = [Root(str(tree.temp), Role.TEMP, "t"), Root(str(tree.app), Role.APP, "t")]
-        rules = RuleSet(older_than=DAY, orphaned_sessions=True, duplicates=True)
+        rules = RuleSet(older_than=DAY, orphaned_sessions=True, duplicates=True, age_by=MTIME)
         plan = build_plan(roots, rules, now=time.time())
         assert len(plan.actions) > 8
         result = apply_plan(plan, why=never_busy, jobs=jobs)

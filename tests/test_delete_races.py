@@ -26,7 +26,7 @@ from gradio_clean.classify import Role
 from gradio_clean.delete import apply_plan
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root
-from gradio_clean.rules import RuleSet, build_plan
+from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from tests.conftest import DAY, HOUR, cli_env, set_age, write
 
 TRIALS = 300
@@ -178,7 +178,11 @@ def session_tree(trial: Path) -> tuple[Root, RuleSet, Path]:
         write(session / "sub" / f"g{n}.txt", b"old", age=2 * HOUR)
     set_age(session / "sub", 2 * HOUR)
     set_age(session, 2 * HOUR)
-    return Root(str(app_dir), Role.APP, "t"), RuleSet(orphaned_sessions=True), session
+    return (
+        Root(str(app_dir), Role.APP, "t"),
+        RuleSet(age_by=AgeBy.MTIME, orphaned_sessions=True),
+        session,
+    )
 
 
 def hash_folder(trial: Path) -> tuple[Root, RuleSet, Path]:
@@ -188,7 +192,7 @@ def hash_folder(trial: Path) -> tuple[Root, RuleSet, Path]:
         write(folder / f"part{n:02}.bin", b"old" * 10, age=3 * DAY)
     set_age(folder, 3 * DAY)
     (trial / "staging").mkdir()
-    return Root(str(temp), Role.TEMP, "t"), RuleSet(older_than=DAY), folder
+    return Root(str(temp), Role.TEMP, "t"), RuleSet(age_by=AgeBy.MTIME, older_than=DAY), folder
 
 
 def test_a_file_created_in_a_subfolder_during_removal_is_kept(
@@ -232,7 +236,7 @@ import ctypes, json, mmap, os, shutil, signal, sys, time, uuid
 from gradio_clean.classify import Role
 from gradio_clean.delete import apply_plan
 from gradio_clean.roots import Root
-from gradio_clean.rules import RuleSet, build_plan
+from gradio_clean.rules import AgeBy, RuleSet, build_plan
 
 base, trials, budget = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 libc = ctypes.CDLL(None, use_errno=True)
@@ -275,7 +279,8 @@ while tally["trials"] < trials and time.monotonic() < deadline:
     for p in (os.path.join(session, "old.txt"), sub, session):
         os.utime(p, (OLD, OLD))
     target[: len(sub) + 1] = sub.encode() + b"\0"
-    plan = build_plan([Root(app, Role.APP, "t")], RuleSet(orphaned_sessions=True), now=time.time())
+    rules = RuleSet(age_by=AgeBy.MTIME, orphaned_sessions=True)
+    plan = build_plan([Root(app, Role.APP, "t")], rules, now=time.time())
     result = apply_plan(plan, why=lambda dev, ino: None, jobs=1)
     tally["trials"] += 1
     for o in result.outcomes:

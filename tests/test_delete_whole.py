@@ -17,7 +17,7 @@ from gradio_clean.classify import Role
 from gradio_clean.delete import apply_plan
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root
-from gradio_clean.rules import RuleSet, build_plan
+from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from tests.conftest import HOUR, JS_SESSION, NOBODY, cli_env, run_unprivileged, set_age, write
 
 
@@ -67,7 +67,7 @@ def test_a_chattr_flag_leaves_the_session_whole(
     before = files_under(session)
     plan = build_plan(
         [Root(str(tmp_path / "app"), Role.APP, "t")],
-        RuleSet(orphaned_sessions=True),
+        RuleSet(age_by=AgeBy.MTIME, orphaned_sessions=True),
         now=time.time(),
     )
     assert [a.rel for a in plan.actions] == [JS_SESSION]
@@ -102,7 +102,7 @@ def test_an_unwritable_subfolder_leaves_its_session_whole(world_dir: Path) -> No
         outcome = apply_plan(plan, why=never_busy).outcomes[0]
         return outcome.status.value, outcome.detail, outcome.freed_files
 
-    rules = RuleSet(orphaned_sessions=True)
+    rules = RuleSet(age_by=AgeBy.MTIME, orphaned_sessions=True)
     status, detail, freed = run_unprivileged(prune, warm_up=plan_only)
 
     assert (status, freed) == ("skipped", 0), detail
@@ -123,9 +123,9 @@ def test_a_bind_mount_of_the_same_filesystem_is_not_entered(tmp_path: Path) -> N
         from gradio_clean.classify import Role
         from gradio_clean.delete import apply_plan
         from gradio_clean.roots import Root
-        from gradio_clean.rules import RuleSet, build_plan
+        from gradio_clean.rules import AgeBy, RuleSet, build_plan
         plan = build_plan([Root({str(app_dir)!r}, Role.APP, "t")],
-                          RuleSet(orphaned_sessions=True), now=time.time())
+                          RuleSet(age_by=AgeBy.MTIME, orphaned_sessions=True), now=time.time())
         assert [a.rel for a in plan.actions] == [{JS_SESSION!r}], plan.actions
         subprocess.run(["mount", "--bind", {str(elsewhere)!r}, {str(session / "sub")!r}],
                        check=True)

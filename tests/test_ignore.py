@@ -18,7 +18,7 @@ from gradio_clean.cli import app
 from gradio_clean.ignore import MAX_IGNORE_BYTES
 from gradio_clean.patterns import MAX_PATTERNS
 from gradio_clean.roots import Root
-from gradio_clean.rules import RuleSet, build_plan
+from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from tests.conftest import DAY, NOBODY, invoke_unprivileged, write
 
 NAMES = [f"{i:064x}" for i in range(1, 7)]  # sha256-shaped hash folders
@@ -45,7 +45,9 @@ def plant(root: Path, text: str | bytes, *, mode: int = 0o644) -> Path:
 
 
 def prune(*args: str) -> dict[str, Any]:
-    result = CliRunner().invoke(app, ["prune", "--json", "--older-than", "1d", *args])
+    result = CliRunner().invoke(
+        app, ["prune", "--json", "--older-than", "1d", "--age-by", "mtime", *args]
+    )
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert result.exit_code == 0, result.output
     doc: dict[str, Any] = json.loads(result.stdout)
@@ -170,7 +172,7 @@ def test_an_unreadable_file_is_a_warning(world_dir: Path) -> None:
     if os.geteuid() == 0:
         subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(root)], check=True)
         (root / ".gradiocleanignore").chmod(0)
-    args = ["prune", "--json", "--older-than", "1d", str(root)]
+    args = ["prune", "--json", "--older-than", "1d", "--age-by", "mtime", str(root)]
     result = invoke_unprivileged(args)
     assert result.crash is None, result.crash
     assert result.exit_code == 0, result.output
@@ -218,7 +220,10 @@ def test_the_issues_pathological_pattern_against_long_names_is_quick(tmp_path: P
     plant(root, "*a" * 25 + "*X\n" + "**/a*a*a*a*a*a*a*a*/**/a*a*a*a*X\n")
     started = time.perf_counter()
     plan = build_plan(
-        [Root(str(root), Role.TEMP, "test")], RuleSet(older_than=DAY), now=time.time(), jobs=1
+        [Root(str(root), Role.TEMP, "test")],
+        RuleSet(age_by=AgeBy.MTIME, older_than=DAY),
+        now=time.time(),
+        jobs=1,
     )
     assert time.perf_counter() - started < 1.0
     assert {os.path.basename(a.rel) for a in plan.actions} == set(NAMES)
@@ -231,10 +236,12 @@ def test_a_blinding_file_shows_in_prune_and_scan(tmp_path: Path) -> None:
     root = cache_root(tmp_path)
     plant(root, "# nothing goes\n*\n")
     runner = CliRunner()
-    result = runner.invoke(app, ["prune", "--older-than", "1d", str(root)])
+    result = runner.invoke(app, ["prune", "--older-than", "1d", "--age-by", "mtime", str(root)])
     assert result.exit_code == 0, result.output
     assert f"{root}/.gradiocleanignore (1 pattern) excluded 6 files" in result.stdout
-    result = runner.invoke(app, ["prune", "--older-than", "1d", "--exclude", NAMES[0], str(root)])
+    result = runner.invoke(
+        app, ["prune", "--older-than", "1d", "--age-by", "mtime", "--exclude", NAMES[0], str(root)]
+    )
     assert f"--exclude/exclude patterns excluded 1 files in {root}" in result.stdout
     assert f"{root}/.gradiocleanignore (1 pattern) excluded 5 files" in result.stdout
     result = runner.invoke(app, ["scan", str(root)])
@@ -269,7 +276,7 @@ def test_forked_workers_count_what_the_excludes_kept_out(tmp_path: Path) -> None
     for i in range(60):
         write(root / f"{i:064x}" / ("keep.png" if i % 3 else "x.bin"), b"d", age=3 * DAY)
     plant(root, "*.png\n")
-    rules = RuleSet(older_than=DAY, exclude=("*0/",))
+    rules = RuleSet(age_by=AgeBy.MTIME, older_than=DAY, exclude=("*0/",))
     plans = [
         build_plan([Root(str(root), Role.TEMP, "test")], rules, now=time.time(), jobs=jobs)
         for jobs in (1, 4)
@@ -302,7 +309,10 @@ def test_a_bad_pattern_on_the_command_line_is_a_one_line_usage_error(
 ) -> None:
     """Issue 13: `--exclude '\\'` gave a GitIgnorePatternError traceback."""
     root = cache_root(tmp_path)
-    for command in (["prune", "--older-than", "1d"], ["schedule", "--older-than", "1d"]):
+    for command in (
+        ["prune", "--older-than", "1d", "--age-by", "mtime"],
+        ["schedule", "--older-than", "1d", "--age-by", "mtime"],
+    ):
         result = CliRunner().invoke(app, [*command, *args, str(root)])
         assert result.exit_code == 2, result.output
         assert result.stderr == f"gradio-clean: error: {message}\n"

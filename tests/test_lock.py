@@ -25,7 +25,7 @@ from gradio_clean.errors import ExitCode, GradioCleanError
 from gradio_clean.lock import folder_key, open_lock_dir
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root
-from gradio_clean.rules import RuleSet, build_plan
+from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from tests.conftest import (
     DAY,
     NOBODY,
@@ -35,6 +35,7 @@ from tests.conftest import (
     run_unprivileged,
     write,
 )
+from tests.helpers import without_role_lines
 
 PRUNE = [sys.executable, "-m", "gradio_clean", "prune"]
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (another user, mounts)")
@@ -48,8 +49,10 @@ def lock_path(root: Path) -> Path:
 
 
 def prune(runner: CliRunner, *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["prune", *args, "--older-than", "1d", "--apply", "--yes"])
-    return result.exit_code, result.stderr
+    result = runner.invoke(
+        app, ["prune", *args, "--older-than", "1d", "--age-by", "mtime", "--apply", "--yes"]
+    )
+    return result.exit_code, without_role_lines(result.stderr)
 
 
 def root_is_flocked(root: Path) -> bool:
@@ -201,8 +204,8 @@ def test_nested_roots_in_two_concurrent_runs_report_no_failure(tmp_path: Path) -
     temp = tmp_path / "temp"
     inner = temp / "sessions"
     runs = [
-        [str(temp), "--older-than", "1d"],
-        ["--sessions-dir", str(inner), "--orphaned-sessions"],
+        [str(temp), "--older-than", "1d", "--age-by", "mtime"],
+        ["--sessions-dir", str(inner), "--orphaned-sessions", "--age-by", "mtime"],
     ]
     deadline = time.monotonic() + 60
     for trial in range(3):
@@ -232,7 +235,9 @@ def test_an_entry_whose_folder_vanished_is_already_gone(tmp_path: Path) -> None:
     write(root / "sessions" / "fresh.txt", b"keeps the folder")
     old = write(root / "sessions" / "k3x9q0ab1z" / "old.bin", b"o", age=3 * DAY)
     plan = build_plan(
-        [Root(str(root), Role.TEMP, "test")], RuleSet(older_than=DAY), now=time.time()
+        [Root(str(root), Role.TEMP, "test")],
+        RuleSet(age_by=AgeBy.MTIME, older_than=DAY),
+        now=time.time(),
     )
     assert [a.path for a in plan.actions] == [str(old)]
     shutil.rmtree(old.parent)  # another run took the whole session meanwhile
@@ -248,7 +253,17 @@ def test_a_folder_and_its_bind_mount_are_one_root(tmp_path: Path) -> None:
     bind = tmp_path / "bind"
     bind.mkdir()
     script = f'mount --make-rprivate / && mount --bind "{temp}" "{bind}" && exec "$@"'
-    args = [str(temp), str(bind), "--older-than", "1d", "--apply", "--yes", "--quiet"]
+    args = [
+        str(temp),
+        str(bind),
+        "--older-than",
+        "1d",
+        "--age-by",
+        "mtime",
+        "--apply",
+        "--yes",
+        "--quiet",
+    ]
     started = time.monotonic()
     p = subprocess.run(
         ["unshare", "-m", "sh", "-c", script, "sh", *PRUNE, *args, "--wait", "5"],

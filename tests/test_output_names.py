@@ -61,7 +61,17 @@ def test_quiet_skipped_lines_cannot_be_forged(
     held = write(root / NASTY, b"held", age=3 * DAY)
     code = f"f = open({str(held)!r}, 'rb')\nprint('ready', flush=True)\nimport time\ntime.sleep(60)"
     pid = hold(holder, code)
-    done = run_cli("prune", "--older-than", "1d", "--apply", "--quiet", str(root))
+    done = run_cli(
+        "prune",
+        "--older-than",
+        "1d",
+        "--age-by",
+        "mtime",
+        "--apply",
+        "--quiet",
+        str(root),
+        temp_dir=root,  # vouched for: its odd names alone would make it an app dir
+    )
     assert done.returncode == ExitCode.PARTIAL, done.stderr
     assert_clean(done.stderr)
     skipped = [line for line in done.stderr.decode().splitlines() if line.startswith("skipped: ")]
@@ -72,7 +82,7 @@ def test_quiet_skipped_lines_cannot_be_forged(
 
 def test_errors_warnings_and_role_lines_escape_paths(tmp_path: Path) -> None:
     missing = tmp_path / "no\nsuch\x1b[2J"
-    done = run_cli("prune", "--older-than", "1d", str(missing))
+    done = run_cli("prune", "--older-than", "1d", "--age-by", "mtime", str(missing))
     assert done.returncode == ExitCode.ERROR
     assert done.stderr.count(b"\n") == 1
     assert_clean(done.stderr)
@@ -81,7 +91,10 @@ def test_errors_warnings_and_role_lines_escape_paths(tmp_path: Path) -> None:
     write(root / HASH_A / "f.bin", b"x", age=3 * DAY)
     (root / ".gradiocleanignore").write_text("*\n")
     (root / ".gradiocleanignore").chmod(0o666)  # ignored, with a warning naming it
-    for args in (["scan", str(root)], ["prune", "--older-than", "1d", str(root)]):
+    for args in (
+        ["scan", str(root)],
+        ["prune", "--older-than", "1d", "--age-by", "mtime", str(root)],
+    ):
         done = run_cli(*args)
         assert done.returncode == 0, done.stderr
         assert_clean(done.stdout + done.stderr)

@@ -17,7 +17,16 @@ from gradio_clean.report import bar, middle, short_hashes
 from tests.conftest import REPO, GradioTree, cli_env, run_cli
 
 SIZE = re.compile(r"\d[\d.,]* (Bytes|Byte|KiB|MiB|GiB) ")
-RULES = ("--older-than", "30d", "--duplicates", "--orphaned-sessions")
+RULES = (
+    "--older-than",
+    "30d",
+    "--age-by",
+    "mtime",
+    "--duplicates",
+    "--orphaned-sessions",
+    "--age-by",
+    "mtime",
+)
 
 
 @pytest.fixture(scope="module")

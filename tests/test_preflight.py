@@ -17,7 +17,7 @@ from gradio_clean.classify import Role
 from gradio_clean.inuse import Places, snapshot
 from gradio_clean.preflight import preflight
 from gradio_clean.roots import Root
-from gradio_clean.rules import RuleSet, build_plan
+from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from tests.conftest import DAY, cli_env, hold, run_cli, set_age, write
 
 OLD = 10 * DAY
@@ -61,7 +61,18 @@ def _hold_both(holder: list[subprocess.Popen[bytes]], held: Path, locked: Path) 
 
 
 def _prune(temp: Path, *extra: str) -> tuple[int, dict[str, Any]]:
-    proc = run_cli("prune", str(temp), "--older-than", "1d", "--exclude", "keep-me/", *extra)
+    proc = run_cli(
+        "prune",
+        str(temp),
+        "--older-than",
+        "1d",
+        "--age-by",
+        "mtime",
+        "--exclude",
+        "keep-me/",
+        *extra,
+        temp_dir=temp,  # vouched for: its keep-me/ folder alone would make it an app dir
+    )
     return proc.returncode, json.loads(proc.stdout) if "--json" in extra else {}
 
 
@@ -105,7 +116,17 @@ def test_the_dry_run_table_says_which_entry_is_skipped_and_why(
     temp = tmp_path / "gradio"
     held, locked = _tree(temp)
     held_pid, _ = _hold_both(holder, held, locked)
-    proc = run_cli("prune", str(temp), "--older-than", "1d", "--exclude", "keep-me/")
+    proc = run_cli(
+        "prune",
+        str(temp),
+        "--older-than",
+        "1d",
+        "--age-by",
+        "mtime",
+        "--exclude",
+        "keep-me/",
+        temp_dir=temp,
+    )
     text = " ".join(proc.stdout.decode().split())
     assert proc.returncode == 0, proc.stderr
     assert f"skip: 0.webp is open by process {held_pid}" in text
@@ -117,7 +138,9 @@ def test_preflight_walks_folders_only_when_something_is_in_use(tmp_path: Path) -
     temp = tmp_path / "gradio"
     _tree(temp)
     root = Root(str(temp), Role.TEMP, "test")
-    plan = preflight(build_plan([root], RuleSet(older_than=DAY), now=time.time()), snapshot())
+    plan = preflight(
+        build_plan([root], RuleSet(age_by=AgeBy.MTIME, older_than=DAY), now=time.time()), snapshot()
+    )
     assert plan.actions and not plan.skips
     assert plan.to_free[0] == plan.bytes
 
@@ -140,7 +163,16 @@ def test_the_dry_run_forecasts_a_folder_that_holds_a_mount_point(tmp_path: Path)
         ' && "$@" > "$DRY" && { "$@" --apply --yes > "$DONE"; true; }'
     )
     mount = ["unshare", "--mount", "sh", "-c", script, "sh", str(temp / "tmpq1w2e3r4" / "sub")]
-    prune = [sys.executable, "-m", "gradio_clean", "prune", str(temp), "--orphaned-sessions"]
+    prune = [
+        sys.executable,
+        "-m",
+        "gradio_clean",
+        "prune",
+        str(temp),
+        "--orphaned-sessions",
+        "--age-by",
+        "mtime",
+    ]
     proc = subprocess.run(
         [*mount, *prune, "--json"],
         capture_output=True,
@@ -186,7 +218,7 @@ def test_placing_files_by_path_agrees_with_walking_the_folders(
         """,
     )
     root = Root(str(temp), Role.TEMP, "test")
-    plan = build_plan([root], RuleSet(older_than=DAY), now=time.time())
+    plan = build_plan([root], RuleSet(age_by=AgeBy.MTIME, older_than=DAY), now=time.time())
     places = Places()
     snap = snapshot(places=places)
     by_path = preflight(plan, snap, places)
@@ -215,7 +247,8 @@ def test_a_file_held_through_another_name_for_the_root_is_forecast(tmp_path: Pat
         'mount --bind "$ROOT" "$ALIAS" || exit 7\n'
         '"$PY" -c "$HOLD" >/dev/null 2>&1 </dev/null & pid=$!\n'
         "sleep 1\n"
-        '"$PY" -m gradio_clean prune "$ROOT" --older-than 1d --json > "$DRY"; code=$?\n'
+        '"$PY" -m gradio_clean prune "$ROOT" --older-than 1d --age-by mtime --json'
+        ' > "$DRY"; code=$?\n'
         'kill "$pid"; wait "$pid"; exit "$code"'
     )
     proc = subprocess.run(
@@ -224,7 +257,12 @@ def test_a_file_held_through_another_name_for_the_root_is_forecast(tmp_path: Pat
         text=True,
         timeout=60,
         env=cli_env(
-            ROOT=str(temp), ALIAS=str(alias), PY=sys.executable, HOLD=hold_code, DRY=str(dry)
+            ROOT=str(temp),
+            ALIAS=str(alias),
+            PY=sys.executable,
+            HOLD=hold_code,
+            DRY=str(dry),
+            GRADIO_TEMP_DIR=str(temp),
         ),
         check=False,
     )

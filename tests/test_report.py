@@ -270,7 +270,7 @@ def test_prune_json_survives_a_failed_delete_of_an_undecodable_name(world_dir: P
     name = os.fsdecode(b"caf\xe9.bin")
     for root in (temp, scratch):
         write(root / SHA256_A / name, b"x", age=10 * 86400)
-    apply = ["prune", "--older-than", "1d", "--apply", "--yes", "--json"]
+    apply = ["prune", "--older-than", "1d", "--age-by", "mtime", "--apply", "--yes", "--json"]
     # the warm-up, run as root, deletes from a copy: the same code runs, and so
     # loads what it imports lazily before the unprivileged child needs it
     result = invoke_unprivileged([*apply, str(temp)], warm_up=[*apply, str(scratch)])
@@ -281,3 +281,27 @@ def test_prune_json_survives_a_failed_delete_of_an_undecodable_name(world_dir: P
     assert details, doc["actions"]
     assert all("\udce9" not in d for d in details)
     assert (temp / SHA256_A / name).exists()
+
+
+def test_scan_never_cuts_a_root_path_when_not_a_terminal(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`scan | cat`, cron mail, CI logs: 80 columns, and the path must survive whole."""
+    root = tmp_path / ("a-long-folder-name-" * 3) / "final-part-of-the-root"
+    write(root / SHA256_A / "f.bin", b"x")
+    layouts = set()
+    for columns in ("80", "100", "140"):
+        monkeypatch.setenv("COLUMNS", columns)
+        result = runner.invoke(app, ["scan", str(root)])  # CliRunner's stdout is no terminal
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.split("By category")[0].splitlines()
+        assert not any("…" in line for line in lines), lines
+        if any(str(root) in line for line in lines):  # on a line of its own
+            layouts.add("line")
+            continue
+        header = next(i for i, line in enumerate(lines) if " role " in line)
+        width = lines[header].index("role")
+        folded = "".join(line[:width].strip() for line in lines[header + 2 :])
+        assert str(root) in folded, lines
+        layouts.add("folded")
+    assert layouts == {"line", "folded"}

@@ -53,11 +53,15 @@ def roles(doc: dict[str, Any]) -> list[tuple[str, str]]:
 @pytest.mark.parametrize(
     ("children", "role", "why"),
     [
-        ([f"{SHA256_A}/photo.png"], Role.TEMP, f"holds Gradio cache entries ({SHA256_A})"),
-        ([f"{SHA1_OLD}/report.txt"], Role.TEMP, "holds Gradio cache entries"),
-        (["vibe_edit_history/"], Role.TEMP, "holds Gradio cache entries (vibe_edit_history)"),
-        (["deep_links/abcdefghijk/state.json"], Role.TEMP, "(deep_links)"),
-        (["tmpab12cd34"], Role.TEMP, "(tmpab12cd34)"),
+        ([f"{SHA256_A}/photo.png"], Role.TEMP, f"holds only Gradio cache entries ({SHA256_A};"),
+        ([f"{SHA1_OLD}/report.txt"], Role.TEMP, "holds only Gradio cache entries"),
+        (["vibe_edit_history/"], Role.TEMP, "holds only Gradio cache entries (vibe_edit_history;"),
+        (["deep_links/abcdefghijk/state.json"], Role.TEMP, "(deep_links; 1 seen)"),
+        (["tmpab12cd34", "tmpzz99yy88.mp4", "lost+found/"], Role.TEMP, "2 seen)"),
+        ([f"{SHA256_A}/a.png", "notes.txt"], Role.APP, "holds notes.txt, which Gradio does not"),
+        ([f"{SHA256_A}/a.png", "tmp_helpers.py"], Role.APP, "tmp_helpers.py, a source file"),
+        ([f"{SHA256_A}/a.png", "venv/pyvenv.cfg"], Role.APP, "holds venv: a project folder"),
+        ([f"{SHA256_A}/a.png", "env/bin/activate"], Role.APP, "holds env, which"),
         ([".gradio/flagged/dataset1.csv", "app.py"], Role.APP, "holds .gradio/"),
         (["flagged/log.csv"], Role.APP, "holds flagged/"),
         (["gradio_cached_examples/12/log.csv"], Role.APP, "holds gradio_cached_examples/"),
@@ -115,13 +119,16 @@ def test_the_configured_temp_dir_is_temp_even_when_empty(
     assert roles(scan_json(runner, str(cache))) == [(str(cache), "temp")]
 
 
+@pytest.mark.parametrize("command", [["scan"], ["prune", "--older-than", "1d"]])
 def test_the_cli_says_which_role_it_gave_each_root(
-    runner: CliRunner, gradio_tree: GradioTree
+    runner: CliRunner, gradio_tree: GradioTree, command: list[str]
 ) -> None:
-    result = runner.invoke(app, ["scan", str(gradio_tree.temp), str(gradio_tree.app)])
+    result = runner.invoke(app, [*command, str(gradio_tree.temp), str(gradio_tree.app)])
     assert result.exit_code == 0, result.output
-    assert f"{gradio_tree.temp}: temp (holds Gradio cache entries" in result.stderr
-    assert f"{gradio_tree.app}: app (holds .gradio/)" in result.stderr
+    assert result.stderr.splitlines()[:2] == [
+        f"{gradio_tree.temp}: temp (is Gradio's temp dir)",
+        f"{gradio_tree.app}: app (holds .gradio/)",
+    ]
 
 
 def test_a_relative_path_is_made_absolute(
@@ -387,3 +394,14 @@ def test_refuse_dangerous_home_and_its_parents(
     assert not refused(home / "app")
     assert not refused(home / "app" / ".gradio")
     assert not refused(tmp_path / "home-other")  # a sibling that shares a prefix
+
+
+def test_a_dry_run_is_refused_where_apply_would_be(runner: CliRunner, tmp_path: Path) -> None:
+    """A dry run must not list what a real run will refuse to touch."""
+    write(tmp_path / "home" / JS_SESSION / "x.txt", b"x")
+    for path in ("/tmp", "/"):
+        for extra in ([], ["--apply"]):
+            result = runner.invoke(app, ["prune", path, "--orphaned-sessions", *extra])
+            assert result.exit_code == ExitCode.USAGE, (path, extra, result.output)
+            assert result.stderr.startswith(f"gradio-clean: error: refusing to prune {path}:")
+            assert result.stdout == ""

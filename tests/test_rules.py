@@ -38,7 +38,9 @@ def tree_state(*roots: Path) -> dict[str, tuple[int, int, int]]:
 
 
 def prune(runner: CliRunner, *args: str) -> dict[str, Any]:
-    result = runner.invoke(app, ["prune", "--json", *args])
+    """Ages by mtime unless a test says otherwise: utime cannot move a ctime back."""
+    age_by = [] if any(a.startswith("--age-by") for a in args) else ["--age-by", "mtime"]
+    result = runner.invoke(app, ["prune", "--json", *age_by, *args])
     assert result.exit_code == 0, result.output
     doc: dict[str, Any] = json.loads(result.stdout)
     return doc
@@ -202,7 +204,7 @@ def test_workers_plan_exactly_what_one_process_plans(gradio_tree: GradioTree) ->
     """Planner hooks run in forked workers too; their actions come back unchanged."""
     from gradio_clean.classify import Role
     from gradio_clean.roots import Root
-    from gradio_clean.rules import RuleSet, build_plan
+    from gradio_clean.rules import AgeBy, RuleSet, build_plan
 
     for i in range(40):  # enough root entries to share, some old, some duplicated
         write_old = gradio_tree.temp / f"{i:064x}" / "f.bin"
@@ -211,7 +213,7 @@ def test_workers_plan_exactly_what_one_process_plans(gradio_tree: GradioTree) ->
         if i % 2:
             os.utime(write_old, (1e9, 1e9))
     roots = [Root(str(gradio_tree.temp), Role.TEMP, "t"), Root(str(gradio_tree.app), Role.APP, "t")]
-    rules = RuleSet(older_than=86400, duplicates=True, orphaned_sessions=True)
+    rules = RuleSet(older_than=86400, age_by=AgeBy.MTIME, duplicates=True, orphaned_sessions=True)
     now = time.time()
     serial = build_plan(roots, rules, now=now, jobs=1)
     for jobs in (2, 3):

@@ -250,7 +250,7 @@ def test_every_category_exactly(runner: CliRunner, gradio_tree: GradioTree) -> N
 
 
 def test_symlinks_out_of_the_root_are_counted_not_followed(
-    runner: CliRunner, tmp_path: Path
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     outside = tmp_path / "outside"
     big = write(outside / "big.bin")
@@ -264,6 +264,7 @@ def test_symlinks_out_of_the_root_are_counted_not_followed(
     (temp / SHA256_A / "inner-dir-link").symlink_to(outside, target_is_directory=True)
     (temp / SHA256_B).symlink_to(outside, target_is_directory=True)  # a "hash folder" link
     (temp / "dangling").symlink_to(tmp_path / "gone")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(temp))  # links make it no temp dir otherwise
 
     root = root_by_path(scan_json(runner, str(temp)), temp)
     assert (root["files"], root["bytes"], root["symlinks"]) == (1, 5, 6)
@@ -273,8 +274,11 @@ def test_symlinks_out_of_the_root_are_counted_not_followed(
     assert len(root["largest"]) == 1  # the linked "hash folder" is not one
 
 
-def test_fifo_socket_and_device_are_recorded_and_the_scan_finishes(tmp_path: Path) -> None:
+def test_fifo_socket_and_device_are_recorded_and_the_scan_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     temp = tmp_path / "temp"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(temp))  # a FIFO makes it no temp dir otherwise
     write(temp / SHA256_A / "photo.png", b"12345")
     os.mkfifo(temp / "fifo")
     os.mkfifo(temp / SHA256_A / "fifo-in-hash")
@@ -311,6 +315,7 @@ def test_non_utf8_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     os.makedirs(temp + b"/\xe9tc")  # an unrecognised folder with a bad name
     with open(temp + b"/\xe9tc/x", "wb") as f:
         f.write(b"0")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", os.fsdecode(temp))  # \xe9tc/ is no Gradio name
 
     proc = run_cli("scan", "--json", os.fsdecode(temp))
     assert proc.returncode == 0, proc.stderr
@@ -563,9 +568,12 @@ def test_sizes_equal_find_and_du_on_a_random_tree(runner: CliRunner, tmp_path: P
 # -- ages and the largest items ----------------------------------------------------------------
 
 
-def test_age_histogram_and_oldest_newest(runner: CliRunner, tmp_path: Path) -> None:
+def test_age_histogram_and_oldest_newest(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = int(time.time())
     temp = tmp_path / "temp"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(temp))  # old-link makes it no temp dir otherwise
     ages = {  # age in seconds -> size in bytes
         600: 1,
         1800: 2,

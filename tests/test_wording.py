@@ -39,11 +39,11 @@ def test_no_count_of_one_is_worded_as_a_plural(
     outputs = []
     for args in (
         ["scan", str(temp)],
-        ["prune", str(temp), "--older-than", "1d"],
-        ["prune", str(temp), "--older-than", "1d", "--apply", "--yes"],
-        ["prune", str(temp), "--older-than", "1d", "--apply", "--quiet"],
+        ["prune", str(temp), "--older-than", "1d", "--age-by", "mtime"],
+        ["prune", str(temp), "--older-than", "1d", "--age-by", "mtime", "--apply", "--yes"],
+        ["prune", str(temp), "--older-than", "1d", "--age-by", "mtime", "--apply", "--quiet"],
     ):
-        proc = run_cli(*args)
+        proc = run_cli(*args, temp_dir=temp)  # its symlink and FIFO make it no temp dir
         text = proc.stdout.decode() + proc.stderr.decode()
         assert proc.returncode in (0, 3), text
         outputs.append(text)

@@ -75,10 +75,16 @@ class ClientRun:
 
 
 class GradioApp:
-    """`python app.py PORT` in `base/app`, and the folders it writes to."""
+    """`python app.py PORT` in `base/app`, and the folders it writes to.
 
-    def __init__(self, base: Path) -> None:
+    `source` is the app to run (gradio_app.py by default) and `python` the interpreter
+    with the Gradio to run it under (this one by default; see GRADIO5_PYTHON).
+    """
+
+    def __init__(self, base: Path, source: Path = APP_SOURCE, python: str | None = None) -> None:
         self.base = base
+        self.source = source
+        self.python = python or sys.executable
         self.app_dir = base / "app"
         self.temp_dir = base / "gradio-temp"
         self.sys_tmp = base / "sys-tmp"
@@ -104,7 +110,7 @@ class GradioApp:
     def start(self) -> None:
         self.app_dir.mkdir(parents=True)
         self.sys_tmp.mkdir()
-        shutil.copyfile(APP_SOURCE, self.app_dir / "app.py")
+        shutil.copyfile(self.source, self.app_dir / "app.py")
         (self.app_dir / EXAMPLE_NAME).write_bytes(b"the app's example input\n")
         for _ in range(PORT_ATTEMPTS):
             self.port = free_port()
@@ -128,7 +134,7 @@ class GradioApp:
         )
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "app.py", str(self.port)],
+                [self.python, "app.py", str(self.port)],
                 cwd=self.app_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -240,9 +246,11 @@ def drive(app: GradioApp) -> tuple[ClientRun, ...]:
 
 
 @contextlib.contextmanager
-def running_app(base: Path) -> Iterator[GradioApp]:
+def running_app(
+    base: Path, source: Path = APP_SOURCE, python: str | None = None
+) -> Iterator[GradioApp]:
     """Start the app; whatever happens, it is gone afterwards."""
-    app = GradioApp(base)
+    app = GradioApp(base, source, python)
     try:
         app.start()
         yield app
@@ -254,9 +262,9 @@ def running_app(base: Path) -> Iterator[GradioApp]:
 
 
 @contextlib.contextmanager
-def stopped_flow(base: Path) -> Iterator[Flow]:
+def stopped_flow(base: Path, python: str | None = None) -> Iterator[Flow]:
     """The whole flow, then SIGTERM: what an operator finds after the app went down."""
-    with running_app(base) as app:
+    with running_app(base, python=python) as app:
         flow = Flow(app, drive(app))
         flow.temp_before_stop = snapshot(app.temp_dir)
         app.terminate()

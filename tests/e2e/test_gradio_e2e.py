@@ -319,6 +319,7 @@ def test_prune_orphaned_sessions_removes_stale_keeps_fresh(stopped_for_prune: Fl
         "prune",
         str(app.app_dir),
         "--orphaned-sessions",
+        *("--age-by", "mtime"),  # age_tree cannot move a ctime back
         "--apply",
         "--yes",
         "--json",
