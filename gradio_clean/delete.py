@@ -8,7 +8,8 @@
 - Nothing on another device is entered.
 - Each entry is re-stat'ed just before removal; if its inode, size or mtime moved
   since planning it is skipped. One already gone counts as done.
-- Files some process holds open, maps or locks are skipped.
+- Files some process holds open, maps or locks are skipped, and so is everything in a
+  folder below the root that some process holds open or locks (a live app's mark).
 - FIFOs, sockets and devices are never opened; they are unlinked like any name.
 """
 
@@ -152,7 +153,7 @@ def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> s
     if entry is None:
         return "already gone"
     parent, name, st = entry
-    busy = why(st.st_dev, st.st_ino)
+    busy = why(st.st_dev, st.st_ino) or _folder_busy(chain.fds, why)
     if busy:
         raise Skip(busy)
     if action.keep is not None:
@@ -166,6 +167,16 @@ def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> s
     freed.files += 1
     if st.st_nlink == 1:
         freed.bytes += st.st_size
+    return None
+
+
+def _folder_busy(fds: Sequence[int], why: Why) -> str | None:
+    """A folder below the root that is locked or held (a live app's mark) spares its files."""
+    for fd in fds:
+        st = os.fstat(fd)
+        busy = why(st.st_dev, st.st_ino)
+        if busy:
+            return f"its folder is {busy}"
     return None
 
 
@@ -280,6 +291,9 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
         _check(top, action.identity, is_dir=True)
         if top.st_mtime_ns > action.newest_ns:
             raise Skip("changed since planning (the folder itself is newer)")
+        busy = why(top.st_dev, top.st_ino) or _folder_busy(chain.fds, why)
+        if busy:
+            raise Skip(busy)
 
         seen: list[tuple[int, str, os.stat_result]] = []
         flat = True
@@ -288,11 +302,11 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
             nonlocal flat
             if est.st_mtime_ns > action.newest_ns:
                 raise Skip(f"changed since planning ({entry} is newer)")
-            if stat.S_ISREG(est.st_mode):
+            if stat.S_ISREG(est.st_mode) or stat.S_ISDIR(est.st_mode):
                 busy = why(est.st_dev, est.st_ino)
                 if busy:
                     raise Skip(f"{entry} is {busy}")
-            elif stat.S_ISDIR(est.st_mode):
+            if stat.S_ISDIR(est.st_mode):
                 flat = False
             seen.append((dfd, entry, est))
 
