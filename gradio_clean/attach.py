@@ -260,6 +260,7 @@ class _Runner(threading.Thread):
         while not self.stopping.wait(TICK):
             try:
                 self.sweep()
+                logger.debug("gradio-clean: live: %s", self.live.stats())
             except Exception:
                 logger.exception("gradio-clean: could not release lapsed sessions")
             if not self.options.rules.any or time.monotonic() < due:

@@ -80,10 +80,12 @@ def _listen(demo: Any, handle: Attached) -> None:
 
     def connected(request: gr.Request) -> None:
         if request.session_hash:
+            logger.debug("gradio-clean: page %s connected", request.session_hash)
             live.connect(request.session_hash)
 
     def disconnected(request: gr.Request) -> None:
         if request.session_hash:
+            logger.debug("gradio-clean: page %s disconnected", request.session_hash)
             live.disconnect(request.session_hash)
 
     for fn in (connected, disconnected):

@@ -14,7 +14,8 @@ Marks are shared and counted: ten sessions showing the same image cost one
 descriptor. A page keeps the marks of what its components show now (an output
 replaces the component's previous value), at most `MAX_SHOWN` files per session.
 Marks lapse `grace` seconds after the page disconnects, or, for a client with no
-page, after its last event. Everything here is plain Python; the Gradio hooks
+page, after its last event; a page idle for `PAGE_IDLE` (1 h) with no event counts
+as gone, since Gradio 5.x does not always report a page closing. Everything here is plain Python; the Gradio hooks
 live in attach.py.
 """
 
@@ -36,6 +37,9 @@ FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 MAX_SHOWN = 64  # files a page's components show that keep a mark, per session
 MAX_EVENT_FILES = 256  # input files of one event that are held open
 REASON = "in use by a live Gradio session"
+# A page with no event for this long counts as gone even if Gradio never said so:
+# Gradio 5.50 (with starlette 0.52) never fires `unload` when a page closes.
+PAGE_IDLE = 3600.0
 
 
 @dataclass
@@ -258,7 +262,8 @@ class LiveSessions:
             busy = {p.session for p in self._pins.values()}
             now = self._clock()
             for session, record in list(self._sessions.items()):
-                if record.connected or session in busy:
+                page = record.connected and now - record.last_seen < PAGE_IDLE + self.grace
+                if page or session in busy:
                     self._mark_folder(session, record)
                     continue
                 if now - record.last_seen >= self.grace:

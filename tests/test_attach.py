@@ -15,7 +15,7 @@ from gradio_clean.attach import Options, parse_options, run_rules
 from gradio_clean.delete import apply_plan
 from gradio_clean.errors import UsageError
 from gradio_clean.inuse import snapshot
-from gradio_clean.live import MAX_SHOWN, LiveSessions
+from gradio_clean.live import MAX_SHOWN, PAGE_IDLE, LiveSessions
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root, detect_role
 from gradio_clean.rules import RuleSet, build_plan
@@ -259,3 +259,19 @@ def test_an_inside_run_spares_what_live_sessions_show(tmp_path: Path) -> None:
     assert shown.exists()
     assert not (temp / SHA256_B).exists()
     assert "freed 3 Bytes in 1 files" in summary.line()
+
+
+def test_a_page_idle_past_the_limit_counts_as_gone(tmp_path: Path) -> None:
+    """Gradio 5.x may never report a closed page: its marks still lapse, later."""
+    temp = tmp_path / "temp"
+    image = write(temp / SHA256_A / "image.webp", b"img")
+    now = [0.0]
+    live = LiveSessions([str(temp)], [], grace=60, clock=lambda: now[0])
+    live.connect(SESSION)
+    live.show(SESSION, "1", [str(image)])
+    now[0] = PAGE_IDLE
+    live.sweep()
+    assert live.stats().descriptors == 1
+    now[0] = PAGE_IDLE + 61
+    live.sweep()
+    assert live.stats().descriptors == 0

@@ -104,6 +104,8 @@ def test_a_connected_page_keeps_its_image_and_session(
         assert loads(browser, src) == 200
 
         browser.get("about:blank")  # the page goes; its heartbeat drops
+        if python != gradio_python("6"):
+            pytest.xfail("Gradio 5.50 never fires unload when a page closes: marks lapse 1 h idle")
         closed = time.monotonic()
 
         def pruned() -> bool:
