@@ -15,8 +15,8 @@ descriptor. A page keeps the marks of what its components show now (an output
 replaces the component's previous value), at most `MAX_SHOWN` files per session.
 Marks lapse `grace` seconds after the page disconnects, or, for a client with no
 page, after its last event; a page idle for `PAGE_IDLE` (1 h) with no event counts
-as gone, since Gradio 5.x does not always report a page closing. Everything here is plain Python; the Gradio hooks
-live in attach.py.
+as gone, since Gradio 5.x does not always report a page closing. Everything here
+is plain Python; the Gradio hooks live in hooks.py.
 """
 
 from __future__ import annotations
