@@ -15,7 +15,7 @@ descriptor. A page keeps the marks of what its components show now (an output
 replaces the component's previous value), at most `MAX_SHOWN` files per session.
 Marks lapse `grace` seconds after the page disconnects, or, for a client with no
 page, after its last event; a page idle for `PAGE_IDLE` (1 h) with no event counts
-as gone, since Gradio 5.x does not always report a page closing. Everything here
+as gone, since a browser does not always drop the heartbeat of a page it left. Everything here
 is plain Python; the Gradio hooks live in hooks.py.
 """
 
@@ -37,8 +37,9 @@ FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 MAX_SHOWN = 64  # files a page's components show that keep a mark, per session
 MAX_EVENT_FILES = 256  # input files of one event that are held open
 REASON = "in use by a live Gradio session"
-# A page with no event for this long counts as gone even if Gradio never said so:
-# Gradio 5.50 (with starlette 0.52) never fires `unload` when a page closes.
+# A page with no event for this long counts as gone even if Gradio never says so:
+# a browser may keep a page's heartbeat open after leaving it (Chromium did, for a
+# Gradio 5.50 page navigated away from after an event), and marks must stay bounded.
 PAGE_IDLE = 3600.0
 
 

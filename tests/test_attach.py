@@ -262,7 +262,7 @@ def test_an_inside_run_spares_what_live_sessions_show(tmp_path: Path) -> None:
 
 
 def test_a_page_idle_past_the_limit_counts_as_gone(tmp_path: Path) -> None:
-    """Gradio 5.x may never report a closed page: its marks still lapse, later."""
+    """A heartbeat the browser never drops: the page's marks still lapse, later."""
     temp = tmp_path / "temp"
     image = write(temp / SHA256_A / "image.webp", b"img")
     now = [0.0]

@@ -3,6 +3,7 @@ connected page shows, and its session folder, outlive any prune until it closes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
@@ -56,7 +57,8 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     try:
         yield driver
     finally:
-        driver.quit()
+        with contextlib.suppress(Exception):  # the test may have closed it already
+            driver.quit()
 
 
 def draw(driver: Any, app: LiveApp) -> tuple[str, Path]:
@@ -103,9 +105,9 @@ def test_a_connected_page_keeps_its_image_and_session(
         assert session.is_dir() and image.is_file(), doc
         assert loads(browser, src) == 200
 
-        browser.get("about:blank")  # the page goes; its heartbeat drops
-        if python != gradio_python("6"):
-            pytest.xfail("Gradio 5.50 never fires unload when a page closes: marks lapse 1 h idle")
+        # The browser closes; its heartbeat drops. (Not about:blank: after an event,
+        # Chromium keeps a Gradio 5.50 page's heartbeat open when it navigates away.)
+        browser.quit()
         closed = time.monotonic()
 
         def pruned() -> bool:
