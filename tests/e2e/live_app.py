@@ -5,6 +5,8 @@ logs the `gradio_clean` logger to stdout, and prints READY_MARKER once launched.
 
 - `/echo(file, seconds)` sleeps, then reads its upload and returns the same bytes
   as a new file (Gradio caches it in its own hash folder);
+- with `"serve": "mount"` in the options, the app is served by uvicorn through
+  `gr.mount_gradio_app`, after a `demo.queue()` that replaces the queue attach() saw;
 - the "Draw" button draws an image for the page and, like the docs' resource-cleanup
   demo, keeps a copy in `sessions/<session hash>/`.
 """
@@ -63,7 +65,11 @@ def main() -> None:
     SESSIONS.mkdir(exist_ok=True)
     demo = build()
     options = json.loads(os.environ.get("GRADIO_CLEAN_ATTACH", "{}"))
+    serve = options.pop("serve", "launch")
     attach(demo, sessions_dirs=[SESSIONS], **options)
+    if serve == "mount":  # inside a FastAPI app, and a queue made after attach()
+        mount(demo.queue(default_concurrency_limit=4), int(sys.argv[1]))
+        return
     demo.launch(
         server_name="127.0.0.1",
         server_port=int(sys.argv[1]),
@@ -74,6 +80,15 @@ def main() -> None:
     )
     print(READY_MARKER, gr.__version__, flush=True)
     demo.block_thread()
+
+
+def mount(demo: gr.Blocks, port: int) -> None:
+    import fastapi
+    import uvicorn
+
+    app = gr.mount_gradio_app(fastapi.FastAPI(), demo, path="/", ssr_mode=False)
+    print(READY_MARKER, gr.__version__, "mounted", flush=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -55,8 +55,11 @@ def server_url(result: Any, app: LiveApp) -> str:
     return app.file_url(Path(str(result)))
 
 
-def test_outside_prune_spares_a_running_events_upload(tmp_path: Path, python: str) -> None:
-    with live_app(tmp_path / "run", python, grace=f"{GRACE:g}s") as app:
+@pytest.mark.parametrize("serve", ["launch", "mount"])
+def test_outside_prune_spares_a_running_events_upload(
+    tmp_path: Path, python: str, serve: str
+) -> None:
+    with live_app(tmp_path / "run", python, grace=f"{GRACE:g}s", serve=serve) as app:
         source, data = upload_bytes(tmp_path, "upload.bin")
         c = client(app, download_files=False)
         job = c.submit(handle_file(str(source)), SLEEP, api_name="/echo")
