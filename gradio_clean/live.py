@@ -55,6 +55,7 @@ class Marks:
 
     def __init__(self) -> None:
         self._held: dict[tuple[str, str], _Mark] = {}
+        self._keys: dict[Key, int] = {}  # a file held open and locked is one key twice
 
     def take(self, kind: str, path: str) -> tuple[str, str] | None:
         """Hold a file open ("file") or flock a folder ("dir"); None if it is not there."""
@@ -67,7 +68,9 @@ class Marks:
         if fd is None:
             return None
         st = os.fstat(fd)
-        self._held[name] = _Mark(fd, (st.st_dev, st.st_ino))
+        key = (st.st_dev, st.st_ino)
+        self._held[name] = _Mark(fd, key)
+        self._keys[key] = self._keys.get(key, 0) + 1
         return name
 
     def give(self, name: tuple[str, str]) -> None:
@@ -77,10 +80,13 @@ class Marks:
         mark.refs -= 1
         if mark.refs <= 0:
             del self._held[name]
+            self._keys[mark.key] -= 1
+            if not self._keys[mark.key]:
+                del self._keys[mark.key]
             os.close(mark.fd)  # closing the last descriptor drops its flock too
 
-    def keys(self) -> frozenset[Key]:
-        return frozenset(m.key for m in self._held.values())
+    def __contains__(self, key: Key) -> bool:
+        return key in self._keys
 
     def __len__(self) -> int:
         return len(self._held)
@@ -114,6 +120,7 @@ class _Pin:
     session: str | None
     marks: list[tuple[str, str]]
     body: object  # Gradio's request body: still in its queue while queued
+    queued_at: float
     running: bool = False
 
 
@@ -186,7 +193,7 @@ class LiveSessions:
             pin = self._pins.get(token)
             if pin is None:
                 marks = self._take(paths, held_open=True, limit=MAX_EVENT_FILES)
-                self._pins[token] = _Pin(session, marks, body)
+                self._pins[token] = _Pin(session, marks, body, self._clock())
             elif session is not None:
                 pin.session = session
             if session is not None:
@@ -213,6 +220,8 @@ class LiveSessions:
         """What one component of a page shows now; it replaces what it showed before."""
         with self._lock:
             record = self._touch(session)
+            if not paths and component not in record.shown:
+                return  # the usual case: a component that shows no file, before or now
             old = record.shown.pop(component, [])
             room = MAX_SHOWN - sum(len(v) for v in record.shown.values())
             if paths and room > 0:
@@ -257,11 +266,16 @@ class LiveSessions:
         """Drop what is no longer live: events that left the queue unrun, and sessions
         idle `grace` seconds with no page connected and no event of theirs running."""
         with self._lock:
+            now = self._clock()
             for token, pin in list(self._pins.items()):
-                if not pin.running and not still_queued(pin.body):
+                if pin.running:
+                    continue
+                owner = self._sessions.get(pin.session or "")
+                # Gradio 5.x never forgets a queued event, even one it dropped unrun.
+                stale = now - pin.queued_at >= PAGE_IDLE and not (owner and owner.connected)
+                if stale or not still_queued(pin.body):
                     self._give(self._pins.pop(token).marks)
             busy = {p.session for p in self._pins.values()}
-            now = self._clock()
             for session, record in list(self._sessions.items()):
                 page = record.connected and now - record.last_seen < PAGE_IDLE + self.grace
                 if page or session in busy:
@@ -291,7 +305,7 @@ class LiveSessions:
 
     def why(self, dev: int, ino: int) -> str | None:
         with self._lock:
-            return REASON if (dev, ino) in self._marks.keys() else None  # noqa: SIM118
+            return REASON if (dev, ino) in self._marks else None
 
     def stats(self) -> LiveStats:
         with self._lock:

@@ -275,3 +275,20 @@ def test_a_page_idle_past_the_limit_counts_as_gone(tmp_path: Path) -> None:
     now[0] = PAGE_IDLE + 61
     live.sweep()
     assert live.stats().descriptors == 0
+
+
+def test_a_queued_event_gradio_forgot_lapses_after_the_idle_limit(tmp_path: Path) -> None:
+    """Gradio 5.x keeps every event id it ever queued: a pin must not live forever."""
+    upload = write(tmp_path / "temp" / SHA256_B / "in.txt", b"input")
+    now = [0.0]
+    live = LiveSessions([str(tmp_path / "temp")], [], grace=60, clock=lambda: now[0])
+    live.pin(1, SESSION, [str(upload)], body=None)
+    now[0] = PAGE_IDLE - 1
+    live.sweep()
+    assert live.stats().events == 1
+    now[0] = PAGE_IDLE + 1
+    live.sweep()
+    assert live.stats().events == 0
+    now[0] = PAGE_IDLE + 62
+    live.sweep()
+    assert live.stats() == live.stats().__class__(0, 0, 0, 0)
