@@ -47,8 +47,11 @@ def install(demo: Any, handle: Attached) -> None:
     _wrap_queue(demo, handle)
 
     async def startup() -> None:
-        _wrap_queue(demo, handle)  # demo.queue() after attach() made a new one
-        handle.start()
+        try:
+            _wrap_queue(demo, handle)  # demo.queue() after attach() made a new one
+            handle.start()
+        except Exception:
+            logger.error("gradio-clean: could not start; the app runs without it", exc_info=True)
 
     demo.extra_startup_events.append(startup)
     if getattr(demo, "is_running", False):  # attached to an app already serving
@@ -182,12 +185,15 @@ def _wrap_queue(demo: Any, handle: Attached) -> None:
         try:
             result = await push(body, *args, **kwargs)
         except BaseException:
-            live.unpin(token)
+            _release(live, [token])
             raise
-        if not (isinstance(result, tuple) and result and result[0]):
-            live.unpin(token)  # refused: full queue, validation error
-        elif body.session_hash:
-            live.pin(token, body.session_hash, (), body)  # Gradio may have named it
+        try:
+            if not (isinstance(result, tuple) and result and result[0]):
+                live.unpin(token)  # refused: full queue, validation error
+            elif body.session_hash:
+                live.pin(token, body.session_hash, (), body)  # Gradio may have named it
+        except Exception:
+            logger.warning("gradio-clean: could not record a queued event", exc_info=True)
         return result
 
     @functools.wraps(process_events)
@@ -206,8 +212,15 @@ def _wrap_queue(demo: Any, handle: Attached) -> None:
         try:
             return await process_events(events, *args, **kwargs)
         finally:
-            for token in tokens:
-                live.unpin(token)
+            _release(live, tokens)
 
     queue.push = pushed
     queue.process_events = processed
+
+
+def _release(live: Any, tokens: list[int]) -> None:
+    for token in tokens:
+        try:
+            live.unpin(token)
+        except Exception:
+            logger.warning("gradio-clean: could not release an event's files", exc_info=True)
