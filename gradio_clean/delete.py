@@ -12,7 +12,8 @@
   was not there at the check stops the removal.
 - Each entry is re-stat'ed just before removal; if its inode, size or mtime moved
   since planning it is skipped. One already gone counts as done.
-- Files some process holds open, maps or locks are skipped.
+- Files some process holds open, maps or locks are skipped, and so is everything in a
+  folder below the root that some process locks (a live app's mark: see live.py).
 - A duplicate is replaced by a hard link made from a descriptor on the kept copy,
   checked (inode, size, mtime, ctime) through that descriptor, never by name; the
   ctimes this run's own links move are remembered, so later checks know them.
@@ -169,7 +170,7 @@ def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> s
         _unlink_noting(chain, parent, name, st, lambda: os.unlink(name, dir_fd=parent))
         freed.files += 1
         return None
-    busy = why(st.st_dev, st.st_ino)
+    busy = why(st.st_dev, st.st_ino) or _folder_busy(chain.fds, why)
     if busy:
         raise Skip(busy)
     if action.keep is not None:
@@ -188,6 +189,16 @@ def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> s
     freed.files += 1
     if st.st_nlink == 1:
         freed.bytes += st.st_size
+    return None
+
+
+def _folder_busy(fds: Sequence[int], why: Why) -> str | None:
+    """A folder below the root that is locked or held (a live app's mark) spares its files."""
+    for fd in fds:
+        st = os.fstat(fd)
+        busy = why(st.st_dev, st.st_ino)
+        if busy:
+            return f"its folder is {busy}"
     return None
 
 
@@ -315,7 +326,7 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
     def verify(folder: Folder, dfd: int, shown: str, st: os.stat_result) -> None:
         if st.st_mtime_ns > action.newest_ns:
             raise Skip(f"changed since planning ({shown} is newer)")
-        if stat.S_ISREG(st.st_mode):
+        if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):  # a folder: locked
             busy = why(st.st_dev, st.st_ino)
             if busy:
                 raise Skip(f"{shown} is {busy}")
@@ -338,6 +349,9 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
         _check(top, action.identity, is_dir=True)
         if top.st_mtime_ns > action.newest_ns:
             raise Skip("changed since planning (the folder itself is newer)")
+        busy = why(top.st_dev, top.st_ino) or _folder_busy(chain.fds, why)
+        if busy:
+            raise Skip(f"it is {busy}")
         if frozen(parent, ""):
             raise Skip("cannot be removed: its parent folder is immutable or append-only")
         may_empty(parent, ".", "its parent folder")

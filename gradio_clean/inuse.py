@@ -79,6 +79,10 @@ def snapshot(proc: str = PROC, *, places: Places | None = None) -> InUse:
         for fd in fds:
             try:
                 st = os.stat(f"{fd_dir}/{fd}")  # follows the magic link to the open file
+                if stat.S_ISDIR(st.st_mode):
+                    # A folder merely open (a scan, du, our own workers' walks) is no
+                    # claim on it; a live app marks a folder with a lock instead.
+                    continue
                 if places is not None:
                     places.add((st.st_dev, st.st_ino), st, os.readlink(f"{fd_dir}/{fd}"))
             except OSError:
