@@ -7,7 +7,7 @@ Comparisons (the "Speed and memory" sections of the scan and prune issues):
          Context: `gdu -n -p -s -a`, `find -printf '%s\\n' | awk`, and gradio-clean's start-up.
   dupes  `gradio-clean prune ROOT --duplicates --json` (dry run) vs `jdupes -r -q -m ROOT`:
          not slower, and the same duplicate sets. Context: rdfind -dryrun, fdupes -m.
-  older  `gradio-clean prune ROOT --older-than 30d --apply --yes --json` vs
+  older  `gradio-clean prune ROOT --older-than 30d --age-by mtime --apply --yes --json` vs
          `find ROOT -type f -mtime +30 -delete`, each on a fresh `cp -a` of the tree:
          wall time <= 1.3x, and the same files left behind.
 
@@ -599,8 +599,21 @@ def older_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) ->
         "older",
         f"gradio-clean prune --older-than {cut}d --apply vs find -mtime +{cut} -delete",
         Tool(
-            f"gradio-clean prune --older-than {cut}d --apply",
-            [gc, "prune", copy, "--older-than", f"{cut}d", "--apply", "--yes", "--json"],
+            f"gradio-clean prune --older-than {cut}d --age-by mtime --apply",
+            # --age-by mtime: the same test as find's -mtime (the default, newest, also
+            # counts ctime, which every file of a freshly written tree has from today)
+            [
+                gc,
+                "prune",
+                copy,
+                "--older-than",
+                f"{cut}d",
+                "--age-by",
+                "mtime",
+                "--apply",
+                "--yes",
+                "--json",
+            ],
             out,
         ),
         Tool(

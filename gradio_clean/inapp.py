@@ -31,6 +31,7 @@ from gradio_clean.lock import lock_roots
 from gradio_clean.plan import ApplyResult, Status
 from gradio_clean.roots import Root, detect_role, gradio_temp_dir, refuse_dangerous
 from gradio_clean.rules import DEFAULT_CATEGORIES, AgeBy, RuleSet, build_plan, category_names
+from gradio_clean.text import plural
 
 logger = logging.getLogger("gradio_clean")
 
@@ -197,8 +198,8 @@ class RunSummary:
 
     def line(self) -> str:
         text = (
-            f"gradio-clean: freed {_size(self.freed_bytes)} in {self.freed_files} files "
-            f"({self.deleted} deleted, {self.skipped} skipped, {self.failed} failed) "
+            f"gradio-clean: freed {_size(self.freed_bytes)} in {plural(self.freed_files, 'file')} "
+            f"({self.deleted:,} deleted, {self.skipped:,} skipped, {self.failed:,} failed) "
             f"in {self.seconds:.1f}s"
         )
         return text

@@ -29,6 +29,7 @@ from gradio_clean.ignore import IgnoreFile, ScopeReport
 from gradio_clean.plan import Action, ApplyResult, Outcome, Plan, Rule, Status
 from gradio_clean.scan import Item, RootScan, ScanResult
 from gradio_clean.text import jsonable, shown
+from gradio_clean.text import plural as plural  # re-exported: the CLI words counts with it
 
 SCHEMA_VERSION = 1
 # prune's JSON: 2 since a duplicate replaced by a hard link has status "linked" (it said
@@ -641,11 +642,6 @@ def middle(text: str, width: int) -> str:
         else:
             tail = tail[1:]
     return head + "…" + tail
-
-
-def plural(n: int, one: str, many: str | None = None) -> str:
-    """`1 file`, `2 files`, `1,204 entries`: the one way counts are worded."""
-    return f"{n:,} {one if n == 1 else many or one + 's'}"
 
 
 def _in(files: int, folders: int) -> str:

@@ -37,3 +37,8 @@ def jsonable(text: str) -> str:
         return os.fsencode(text).decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # a lone surrogate that no file name decodes to
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """`1 file`, `2 files`, `1,204 entries`: the one way counts are worded."""
+    return f"{n:,} {one if n == 1 else many or one + 's'}"

@@ -18,7 +18,7 @@ from gradio_clean.inuse import snapshot
 from gradio_clean.live import MAX_SHOWN, PAGE_IDLE, LiveSessions
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root, detect_role
-from gradio_clean.rules import RuleSet, build_plan
+from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from tests.conftest import HOUR, SHA256_A, SHA256_B, cli_env, hold, write
 
 SESSION = "k3x9q0ab1z"
@@ -204,7 +204,7 @@ def test_prune_spares_a_locked_folder_and_its_files(
     (locked / "old").chmod(0o755)
     os.utime(locked / "old", (time.time() - 2 * HOUR,) * 2)
     roots = [Root(str(temp), *detect_role(str(temp)))]
-    plan = build_plan(roots, RuleSet(older_than=HOUR), now=time.time())
+    plan = build_plan(roots, RuleSet(age_by=AgeBy.MTIME, older_than=HOUR), now=time.time())
     assert {a.rel for a in plan.actions} >= {f"{SHA256_A}/a.txt", SHA256_B}
     result = apply_plan(plan)
     status = {o.action.rel: (o.status, o.detail) for o in result.outcomes}
@@ -228,7 +228,7 @@ def test_a_folder_plan_spares_a_locked_subfolder(
     for p in (item / "tmpvideo1", item):
         os.utime(p, (time.time() - 2 * HOUR,) * 2)
     roots = [Root(str(temp), *detect_role(str(temp)))]
-    plan = build_plan(roots, RuleSet(older_than=HOUR), now=time.time())
+    plan = build_plan(roots, RuleSet(age_by=AgeBy.MTIME, older_than=HOUR), now=time.time())
     assert [(a.rel, a.is_dir) for a in plan.actions] == [(SHA256_A, True)]
     (outcome,) = apply_plan(plan).outcomes
     assert outcome.status is Status.SKIPPED, outcome.detail
@@ -250,7 +250,7 @@ def test_an_inside_run_spares_what_live_sessions_show(tmp_path: Path) -> None:
     shown = write(temp / SHA256_A / "image.webp", b"shown", age=2 * HOUR)
     write(temp / SHA256_B / "old.txt", b"old", age=2 * HOUR)
     os.environ["GRADIO_TEMP_DIR"] = str(temp)
-    opts = parse_options("30m", "60s", (), [str(temp)], {"older_than": "1h"})
+    opts = parse_options("30m", "60s", (), [str(temp)], {"older_than": "1h", "age_by": "mtime"})
     live = LiveSessions([str(temp)], [], grace=60)
     live.show(SESSION, "1", [str(shown)])
     summary = run_rules(opts, live)
@@ -258,7 +258,7 @@ def test_an_inside_run_spares_what_live_sessions_show(tmp_path: Path) -> None:
     assert (summary.deleted, summary.skipped, summary.freed_files) == (1, 1, 1)
     assert shown.exists()
     assert not (temp / SHA256_B).exists()
-    assert "freed 3 Bytes in 1 files" in summary.line()
+    assert "freed 3 Bytes in 1 file " in summary.line()
 
 
 def test_a_page_idle_past_the_limit_counts_as_gone(tmp_path: Path) -> None:
