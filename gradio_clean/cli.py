@@ -693,6 +693,8 @@ def prune_command(
             rules = _rules(settings)
             if not rules.any:
                 raise UsageError(NO_RULE)
+            if metrics_file is not None:  # before anything is deleted, not after
+                _check_metrics_folder(metrics_file)
             roots = _roots(settings, err, quiet=quiet)
             for root in roots:  # a dry run must not offer a run that --apply refuses
                 refuse_dangerous(root)
@@ -729,7 +731,7 @@ def prune_command(
             if result is not None and not result.complete:
                 raise typer.Exit(int(ExitCode.PARTIAL))
     finally:
-        if metrics_file is not None:
+        if metrics_file is not None and _metrics_folder_exists(metrics_file):
             run = metrics[0] if metrics else _failed_metrics(started)
             with handled(err):
                 write_metrics(metrics_file, run)
@@ -785,9 +787,17 @@ def _plan_and_apply(
         if not yes and sys.stdin.isatty():
             plan = preflight(plan)
             render_plan(plan, err if json_out else out, now=now, limit=limit)
-            question = (
-                f"Delete {plural(len(plan.actions), 'entry', 'entries')} ({size(plan.bytes)})?"
+            links = sum(1 for a in plan.actions if a.hardlink)
+            entries = plural(len(plan.actions) - links, "entry", "entries")
+            copies = plural(links, "copy", "copies")
+            what = (
+                f"Delete {entries}"
+                if not links
+                else f"Link {copies}"
+                if links == len(plan.actions)
+                else f"Delete {entries} and link {copies}"
             )
+            question = f"{what} ({size(plan.bytes)})?"
             with raise_on_stop():  # nothing in hand at a prompt: a signal ends it now
                 confirmed = typer.confirm(question, default=False, err=True)
             if not confirmed:
@@ -858,6 +868,17 @@ def _render_prune(
 
 def _jsonable(values: dict[str, object]) -> dict[str, object]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def _metrics_folder_exists(path: str) -> bool:
+    return os.path.isdir(os.path.dirname(os.path.abspath(path)))
+
+
+def _check_metrics_folder(path: str) -> None:
+    """Refused up front (exit 2), so a run never deletes and then fails to report."""
+    if not _metrics_folder_exists(path):
+        folder = os.path.dirname(os.path.abspath(path))
+        raise UsageError(f"--metrics-file {path}: no such folder {folder}")
 
 
 def _metrics(
@@ -1025,6 +1046,11 @@ def schedule_command(
             and not settings.get("roots")
             and not settings.get("sessions_dirs")
         ):
+            if not roots:  # a line with nothing pinned would prune wherever cron starts
+                raise UsageError(
+                    "no Gradio cache found to schedule; give its folder as PATH "
+                    "(or set roots in a config file)"
+                )
             # cron and systemd start elsewhere, without GRADIO_TEMP_DIR: pin what we see now
             args += [r.path for r in roots]
         if settings.config is not None:

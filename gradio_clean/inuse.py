@@ -44,6 +44,11 @@ class Places:
     other: set[Key] = _field(default_factory=set)  # open, but no regular file (a folder)
     mapped: dict[int, set[str]] = _field(default_factory=dict)  # inode -> mapped paths
 
+    dirs: dict[Key, set[str]] = _field(default_factory=dict)  # folders held open: as opened
+
+    def add_dir(self, key: Key, target: str) -> None:
+        self.dirs.setdefault(key, set()).add(target)
+
     def add(self, key: Key, st: os.stat_result, target: str) -> None:
         if not stat.S_ISREG(st.st_mode):
             self.other.add(key)
@@ -81,7 +86,10 @@ def snapshot(proc: str = PROC, *, places: Places | None = None) -> InUse:
                 st = os.stat(f"{fd_dir}/{fd}")  # follows the magic link to the open file
                 if stat.S_ISDIR(st.st_mode):
                     # A folder merely open (a scan, du, our own workers' walks) is no
-                    # claim on it; a live app marks a folder with a lock instead.
+                    # claim on it; a live app marks a folder with a lock instead. Its
+                    # path is kept for the dry run, which forecasts such locks.
+                    if places is not None:
+                        places.add_dir((st.st_dev, st.st_ino), os.readlink(f"{fd_dir}/{fd}"))
                     continue
                 if places is not None:
                     places.add((st.st_dev, st.st_ino), st, os.readlink(f"{fd_dir}/{fd}"))

@@ -65,6 +65,7 @@ def preflight(plan: Plan, in_use: InUse | None = None, places: Places | None = N
                 why = root.found.get(i)
             if why is not None:
                 skips[i] = why
+        _forecast_locked_folders(plan, snap, places, skips)
     finally:
         for root in roots.values():
             if root is not None:
@@ -202,3 +203,62 @@ class _Root:
             for fd, _ in stack:
                 if fd != top:
                     os.close(fd)
+
+
+LOCKED = "locked by another process (flock/fcntl)"  # InUse.why's wording for a lock
+
+
+def _forecast_locked_folders(
+    plan: Plan, snap: InUse, places: Places | None, skips: dict[int, str]
+) -> None:
+    """A folder some process locks (a live app's mark) spares itself and all inside it;
+    placed by the path its holder opened it by, worded as apply words each case."""
+    if places is None or not places.dirs or not snap.locked:
+        return
+    locked: list[tuple[str, str]] = []  # (root, folder path below it)
+    for root in {a.root for a in plan.actions}:
+        locked.extend((root, below) for below in _locked_below(root, places, snap))
+    if not locked:
+        return
+    for i, action in enumerate(plan.actions):
+        for root, rel in locked:
+            if action.root != root:
+                continue
+            if action.rel == rel and action.is_dir:
+                skips[i] = f"it is {LOCKED}"
+            elif action.rel.startswith(rel + "/"):
+                skips[i] = f"its folder is {LOCKED}"
+            elif action.is_dir and rel.startswith(action.rel + "/") and i not in skips:
+                skips[i] = f"{rel[len(action.rel) + 1 :]} is {LOCKED}"
+
+
+def _locked_below(root: str, places: Places, snap: InUse) -> list[str]:
+    """Paths below `root` of the locked folders that some process holds open."""
+    try:
+        top = os.lstat(root)
+    except OSError:
+        return []
+    out = []
+    for key, paths in places.dirs.items():
+        if (os.major(key[0]), os.minor(key[0]), key[1]) not in snap.locked:
+            continue
+        for path in paths:
+            head, rel = path, ""
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) != key:
+                continue
+            while head not in ("/", ""):
+                parent = os.path.dirname(head)
+                rel = os.path.join(os.path.basename(head), rel) if rel else os.path.basename(head)
+                try:
+                    up = os.lstat(parent)
+                except OSError:
+                    break
+                if (up.st_dev, up.st_ino) == (top.st_dev, top.st_ino):
+                    out.append(rel)
+                    break
+                head = parent
+    return out

@@ -35,8 +35,10 @@ from tests.conftest import (
     SHA256_EMPTY,
     UUID_SESSION,
     GradioTree,
+    cli_env,
     hold,
     hold_lock,
+    run_cli,
     set_age,
     write,
 )
@@ -767,3 +769,29 @@ def test_exit_4_busy(runner: CliRunner, temp: Path, holder: list[subprocess.Pope
     hold_lock(holder, temp)
     result = run(runner, "prune", str(temp), "--older-than", "1d", "--apply", "--wait", "0")
     assert one_line_error(result, ExitCode.BUSY).startswith(f"{temp}: another gradio-clean run")
+
+
+def test_a_missing_metrics_folder_is_refused_before_anything_is_deleted(tmp_path: Path) -> None:
+    old = write(tmp_path / "gradio" / SHA256_A / "old.bin", b"o", age=3 * DAY)
+    metrics = tmp_path / "no-such-folder" / "gradio_clean.prom"
+    args = ["prune", str(tmp_path / "gradio"), "--older-than", "1d", "--age-by", "mtime"]
+    done = run_cli(*args, "--apply", "--yes", "--metrics-file", str(metrics))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.decode().endswith(f"no such folder {metrics.parent}\n")
+    assert old.exists()
+
+
+def test_schedule_with_nothing_found_is_refused_rather_than_pinning_nothing(
+    tmp_path: Path,
+) -> None:
+    env_temp = tmp_path / "no-cache-here"
+    done = subprocess.run(
+        [sys.executable, "-m", "gradio_clean", "schedule", "--older-than", "1d"],
+        capture_output=True,
+        cwd=tmp_path,
+        env=cli_env(GRADIO_TEMP_DIR=str(env_temp)),
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert b"no Gradio cache found to schedule" in done.stderr
+    assert done.stdout == b""

@@ -270,3 +270,46 @@ def test_a_file_held_through_another_name_for_the_root_is_forecast(tmp_path: Pat
     actions = {a["path"]: a for a in json.loads(dry.read_text())["actions"]}
     assert actions[str(temp / HELD_DIR)]["status"] == "skipped"
     assert actions[str(temp / HELD_DIR)]["detail"].startswith("0.webp is open by process ")
+
+
+def test_a_locked_folder_is_forecast_as_apply_skips_it(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """A live app's mark is a shared flock on a folder (attach): the dry run must say
+    that apply will spare the folder, a file inside it, and a folder holding it."""
+    temp = tmp_path / "gradio"
+    write(temp / PLAIN_DIR / "idle.bin", b"i" * 20, age=OLD)  # a folder action, locked
+    write(temp / LOCKED_DIR / "old.bin", b"o" * 30, age=OLD)  # a file action inside a lock
+    write(temp / LOCKED_DIR / "fresh.bin", b"f")
+    write(temp / HELD_DIR / "tmpvideo1" / "out.mp4", b"v" * 5, age=OLD)  # locked subfolder
+    write(temp / HELD_DIR / "clip.mp4", b"c" * 9, age=OLD)
+    for folder in (temp / PLAIN_DIR, temp / HELD_DIR / "tmpvideo1", temp / HELD_DIR):
+        set_age(folder, OLD)
+    for folder in (temp / PLAIN_DIR, temp / LOCKED_DIR, temp / HELD_DIR / "tmpvideo1"):
+        hold(
+            holder,
+            f"""
+            import fcntl, os, time
+            fd = os.open({str(folder)!r}, os.O_RDONLY | os.O_DIRECTORY)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            print("ready", flush=True)
+            time.sleep(120)
+            """,
+        )
+    args = ("prune", str(temp), "--older-than", "1d", "--age-by", "mtime", "--json")
+    dry = json.loads(run_cli(*args, temp_dir=temp).stdout)
+    done = json.loads(run_cli(*args, "--apply", "--yes", temp_dir=temp).stdout)
+
+    def statuses(doc: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+        return {
+            os.path.relpath(a["path"], temp): (a["status"], a["detail"]) for a in doc["actions"]
+        }
+
+    locked = "locked by another process (flock/fcntl)"
+    assert statuses(dry) == {
+        PLAIN_DIR: ("skipped", f"it is {locked}"),
+        f"{LOCKED_DIR}/old.bin": ("skipped", f"its folder is {locked}"),
+        HELD_DIR: ("skipped", f"tmpvideo1 is {locked}"),
+    }
+    assert statuses(done) == statuses(dry)
+    assert dry["totals"]["would_free"]["bytes"] == 0
