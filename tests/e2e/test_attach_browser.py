@@ -33,7 +33,9 @@ FLAGS = (
 )
 GRACE = 6.0
 PAGE_TIMEOUT = 60.0
-LAPSE_TIMEOUT = 30.0
+# Gradio notices a closed page only at its next heartbeat write (about every 15 s),
+# then grace runs; a cold, loaded machine needs the rest of this bound.
+LAPSE_TIMEOUT = 90.0
 PRUNE = ("--older-than", "1s", "--orphaned-sessions", "--session-ttl", "1s")
 
 
@@ -107,12 +109,12 @@ def test_a_connected_page_keeps_its_image_and_session(
 
         # The browser closes; its heartbeat drops. (Not about:blank: after an event,
         # Chromium keeps a Gradio 5.50 page's heartbeat open when it navigates away.)
+        closing = time.monotonic()  # the page cannot be gone before this
         browser.quit()
-        closed = time.monotonic()
 
         def pruned() -> bool:
             app.prune(*PRUNE)
             return not session.exists() and not image.exists()
 
         assert wait_for(pruned, LAPSE_TIMEOUT, step=1.0), app.log_text()
-        assert time.monotonic() - closed >= GRACE - 1.0
+        assert time.monotonic() - closing >= GRACE
