@@ -109,8 +109,8 @@ class _Root:
             self.walk_all = True
             return
         for key in self.keys:
-            if key in places.other or places.nlink.get(key) == 0:
-                continue  # no regular file, or deleted: in no folder any more
+            if key in places.other or key in places.dirs or places.nlink.get(key) == 0:
+                continue  # a folder (see _forecast_locked_folders), no regular file, or deleted
             rel = self._rel(key, places.paths.get(key, set()) | places.mapped.get(key[1], set()))
             if rel is None:
                 self.walk_all = True
