@@ -21,6 +21,8 @@ class Rule(str, enum.Enum):
     OLDER_THAN = "older-than"
     DUPLICATES = "duplicates"
     ORPHANED = "orphaned-sessions"
+    MAX_SIZE = "max-size"
+    MIN_FREE = "min-free"
 
 
 class Status(str, enum.Enum):
@@ -75,6 +77,55 @@ class Action:
 
 
 @dataclass(frozen=True)
+class BudgetTarget:
+    """One budget: --max-size over all roots, or --min-free on one filesystem.
+
+    Both are kept as usage under a ceiling: for --min-free the usage is the
+    filesystem's (its size less what unprivileged users may still write, f_bavail)
+    and the ceiling its size less the free space wanted.
+    """
+
+    rule: Rule  # MAX_SIZE or MIN_FREE
+    roots: tuple[str, ...]  # the roots the target covers
+    usage: int  # bytes used now
+    target: int  # the most usage allowed
+    freed: int  # what the whole plan frees here (every rule; in-use actions not counted)
+    evicted: int  # units the budget itself evicted here
+    evicted_bytes: int  # what those free
+    newest_evicted_ns: int | None  # the last use of the most recently used unit evicted
+    why_over: str | None = None  # if still over: "3.4 GiB is younger than 10m, …"
+    filesystem: str | None = None  # min-free: the filesystem's mount point, as far as known
+    size: int | None = None  # min-free: the filesystem's size
+    wanted_free: int | None = None  # min-free: free bytes wanted
+    limit: str = ""  # the value as the user gave it, formatted back: "20G", "10%"
+
+    @property
+    def after(self) -> int:
+        return self.usage - self.freed
+
+    @property
+    def over(self) -> int:
+        """Bytes still over the target after the plan; 0 when met."""
+        return max(0, self.after - self.target)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the budget rules found and chose (Plan.budget)."""
+
+    targets: tuple[BudgetTarget, ...]
+    min_age: float  # seconds: nothing younger was evicted
+
+    @property
+    def met(self) -> bool:
+        return all(t.over == 0 for t in self.targets)
+
+    @property
+    def evicted(self) -> int:
+        return sum(t.evicted for t in self.targets)
+
+
+@dataclass(frozen=True)
 class Plan:
     roots: tuple[Root, ...]
     actions: tuple[Action, ...]
@@ -85,6 +136,7 @@ class Plan:
     scopes: tuple[ScopeReport, ...] = ()  # per root: what the excludes kept out
     # Duplicates shown but never acted on (session files; see rules.duplicate_actions).
     reported: tuple[Action, ...] = ()
+    budget: Budget | None = None  # --max-size / --min-free: the targets and the cut
 
     @property
     def bytes(self) -> int:

@@ -28,7 +28,7 @@ from gradio_clean.inuse import InUse, Key, Places, snapshot
 from gradio_clean.plan import Action, Plan
 from gradio_clean.removal import holds_mount
 from gradio_clean.roots import DIR_FLAGS
-from gradio_clean.scan import MOUNT_WARNING
+from gradio_clean.scan import MOUNT_WARNING, ScanWarning
 
 
 def preflight(plan: Plan, in_use: InUse | None = None, places: Places | None = None) -> Plan:
@@ -36,41 +36,83 @@ def preflight(plan: Plan, in_use: InUse | None = None, places: Places | None = N
 
     `in_use`, `places`: a snapshot taken already (default: one taken now, with places).
     """
-    if in_use is None:
-        places = Places()
-        in_use = snapshot(places=places)
-    snap = in_use
-    mounts = [w.path for w in plan.warnings if w.message == MOUNT_WARNING]
-    unsure = plan.scan.warnings_dropped > 0  # a mount point may be among the dropped
-    skips: dict[int, str] = {}
-    roots: dict[str, _Root | None] = {}
-    folders = {a.path: i for i, a in enumerate(plan.actions) if a.is_dir}
-    try:
+    with Forecast(plan.warnings, plan.scan.warnings_dropped, in_use, places) as forecast:
+        skips: dict[int, str] = {}
         for i, action in enumerate(plan.actions):
-            if not action.is_dir:
-                why = snap.why(action.identity.dev, action.identity.ino)
-                if why is not None:
-                    skips[i] = why
-                continue
-            if action.root not in roots:
-                root = roots[action.root] = _Root.open(action.root, snap)
-                if root is not None and root.keys:
-                    root.place(places, folders, snap)
-            root = roots[action.root]
-            if root is None:
-                continue  # apply will fail on it and say why; nothing to forecast
-            if root.walk_all or unsure or _holds(action.path, mounts):
-                why = root.folder(action, snap)
-            else:
-                why = root.found.get(i)
+            why = forecast.why(action)
             if why is not None:
                 skips[i] = why
-        _forecast_locked_folders(plan, snap, places, skips)
-    finally:
-        for root in roots.values():
+    return dataclasses.replace(plan, skips=skips)
+
+
+class Forecast:
+    """One /proc snapshot, asked about one action at a time: a planned one, or a
+    candidate not chosen yet (the budget rule asks before it picks a unit)."""
+
+    def __init__(
+        self,
+        warnings: Sequence[ScanWarning],
+        warnings_dropped: int,
+        in_use: InUse | None = None,
+        places: Places | None = None,
+    ) -> None:
+        if in_use is None:
+            places = Places()
+            in_use = snapshot(places=places)
+        self.snap = in_use
+        self.places = places
+        self.mounts = [w.path for w in warnings if w.message == MOUNT_WARNING]
+        self.unsure = warnings_dropped > 0  # a mount point may be among the dropped
+        self.roots: dict[str, _Root | None] = {}
+        self.locked: dict[str, list[str]] = {}  # root -> locked folders held below it
+
+    def __enter__(self) -> Forecast:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for root in self.roots.values():
             if root is not None:
                 os.close(root.fd)
-    return dataclasses.replace(plan, skips=skips)
+        self.roots.clear()
+
+    def why(self, action: Action) -> str | None:
+        """Why apply is expected to skip `action`; None if it is expected to go."""
+        return self._locked_why(action, self._in_use(action))
+
+    def _in_use(self, action: Action) -> str | None:
+        snap = self.snap
+        if not action.is_dir:
+            return snap.why(action.identity.dev, action.identity.ino)
+        if action.root not in self.roots:
+            root = self.roots[action.root] = _Root.open(action.root, snap)
+            if root is not None and root.keys:
+                root.place(self.places, snap)
+        root = self.roots[action.root]
+        if root is None:
+            return None  # apply will fail on it and say why; nothing to forecast
+        if root.walk_all or self.unsure or _holds(action.path, self.mounts):
+            return root.folder(action, snap)
+        return root.found.get(action.rel)
+
+    def _locked_why(self, action: Action, why: str | None) -> str | None:
+        """A folder some process locks (a live app's mark) spares itself and all inside
+        it; placed by the path its holder opened it by, worded as apply words each case."""
+        places, snap = self.places, self.snap
+        if places is None or not places.dirs or not snap.locked:
+            return why
+        if action.root not in self.locked:
+            self.locked[action.root] = _locked_below(action.root, places, snap)
+        for rel in self.locked[action.root]:
+            if action.rel == rel and action.is_dir:
+                why = f"it is {LOCKED}"
+            elif action.rel.startswith(rel + "/"):
+                why = f"its folder is {LOCKED}"
+            elif action.is_dir and rel.startswith(action.rel + "/") and why is None:
+                why = f"{rel[len(action.rel) + 1 :]} is {LOCKED}"
+        return why
 
 
 def _holds(folder: str, mounts: Sequence[str]) -> bool:
@@ -87,7 +129,7 @@ class _Root:
     keys: frozenset[Key]  # files in use on the root's device
     inos: frozenset[int]  # their inode numbers, what a directory listing shows
     walk_all: bool = False  # some of them could not be placed: walk every folder
-    found: dict[int, str] = dataclasses.field(default_factory=dict)  # folder action -> why
+    found: dict[str, str] = dataclasses.field(default_factory=dict)  # folder rel -> why
 
     @classmethod
     def open(cls, path: str, snap: InUse) -> _Root | None:
@@ -102,8 +144,8 @@ class _Root:
         inos = frozenset(ino for _, ino in keys)
         return cls(fd, path, dev, st.st_ino, frozenset(keys), inos)
 
-    def place(self, places: Places | None, folders: dict[str, int], snap: InUse) -> None:
-        """Match each in-use file to the planned folder holding it, by the path a process
+    def place(self, places: Places | None, snap: InUse) -> None:
+        """Match each in-use file to the folders holding it, by the path a process
         reached it by; one that cannot be placed for sure makes every folder walked."""
         if places is None:
             self.walk_all = True
@@ -116,7 +158,7 @@ class _Root:
                 self.walk_all = True
                 return
             if rel:
-                self._mark(rel, folders, snap, key)
+                self._mark(rel, snap, key)
 
     def _rel(self, key: Key, paths: set[str]) -> str | None:
         """The file's path below this root; "" if it is surely elsewhere; None if
@@ -142,14 +184,13 @@ class _Root:
                 return ""
         return None
 
-    def _mark(self, rel: str, folders: dict[str, int], snap: InUse, key: Key) -> None:
+    def _mark(self, rel: str, snap: InUse, key: Key) -> None:
         head = os.path.dirname(rel)
         while head:
-            index = folders.get(os.path.join(self.path, head))
-            if index is not None and index not in self.found:
+            if head not in self.found:
                 busy = snap.why(*key)
                 if busy is not None:
-                    self.found[index] = f"{os.path.basename(rel)} is {busy}"
+                    self.found[head] = f"{os.path.basename(rel)} is {busy}"
             head = os.path.dirname(head)
 
     def folder(self, action: Action, snap: InUse) -> str | None:
@@ -206,30 +247,6 @@ class _Root:
 
 
 LOCKED = "locked by another process (flock/fcntl)"  # InUse.why's wording for a lock
-
-
-def _forecast_locked_folders(
-    plan: Plan, snap: InUse, places: Places | None, skips: dict[int, str]
-) -> None:
-    """A folder some process locks (a live app's mark) spares itself and all inside it;
-    placed by the path its holder opened it by, worded as apply words each case."""
-    if places is None or not places.dirs or not snap.locked:
-        return
-    locked: list[tuple[str, str]] = []  # (root, folder path below it)
-    for root in {a.root for a in plan.actions}:
-        locked.extend((root, below) for below in _locked_below(root, places, snap))
-    if not locked:
-        return
-    for i, action in enumerate(plan.actions):
-        for root, rel in locked:
-            if action.root != root:
-                continue
-            if action.rel == rel and action.is_dir:
-                skips[i] = f"it is {LOCKED}"
-            elif action.rel.startswith(rel + "/"):
-                skips[i] = f"its folder is {LOCKED}"
-            elif action.is_dir and rel.startswith(action.rel + "/") and i not in skips:
-                skips[i] = f"{rel[len(action.rel) + 1 :]} is {LOCKED}"
 
 
 def _locked_below(root: str, places: Places, snap: InUse) -> list[str]:

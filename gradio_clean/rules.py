@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from gradio_clean.budget import UnitCollector, apply_budget
 from gradio_clean.classify import Category, Kind, Role, is_our_temp_name
 from gradio_clean.duplicates import Candidate, find_duplicates
 from gradio_clean.durations import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
@@ -27,6 +28,7 @@ from gradio_clean.ignore import IgnoreFile, Scope, ScopeReport, read_ignore_file
 from gradio_clean.plan import Action, Identity, Plan, Rule
 from gradio_clean.roots import Root
 from gradio_clean.scan import Hooks, Item, ProgressHook, ScanWarning, scan
+from gradio_clean.sizes import MinFree
 
 USER_DATA = frozenset({Category.FLAGGED, Category.EXAMPLES})
 # Content worth deduplicating; Gradio's leftovers and internal state are not. Gradio never
@@ -57,10 +59,19 @@ class RuleSet:
     explicit_categories: bool = False  # --category given: flagged/examples may be touched
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    max_size: int | None = None  # bytes: the roots' total usage at most this (budget.py)
+    min_free: MinFree | None = None  # free space to keep on each root's filesystem
+    min_age: float = 600.0  # seconds: the budget evicts nothing younger
 
     @property
     def any(self) -> bool:
-        return self.older_than is not None or self.duplicates or self.orphaned_sessions
+        return (
+            self.older_than is not None or self.duplicates or self.orphaned_sessions or self.budget
+        )
+
+    @property
+    def budget(self) -> bool:
+        return self.max_size is not None or self.min_free is not None
 
 
 def age_ns(st: os.stat_result, age_by: AgeBy) -> int:
@@ -122,6 +133,7 @@ class _RootPlanner:
     selected: list[_Selected] = field(default_factory=list)
     unselected: list[tuple[str, os.stat_result, Category]] = field(default_factory=list)
     item_excluded_inside: bool = False
+    units: UnitCollector | None = None  # the budget rules' eviction units (budget.py)
     reasons: _Reasons = field(init=False)
 
     def __post_init__(self) -> None:
@@ -204,12 +216,26 @@ class _RootPlanner:
         self.linked.clear()
 
     def on_item(self, item: Item) -> None:
+        units = self.units
+        before = len(self.actions)
+        excluded = self.item_excluded_inside
         try:
+            if units is not None:
+                for s in self.selected:
+                    units.on_selected(s.st)
             self._item(item)
         finally:
             self.selected.clear()
             self.unselected.clear()
             self.item_excluded_inside = False
+        if units is not None:
+            in_scope = (
+                self.allowed(item.category)
+                and not excluded
+                and (not item.is_dir or self.scope.wants(item.rel, is_dir=True))
+            )
+            planned = any(a.rel == item.rel for a in self.actions[before:])
+            units.on_item(self.root.path, item, in_scope=in_scope, planned=planned)
 
     def _item(self, item: Item) -> None:
         whole = self._whole_item_rule(item)
@@ -395,11 +421,16 @@ def build_plan(
             extra_warnings.append(ScanWarning(ignore.path, f"ignored: {ignore.problem}"))
         scope = Scope(rules.include, rules.exclude, ignore.patterns if ignore else None)
         planner = _RootPlanner(root, rules, int(now * 1e9), scope)
+        if rules.budget:
+            planner.units = UnitCollector()
         planners[root.path] = planner
         current[:] = [planner]
 
     def on_file(rel: str, st: os.stat_result, category: Category) -> None:
-        current[0].on_file(rel, st, category)
+        p = current[0]
+        p.on_file(rel, st, category)
+        if p.units is not None:
+            p.units.on_file(st, p.allowed(category))
 
     def on_item(item: Item) -> None:
         current[0].on_item(item)
@@ -407,14 +438,23 @@ def build_plan(
     def export() -> object:  # in a forked worker: what it planned for its share
         p = current[0]
         scope = p.scope  # forked before the root's first entry: counts are its own
-        return p.actions, p.dupes, p.strays, p.linked, (scope.excluded, scope.ignored)
+        return p.actions, p.dupes, p.strays, p.linked, (scope.excluded, scope.ignored), p.units
 
     def absorb(payload: object) -> None:
-        actions, dupes, strays, linked, (excluded, ignored) = cast(
-            tuple[list[Action], list[_Dupe], list[_Stray], set[tuple[int, int]], tuple[int, int]],
+        actions, dupes, strays, linked, (excluded, ignored), units = cast(
+            tuple[
+                list[Action],
+                list[_Dupe],
+                list[_Stray],
+                set[tuple[int, int]],
+                tuple[int, int],
+                UnitCollector | None,
+            ],
             payload,
         )
         p = current[0]
+        if p.units is not None and units is not None:
+            p.units.absorb(units)
         p.actions.extend(actions)
         p.dupes.extend(dupes)
         p.strays.extend(strays)
@@ -452,7 +492,7 @@ def build_plan(
         if paused:
             gc.enable()
     actions.sort(key=lambda a: (a.root, a.rel))
-    return Plan(
+    plan = Plan(
         roots=tuple(roots),
         actions=tuple(actions),
         scan=result,
@@ -462,6 +502,20 @@ def build_plan(
             for path, p in planners.items()
         ),
         reported=tuple(sorted(reported, key=lambda a: (a.root, a.rel))),
+    )
+    if not rules.budget:
+        return plan
+    units = UnitCollector()
+    for planner in planners.values():
+        if planner.units is not None:
+            units.absorb(planner.units)
+    return apply_budget(
+        plan,
+        units,
+        max_size=rules.max_size,
+        min_free=rules.min_free,
+        min_age=rules.min_age,
+        now=now,
     )
 
 

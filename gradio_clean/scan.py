@@ -81,6 +81,9 @@ class Item:
     mtime_ns: int  # the item's own mtime
     newest_ns: int  # newest mtime of the item and everything inside it: change detection
     age_ns: int  # newest Hooks.age timestamp of the item and everything inside (else mtime)
+    # Allocated blocks of the item and everything inside, each inode once within the item
+    # (du -s of the item alone; an inode linked from elsewhere too is counted here as well).
+    disk_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -494,17 +497,23 @@ class _RootWalker:
                 int(not is_reg),
                 st.st_size if is_reg else 0,
                 (st.st_mtime_ns, self._age(st)),
+                st.st_blocks * 512,
             )
             return
         if not self._enter_dir(st, rel):
             self._count_dir(st, cat)
-            self._finish(rel, st, kind, cat, True, 0, 1, 0, (st.st_mtime_ns, self._age(st)))
+            disk = st.st_blocks * 512
+            self._finish(rel, st, kind, cat, True, 0, 1, 0, (st.st_mtime_ns, self._age(st)), disk)
             return
-        files, other, nbytes, newest, empty = self._walk_dir(parent_fd, name, rel, st, kind, cat)
+        files, other, nbytes, newest, empty, disk = self._walk_dir(
+            parent_fd, name, rel, st, kind, cat
+        )
         if kind is Kind.HASH_DIR and empty:
             cat = Category.LEFTOVER  # delete_cache removes files, never their folders
         self._count_dir(st, cat)
-        self._finish(rel, st, kind, cat, True, files, other, nbytes, newest)
+        self._finish(
+            rel, st, kind, cat, True, files, other, nbytes, newest, disk + st.st_blocks * 512
+        )
 
     def _age(self, st: os.stat_result) -> int:
         age = self.hooks.age
@@ -521,6 +530,7 @@ class _RootWalker:
         other: int,
         nbytes: int,
         newest: tuple[int, int],
+        disk: int,
     ) -> None:
         """Hand the item to prune, and keep it if it is among the largest.
 
@@ -544,6 +554,7 @@ class _RootWalker:
             nbytes,
             st.st_mtime_ns,
             *newest,
+            disk,
         )
         if self.hooks.on_item is not None:
             self.hooks.on_item(item)
@@ -600,20 +611,22 @@ class _RootWalker:
 
     def _walk_dir(
         self, parent_fd: int, name: str, rel: str, st: os.stat_result, kind: Kind, cat: Category
-    ) -> tuple[int, int, int, tuple[int, int], bool]:
+    ) -> tuple[int, int, int, tuple[int, int], bool, int]:
         """Walk one item folder.
 
-        Returns (files, other entries, bytes, (newest mtime, newest age timestamp), empty).
+        Returns (files, other entries, bytes, (newest mtime, newest age timestamp), empty,
+        allocated bytes below the folder).
         """
         fd = self._open(parent_fd, name, rel)
         newest = st.st_mtime_ns
         age_of = self.hooks.age
         newest_age = self._age(st)
         if fd is None:
-            return 0, 1, 0, (newest, newest_age), False
+            return 0, 1, 0, (newest, newest_age), False, 0
         files = other = 0
         item_bytes = 0  # each inode once within the item, whatever the walk order
         item_links: set[tuple[int, int]] = set()
+        item_disk = 0
         empty = True
         on_file = self.hooks.on_file
         leaf = self._leaf
@@ -626,7 +639,7 @@ class _RootWalker:
         except OSError as exc:
             os.close(fd)
             self.warn(self._path(rel), open_error_reason(exc))
-            return 0, 1, 0, (newest, newest_age), False
+            return 0, 1, 0, (newest, newest_age), False, 0
         # Each frame: (fd, iterator, rel path, category, depth)
         stack: list[tuple[int, Iterator[os.DirEntry[str]], str, Category, int]] = [
             (fd, top_it, rel, cat, 0)
@@ -665,16 +678,20 @@ class _RootWalker:
                                 files += 1
                                 if est.st_nlink == 1:
                                     item_bytes += est.st_size
+                                    item_disk += est.st_blocks * 512
                                 elif (est.st_dev, est.st_ino) not in item_links:
                                     item_links.add((est.st_dev, est.st_ino))
                                     item_bytes += est.st_size
+                                    item_disk += est.st_blocks * 512
                                 if on_file is not None:
                                     on_file(f"{drel}/{ename}", est, ecat)
                             else:
                                 other += 1
+                                item_disk += est.st_blocks * 512
                             continue
                         erel = f"{drel}/{ename}"
                         self._count_dir(est, ecat)
+                        item_disk += est.st_blocks * 512
                         if est.st_dev != dev:
                             self.warn(self._path(erel), MOUNT_WARNING)
                             other += 1
@@ -698,7 +715,7 @@ class _RootWalker:
             for dfd, it, *_ in stack:
                 it.close()  # type: ignore[attr-defined]
                 os.close(dfd)
-        return files, other, item_bytes, (newest, newest_age), empty
+        return files, other, item_bytes, (newest, newest_age), empty, item_disk
 
 
 def scan(
