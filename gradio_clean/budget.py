@@ -233,7 +233,7 @@ def apply_budget(
             usage = sum(r.disk_bytes for r in plan.scan.roots if r.path in fs_of)
             targets.append(
                 cut.evict(
-                    Rule.MAX_SIZE, usage, max_size, None, f"{LRU}; budget {format_size(max_size)}"
+                    Rule.MAX_SIZE, usage, max_size, None, f"{LRU}; budget {human_size(max_size)}"
                 )
             )
             targets[-1].limit = format_size(max_size)

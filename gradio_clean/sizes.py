@@ -107,20 +107,18 @@ def format_size(n: int) -> str:
         return "-" + format_size(-n)
     best = str(n)
     for unit, factor in _UNITS.items():
-        if len(unit) > 1 and unit.endswith("ib") or factor == 1 or n < factor:
-            continue
-        suffix = unit.upper()
-        quotient = Decimal(n) / factor
-        text = f"{quotient.normalize():f}"
-        if "." in text and (len(text.partition(".")[2]) > 3 or not unit.isalpha() or len(unit) > 1):
-            continue
-        if int(Decimal(text) * factor) == n and len(text + suffix) < len(best):
-            best = text + suffix
+        if unit in ("", "b") or unit.endswith("ib") or n < factor:
+            continue  # plain bytes are the fallback; KiB and K are the same, K is shorter
+        text = f"{(Decimal(n) / factor).normalize():f}"
+        if "." in text and (len(unit) > 1 or len(text.partition(".")[2]) > 3):
+            continue  # fractions only of the binary letters, and short: 1.5T, not 1.234567G
+        if int(Decimal(text) * factor) == n and len(text) + len(unit) < len(best):
+            best = text + unit.upper()
     return best
 
 
 def human_size(n: int) -> str:
-    """For messages: ``1.2 GiB``, ``200 MiB``, ``512 B`` (what report.size shows too)."""
+    """For messages: ``1.2 GiB``, ``200 MiB``, ``512 B``."""
     if n < 0:
         return "-" + human_size(-n)
     value, unit = float(n), "B"
@@ -128,4 +126,4 @@ def human_size(n: int) -> str:
         if value < 1024:
             break
         value, unit = value / 1024, bigger
-    return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+    return f"{n} B" if unit == "B" else f"{value:.1f}".removesuffix(".0") + f" {unit}"

@@ -119,4 +119,4 @@ def test_any_text_parses_or_raises_size_error(text: str) -> None:
 def test_human_size_is_short() -> None:
     assert human_size(100) == "100 B"
     assert human_size(1288490189) == "1.2 GiB"
-    assert human_size(200 * MI) == "200.0 MiB"
+    assert human_size(200 * MI) == "200 MiB"

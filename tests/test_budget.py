@@ -1,0 +1,308 @@
+"""--max-size and --min-free on real trees: least recently used units go, whole, and
+nothing outside the scope does; what the plan says it frees is what du sees after."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gradio_clean.classify import Role
+from gradio_clean.delete import apply_plan
+from gradio_clean.durations import AgeBy
+from gradio_clean.plan import BudgetTarget, Plan, Rule
+from gradio_clean.preflight import preflight
+from gradio_clean.roots import Root
+from gradio_clean.rules import RuleSet, build_plan
+from gradio_clean.sizes import MinFree, human_size
+from tests.conftest import DAY, HOUR, REPO, hold, set_age, write
+
+KI = 1024
+
+
+def unit_name(i: int) -> str:
+    """A Gradio 6 hash folder name (64 hex digits), distinct per i."""
+    return f"{i:064x}"
+
+
+def make_unit(root: Path, i: int, size: int, age: float) -> Path:
+    folder = root / unit_name(i)
+    write(folder / "file.bin", os.urandom(size), age=age)
+    set_age(folder, age)
+    return folder
+
+
+def du(path: Path) -> int:
+    out = subprocess.run(["du", "-sB1", str(path)], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[0])
+
+
+def plan_for(roots: list[Root], **rules: object) -> Plan:
+    ruleset = RuleSet(age_by=AgeBy.MTIME, **rules)  # type: ignore[arg-type]
+    return build_plan(roots, ruleset, now=time.time(), jobs=1)
+
+
+def only_target(plan: Plan) -> BudgetTarget:
+    assert plan.budget is not None
+    (target,) = plan.budget.targets
+    return target
+
+
+def lru_prefix(folders: list[Path], usage: int, budget: int) -> set[str]:
+    """The fewest oldest folders whose removal brings usage to the budget, counted by du."""
+    chosen: set[str] = set()
+    for folder in sorted(folders, key=lambda f: f.stat().st_mtime_ns):
+        if usage <= budget:
+            break
+        usage -= du(folder)
+        chosen.add(folder.name)
+    return chosen
+
+
+def test_max_size_at_half_evicts_exactly_the_least_recently_used_units(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    temp, app = tmp_path / "temp", tmp_path / "app"
+    eligible = [
+        make_unit(temp, i, (i % 5 + 1) * 9 * KI, (i * 7 % 20 + 2) * HOUR) for i in range(20)
+    ]
+    # Oldest of all, but out of scope: excluded, held open, young, user data.
+    excluded = make_unit(temp, 100, 50 * KI, 30 * DAY)
+    held = make_unit(temp, 101, 50 * KI, 29 * DAY)
+    young = make_unit(temp, 102, 50 * KI, 60)
+    flagged = write(app / ".gradio" / "flagged" / "data.csv", b"x" * 50 * KI, age=40 * DAY)
+    code = f"import time\nf = open({str(held / 'file.bin')!r})\nprint('ready', flush=True)\n"
+    hold(holder, code + "time.sleep(120)")
+    roots = [Root(str(temp), Role.TEMP, "test"), Root(str(app), Role.APP, "test")]
+    usage = du(temp) + du(app)
+    budget = usage // 2
+
+    plan = plan_for(roots, max_size=budget, exclude=(f"{excluded.name}/",))
+
+    target = only_target(plan)
+    assert (target.rule, target.usage, target.target) == (Rule.MAX_SIZE, usage, budget)
+    expected = lru_prefix(eligible, usage, budget)
+    assert {a.rel for a in plan.actions} == expected
+    assert all(a.rule is Rule.MAX_SIZE and a.is_dir for a in plan.actions)
+    assert plan.actions[0].reason == f"least recently used; budget {human_size(budget)}"
+    assert target.evicted == len(expected) and target.over == 0 and target.why_over is None
+    newest = max((temp / rel).stat().st_mtime_ns for rel in expected)
+    assert target.newest_evicted_ns == newest
+
+    result = apply_plan(preflight(plan))
+    assert result.complete
+    assert du(temp) + du(app) == target.after <= budget
+    for kept in (excluded, held, young, flagged):
+        assert kept.exists()
+    assert {f.name for f in eligible if not f.exists()} == expected
+
+
+def test_min_age_protects_young_units_and_the_shortfall_says_why(tmp_path: Path) -> None:
+    temp = tmp_path / "temp"
+    old = [make_unit(temp, i, 20 * KI, 2 * HOUR + i) for i in range(3)]
+    young = [make_unit(temp, 10 + i, 20 * KI, 60 + i) for i in range(3)]
+    plan = plan_for([Root(str(temp), Role.TEMP, "test")], max_size=0, min_age=600.0)
+
+    assert {a.rel for a in plan.actions} == {f.name for f in old}
+    target = only_target(plan)
+    young_bytes = sum(du(f) for f in young)
+    assert target.over == du(temp) - sum(du(f) for f in old) > 0
+    assert target.why_over is not None
+    assert target.why_over.startswith("still ")
+    assert f"{human_size(young_bytes)} is younger than 10m" in target.why_over
+    assert plan.budget is not None and not plan.budget.met
+
+    later = plan_for([Root(str(temp), Role.TEMP, "test")], max_size=0, min_age=30.0)
+    assert {a.rel for a in later.actions} == {f.name for f in old + young}
+
+
+def test_protected_remainder_is_reported_over_by_how_much_and_why(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    write(app / ".gradio" / "flagged" / "big.csv", b"f" * 400 * KI, age=10 * DAY)
+    write(app / "app.py", b"import gradio\n", age=10 * DAY)
+    session = write(app / "k3x9q0ab1z" / "upload.txt", b"s" * 8 * KI, age=5 * HOUR)
+    set_age(session.parent, 5 * HOUR)
+    plan = plan_for([Root(str(app), Role.APP, "test")], max_size=100 * KI)
+
+    assert [a.rel for a in plan.actions] == ["k3x9q0ab1z"]  # the one session; no user data
+    target = only_target(plan)
+    assert target.over > 0
+    assert target.why_over is not None
+    assert "is protected (user data, app files or excluded)" in target.why_over
+    assert target.why_over.startswith("still ")
+
+
+def test_shared_inodes_are_freed_only_with_their_last_link(tmp_path: Path) -> None:
+    """Hard-link dedupe makes hash folders share inodes: evicting one frees its own only."""
+    temp = tmp_path / "temp"
+    a = make_unit(temp, 1, 4 * KI, 3 * DAY)
+    b = make_unit(temp, 2, 4 * KI, 2 * DAY)
+    make_unit(temp, 3, 4 * KI, 1 * DAY)
+    shared = write(a / "shared.bin", os.urandom(200 * KI), age=3 * DAY)
+    os.link(shared, b / "shared.bin")
+    set_age(a, 3 * DAY)
+    set_age(b, 2 * DAY)
+    usage = du(temp)
+    root = Root(str(temp), Role.TEMP, "test")
+
+    # Freeing 10 KiB: a alone cannot (its big file stays at b), so a and b go.
+    plan = plan_for([root], max_size=usage - 10 * KI)
+    assert {x.rel for x in plan.actions} == {a.name, b.name}
+    target = only_target(plan)
+    assert usage - target.freed == target.after
+    assert apply_plan(preflight(plan)).complete
+    assert du(temp) == target.after
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 40),  # KiB
+            st.integers(0, 200),  # hours old (0: younger than min-age)
+            st.booleans(),  # excluded
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+    st.floats(0.0, 1.0),
+)
+def test_evicted_units_are_a_prefix_of_the_eligible_ones(
+    specs: list[tuple[int, int, bool]], fraction: float
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        temp = Path(tmp) / "temp"
+        temp.mkdir()
+        folders = []
+        for i, (kib, hours, _) in enumerate(specs):
+            age = hours * HOUR + i + (0 if hours else 0.0)  # distinct ages; 0 h: young
+            folders.append(make_unit(temp, i, kib * KI, age if hours else 30))
+        set_age(temp, 0)
+        excluded = tuple(f"{f.name}/" for f, s in zip(folders, specs, strict=True) if s[2])
+        usage = du(temp)
+        budget = int(usage * fraction)
+        plan = plan_for([Root(str(temp), Role.TEMP, "test")], max_size=budget, exclude=excluded)
+
+        eligible = [f for f, s in zip(folders, specs, strict=True) if s[1] and not s[2]]
+        eligible.sort(key=lambda f: f.stat().st_mtime_ns)
+        evicted = {a.rel for a in plan.actions}
+        assert evicted == {f.name for f in eligible[: len(evicted)]}
+        target = only_target(plan)
+        assert target.usage == usage
+        if usage - sum(du(f) for f in eligible) <= budget:
+            assert target.after <= budget
+            assert target.why_over is None
+        else:
+            assert len(evicted) == len(eligible) and target.why_over is not None
+
+
+MIN_FREE_CHILD = """
+import json, os, sys, time
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+from gradio_clean.classify import Role
+from gradio_clean.delete import apply_plan
+from gradio_clean.durations import AgeBy
+from gradio_clean.preflight import preflight
+from gradio_clean.roots import Root
+from gradio_clean.rules import RuleSet, build_plan
+from gradio_clean.sizes import MinFree
+
+mnt = Path(sys.argv[1])
+now = time.time()
+ages = {}
+for i in range(12):  # 12 units of 512 KiB on 8 MiB: about 80% used
+    folder = mnt / f"{i:064x}"
+    folder.mkdir()
+    (folder / "f.bin").write_bytes(os.urandom(512 * 1024))
+    t = now - (i * 7 % 12 + 1) * 3600
+    os.utime(folder / "f.bin", (t, t))
+    os.utime(folder, (t, t))
+    ages[folder.name] = t
+
+def free() -> float:
+    v = os.statvfs(mnt)
+    return v.f_bavail / v.f_blocks
+
+before = free()
+rules = RuleSet(age_by=AgeBy.MTIME, min_free=MinFree(percent=50.0))
+plan = build_plan([Root(str(mnt), Role.TEMP, "test")], rules, now=now, jobs=1)
+result = apply_plan(preflight(plan))
+(target,) = plan.budget.targets
+print(json.dumps({
+    "before": before, "after": free(), "complete": result.complete,
+    "evicted": sorted(a.rel for a in plan.actions), "ages": ages,
+    "rule": target.rule.value, "over": target.over, "mount": target.filesystem,
+}))
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="needs root and unshare(1) to mount a tmpfs",
+)
+def test_min_free_on_a_small_tmpfs_evicts_the_oldest_units_only(tmp_path: Path) -> None:
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    script = 'mount -t tmpfs -o size=8m none "$1" && exec "$2" -c "$3" "$1" "$4"'
+    child = [sys.executable, textwrap.dedent(MIN_FREE_CHILD), str(REPO)]
+    proc = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script, "sh", str(mnt), *child],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if (
+        proc.returncode != 0
+        and "unshare" in proc.stderr
+        and "Operation not permitted" in proc.stderr
+    ):
+        pytest.skip("unshare is not permitted here")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["before"] < 0.5 <= out["after"]
+    assert out["complete"] and out["rule"] == "min-free" and out["over"] == 0
+    assert out["mount"] == str(mnt)
+    by_age = sorted(out["ages"], key=out["ages"].get)
+    assert out["evicted"] == sorted(by_age[: len(out["evicted"])])
+    assert 0 < len(out["evicted"]) < len(by_age)
+
+
+def test_min_free_target_counts_the_filesystem(tmp_path: Path) -> None:
+    """Without a mount of our own: the target is the filesystem's, shared by its roots."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    make_unit(one, 1, 8 * KI, 3 * HOUR)
+    make_unit(two, 2, 8 * KI, 2 * HOUR)
+    roots = [Root(str(one), Role.TEMP, "test"), Root(str(two), Role.TEMP, "test")]
+    plan = plan_for(roots, min_free=MinFree(bytes=0))
+    target = only_target(plan)  # one filesystem: one target for both roots
+    v = os.statvfs(tmp_path)
+    assert target.roots == (str(one), str(two))
+    assert target.size == v.f_blocks * v.f_frsize
+    assert target.wanted_free == 0 and target.evicted == 0 and plan.actions == ()
+    assert abs(target.usage - (v.f_blocks - v.f_bavail) * v.f_frsize) < 64 * 1024 * 1024
+
+
+def test_a_split_walk_plans_the_same_cut(tmp_path: Path) -> None:
+    """Forked workers each collect their share of the units; the parent sorts them all."""
+    temp = tmp_path / "temp"
+    for i in range(12):
+        make_unit(temp, i, (i % 3 + 1) * 8 * KI, (i * 5 % 12 + 1) * HOUR)
+    root = Root(str(temp), Role.TEMP, "test")
+    rules = RuleSet(age_by=AgeBy.MTIME, max_size=du(temp) // 2)
+    now = time.time()
+    one = build_plan([root], rules, now=now, jobs=1)
+    split = build_plan([root], rules, now=now, jobs=2)
+    assert one.actions and split.actions == one.actions
+    assert split.budget == one.budget
