@@ -18,6 +18,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     PARTIAL = 3  # the run finished, but some entries were skipped or failed
     BUSY = 4  # another gradio-clean run holds the root's lock
+    OVER_BUDGET = 5  # --max-size/--min-free not met: what is left is protected, young or in use
     INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as shells report it
     TERMINATED = 143  # SIGTERM (systemd stop, Kubernetes deadline): 128 + 15
 

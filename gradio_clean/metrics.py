@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 from gradio_clean.classify import Category
 from gradio_clean.errors import GradioCleanError
-from gradio_clean.plan import Rule
+from gradio_clean.plan import Budget, Rule
 
 PREFIX = "gradio_clean_"
 LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
@@ -64,6 +64,32 @@ class Count:
 
 
 @dataclass(frozen=True)
+class BudgetGauge:
+    """One budget target's numbers: usage and its ceiling, as budget.py counts them."""
+
+    rule: str  # max-size or min-free
+    filesystem: str  # min-free: the mount point; max-size: "" (all roots)
+    target_bytes: int  # the most usage allowed
+    usage_before_bytes: int
+    usage_after_bytes: int
+
+    @property
+    def over_bytes(self) -> int:
+        return max(0, self.usage_after_bytes - self.target_bytes)
+
+
+def budget_gauges(budget: Budget | None, unfreed: int = 0) -> tuple[BudgetGauge, ...]:
+    """The gauges for a plan's budget; `unfreed`: bytes planned that apply did not free
+    (skipped or failed), added back to every target's usage after."""
+    if budget is None:
+        return ()
+    return tuple(
+        BudgetGauge(t.rule.value, t.filesystem or "", t.target, t.usage, t.after + max(0, unfreed))
+        for t in budget.targets
+    )
+
+
+@dataclass(frozen=True)
 class RunMetrics:
     """One run's numbers. Keys are category and rule values (enums are accepted too)."""
 
@@ -77,6 +103,7 @@ class RunMetrics:
     # by rule: copies replaced by a hard link (their bytes count in `freed`, their
     # paths stay, so they are not in `freed`'s files)
     linked: Mapping[str, Count] = field(default_factory=dict)
+    budget: tuple[BudgetGauge, ...] = ()  # --max-size / --min-free: one per target
 
 
 def render_metrics(m: RunMetrics, *, last_success: float | None = None) -> str:
@@ -129,6 +156,7 @@ def render_metrics(m: RunMetrics, *, last_success: float | None = None) -> str:
             {"": m.timestamp if m.success else (last_success or 0)},
         ),
     ]
+    metrics += _budget_metrics(m.budget)
     out: list[str] = []
     for name, help_text, samples in metrics:
         full = PREFIX + name
@@ -270,3 +298,40 @@ def _escape_label(value: str) -> str:
 
 def _escape_help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _budget_metrics(gauges: tuple[BudgetGauge, ...]) -> list[tuple[str, str, dict[str, float]]]:
+    """Written when a budget rule ran (a schedule keeps its rules, so the series stay)."""
+    if not gauges:
+        return []
+    over = int(any(g.over_bytes > 0 for g in gauges))
+    labels = [(f'rule="{g.rule}",filesystem="{_escape_label(g.filesystem)}"', g) for g in gauges]
+    out: list[tuple[str, str, dict[str, float]]] = [
+        (
+            "budget_bytes",
+            "The most usage a budget allows (--max-size; --min-free: size less free wanted).",
+            {key: g.target_bytes for key, g in labels},
+        ),
+        (
+            "budget_usage_before_bytes",
+            "Usage a budget counted before the last run (du's blocks; statvfs for min-free).",
+            {key: g.usage_before_bytes for key, g in labels},
+        ),
+        (
+            "budget_usage_after_bytes",
+            "Usage after the last run, by what it freed.",
+            {key: g.usage_after_bytes for key, g in labels},
+        ),
+        (
+            "budget_over_bytes",
+            "How far usage is still over the budget after the last run; 0 when met.",
+            {key: g.over_bytes for key, g in labels},
+        ),
+        (
+            "over_budget",
+            "1 if the last run left some budget unmet (what is left is protected, young or "
+            "in use), else 0.",
+            {"": over},
+        ),
+    ]
+    return out

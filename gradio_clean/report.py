@@ -26,7 +26,7 @@ from rich.text import Text
 
 from gradio_clean.classify import Category
 from gradio_clean.ignore import IgnoreFile, ScopeReport
-from gradio_clean.plan import Action, ApplyResult, Outcome, Plan, Rule, Status
+from gradio_clean.plan import Action, ApplyResult, Budget, BudgetTarget, Outcome, Plan, Rule, Status
 from gradio_clean.scan import Item, RootScan, ScanResult
 from gradio_clean.text import jsonable, shown
 from gradio_clean.text import plural as plural  # re-exported: the CLI words counts with it
@@ -439,6 +439,7 @@ def prune_to_dict(
         "reported": [_action_to_dict(a, None, status=Status.REPORTED) for a in plan.reported],
         "warnings": [{"path": jsonable(w.path), "message": w.message} for w in plan.warnings],
         "totals": totals,
+        **({"budget": budget_to_dict(plan.budget)} if plan.budget is not None else {}),
     }
 
 
@@ -668,6 +669,7 @@ def dry_run_summary(plan: Plan) -> list[str]:
         skipped = plural(len(plan.skips), "entry", "entries")
         lines[0] = f"{lines[0][:-1]}; {skipped} would be skipped (see the status column)."
     lines += _reported_line(plan)
+    lines += budget_lines(plan)
     if any(a.hardlink for a in plan.actions):
         verbs = "delete and link" if len(links) < len(going) else "link"
         lines.append(f"Dry run: nothing was deleted or linked. Re-run with --apply to {verbs}.")
@@ -696,3 +698,73 @@ def apply_summary(plan: Plan, result: ApplyResult) -> list[str]:
             "see above or --json."
         )
     return lines
+
+
+# -- budget (--max-size, --min-free) -------------------------------------------------
+
+
+def budget_to_dict(budget: Budget) -> dict[str, Any]:
+    """prune --json's `budget`: per target the usage, its ceiling and the cut."""
+    return {
+        "met": budget.met,
+        "min_age_seconds": budget.min_age,
+        "targets": [_target_to_dict(t) for t in budget.targets],
+    }
+
+
+def _target_to_dict(t: BudgetTarget) -> dict[str, Any]:
+    newest = t.newest_evicted_ns
+    return {
+        "rule": t.rule.value,
+        "limit": t.limit,
+        "roots": [jsonable(r) for r in t.roots],
+        "filesystem": None if t.filesystem is None else jsonable(t.filesystem),
+        "filesystem_bytes": t.size,
+        "wanted_free_bytes": t.wanted_free,
+        "usage_bytes": t.usage,
+        "target_bytes": t.target,
+        "frees_bytes": t.freed,
+        "after_bytes": t.after,
+        "over_bytes": t.over,
+        "evicted": t.evicted,
+        "evicted_bytes": t.evicted_bytes,
+        "newest_evicted_last_use": None if newest is None else iso(newest / 1e9),
+        "why_over": t.why_over,
+    }
+
+
+def budget_lines(plan: Plan) -> list[str]:
+    """Per budget target: usage now, target, what the plan frees, usage after, and the
+    last use of the most recently used unit evicted; then, if unmet, how far and why."""
+    if plan.budget is None:
+        return []
+    lines = []
+    for t in plan.budget.targets:
+        if t.rule is Rule.MAX_SIZE:
+            line = (
+                f"Budget --max-size {t.limit}: usage {size(t.usage)} → target "
+                f"{size(t.target)}: frees {size(t.freed)}, after {size(t.after)}"
+            )
+        else:
+            total = t.size or 0
+            line = (
+                f"Budget --min-free {t.limit} on {shown(t.filesystem or '')}: free "
+                f"{size(total - t.usage)} of {size(total)} → wanted {size(t.wanted_free or 0)}: "
+                f"frees {size(t.freed)}, free after {size(total - t.after)}"
+            )
+        lines.append(f"{line}; {_evicting(plan, t)}.")
+        if t.why_over is not None:
+            lines.append(f"Budget not met: {t.why_over}.")
+    return lines
+
+
+def _evicting(plan: Plan, t: BudgetTarget) -> str:
+    if not t.evicted or t.newest_evicted_ns is None:
+        return "nothing to evict" if t.over == 0 else "nothing left to evict"
+    units = [a for a in plan.actions if a.rule is t.rule and a.root in t.roots]
+    folders = sum(a.is_dir for a in units)
+    files = len(units) - folders
+    what = " and ".join(plural(n, noun) for n, noun in ((folders, "folder"), (files, "file")) if n)
+    minute = -(-t.newest_evicted_ns // 60_000_000_000) * 60  # rounded up: "before" holds
+    when = _EPOCH + dt.timedelta(seconds=minute)
+    return f"evicting {what} last used before {when:%Y-%m-%d %H:%M} UTC"

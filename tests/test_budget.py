@@ -20,8 +20,11 @@ from hypothesis import strategies as st
 from gradio_clean.classify import Role
 from gradio_clean.delete import apply_plan
 from gradio_clean.durations import AgeBy
+from gradio_clean.errors import ExitCode
+from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics
 from gradio_clean.plan import BudgetTarget, Plan, Rule
 from gradio_clean.preflight import preflight
+from gradio_clean.report import dry_run_summary, prune_to_dict, size
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.sizes import MinFree, human_size
@@ -213,7 +216,10 @@ from pathlib import Path
 from gradio_clean.classify import Role
 from gradio_clean.delete import apply_plan
 from gradio_clean.durations import AgeBy
+from gradio_clean.errors import ExitCode
+from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics
 from gradio_clean.preflight import preflight
+from gradio_clean.report import dry_run_summary, prune_to_dict, size
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.sizes import MinFree
@@ -306,3 +312,46 @@ def test_a_split_walk_plans_the_same_cut(tmp_path: Path) -> None:
     split = build_plan([root], rules, now=now, jobs=2)
     assert one.actions and split.actions == one.actions
     assert split.budget == one.budget
+
+
+def test_the_cut_is_shown_in_the_dry_run_json_and_metrics(tmp_path: Path) -> None:
+    temp = tmp_path / "temp"
+    for i in range(4):
+        make_unit(temp, i, 16 * KI, (i + 1) * DAY)
+    young = make_unit(temp, 9, 64 * KI, 60)
+    plan = preflight(plan_for([Root(str(temp), Role.TEMP, "test")], max_size=16 * KI))
+    target = only_target(plan)
+    assert target.evicted == 4 and target.over > 0
+
+    lines = dry_run_summary(plan)
+    budget = next(line for line in lines if line.startswith("Budget --max-size 16K: "))
+    newest = (temp / unit_name(0)).stat().st_mtime_ns  # the youngest evicted unit's last use
+    before = time.strftime("%Y-%m-%d %H:%M", time.gmtime(-(-newest // 60_000_000_000) * 60))
+    assert budget == (
+        f"Budget --max-size 16K: usage {size(target.usage)} → target 16.0 KiB: "
+        f"frees {size(target.freed)}, after {size(target.after)}; "
+        f"evicting 4 folders last used before {before} UTC."
+    )
+    assert f"Budget not met: still {human_size(target.over)} over: " in "\n".join(lines)
+    assert "is younger than 10m" in "\n".join(lines)
+
+    doc = prune_to_dict(plan, None, {})
+    assert doc["budget"]["met"] is False
+    (t,) = doc["budget"]["targets"]
+    assert (t["rule"], t["usage_bytes"], t["target_bytes"]) == ("max-size", target.usage, 16 * KI)
+    assert t["after_bytes"] == target.after and t["over_bytes"] == target.over > 0
+    assert t["evicted"] == 4 and t["why_over"] == target.why_over
+    assert {a["rule"] for a in doc["actions"]} == {"max-size"}
+    assert "budget" not in prune_to_dict(plan_for([Root(str(temp), Role.TEMP, "t")]), None, {})
+    assert young.exists()
+
+    text = render_metrics(
+        RunMetrics({}, {}, 0, 0, 1.0, True, 0.0, budget=budget_gauges(plan.budget))
+    )
+    assert 'gradio_clean_budget_bytes{rule="max-size",filesystem=""} 16384\n' in text
+    assert (
+        f'gradio_clean_budget_over_bytes{{rule="max-size",filesystem=""}} {target.over}\n' in text
+    )
+    assert "gradio_clean_over_budget 1\n" in text
+    assert "over_budget" not in render_metrics(RunMetrics({}, {}, 0, 0, 1.0, True, 0.0))
+    assert ExitCode.OVER_BUDGET == 5
