@@ -485,6 +485,8 @@ def test_metrics_agree_with_the_json_and_with_a_scan(
         ),
     }
     expected_files = {"older-than": 3 + 1 + 1, "duplicates": 0, "orphaned-sessions": 6}
+    for budget_rule in ("max-size", "min-free"):  # every rule is written, zeros included
+        expected_bytes[budget_rule] = expected_files[budget_rule] = 0
     scan = run_json(runner, "scan", str(t.temp), str(t.app))
     prom = tmp_path / "textfile" / "gradio_clean.prom"
     prom.parent.mkdir()

@@ -24,7 +24,7 @@ from typer.testing import CliRunner, Result
 
 from gradio_clean.cli import app
 from gradio_clean.errors import ExitCode
-from gradio_clean.metrics import RunMetrics, render_metrics
+from gradio_clean.metrics import BudgetGauge, RunMetrics, render_metrics
 from tests.conftest import DAY, HOUR, SHA256_A, SHA256_B, set_age, write
 from tests.helpers import only, parse_exposition, unit_settings
 
@@ -292,7 +292,8 @@ def test_the_systemd_install_command_writes_both_units(
 
 
 def test_the_metrics_table_names_every_metric_written() -> None:
-    text = render_metrics(RunMetrics({}, {}, 0, 0, 1.0, success=True, timestamp=1.0))
+    gauge = BudgetGauge("max-size", "", 1, 2, 1)  # budget metrics: with a budget rule only
+    text = render_metrics(RunMetrics({}, {}, 0, 0, 1.0, True, 1.0, budget=(gauge,)))
     written = {name for name, _ in parse_exposition(text).samples}
     section = README[README.index("### Metrics for Prometheus") :]
     section = section[: section.index("\n### ")]
