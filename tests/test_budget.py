@@ -354,4 +354,4 @@ def test_the_cut_is_shown_in_the_dry_run_json_and_metrics(tmp_path: Path) -> Non
     )
     assert "gradio_clean_over_budget 1\n" in text
     assert "over_budget" not in render_metrics(RunMetrics({}, {}, 0, 0, 1.0, True, 0.0))
-    assert ExitCode.OVER_BUDGET == 5
+    assert int(ExitCode.OVER_BUDGET) == 5
