@@ -200,8 +200,12 @@ class _RootWalker:
     def _open_listing(
         self, parent_fd: int, name: str, rel: str
     ) -> tuple[int, Iterator[os.DirEntry[str]]] | None:
-        fd = self._open(parent_fd, name, rel)
-        if fd is None:
+        try:
+            fd = os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.warn(self._path(rel), open_error_reason(exc))
             return None
         try:
             return fd, os.scandir(fd)
@@ -243,7 +247,8 @@ class _RootWalker:
     ) -> None:
         """Hand the item to prune, and keep it if it is among the largest."""
         files, other, nbytes, newest_ns, age_ns = held
-        ranked = kind in _RANKED and self.counts.ranks(nbytes)
+        counts = self.counts
+        ranked = kind in _RANKED and counts.ranks(nbytes)
         if not ranked and self.hooks.on_item is None:
             return  # most items: no object built at all
         item = Item(
@@ -264,7 +269,7 @@ class _RootWalker:
         if self.hooks.on_item is not None:
             self.hooks.on_item(item)
         if ranked:
-            self.counts.rank(nbytes, item)
+            counts.rank(nbytes, item)
 
     def _walk_dir(
         self, parent_fd: int, name: str, rel: str, st: os.stat_result, kind: Kind, cat: Category
@@ -273,7 +278,7 @@ class _RootWalker:
         listing = self._open_listing(parent_fd, name, rel)
         if listing is None:
             return (0, 1, 0, st.st_mtime_ns, self._age(st)), False
-        stack: list[_Frame] = [(*listing, rel, cat, 0)]
+        stack: list[_Frame] = [(listing[0], listing[1], rel, cat, 0)]
         try:
             return self._walk_frames(stack, kind is Kind.HASH_DIR, st.st_mtime_ns, self._age(st))
         finally:
@@ -364,7 +369,7 @@ class _RootWalker:
             self.warn(self._path(rel), MOUNT_WARNING)
             return None
         listing = self._open_listing(parent_fd, name, rel)
-        return None if listing is None else (*listing, rel, cat, depth + 1)
+        return None if listing is None else (listing[0], listing[1], rel, cat, depth + 1)
 
 
 def _walk_shared(walker: _RootWalker, fd: int) -> None:
