@@ -118,7 +118,8 @@ class _RootWalker:
         self.hooks = hooks
         self.jobs = jobs
         self.auto_jobs = auto_jobs
-        self.tell: Report | None = hooks.progress  # a share's own report, in a split walk
+        # where report() tells progress: the hook, or in a split walk the share's report
+        self.tell: Report | None = hooks.progress
         self.dev = 0
 
     # -- entry points -------------------------------------------------------------
