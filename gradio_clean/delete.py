@@ -47,7 +47,7 @@ from gradio_clean.removal import (
     survey,
 )
 from gradio_clean.roots import DIR_FLAGS, describe_open_error
-from gradio_clean.workers import Counters, available_jobs, run_shares, stop_signal
+from gradio_clean.workers import Share, available_jobs, run_shares, stop_signal
 
 ApplyProgress = Callable[[int, int, int], None]  # (actions done, actions total, bytes freed)
 Why = Callable[[int, int], "str | None"]
@@ -133,7 +133,7 @@ def _check(
         raise Skip("changed since planning (ctime: rewritten, chmod, chown or linked)")
 
 
-def _split(rel: str) -> tuple[str, str]:
+def _parent_and_name(rel: str) -> tuple[str, str]:
     head, _, name = rel.rpartition("/")
     return head, name
 
@@ -146,7 +146,7 @@ class _Freed:
 
 def _planned_entry(chain: _DirChain, action: Action) -> tuple[int, str, os.stat_result] | None:
     """The action's parent descriptor, name and fresh lstat, re-checked; None if gone."""
-    head, name = _split(action.rel)
+    head, name = _parent_and_name(action.rel)
     try:
         parent = chain.open(head)
     except FileNotFoundError:  # a folder on the way is gone, and the entry with it
@@ -216,7 +216,7 @@ def _check_keep(chain: _DirChain, action: Action) -> tuple[int, int]:
     """
     assert action.keep is not None and action.keep_identity is not None
     keep_rel = os.path.relpath(action.keep, action.root)
-    head, name = _split(keep_rel)
+    head, name = _parent_and_name(keep_rel)
     parent = _open_path(chain.root_fd, head, chain.dev)
     try:
         try:
@@ -420,7 +420,7 @@ def _apply_root(
 def _tidy(chain: _DirChain, folders: set[str], root_path: str) -> list[str]:
     removed = []
     for rel in sorted(folders, key=lambda r: (-r.count("/"), r)):
-        head, name = _split(rel)
+        head, name = _parent_and_name(rel)
         try:
             os.rmdir(name, dir_fd=chain.open(head))
             removed.append(os.path.join(root_path, rel))
@@ -429,9 +429,11 @@ def _tidy(chain: _DirChain, folders: set[str], root_path: str) -> list[str]:
     return removed
 
 
-AUTO_SPLIT_MIN = 1000  # fewer actions than this are not worth a fork
-_Done = tuple[int, str, "str | None", int, int]  # index, status, detail, freed bytes, files
-_Share = tuple[list[_Done], list[str], int]  # rows, folders removed, the signal that stopped it
+# Fewer actions than this are not worth a fork. (A scan counts a root's entries instead,
+# each one a stat at least: see scan.FORK_MIN_ENTRIES.)
+FORK_MIN_ACTIONS = 1000
+_Row = tuple[int, str, "str | None", int, int]  # index, status, detail, freed bytes, files
+_Applied = tuple[list[_Row], list[str], int]  # rows, folders removed, the signal that stopped it
 
 
 def _run_share(
@@ -439,16 +441,16 @@ def _run_share(
     indices: Sequence[int],
     why: Why,
     report: Callable[[int, int], None],
-) -> _Share:
+) -> _Applied:
     """Apply the actions at `indices` (in plan order); plain tuples travel back cheaply."""
     position = {id(plan.actions[i]): i for i in indices}
-    done_rows: list[_Done] = []
+    rows: list[_Row] = []
     freed = 0
 
     def done(outcome: Outcome) -> None:
         nonlocal freed
         freed += outcome.freed_bytes
-        done_rows.append(
+        rows.append(
             (
                 position[id(outcome.action)],
                 outcome.status.value,
@@ -457,7 +459,7 @@ def _run_share(
                 outcome.freed_files,
             )
         )
-        report(len(done_rows), freed)
+        report(len(rows), freed)
 
     removed: list[str] = []
     by_root: dict[str, list[Action]] = {}
@@ -465,7 +467,7 @@ def _run_share(
         by_root.setdefault(plan.actions[i].root, []).append(plan.actions[i])
     for root_path, actions in by_root.items():
         removed.extend(_apply_root(root_path, actions, why, done))
-    return done_rows, removed, stop_signal()
+    return rows, removed, stop_signal()
 
 
 def _shares(plan: Plan, jobs: int) -> list[list[int]]:
@@ -492,40 +494,31 @@ def apply_plan(
     """Execute the plan's actions, each re-checked first; report what happened to each.
 
     `jobs`: forked workers sharing the actions item by item (None: one per core for a
-    large plan). Each re-checks its own actions exactly as a single process would.
+    plan of at least FORK_MIN_ACTIONS). Each re-checks its own actions exactly as a
+    single process would, so a dead worker's share redone here (workers.run_shares)
+    finds what it had done already gone.
     """
     started = time.perf_counter()
     total = len(plan.actions)
     if jobs is None:
-        jobs = available_jobs() if total >= AUTO_SPLIT_MIN else 1
+        jobs = available_jobs() if total >= FORK_MIN_ACTIONS else 1
     jobs = max(1, min(jobs, total))
     check = why or InUseWatcher().why
-    counters = Counters(jobs) if jobs > 1 else None
     shares = _shares(plan, jobs) if total else [[]]
 
-    def share(index: int) -> Callable[[], _Share]:
-        def report(done: int, freed: int) -> None:
-            if counters is not None:
-                counters.publish(index, done, freed)
-            if index == 0 and progress is not None:
-                more_done, more_freed = counters.others(0) if counters else (0, 0)
-                progress(done + more_done, total, freed + more_freed)
+    def work(share: Share) -> _Applied:
+        return _run_share(plan, shares[share.index], check, share.report)
 
-        def work() -> _Share:
-            return _run_share(plan, shares[index], check, report)
+    def report(done: int, freed: int) -> None:
+        if progress is not None:
+            progress(done, total, freed)
 
-        return work
-
-    works = [share(i) for i in range(len(shares))]
-    results = run_shares(works)
-    rows: list[_Done] = []
+    rows: list[_Row] = []
     removed: list[str] = []
     stopped = 0
-    for index, result in enumerate(results):
-        if result is None and stop_signal():  # stopping: what it did is unknown, not redone
+    for result in run_shares(len(shares), work, report if progress else None):
+        if result is None:  # a worker died while stopping: what it did is unknown
             continue
-        if result is None:  # the worker died: do its share here (every action re-checks)
-            result = works[index]()
         rows.extend(result[0])
         removed.extend(result[1])
         stopped = stopped or result[2]  # a worker told alone: its share is not done either

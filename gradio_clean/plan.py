@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from gradio_clean.classify import Category
 from gradio_clean.ignore import ScopeReport
 from gradio_clean.roots import Root
-from gradio_clean.scan import ScanResult, ScanWarning
+from gradio_clean.scanned import ScanResult, ScanWarning
 
 
 class Rule(str, enum.Enum):

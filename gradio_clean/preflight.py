@@ -28,7 +28,7 @@ from gradio_clean.inuse import InUse, Key, Places, snapshot
 from gradio_clean.plan import Action, Plan
 from gradio_clean.removal import holds_mount
 from gradio_clean.roots import DIR_FLAGS
-from gradio_clean.scan import MOUNT_WARNING, ScanWarning
+from gradio_clean.scanned import MOUNT_WARNING, ScanWarning
 
 
 def preflight(plan: Plan, in_use: InUse | None = None, places: Places | None = None) -> Plan:

@@ -27,7 +27,7 @@ from rich.text import Text
 from gradio_clean.classify import Category
 from gradio_clean.ignore import IgnoreFile, ScopeReport
 from gradio_clean.plan import Action, ApplyResult, Budget, BudgetTarget, Outcome, Plan, Rule, Status
-from gradio_clean.scan import Item, RootScan, ScanResult
+from gradio_clean.scanned import Item, RootScan, ScanResult
 from gradio_clean.text import jsonable, shown
 from gradio_clean.text import plural as plural  # re-exported: the CLI words counts with it
 

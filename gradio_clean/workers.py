@@ -3,9 +3,9 @@
 The kernel side of stat, getdents, unlink and rmdir runs on whichever core asks,
 so two processes finish a large tree in about half the time. Workers are forked
 (they inherit open descriptors and the root lock), run one share of the work,
-and send back a pickled result; a worker that dies yields None and the caller
-does that share itself (unless the run is stopping), so a crash costs time,
-never correctness.
+and send back a pickled result. `run_shares` is the one way in, for scan and
+delete alike: it adds up the shares' progress, and does the share of a worker that
+died itself (unless the run is stopping), so a crash costs time, never correctness.
 
 SIGINT and SIGTERM stop a run between entries, never inside one: the handlers
 only set a flag, which the walks and the delete loop check (`stop_signal`,
@@ -26,6 +26,7 @@ import signal
 import struct
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from types import FrameType
 from typing import Generic, TypeVar
 
@@ -35,6 +36,7 @@ T = TypeVar("T")
 MAX_JOBS = 4
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+Report = Callable[[int, int], None]  # a share's two running totals, e.g. files and bytes
 
 
 class _Stop:
@@ -155,18 +157,26 @@ def available_jobs() -> int:
     return max(1, min(MAX_JOBS, cores))
 
 
-class Counters:
-    """Anonymous shared memory: each worker publishes two numbers for a progress line."""
+class _Board:
+    """Anonymous shared memory where each share publishes its two running totals."""
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
         self.mem = mmap.mmap(-1, 16 * jobs)
 
-    def publish(self, index: int, a: int, b: int) -> None:
-        struct.pack_into("qq", self.mem, 16 * index, a, b)
+    def reporter(self, index: int, progress: Report | None) -> Report:
+        """Share `index`'s report: publish its totals, and show the sum over every share."""
 
-    def others(self, index: int) -> tuple[int, int]:
-        """The sum over every worker but `index` (whose own numbers the caller has)."""
+        def report(a: int, b: int) -> None:
+            struct.pack_into("qq", self.mem, 16 * index, a, b)
+            if progress is not None:
+                more_a, more_b = self._others(index)
+                progress(a + more_a, b + more_b)
+
+        return report
+
+    def _others(self, index: int) -> tuple[int, int]:
+        """The sum over every share but `index` (whose own numbers the caller has)."""
         sa = sb = 0
         for i in range(self.jobs):
             if i != index:
@@ -176,19 +186,69 @@ class Counters:
         return sa, sb
 
 
-class Share(Generic[T]):
+@dataclass(frozen=True)
+class Share:
+    """What the function doing one share of the work is told."""
+
+    index: int  # which share: 0 .. jobs - 1
+    forked: bool  # in a forked worker (its result is pickled back), else in the parent
+    report: Report  # call with the share's own two running totals (e.g. files and bytes)
+
+
+class _Died:
+    """What a worker that died (killed, out of memory, an error) sent back: nothing."""
+
+
+def run_shares(
+    jobs: int, work: Callable[[Share], T], progress: Report | None = None
+) -> list[T | None]:
+    """work(share) for shares 0 .. jobs - 1: share 0 here, the others in forked workers
+    meanwhile. Returns their results in share order.
+
+    `progress`, called in this process only, gets the sum of every share's totals each
+    time share 0 (or a share redone here) reports. A worker that died has its share
+    done again here, after all have ended: a crash costs time, never a result. Only if
+    the run is stopping (see `stop_signal`) is that share left undone: its result is None.
+    """
+    if jobs < 2:
+        return [work(Share(0, False, progress or _ignore))]
+    board = _Board(jobs)
+
+    def here(index: int) -> Share:
+        return Share(index, False, board.reporter(index, progress))
+
+    def forked(index: int) -> Callable[[], T]:
+        return lambda: work(Share(index, True, board.reporter(index, None)))
+
+    done = _run_forked(lambda: work(here(0)), [forked(i) for i in range(1, jobs)])
+    results: list[T | None] = []
+    for index, result in enumerate(done):
+        if not isinstance(result, _Died):
+            results.append(result)
+        elif stop_signal():  # stopping: what it did is unknown, and not redone
+            results.append(None)
+        else:
+            results.append(work(here(index)))
+    return results
+
+
+def _ignore(a: int, b: int) -> None:
+    pass
+
+
+class _Child(Generic[T]):
     """A running forked worker and the pipe its result comes back on."""
 
     def __init__(self, pid: int, pipe: int) -> None:
         self.pid = pid
         self.pipe = pipe
 
-    def result(self) -> T | None:
+    def result(self) -> T | _Died:
         with os.fdopen(self.pipe, "rb") as src:
             data = src.read()
         status = self.reap()
         if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0 or not data:
-            return None
+            return _Died()
         value: T = pickle.loads(data)  # noqa: S301 - our own forked child's output
         return value
 
@@ -204,7 +264,7 @@ class Share(Generic[T]):
         return status
 
 
-def fork(work: Callable[[], T]) -> Share[T]:
+def _fork(work: Callable[[], T]) -> _Child[T]:
     """Run `work` in a forked child; its pickled return value comes back through a pipe."""
     prctl = _Prctl.die_with_parent()
     parent = os.getpid()
@@ -215,7 +275,7 @@ def fork(work: Callable[[], T]) -> Share[T]:
         _STOP.children[pid] = read_end
         if _STOP.signum:  # a signal came while forking: the child may have missed it
             _forward(_STOP.signum)
-        return Share(pid, read_end)
+        return _Child(pid, read_end)
     code = 1
     try:  # in the child: never return into the caller's stack
         _become_worker(parent, prctl)
@@ -228,20 +288,20 @@ def fork(work: Callable[[], T]) -> Share[T]:
         os._exit(code)
 
 
-def run_shares(shares: Sequence[Callable[[], T]]) -> list[T | None]:
-    """shares[1:] in forked children, shares[0] here meanwhile; results in order.
+def _run_forked(first: Callable[[], T], rest: Sequence[Callable[[], T]]) -> list[T | _Died]:
+    """`rest` in forked children, `first` here meanwhile; results in order.
 
-    If shares[0] raises (an interruption), the workers are stopped and reaped first.
+    If `first` raises (an interruption), the workers are stopped and reaped first.
     """
-    started: list[Share[T]] = []
+    started: list[_Child[T]] = []
     try:
-        for work in shares[1:]:
-            started.append(fork(work))
-        first = shares[0]()
+        for work in rest:
+            started.append(_fork(work))
+        here = first()
     except BaseException:
         for s in started:
             s.abandon()
         for s in started:  # all told first, then all waited for: none outlives the call
             s.reap()
         raise
-    return [first, *(s.result() for s in started)]
+    return [here, *(s.result() for s in started)]

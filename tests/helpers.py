@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # -- a strict parser for the text exposition format (what node_exporter reads) ----------
 
@@ -146,3 +150,58 @@ def without_role_lines(stderr: str) -> str:
     return "".join(
         line for line in stderr.splitlines(keepends=True) if not _ROLE_LINE.match(line.rstrip("\n"))
     )
+
+
+# -- forked workers ------------------------------------------------------------------------
+
+
+def _proc_state(pid: int) -> tuple[str, int] | None:
+    """(state letter, parent pid) of a process, from /proc; None once it is reaped."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
+def running_children(pid: int) -> list[int]:
+    """Child processes of `pid` that have not exited (zombies have)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            state = _proc_state(int(name))
+            if state is not None and state[1] == pid and state[0] not in "ZX":
+                out.append(int(name))
+    return out
+
+
+def kill_while_running(pid: int) -> bool:
+    """SIGKILL `pid` while it provably has not finished: it is stopped (SIGSTOP) and seen
+    stopped first, so it cannot have sent its result. False if it exited before that."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = _proc_state(pid)
+        if state is None or state[0] in "ZX":
+            return False
+        if state[0] in "Tt":
+            os.kill(pid, signal.SIGKILL)
+            return True
+        time.sleep(0.001)
+    raise AssertionError(f"worker {pid} did not stop")
+
+
+class WorkerKiller:
+    """A progress hook (it runs in the parent while the workers run) that SIGKILLs one
+    forked worker of this process, once."""
+
+    def __init__(self) -> None:
+        self.killed = 0  # the pid killed while it ran, 0 if none
+
+    def __call__(self, *_progress: int) -> None:
+        if self.killed:
+            return
+        for pid in running_children(os.getpid()):
+            if kill_while_running(pid):
+                self.killed = pid
+                return

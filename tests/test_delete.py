@@ -39,6 +39,7 @@ from tests.conftest import (
     set_age,
     write,
 )
+from tests.helpers import WorkerKiller
 
 OLD = 3 * DAY
 # Ages here are set with utime, which cannot move a ctime back: the rules age by mtime.
@@ -643,3 +644,37 @@ def test_workers_link_every_copy_of_a_set_spread_over_many_items(tmp_path: Path)
     result = apply_plan(plan, why=never_busy, jobs=3)
     assert result.count(Status.LINKED) == len(extras), {o.detail for o in result.outcomes}
     assert {os.stat(p).st_ino for p in extras} == {os.stat(keep).st_ino}
+
+
+def test_a_killed_worker_share_is_planned_and_done_again(tmp_path: Path) -> None:
+    """SIGKILL a real forked worker while planning, then another while deleting: each
+    share is done again in the parent (every action re-checked, what the dead worker
+    deleted found already gone), so the plan and the files deleted equal an undisturbed
+    run's."""
+
+    def tree(name: str) -> Root:
+        temp = tmp_path / name
+        for i in range(3000):  # an old and a new file each: 3000 single-file actions
+            write(temp / f"{i:064x}" / "old.bin", b"o" * (i % 50), age=OLD)
+            write(temp / f"{i:064x}" / "new.bin", b"n")
+        return temp_root(temp)
+
+    def run(root: Root, jobs: int) -> tuple[tuple[list[str], list[Status], list[str]], bool]:
+        planner, applier = WorkerKiller(), WorkerKiller()
+        rules = RuleSet(older_than=DAY, age_by=MTIME)
+        plan = build_plan([root], rules, now=time.time(), jobs=jobs, progress=planner)
+        result = apply_plan(plan, why=never_busy, jobs=jobs, progress=applier)
+        left = sorted(str(p.relative_to(root.path)) for p in Path(root.path).rglob("*"))
+        done = [a.rel for a in plan.actions], [o.status for o in result.outcomes], left
+        return done, bool(planner.killed and applier.killed)
+
+    undisturbed, _ = run(tree("serial"), 1)
+    assert len(undisturbed[0]) == 3000
+    assert set(undisturbed[1]) == {Status.DELETED}
+    deadline = time.monotonic() + 120
+    for trial in range(3):  # a trial counts if both workers were caught still busy
+        disturbed, both_killed = run(tree(f"killed{trial}"), 3)
+        assert disturbed == undisturbed
+        if both_killed or time.monotonic() > deadline:
+            break
+    assert both_killed, "no worker was caught still busy"

@@ -24,7 +24,7 @@ from gradio_clean.classify import Category, Role
 from gradio_clean.cli import app
 from gradio_clean.report import short_hashes
 from gradio_clean.roots import Root
-from gradio_clean.scan import AUTO_SPLIT_MIN, MAX_WARNINGS, MOUNT_WARNING, Hooks, ScanResult, scan
+from gradio_clean.scan import FORK_MIN_ENTRIES, MAX_WARNINGS, MOUNT_WARNING, Hooks, ScanResult, scan
 from tests.conftest import (
     DAY,
     HOUR,
@@ -514,7 +514,7 @@ def build_random_tree(base: Path, seed: int, now: float) -> RandomTree:
             make(hash_dir / f"file {j}.png", "temp", "cache")
         if rng.random() < 0.1:
             make(hash_dir / f".file 0.png.{rng.getrandbits(32):08x}", "temp", "leftover")
-    for i in range(1700):  # over AUTO_SPLIT_MIN entries: the CLI shares them among workers
+    for i in range(1700):  # over FORK_MIN_ENTRIES entries: the CLI shares them among workers
         make(temp / f"tmp{rng.getrandbits(32):08x}", "temp", "leftover")
         if i % 17 == 0:
             (temp / f"link{i}").symlink_to(f"/etc/{i}")
@@ -532,7 +532,7 @@ def build_random_tree(base: Path, seed: int, now: float) -> RandomTree:
 def test_sizes_equal_find_and_du_on_a_random_tree(runner: CliRunner, tmp_path: Path) -> None:
     now = float(int(time.time()))
     tree = build_random_tree(tmp_path, 1, now)
-    assert len(os.listdir(tree.temp)) >= AUTO_SPLIT_MIN
+    assert len(os.listdir(tree.temp)) >= FORK_MIN_ENTRIES
     paths = {"temp": tree.temp, "app": tree.app}
     found = {name: find_files(path) for name, path in paths.items()}
     disk = {name: du_bytes(path) for name, path in paths.items()}

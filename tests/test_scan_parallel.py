@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from pathlib import Path
 
 from gradio_clean.classify import Role
 from gradio_clean.roots import Root
-from gradio_clean.scan import scan
+from gradio_clean.scan import Hooks, scan
 from tests.conftest import GradioTree, write
+from tests.helpers import WorkerKiller
 
 
 def test_parallel_equals_serial_on_the_gradio_tree(gradio_tree: GradioTree) -> None:
@@ -44,3 +46,23 @@ def test_hard_links_across_workers_count_once(tmp_path: Path) -> None:
         parallel = scan(roots, jobs=jobs, top=5, now=serial.started)
         assert parallel.roots[0].files == 60 == serial.roots[0].files
         assert parallel.roots[0] == serial.roots[0]
+
+
+def test_a_killed_worker_share_is_walked_again(tmp_path: Path) -> None:
+    """SIGKILL a real forked worker mid-walk: its share is walked again in the parent,
+    so every number (and the largest items) equals an undisturbed walk's."""
+    temp = tmp_path / "temp"
+    for i in range(3000):  # 6000 files: each of 3 shares outlasts the parent's first report
+        write(temp / f"{i:064x}" / "a.bin", b"x" * (i + 1), age=i * 600)
+        write(temp / f"{i:064x}" / "b.bin", b"y" * 7, age=i * 60)
+    roots = [Root(str(temp), Role.TEMP, "t")]
+    serial = scan(roots, jobs=1, top=5)
+    deadline = time.monotonic() + 60
+    for _trial in range(5):
+        killer = WorkerKiller()
+        killed = scan(roots, jobs=3, top=5, now=serial.started, hooks=Hooks(progress=killer))
+        assert killed.roots == serial.roots
+        if killer.killed or time.monotonic() > deadline:
+            break
+    assert killer.killed, "no worker was caught still walking"
+    assert serial.roots[0].files == 6000
