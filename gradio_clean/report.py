@@ -26,7 +26,7 @@ from rich.text import Text
 
 from gradio_clean.classify import Category
 from gradio_clean.ignore import IgnoreFile, ScopeReport
-from gradio_clean.plan import Action, ApplyResult, Outcome, Plan, Rule, Status
+from gradio_clean.plan import DONE, Action, ApplyResult, Outcome, Plan, Rule, Status
 from gradio_clean.scan import Item, RootScan, ScanResult
 from gradio_clean.text import jsonable, shown
 from gradio_clean.text import plural as plural  # re-exported: the CLI words counts with it
@@ -696,3 +696,26 @@ def apply_summary(plan: Plan, result: ApplyResult) -> list[str]:
             "see above or --json."
         )
     return lines
+
+
+def confirm_question(plan: Plan) -> str:
+    """What --apply asks on a terminal: deletions and links apart, and the bytes."""
+    links = sum(1 for a in plan.actions if a.hardlink)
+    entries = plural(len(plan.actions) - links, "entry", "entries")
+    copies = plural(links, "copy", "copies")
+    if not links:
+        what = f"Delete {entries}"
+    elif links == len(plan.actions):
+        what = f"Link {copies}"
+    else:
+        what = f"Delete {entries} and link {copies}"
+    return f"{what} ({size(plan.bytes)})?"
+
+
+def left_behind(result: ApplyResult) -> list[str]:
+    """What a run did not delete and why, one line each (quiet mode: for cron's mail)."""
+    return [
+        shown(f"{o.status.value}: {o.action.path}: {o.detail}")
+        for o in result.outcomes
+        if o.status not in DONE
+    ]

@@ -15,15 +15,16 @@ from __future__ import annotations
 import gc
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
 from gradio_clean.classify import Category, Kind, Role, is_our_temp_name
 from gradio_clean.duplicates import Candidate, find_duplicates
-from gradio_clean.durations import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
 from gradio_clean.durations import format_duration
 from gradio_clean.ignore import IgnoreFile, Scope, ScopeReport, read_ignore_file
+from gradio_clean.options import TABLE, Dedupe, Keep, selects
+from gradio_clean.options import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
 from gradio_clean.plan import Action, Identity, Plan, Rule
 from gradio_clean.roots import Root
 from gradio_clean.scan import Hooks, Item, ProgressHook, ScanWarning, scan
@@ -45,11 +46,14 @@ DEFAULT_CATEGORIES = frozenset(
 
 @dataclass(frozen=True)
 class RuleSet:
+    """The rules of one run. Each field but the categories' is an option of options.py,
+    of the same name; `from_values` fills them from the table."""
+
     older_than: float | None = None  # seconds
     age_by: AgeBy = AgeBy.NEWEST
     duplicates: bool = False
-    hardlink: bool = True  # --dedupe hardlink (default) or delete
-    keep_oldest: bool = False
+    dedupe: Dedupe = Dedupe.HARDLINK
+    keep: Keep = Keep.NEWEST
     verify: bool = False
     orphaned_sessions: bool = False
     session_ttl: float = 3600.0
@@ -58,9 +62,25 @@ class RuleSet:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
 
+    @classmethod
+    def from_values(cls, values: Mapping[str, object]) -> RuleSet:
+        """The rules from typed option values keyed like the config (absent: default)."""
+        fields = {
+            option.rule_field: option.to_rule(values.get(option.key, option.default))
+            for option in TABLE
+            if option.rule_field is not None
+        }
+        categories = cast("tuple[Category, ...] | None", values.get("categories"))
+        return cls(
+            **fields,
+            categories=frozenset(categories) if categories else DEFAULT_CATEGORIES,
+            explicit_categories=bool(categories),
+        )
+
     @property
     def any(self) -> bool:
-        return self.older_than is not None or self.duplicates or self.orphaned_sessions
+        """Whether any rule is selected (the rule switches of the option table)."""
+        return any(selects(getattr(self, o.rule_field)) for o in TABLE if o.rule and o.rule_field)
 
 
 def age_ns(st: os.stat_result, age_by: AgeBy) -> int:
@@ -315,7 +335,7 @@ class _RootPlanner:
         self.dupes.clear()
         rules = self.rules
         delete_sessions = (
-            not rules.hardlink
+            rules.dedupe is Dedupe.DELETE
             and rules.explicit_categories
             and Category.SESSION in rules.categories
         )
@@ -329,13 +349,13 @@ class _RootPlanner:
         by_path = {c.path: (rel, category) for c, rel, category in pool}
         report = find_duplicates(
             (c for c, _, _ in pool),
-            keep="oldest" if self.rules.keep_oldest else "newest",
+            keep=self.rules.keep,
             verify=self.rules.verify,
             root=self.root.path,
         )
         for path, message in report.warnings:
             warn(path, message)
-        hardlink = self.rules.hardlink and act
+        hardlink = self.rules.dedupe is Dedupe.HARDLINK and act
         if not act:
             verb = "same content as"
             why = "; session files are never linked (an app may rewrite them)"
@@ -463,7 +483,3 @@ def build_plan(
         ),
         reported=tuple(sorted(reported, key=lambda a: (a.root, a.rel))),
     )
-
-
-def category_names(values: Iterable[str]) -> frozenset[Category]:
-    return frozenset(Category(v) for v in values)

@@ -75,6 +75,34 @@ def parse_every(every: str) -> Every:
     return Every(every, seconds, None)
 
 
+def prune_args(
+    flag_args: Sequence[str],
+    *,
+    pinned: bool,
+    found: Sequence[str],
+    config_file: str | None,
+    metrics_file: str | None,
+) -> list[str]:
+    """The arguments the scheduled prune gets after ``prune --apply --quiet``.
+
+    `pinned`: the roots were given (flags or config). Otherwise the roots found now
+    (`found`) are pinned: cron and systemd start elsewhere, without GRADIO_TEMP_DIR.
+    """
+    args = list(flag_args)
+    if not pinned:
+        if not found:  # a line with nothing pinned would prune wherever cron starts
+            raise UsageError(
+                "no Gradio cache found to schedule; give its folder as PATH "
+                "(or set roots in a config file)"
+            )
+        args += found
+    if config_file is not None:
+        args = ["--config", os.path.abspath(config_file), *args]
+    if metrics_file is not None:
+        args = ["--metrics-file", os.path.abspath(metrics_file), *args]
+    return args
+
+
 def command_argv(args: Sequence[str], exe: str) -> list[str]:
     """The argv both formats run."""
     if not exe.startswith("/"):
