@@ -11,7 +11,6 @@ import dataclasses
 import functools
 import inspect
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -26,7 +25,6 @@ from gradio_clean.errors import (
     Interrupted,
     UsageError,
     signal_exit_code,
-    signal_name,
 )
 from gradio_clean.options import (
     KEYS,
@@ -258,33 +256,6 @@ def _roots(s: Settings, err: Console, *, quiet: bool = False) -> list[Root]:
     return roots
 
 
-@contextlib.contextmanager
-def _progress_line(
-    err: Console, label: str, show: bool = True
-) -> Iterator[Callable[[int, int], None] | None]:
-    """A transient status line on stderr, refreshed by the walk itself at most 10 times a
-    second: no refresh thread, so the scan may fork its workers safely."""
-    from rich.live import Live
-    from rich.text import Text
-
-    from gradio_clean.report import plural, size
-
-    if not show:
-        yield None
-        return
-    last = 0.0
-    with Live(Text(label), console=err, auto_refresh=False, transient=True) as live:
-
-        def progress(files: int, nbytes: int) -> None:
-            nonlocal last
-            now = time.monotonic()
-            if now - last >= 0.1:
-                last = now
-                live.update(Text(f"{label} {plural(files, 'file')}, {size(nbytes)}"), refresh=True)
-
-        yield progress
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"gradio-clean {__version__}")
@@ -318,14 +289,8 @@ def scan_command(
     top: TopOpt = 10,
 ) -> None:
     """Show how much the Gradio caches hold, what holds it, how old it is, and where."""
+    from gradio_clean import report
     from gradio_clean.ignore import ignore_file_report
-    from gradio_clean.report import (
-        dump_json,
-        render_scan,
-        render_warnings,
-        scan_to_dict,
-        scope_lines,
-    )
     from gradio_clean.scan import Hooks, ScanResult, ScanWarning, scan
 
     out, err = _consoles()
@@ -334,7 +299,7 @@ def scan_command(
         roots = _roots(settings, err)
         if not roots and not json_out:
             return  # _roots said why; empty tables would add nothing
-        with _progress_line(err, "Scanning…", err.is_terminal) as progress:
+        with report.progress_line(err, "Scanning…", err.is_terminal) as progress:
             result: ScanResult = scan(roots, top=top, hooks=Hooks(progress=progress))
         scopes = [ignore_file_report(root) for root in roots]
         refused = tuple(
@@ -343,28 +308,16 @@ def scan_command(
             if s.ignore_file is not None and not s.ignore_file.used
         )
         result = dataclasses.replace(result, warnings=(*refused, *result.warnings))
-        render_warnings(
+        report.render_warnings(
             ((w.path, w.message) for w in result.warnings), result.warnings_dropped, err
         )
         if json_out:
-            typer.echo(dump_json(scan_to_dict(result, scopes)))
+            typer.echo(report.dump_json(report.scan_to_dict(result, scopes)))
             return
-        _say_roles(((r.path, r.role.value, r.role_why) for r in result.roots), err)
-        for line in scope_lines(scopes, scan=True):
+        report.say_roles(((r.path, r.role.value, r.role_why) for r in result.roots), err)
+        for line in report.scope_lines(scopes, scan=True):
             err.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
-        render_scan(result, out, top=top)
-
-
-def _say_roles(roles: Iterable[tuple[str, str, str]], err: Console) -> None:
-    """What each root was taken for, and why: dim, on stderr, before anything else."""
-    for path, role, why in roles:
-        err.print(
-            shown(f"{path}: {role} ({why})"),
-            markup=False,
-            highlight=False,
-            style="dim",
-            soft_wrap=True,
-        )
+        report.render_scan(result, out, top=top)
 
 
 # -- prune --------------------------------------------------------------------------
@@ -430,143 +383,87 @@ def prune_command(
     metrics_file: MetricsOpt = None,
 ) -> None:
     """Remove what the rules select: a dry run unless --apply."""
-    from gradio_clean.metrics import check_folder, failed_run, folder_exists, write_metrics
+    from gradio_clean import metrics, report
+    from gradio_clean.roots import refuse_dangerous
 
     run = PruneRun(apply, yes, wait, quiet, json_out, limit)
     out, err = _consoles()
     started = time.time()
-    metrics: list[RunMetrics] = []
+    numbers: RunMetrics | None = None
     try:
         with handled(err):
             settings = _settings(flags, err)
             rules = _rules(settings)
             if metrics_file is not None:  # before anything is deleted, not after
-                check_folder(metrics_file)
-            plan, result = _prune(settings, rules, run, out, err, metrics, started)
-            if result is not None and result.interrupted:
-                raise _stopped(result.interrupted, len(result.outcomes), len(plan.actions), err)
+                metrics.check_folder(metrics_file)
+            roots = _roots(settings, err, quiet=quiet)
+            for root in roots:  # a dry run must not offer a run that --apply refuses
+                refuse_dangerous(root)
+            plan, result = _plan_and_apply(roots, rules, run, out, err)
+            stopped = result.interrupted if result is not None else 0
+            numbers = metrics.run_metrics(plan, result, started, success=not stopped)
+            report.render_prune(
+                plan,
+                result,
+                settings.document(),
+                out,
+                err,
+                json_out=json_out,
+                quiet=quiet,
+                limit=limit,
+                now=started,
+            )
+            if result is not None and stopped:
+                err.print(report.stopped_line(stopped, result, plan), markup=False, highlight=False)
+                raise typer.Exit(int(signal_exit_code(stopped)))
             if result is not None and not result.complete:
                 raise typer.Exit(int(ExitCode.PARTIAL))
     finally:
-        if metrics_file is not None and folder_exists(metrics_file):
+        if metrics_file is not None and metrics.folder_exists(metrics_file):
             with handled(err):
-                write_metrics(metrics_file, metrics[0] if metrics else failed_run(started))
-
-
-def _prune(
-    settings: Settings,
-    rules: RuleSet,
-    run: PruneRun,
-    out: Console,
-    err: Console,
-    metrics: list[RunMetrics],
-    started: float,
-) -> tuple[Plan, ApplyResult | None]:
-    """Plan (and apply), note the run's metrics, render."""
-    from gradio_clean.metrics import run_metrics
-    from gradio_clean.roots import refuse_dangerous
-
-    roots = _roots(settings, err, quiet=run.quiet)
-    for root in roots:  # a dry run must not offer a run that --apply refuses
-        refuse_dangerous(root)
-    try:
-        plan, result = _plan_and_apply(roots, rules, run, out, err)
-    except Interrupted as exc:  # apply reports a stop in its result, never raises it
-        raise Interrupted(exc.signum, f"{exc.message}; nothing was deleted") from None
-    stopped = result.interrupted if result is not None else 0
-    metrics.append(run_metrics(plan, result, started, success=not stopped))
-    _render_prune(plan, result, settings, run, out, err, now=started)
-    return plan, result
-
-
-def _stopped(signum: int, done: int, total: int, err: Console) -> typer.Exit:
-    """Say where a signal stopped the deletion; the exit status names the signal."""
-    err.print(
-        f"gradio-clean: interrupted by {signal_name(signum)}: stopped after {done:,} of "
-        f"{total:,} entries; the rest is left for the next run",
-        markup=False,
-        highlight=False,
-    )
-    return typer.Exit(int(signal_exit_code(signum)))
+                metrics.write_metrics(metrics_file, numbers or metrics.failed_run(started))
 
 
 def _plan_and_apply(
     roots: list[Root], rules: RuleSet, run: PruneRun, out: Console, err: Console
 ) -> tuple[Plan, ApplyResult | None]:
+    """Lock (with --apply), plan, forecast, ask on a terminal, apply."""
+    from gradio_clean import report
     from gradio_clean.delete import apply_plan
     from gradio_clean.lock import lock_roots
     from gradio_clean.plan import ApplyResult
     from gradio_clean.preflight import preflight
-    from gradio_clean.report import confirm_question, render_plan, render_warnings
     from gradio_clean.rules import build_plan
 
     show = err.is_terminal and not run.quiet
-    with lock_roots(roots, run.wait) if run.apply else contextlib.nullcontext():
-        if not (run.quiet or run.json_out):
-            _say_roles(((r.path, r.role.value, r.why) for r in roots), err)
-        now = time.time()
-        with _progress_line(err, "Planning…", show) as progress:
-            plan = build_plan(roots, rules, now=now, progress=progress)
-        if not run.quiet:  # --quiet: nothing on a successful run, so cron mails nothing
-            render_warnings(
-                ((w.path, w.message) for w in plan.warnings), plan.scan.warnings_dropped, err
-            )
-        if not run.apply:
-            return preflight(plan), None
-        if not plan.actions:
-            return plan, ApplyResult((), (), 0.0)
-        if not run.yes and sys.stdin.isatty():
-            plan = preflight(plan)
-            render_plan(plan, err if run.json_out else out, now=now, limit=run.limit)
-            with raise_on_stop():  # nothing in hand at a prompt: a signal ends it now
-                confirmed = typer.confirm(confirm_question(plan), default=False, err=True)
-            if not confirmed:
-                raise typer.Exit(int(ExitCode.OK))
-        with _progress_line(err, "Deleting…", show) as line:
-            report = line
-
-            def progress3(done: int, total: int, freed: int) -> None:
-                if report is not None:
-                    report(done, freed)
-
-            return plan, apply_plan(plan, progress=progress3)
-
-
-def _render_prune(
-    plan: Plan,
-    result: ApplyResult | None,
-    settings: Settings,
-    run: PruneRun,
-    out: Console,
-    err: Console,
-    *,
-    now: float,
-) -> None:
-    from gradio_clean.report import (
-        apply_summary,
-        dry_run_summary,
-        iter_json,
-        left_behind,
-        prune_to_dict,
-        render_plan,
-        scope_lines,
-    )
-
-    if run.json_out:
-        for chunk in iter_json(prune_to_dict(plan, result, settings.document())):
-            sys.stdout.write(chunk)
-        sys.stdout.write("\n")
-        return
-    if run.quiet:
-        if result is not None and not result.complete:  # cron mails stderr: what was left, why
-            for line in [*left_behind(result), *apply_summary(plan, result)]:
-                err.print(line, markup=False, highlight=False, soft_wrap=True)
-        return
-    render_plan(plan, out, now=now, limit=run.limit, result=result)
-    for line in scope_lines(plan.scopes):
-        out.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
-    for line in dry_run_summary(plan) if result is None else apply_summary(plan, result):
-        out.print(line, markup=False, highlight=False)
+    try:
+        with lock_roots(roots, run.wait) if run.apply else contextlib.nullcontext():
+            if not (run.quiet or run.json_out):
+                report.say_roles(((r.path, r.role.value, r.why) for r in roots), err)
+            now = time.time()
+            with report.progress_line(err, "Planning…", show) as progress:
+                plan = build_plan(roots, rules, now=now, progress=progress)
+            if not run.quiet:  # --quiet: nothing on a successful run, so cron mails nothing
+                warnings = ((w.path, w.message) for w in plan.warnings)
+                report.render_warnings(warnings, plan.scan.warnings_dropped, err)
+            if not run.apply:
+                return preflight(plan), None
+            if not plan.actions:
+                return plan, ApplyResult((), (), 0.0)
+            if not run.yes and sys.stdin.isatty():
+                plan = preflight(plan)
+                report.render_plan(plan, err if run.json_out else out, now=now, limit=run.limit)
+                with raise_on_stop():  # nothing in hand at a prompt: a signal ends it now
+                    confirmed = typer.confirm(
+                        report.confirm_question(plan), default=False, err=True
+                    )
+                if not confirmed:
+                    raise typer.Exit(int(ExitCode.OK))
+            with report.progress_line(err, "Deleting…", show) as line:
+                deleting = None if line is None else (lambda done, _, freed: line(done, freed))
+                return plan, apply_plan(plan, progress=deleting)
+    except Interrupted as exc:  # apply reports a stop in its result, never raises it
+        raise Interrupted(exc.signum, f"{exc.message}; nothing was deleted") from None
 
 
 # -- config -------------------------------------------------------------------------
@@ -576,39 +473,16 @@ def _render_prune(
 @_with_flags(())
 def config_command(flags: Flags, *, json_out: JsonOpt = False) -> None:
     """Show the effective configuration and where each value comes from."""
-    from gradio_clean.config import toml_key, toml_value
-    from gradio_clean.options import plain
-    from gradio_clean.report import dump_json
+    from gradio_clean.report import config_lines, config_to_dict, dump_json
 
     out, err = _consoles()
     with handled(err):
         settings = _settings(flags, err)
         if json_out:
-            document = {
-                "schema_version": 1,
-                "command": "config",
-                "config_file": settings.config.source if settings.config else None,
-                "searched": list(settings.looked_at),
-                "values": {k: plain(v) for k, v in settings.values.items()},
-                "sources": settings.sources,
-            }
-            typer.echo(dump_json(document))
+            typer.echo(dump_json(config_to_dict(settings)))
             return
-        if settings.config:
-            heading = f"# config file: {shown(settings.config.source)}"
-        else:
-            heading = "# no config file; looked at: " + shown(", ".join(settings.looked_at))
-        out.print(heading, markup=False, highlight=False)
-        for key, value in settings.values.items():
-            line = f"{toml_key(key)} = {toml_value(plain(value))}"
-            if value is None:
-                line = f"# {key} is not set"
-            out.print(
-                f"{line:<48} # {shown(settings.sources[key])}",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
+        for line in config_lines(settings):
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 # -- schedule -----------------------------------------------------------------------
@@ -639,7 +513,7 @@ def schedule_command(
     metrics_file: MetricsOpt = None,
 ) -> None:
     """Print a crontab line (or systemd units) that runs prune --apply --quiet."""
-    from gradio_clean.schedule import crontab_line, prune_args, systemd_units
+    from gradio_clean.schedule import crontab_line, installed_executable, prune_args, systemd_units
 
     out, err = _consoles()
     with handled(err):
@@ -653,7 +527,7 @@ def schedule_command(
             config_file=settings.config.source if settings.config else None,
             metrics_file=metrics_file,
         )
-        exe = _executable()
+        exe = installed_executable()
         if not systemd:
             line = crontab_line(every, args, exe)
             out.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -661,20 +535,6 @@ def schedule_command(
         metrics = metrics_file and os.path.abspath(metrics_file)
         for unit in systemd_units(every, args, exe, roots=roots, metrics_file=metrics):
             out.print(unit, markup=False, highlight=False)
-
-
-def _executable() -> str:
-    """The installed console script, as an absolute path (cron has its own PATH)."""
-    beside = os.path.join(os.path.dirname(sys.executable), "gradio-clean")
-    if os.access(beside, os.X_OK):
-        return beside
-    found = shutil.which("gradio-clean")
-    if found:
-        return os.path.abspath(found)
-    raise GradioCleanError(
-        "cannot find the installed gradio-clean executable; "
-        "install the package (pip install gradio-clean) first"
-    )
 
 
 def main() -> None:

@@ -33,11 +33,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gradio_clean.durations import DurationError, format_duration, parse_duration
-from gradio_clean.errors import UsageError
+from gradio_clean.errors import GradioCleanError, UsageError
 
 DEFAULT_EVERY = "daily"
 UNIT_NAME = "gradio-clean"
@@ -315,3 +317,17 @@ def _timer(when: Every) -> str:
         "WantedBy=timers.target",
     ]
     return "\n".join(lines) + "\n"
+
+
+def installed_executable() -> str:
+    """The installed console script, as an absolute path (cron has its own PATH)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "gradio-clean")
+    if os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("gradio-clean")
+    if found:
+        return os.path.abspath(found)
+    raise GradioCleanError(
+        "cannot find the installed gradio-clean executable; "
+        "install the package (pip install gradio-clean) first"
+    )
