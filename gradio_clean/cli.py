@@ -120,6 +120,42 @@ MetricsOpt = Annotated[
     ),
 ]
 
+ApplyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--apply", help="Delete for real (the default is a dry run).", rich_help_panel=APPLY_PANEL
+    ),
+]
+YesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        "-y",
+        help="Do not ask for confirmation on a terminal.",
+        rich_help_panel=APPLY_PANEL,
+    ),
+]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        min=0,
+        help="How long to wait for another run on the same root to finish.",
+        rich_help_panel=APPLY_PANEL,
+    ),
+]
+LimitOpt = Annotated[
+    int,
+    typer.Option(
+        "--limit",
+        min=0,
+        metavar="N",
+        help="Rows shown per rule in the table (0: all).",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class Flags:
@@ -341,45 +377,12 @@ class PruneRun:
 def prune_command(
     flags: Flags,
     *,
-    apply: Annotated[
-        bool,
-        typer.Option(
-            "--apply",
-            help="Delete for real (the default is a dry run).",
-            rich_help_panel=APPLY_PANEL,
-        ),
-    ] = False,
-    yes: Annotated[
-        bool,
-        typer.Option(
-            "--yes",
-            "-y",
-            help="Do not ask for confirmation on a terminal.",
-            rich_help_panel=APPLY_PANEL,
-        ),
-    ] = False,
-    wait: Annotated[
-        float,
-        typer.Option(
-            "--wait",
-            metavar="SECONDS",
-            min=0,
-            help="How long to wait for another run on the same root to finish.",
-            rich_help_panel=APPLY_PANEL,
-        ),
-    ] = 10.0,
+    apply: ApplyOpt = False,
+    yes: YesOpt = False,
+    wait: WaitOpt = 10.0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
-    limit: Annotated[
-        int,
-        typer.Option(
-            "--limit",
-            min=0,
-            metavar="N",
-            help="Rows shown per rule in the table (0: all).",
-            rich_help_panel=OUTPUT_PANEL,
-        ),
-    ] = 50,
+    limit: LimitOpt = 50,
     metrics_file: MetricsOpt = None,
 ) -> None:
     """Remove what the rules select: a dry run unless --apply."""

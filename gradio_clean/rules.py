@@ -12,7 +12,6 @@ Scope, enforced here and nowhere else:
 
 from __future__ import annotations
 
-import gc
 import os
 import stat
 from collections.abc import Callable, Mapping, Sequence
@@ -22,12 +21,21 @@ from typing import cast
 from gradio_clean.classify import Category, Kind, Role, is_our_temp_name
 from gradio_clean.duplicates import Candidate, find_duplicates
 from gradio_clean.durations import format_duration
+from gradio_clean.gcpause import gc_paused
 from gradio_clean.ignore import IgnoreFile, Scope, ScopeReport, read_ignore_file
 from gradio_clean.options import TABLE, Dedupe, Keep, selects
 from gradio_clean.options import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
-from gradio_clean.plan import Action, Identity, Plan, Rule
+from gradio_clean.plan import (
+    Action,
+    Plan,
+    Rule,
+    duplicate_action,
+    file_action,
+    folder_action,
+    stray_link_action,
+)
 from gradio_clean.roots import Root
-from gradio_clean.scan import Hooks, Item, ProgressHook, ScanWarning, scan
+from gradio_clean.scan import Hooks, Item, ProgressHook, ScanResult, ScanWarning, scan
 
 USER_DATA = frozenset({Category.FLAGGED, Category.EXAMPLES})
 # Content worth deduplicating; Gradio's leftovers and internal state are not. Gradio never
@@ -81,6 +89,18 @@ class RuleSet:
     def any(self) -> bool:
         """Whether any rule is selected (the rule switches of the option table)."""
         return any(selects(getattr(self, o.rule_field)) for o in TABLE if o.rule and o.rule_field)
+
+
+def allowed_categories(role: Role, rules: RuleSet) -> frozenset[Category]:
+    """What the rules may touch in a root of `role`: inside a temp dir any selected
+    category (user data only when named); elsewhere session folders, and user data
+    only when named."""
+    named = rules.explicit_categories
+    if role is Role.TEMP:
+        return frozenset(c for c in rules.categories if c not in USER_DATA or named)
+    return frozenset(
+        c for c in rules.categories if c is Category.SESSION or (c in USER_DATA and named)
+    )
 
 
 def age_ns(st: os.stat_result, age_by: AgeBy) -> int:
@@ -147,19 +167,10 @@ class _RootPlanner:
     def __post_init__(self) -> None:
         self.reasons = _Reasons(self.rules)
 
-    def allowed(self, category: Category) -> bool:
-        if category not in self.rules.categories:
-            return False
-        if self.root.role is Role.TEMP:
-            return category not in USER_DATA or self.rules.explicit_categories
-        if category is Category.SESSION:
-            return True
-        return category in USER_DATA and self.rules.explicit_categories
-
     def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
         if st.st_nlink > 1 and self._stray(rel, st, category):
             return
-        if not self.allowed(category):
+        if not self.scope.allows(category):
             return
         if not self.scope.wants(rel, is_dir=False):
             self.item_excluded_inside = True
@@ -189,7 +200,7 @@ class _RootPlanner:
             return False
         if self.now_ns - st.st_ctime_ns <= STRAY_LINK_AGE * 1e9:
             return False  # a run may still be about to rename it; an ordinary file till then
-        if not self.allowed(category) or not self.scope.wants(rel, is_dir=False):
+        if not self.scope.allows(category) or not self.scope.wants(rel, is_dir=False):
             return False
         self.strays.append((rel, st))
         return True
@@ -204,22 +215,7 @@ class _RootPlanner:
         for rel, st in self.strays:
             if (st.st_dev, st.st_ino) not in self.linked:
                 continue
-            self.actions.append(
-                Action(
-                    root=self.root.path,
-                    rel=rel,
-                    item_rel=rel.split("/", 1)[0],
-                    rule=Rule.DUPLICATES,
-                    category=Category.LEFTOVER,
-                    is_dir=False,
-                    bytes=0,  # another name keeps the inode: nothing is freed
-                    files=1,
-                    reason="temporary link left by an interrupted gradio-clean run",
-                    identity=_identity(st),
-                    newest_ns=st.st_mtime_ns,
-                    stray_link=True,
-                )
-            )
+            self.actions.append(stray_link_action(self.root.path, rel, st))
         self.strays.clear()
         self.linked.clear()
 
@@ -235,7 +231,7 @@ class _RootPlanner:
         whole = self._whole_item_rule(item)
         if whole is not None:
             rule, reason = whole
-            self.actions.append(self._folder_action(item, rule, reason, item.age_ns))
+            self.actions.append(folder_action(self.root.path, item, rule, reason, item.age_ns))
             return
         rules = self.rules
         if (
@@ -249,10 +245,14 @@ class _RootPlanner:
         ):
             first = self.selected[0]
             then = max(s.age_ns for s in self.selected)
-            self.actions.append(self._folder_action(item, first.rule, first.reason, then))
+            self.actions.append(folder_action(self.root.path, item, first.rule, first.reason, then))
             return
         for s in self.selected:
-            self.actions.append(self._file_action(item, s))
+            self.actions.append(
+                file_action(
+                    self.root.path, item.rel, s.rel, s.st, s.category, s.rule, s.reason, s.age_ns
+                )
+            )
         if rules.duplicates:
             for rel, st, category in self.unselected:
                 if st.st_size > 0 and (category in DEDUPE_CATEGORIES or category in SESSION_DEDUPE):
@@ -264,7 +264,7 @@ class _RootPlanner:
         rules = self.rules
         if not rules.orphaned_sessions or not item.is_dir:
             return None
-        if not self.allowed(item.category) or self.item_excluded_inside:
+        if not self.scope.allows(item.category) or self.item_excluded_inside:
             return None
         if not self.scope.wants(item.rel, is_dir=True):
             return None
@@ -288,39 +288,6 @@ class _RootPlanner:
                 f"Gradio tmp folder, untouched for longer than {ttl}",
             )
         return None
-
-    def _folder_action(self, item: Item, rule: Rule, reason: str, then: int) -> Action:
-        return Action(
-            root=self.root.path,
-            rel=item.rel,
-            item_rel=item.rel,
-            rule=rule,
-            category=item.category,
-            is_dir=True,
-            bytes=item.bytes,
-            files=item.files,
-            reason=reason,
-            identity=Identity(item.dev, item.ino, 0, item.mtime_ns),
-            newest_ns=item.newest_ns,
-            age_ns=then,
-        )
-
-    def _file_action(self, item: Item, s: _Selected) -> Action:
-        st = s.st
-        return Action(
-            root=self.root.path,
-            rel=s.rel,
-            item_rel=item.rel,
-            rule=s.rule,
-            category=s.category,
-            is_dir=False,
-            bytes=st.st_size,
-            files=1,
-            reason=s.reason,
-            identity=Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns),
-            newest_ns=st.st_mtime_ns,
-            age_ns=s.age_ns,
-        )
 
     def duplicate_actions(self, warn: Callable[[str, str], None]) -> None:
         """Duplicate sets, found apart for cache content and for session files.
@@ -363,36 +330,92 @@ class _RootPlanner:
             verb = "hard-linked to" if hardlink else "deleted; same content as"
             why = ""
         for dset in report.sets:
-            keep = dset.keep
-            keep_identity = _identity_of(keep)
-            keep_rel = by_path[keep.path][0]
+            keep_rel = by_path[dset.keep.path][0]
             for extra in dset.extras:
                 rel, category = by_path[extra.path]
-                action = Action(
-                    root=self.root.path,
-                    rel=rel,
-                    item_rel=rel.split("/", 1)[0],
-                    rule=Rule.DUPLICATES,
-                    category=category,
-                    is_dir=False,
-                    bytes=extra.size,
-                    files=1,
-                    reason=f"{verb} {keep_rel}{why}",
-                    identity=_identity_of(extra),
-                    newest_ns=extra.mtime_ns,
-                    keep=keep.path,
-                    keep_identity=keep_identity,
-                    hardlink=hardlink,
+                reason = f"{verb} {keep_rel}{why}"
+                action = duplicate_action(
+                    self.root.path, rel, category, extra, dset.keep, reason, hardlink=hardlink
                 )
                 (self.actions if act else self.reported).append(action)
 
 
-def _identity(st: os.stat_result) -> Identity:
-    return Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+class _Planning:
+    """The scan hooks of one plan: a planner per root, and the warnings of its own."""
 
+    def __init__(self, rules: RuleSet, now: float) -> None:
+        self.rules = rules
+        self.now_ns = int(now * 1e9)
+        self.planners: dict[str, _RootPlanner] = {}
+        self.ignore_files: dict[str, IgnoreFile | None] = {}
+        self.current: _RootPlanner  # set by on_root, which the walk calls first
+        self.warnings: list[ScanWarning] = []
 
-def _identity_of(c: Candidate) -> Identity:
-    return Identity(c.dev, c.ino, c.size, c.mtime_ns, c.ctime_ns)
+    def hooks(self, progress: ProgressHook | None) -> Hooks:
+        return Hooks(
+            on_root=self.on_root,
+            on_file=self.on_file,
+            on_item=self.on_item,
+            progress=progress,
+            age=lambda st: age_ns(st, self.rules.age_by),
+            export=self.export,
+            absorb=self.absorb,
+        )
+
+    def on_root(self, root: Root) -> None:
+        ignore = self.ignore_files[root.path] = read_ignore_file(root)
+        if ignore is not None and not ignore.used:
+            self.warnings.append(ScanWarning(ignore.path, f"ignored: {ignore.problem}"))
+        rules = self.rules
+        patterns = ignore.patterns if ignore else None
+        scope = Scope(rules.include, rules.exclude, patterns, allowed_categories(root.role, rules))
+        self.current = self.planners[root.path] = _RootPlanner(root, rules, self.now_ns, scope)
+
+    def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
+        self.current.on_file(rel, st, category)
+
+    def on_item(self, item: Item) -> None:
+        self.current.on_item(item)
+
+    def export(self) -> object:  # in a forked worker: what it planned for its share
+        p = self.current
+        scope = p.scope  # forked before the root's first entry: counts are its own
+        return p.actions, p.dupes, p.strays, p.linked, (scope.excluded, scope.ignored)
+
+    def absorb(self, payload: object) -> None:
+        actions, dupes, strays, linked, (excluded, ignored) = cast(
+            tuple[list[Action], list[_Dupe], list[_Stray], set[tuple[int, int]], tuple[int, int]],
+            payload,
+        )
+        p = self.current
+        p.actions.extend(actions)
+        p.dupes.extend(dupes)
+        p.strays.extend(strays)
+        p.linked.update(linked)
+        p.scope.excluded += excluded
+        p.scope.ignored += ignored
+
+    def plan(self, roots: Sequence[Root], result: ScanResult) -> Plan:
+        """After the walk: stray links and duplicate sets, then every root's actions."""
+        actions: list[Action] = []
+        reported: list[Action] = []
+        for planner in self.planners.values():
+            planner.stray_actions()
+            if self.rules.duplicates:
+                planner.duplicate_actions(lambda p, m: self.warnings.append(ScanWarning(p, m)))
+            actions.extend(planner.actions)
+            reported.extend(planner.reported)
+        return Plan(
+            roots=tuple(roots),
+            actions=tuple(sorted(actions, key=lambda a: (a.root, a.rel))),
+            scan=result,
+            warnings=(*result.warnings, *self.warnings),
+            scopes=tuple(
+                ScopeReport(path, self.ignore_files[path], p.scope.excluded, p.scope.ignored)
+                for path, p in self.planners.items()
+            ),
+            reported=tuple(sorted(reported, key=lambda a: (a.root, a.rel))),
+        )
 
 
 def build_plan(
@@ -404,82 +427,7 @@ def build_plan(
     jobs: int | None = None,
 ) -> Plan:
     """Walk every root once and decide what each rule selects (`jobs`: as for scan)."""
-    planners: dict[str, _RootPlanner] = {}
-    ignore_files: dict[str, IgnoreFile | None] = {}
-    current: list[_RootPlanner] = []
-    extra_warnings: list[ScanWarning] = []
-
-    def on_root(root: Root) -> None:
-        ignore = ignore_files[root.path] = read_ignore_file(root)
-        if ignore is not None and not ignore.used:
-            extra_warnings.append(ScanWarning(ignore.path, f"ignored: {ignore.problem}"))
-        scope = Scope(rules.include, rules.exclude, ignore.patterns if ignore else None)
-        planner = _RootPlanner(root, rules, int(now * 1e9), scope)
-        planners[root.path] = planner
-        current[:] = [planner]
-
-    def on_file(rel: str, st: os.stat_result, category: Category) -> None:
-        current[0].on_file(rel, st, category)
-
-    def on_item(item: Item) -> None:
-        current[0].on_item(item)
-
-    def export() -> object:  # in a forked worker: what it planned for its share
-        p = current[0]
-        scope = p.scope  # forked before the root's first entry: counts are its own
-        return p.actions, p.dupes, p.strays, p.linked, (scope.excluded, scope.ignored)
-
-    def absorb(payload: object) -> None:
-        actions, dupes, strays, linked, (excluded, ignored) = cast(
-            tuple[list[Action], list[_Dupe], list[_Stray], set[tuple[int, int]], tuple[int, int]],
-            payload,
-        )
-        p = current[0]
-        p.actions.extend(actions)
-        p.dupes.extend(dupes)
-        p.strays.extend(strays)
-        p.linked.update(linked)
-        p.scope.excluded += excluded
-        p.scope.ignored += ignored
-
-    paused = gc.isenabled()
-    gc.disable()  # the walk makes ~1 long-lived object per candidate; GC passes cost ~half
-    try:
-        result = scan(
-            roots,
-            top=0,
-            now=now,
-            jobs=jobs,
-            hooks=Hooks(
-                on_root=on_root,
-                on_file=on_file,
-                on_item=on_item,
-                progress=progress,
-                age=lambda st: age_ns(st, rules.age_by),
-                export=export,
-                absorb=absorb,
-            ),
-        )
-        actions: list[Action] = []
-        reported: list[Action] = []
-        for planner in planners.values():
-            planner.stray_actions()
-            if rules.duplicates:
-                planner.duplicate_actions(lambda p, m: extra_warnings.append(ScanWarning(p, m)))
-            actions.extend(planner.actions)
-            reported.extend(planner.reported)
-    finally:
-        if paused:
-            gc.enable()
-    actions.sort(key=lambda a: (a.root, a.rel))
-    return Plan(
-        roots=tuple(roots),
-        actions=tuple(actions),
-        scan=result,
-        warnings=(*result.warnings, *extra_warnings),
-        scopes=tuple(
-            ScopeReport(path, ignore_files[path], p.scope.excluded, p.scope.ignored)
-            for path, p in planners.items()
-        ),
-        reported=tuple(sorted(reported, key=lambda a: (a.root, a.rel))),
-    )
+    planning = _Planning(rules, now)
+    with gc_paused():
+        result = scan(roots, top=0, now=now, jobs=jobs, hooks=planning.hooks(progress))
+        return planning.plan(roots, result)
