@@ -23,7 +23,7 @@ import os
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from gradio_clean.classify import Category
 from gradio_clean.durations import Duration, DurationError
@@ -423,9 +423,18 @@ def argv(given: Mapping[str, Any]) -> list[str]:
     return out + arguments
 
 
+@runtime_checkable
+class Spelled(Protocol):
+    """A parsed value that keeps the text it was parsed from (a `Duration`, a size …):
+    it is written back as that text, so `gradio-clean config` shows what was written."""
+
+    @property
+    def text(self) -> str: ...
+
+
 def plain(value: Any) -> Any:
     """A typed value as JSON and TOML write it: a duration as written, a choice by name."""
-    if isinstance(value, Duration):
+    if isinstance(value, Spelled):
         return value.text
     if isinstance(value, enum.Enum):
         return value.value

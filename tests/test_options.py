@@ -5,6 +5,7 @@ follow it."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,19 @@ def test_a_rule_switch_that_is_a_value_selects_whenever_it_is_set() -> None:
     assert selects(0) and selects(0.0) and selects(Duration(0.0, "0s"))
     assert not selects(None) and not selects(False)
     assert RuleSet(older_than=0.0).any
+
+
+@dataclass(frozen=True)
+class _Size:
+    bytes: int
+    text: str
+
+
+def test_a_value_that_keeps_its_spelling_is_written_as_it_was_given() -> None:
+    """A typed value with the text it came from (a Duration, a size) is shown as that."""
+    assert plain(_Size(2 << 30, "2G")) == "2G"
+    assert plain(Duration(90.0, "90s")) == "90s"
+    assert plain((Dedupe.DELETE, "x")) == ["delete", "x"]
 
 
 def test_an_option_may_take_its_parser_from_another_module() -> None:
