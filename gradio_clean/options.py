@@ -73,6 +73,9 @@ def _same(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Option:
+    """One rule or scope option: what the command line, the config file, attach() and
+    RuleSet each need to know of it."""
+
     key: str  # the config key, and attach()'s keyword
     kind: Kind
     help: str
