@@ -1,33 +1,41 @@
-"""The command line: parse, call the library, render. No decisions live here."""
+"""The command line: parse, call the library, render. No decisions live here.
+
+The rule and scope options come from options.py's table (`_with_flags` turns it
+into typer parameters); what they mean is decided in the library.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import functools
+import inspect
 import os
-import shlex
-import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Optional, ParamSpec
 
 import typer
 
 from gradio_clean import __version__
-from gradio_clean.classify import Category
-from gradio_clean.durations import AgeBy, DurationError, parse_duration
 from gradio_clean.errors import (
     ExitCode,
     GradioCleanError,
     Interrupted,
     UsageError,
     signal_exit_code,
-    signal_name,
 )
-from gradio_clean.patterns import MAX_PATTERNS, PatternError, parse_pattern
+from gradio_clean.options import (
+    KEYS,
+    ROOTS_PANEL,
+    SCOPE_KEYS,
+    Kind,
+    Option,
+    argv,
+    in_flag_order,
+    no_rule_message,
+)
 from gradio_clean.schedule import DEFAULT_EVERY
 from gradio_clean.text import shown
 from gradio_clean.workers import raise_on_stop, stop_on_signals
@@ -37,24 +45,13 @@ from gradio_clean.workers import raise_on_stop, stop_on_signals
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from gradio_clean.config import Config
+    from gradio_clean.config import Settings
     from gradio_clean.metrics import RunMetrics
     from gradio_clean.plan import ApplyResult, Plan
     from gradio_clean.roots import Root
     from gradio_clean.rules import RuleSet
 
 P = ParamSpec("P")
-
-
-class Dedupe(str, enum.Enum):
-    HARDLINK = "hardlink"
-    DELETE = "delete"
-
-
-class Keep(str, enum.Enum):
-    NEWEST = "newest"
-    OLDEST = "oldest"
-
 
 app = typer.Typer(
     name="gradio-clean",
@@ -70,37 +67,13 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-ROOTS_PANEL = "Where to look"
-RULES_PANEL = "Rules (an entry goes if any selected rule picks it)"
-SCOPE_PANEL = "Scope"
 APPLY_PANEL = "Applying"
 OUTPUT_PANEL = "Output"
 SCHEDULE_PANEL = "Schedule"
 
-# -- options shared by several commands, declared once ----------------------------
+# -- options ------------------------------------------------------------------------
 # `Optional[...]` rather than `X | None`: typer reads these at runtime on 3.10.
-# Rule and scope options default to None ("not given") so a config file can fill them.
 
-PathsArg = Annotated[
-    Optional[list[str]],  # noqa: UP045
-    typer.Argument(
-        metavar="PATH",
-        help="Gradio temp dirs, app directories or .gradio folders. Default: the config's "
-        "roots, else GRADIO_TEMP_DIR (or <tmp>/gradio) and ./.gradio, ./flagged, "
-        "./gradio_cached_examples when present.",
-        show_default=False,
-    ),
-]
-SessionsDirOpt = Annotated[
-    Optional[list[str]],  # noqa: UP045
-    typer.Option(
-        "--sessions-dir",
-        metavar="DIR",
-        show_default=False,
-        help="A folder whose subfolders are per-session folders. Repeatable.",
-        rich_help_panel=ROOTS_PANEL,
-    ),
-]
 ConfigOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
@@ -146,298 +119,127 @@ MetricsOpt = Annotated[
         rich_help_panel=OUTPUT_PANEL,
     ),
 ]
-OlderThanOpt = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option(
-        "--older-than",
-        metavar="DUR",
-        show_default=False,
-        help="Files older than DUR (see --age-by): 90m, 12h, 1d, 2w, 1d12h.",
-        rich_help_panel=RULES_PANEL,
-    ),
-]
-AgeByOpt = Annotated[
-    Optional[AgeBy],  # noqa: UP045
-    typer.Option(
-        "--age-by",
-        show_default=False,
-        help="Timestamp the ages compare [default: newest, the latest of mtime, ctime "
-        "and a file's atime: Gradio's cached copies keep their source's mtime].",
-        rich_help_panel=RULES_PANEL,
-    ),
-]
-DuplicatesOpt = Annotated[
-    Optional[bool],  # noqa: UP045
-    typer.Option(
-        "--duplicates/--no-duplicates",
-        show_default=False,
-        help="Extra copies of identical files (size, partial hash, full hash).",
-        rich_help_panel=RULES_PANEL,
-    ),
-]
-DedupeOpt = Annotated[
-    Optional[Dedupe],  # noqa: UP045
-    typer.Option(
-        "--dedupe",
-        show_default=False,
-        help="hardlink [default]: replace each extra copy by a hard link to the kept "
-        "one, so every path keeps working; delete: remove it.",
-        rich_help_panel=RULES_PANEL,
-    ),
-]
-KeepOpt = Annotated[
-    Optional[Keep],  # noqa: UP045
-    typer.Option(
-        "--keep",
-        show_default=False,
-        help="Which copy of a duplicate set stays [default: newest; ties by path].",
-        rich_help_panel=RULES_PANEL,
-    ),
-]
-VerifyOpt = Annotated[
-    Optional[bool],  # noqa: UP045
-    typer.Option(
-        "--verify/--no-verify",
-        show_default=False,
-        help="Also compare duplicates byte by byte.",
-        rich_help_panel=RULES_PANEL,
-    ),
-]
-OrphanedOpt = Annotated[
-    Optional[bool],  # noqa: UP045
-    typer.Option(
-        "--orphaned-sessions/--no-orphaned-sessions",
-        show_default=False,
-        help="Session folders idle longer than --session-ttl, Gradio's stale "
-        "leftovers, and empty hash folders.",
-        rich_help_panel=RULES_PANEL,
-    ),
-]
-SessionTtlOpt = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option(
-        "--session-ttl",
-        metavar="DUR",
-        show_default=False,
-        help="Idle time after which a session folder or leftover is orphaned "
-        "[default: 1h, Gradio's own window].",
-        rich_help_panel=RULES_PANEL,
-    ),
-]
-CategoryOpt = Annotated[
-    Optional[list[Category]],  # noqa: UP045
-    typer.Option(
-        "--category",
-        metavar="CATEGORY",
-        show_default=False,
-        help="Only touch these categories ("
-        + ", ".join(c.value for c in Category)
-        + "). flagged and examples are user data: no "
-        "rule touches them unless named here. Repeatable.",
-        rich_help_panel=SCOPE_PANEL,
-    ),
-]
-IncludeOpt = Annotated[
-    Optional[list[str]],  # noqa: UP045
-    typer.Option(
-        "--include",
-        metavar="PATTERN",
-        show_default=False,
-        help="Only entries matching this gitignore-style pattern (root-relative).",
-        rich_help_panel=SCOPE_PANEL,
-    ),
-]
-ExcludeOpt = Annotated[
-    Optional[list[str]],  # noqa: UP045
-    typer.Option(
-        "--exclude",
-        metavar="PATTERN",
-        show_default=False,
-        help="Never entries matching this pattern; a root's .gradiocleanignore adds more.",
-        rich_help_panel=SCOPE_PANEL,
-    ),
-]
 
-DEFAULTS: dict[str, object] = {
-    "roots": None,
-    "sessions_dirs": None,
-    "older_than": None,
-    "duplicates": False,
-    "orphaned_sessions": False,
-    "age_by": AgeBy.NEWEST.value,
-    "session_ttl": "1h",
-    "dedupe": Dedupe.HARDLINK.value,
-    "keep": Keep.NEWEST.value,
-    "verify": False,
-    "include": (),
-    "exclude": (),
-    "categories": None,
-}
+ApplyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--apply", help="Delete for real (the default is a dry run).", rich_help_panel=APPLY_PANEL
+    ),
+]
+YesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--yes",
+        "-y",
+        help="Do not ask for confirmation on a terminal.",
+        rich_help_panel=APPLY_PANEL,
+    ),
+]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        metavar="SECONDS",
+        min=0,
+        help="How long to wait for another run on the same root to finish.",
+        rich_help_panel=APPLY_PANEL,
+    ),
+]
+LimitOpt = Annotated[
+    int,
+    typer.Option(
+        "--limit",
+        min=0,
+        metavar="N",
+        help="Rows shown per rule in the table (0: all).",
+        rich_help_panel=OUTPUT_PANEL,
+    ),
+]
 
 
 @dataclasses.dataclass(frozen=True)
 class Flags:
-    """What the command line said, None where it was silent (config and defaults fill in)."""
+    """What the command line said: the table's options as given (None: not given, so
+    the config and the defaults fill in), keyed like the config, and --config."""
 
-    paths: Sequence[str] | None = None
-    sessions_dir: Sequence[str] | None = None
-    older_than: str | None = None
-    age_by: AgeBy | None = None
-    duplicates: bool | None = None
-    dedupe: Dedupe | None = None
-    keep: Keep | None = None
-    verify: bool | None = None
-    orphaned_sessions: bool | None = None
-    session_ttl: str | None = None
-    category: Sequence[Category] | None = None
-    include: Sequence[str] | None = None
-    exclude: Sequence[str] | None = None
-
-    def values(self) -> dict[str, object | None]:
-        """Keyed like the config file."""
-
-        def seq(v: Sequence[Any] | None) -> tuple[Any, ...] | None:
-            return tuple(x.value if isinstance(x, enum.Enum) else x for x in v) if v else None
-
-        def val(v: enum.Enum | None) -> str | None:
-            return None if v is None else str(v.value)
-
-        return {
-            "roots": seq(self.paths),
-            "sessions_dirs": seq(self.sessions_dir),
-            "older_than": self.older_than,
-            "duplicates": self.duplicates,
-            "orphaned_sessions": self.orphaned_sessions,
-            "age_by": val(self.age_by),
-            "session_ttl": self.session_ttl,
-            "dedupe": val(self.dedupe),
-            "keep": val(self.keep),
-            "verify": self.verify,
-            "include": seq(self.include),
-            "exclude": seq(self.exclude),
-            "categories": seq(self.category),
-        }
-
-    def argv(self) -> list[str]:
-        """The same flags again, for a scheduled run (paths made absolute)."""
-        out: list[str] = []
-        for flag, value in (
-            ("--older-than", self.older_than),
-            ("--session-ttl", self.session_ttl),
-            ("--age-by", self.age_by),
-            ("--dedupe", self.dedupe),
-            ("--keep", self.keep),
-        ):
-            if value is not None:
-                out += [flag, value.value if isinstance(value, enum.Enum) else value]
-        for name, switch in (
-            ("duplicates", self.duplicates),
-            ("verify", self.verify),
-            ("orphaned-sessions", self.orphaned_sessions),
-        ):
-            if switch is not None:
-                out.append(f"--{name}" if switch else f"--no-{name}")
-        for flag, values in (
-            ("--category", [c.value for c in self.category or ()]),
-            ("--include", self.include or ()),
-            ("--exclude", self.exclude or ()),
-            ("--sessions-dir", [os.path.abspath(p) for p in self.sessions_dir or ()]),
-        ):
-            for v in values:
-                out += [flag, v]
-        return out + [os.path.abspath(p) for p in self.paths or ()]
+    given: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    config: str | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    values: dict[str, object]
-    sources: dict[str, str]
-    config: Config | None
-    looked_at: tuple[str, ...]
-
-    def get(self, key: str) -> Any:
-        return self.values[key]
-
-
-def _settings(flags: Flags, config_path: str | None, err: Console) -> Settings:
-    from gradio_clean.config import (
-        ENV_VAR,
-        find_config,
-        load_config,
-        local_config,
-        merge,
-        search_path,
+def _typer_parameter(option: Option) -> inspect.Parameter:
+    """One option of the table as typer reads a parameter: Annotated[type, Option]."""
+    value: Any = option.choices or str
+    if option.argument:
+        info: Any = typer.Argument(metavar=option.metavar, help=option.help, show_default=False)
+    else:
+        decl = option.flag
+        if option.kind is Kind.SWITCH:
+            decl, value = f"{option.flag}/--no-{option.flag[2:]}", bool
+        info = typer.Option(
+            decl,
+            metavar=option.metavar,
+            show_default=False,
+            help=option.help,
+            rich_help_panel=option.panel,
+        )
+    if option.kind is Kind.LIST:
+        value = list[value]
+    kind = (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD
+        if option.argument
+        else inspect.Parameter.KEYWORD_ONLY
+    )
+    return inspect.Parameter(
+        option.param,
+        kind,
+        default=None,
+        annotation=Annotated[Optional[value], info],  # noqa: UP045
     )
 
-    cwd = os.getcwd()
+
+def _with_flags(keys: Iterable[str]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the table's options for `keys`, and --config; the command gets
+    them as one `Flags`, its first parameter, and keeps its own parameters after."""
+    chosen = in_flag_order(keys)
+    scope = [_typer_parameter(o) for o in chosen if o.key in SCOPE_KEYS]
+    rules = [_typer_parameter(o) for o in chosen if o.key not in SCOPE_KEYS]
+    config = inspect.Parameter(
+        "config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigOpt
+    )
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> None:
+            given = {o.key: kwargs.pop(o.param) for o in chosen}
+            command(Flags(given, kwargs.pop("config")), **kwargs)
+
+        params = [*scope, config, *rules, *own]
+        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params}
+        return run
+
+    return decorate
+
+
+def _settings(flags: Flags, err: Console) -> Settings:
+    from gradio_clean.config import effective
 
     def warn(message: str) -> None:  # a planted ./gradio-clean.toml: always said, even --quiet
         err.print(f"gradio-clean: warning: {shown(message)}", markup=False, highlight=False)
 
-    found = find_config(config_path, os.environ, cwd, warn=warn)
-    searched = config_path is None and not os.environ.get(ENV_VAR)
-    config = load_config(found, local=searched and found == local_config(cwd)) if found else None
-    values, sources = merge(flags.values(), config, DEFAULTS)
-    return Settings(values, sources, config, search_path(os.environ, cwd))
+    return effective(flags.given, flags.config, os.environ, os.getcwd(), warn=warn)
 
 
-def _duration(text: str, source: str, key: str) -> float:
-    from gradio_clean.config import CLI_SOURCE
+def _rules(settings: Settings) -> RuleSet:
+    """The rules, refused (exit 2) when none is selected."""
+    from gradio_clean.rules import RuleSet
 
-    try:
-        return parse_duration(text)
-    except DurationError as exc:
-        where = f"--{key.replace('_', '-')}" if source == CLI_SOURCE else f"{source}: {key} ="
-        raise UsageError(f"{where} {text!r}: {exc.reason}") from None
-
-
-def _rules(s: Settings) -> RuleSet:
-    from gradio_clean.rules import DEFAULT_CATEGORIES, RuleSet
-
-    older = s.get("older_than")
-    categories = s.get("categories")
-    return RuleSet(
-        older_than=None
-        if older is None
-        else _duration(older, s.sources["older_than"], "older_than"),
-        age_by=AgeBy(s.get("age_by")),
-        duplicates=bool(s.get("duplicates")),
-        hardlink=s.get("dedupe") == Dedupe.HARDLINK.value,
-        keep_oldest=s.get("keep") == Keep.OLDEST.value,
-        verify=bool(s.get("verify")),
-        orphaned_sessions=bool(s.get("orphaned_sessions")),
-        session_ttl=_duration(s.get("session_ttl"), s.sources["session_ttl"], "session_ttl"),
-        categories=frozenset(Category(c) for c in categories) if categories else DEFAULT_CATEGORIES,
-        explicit_categories=bool(categories),
-        include=_patterns(s, "include"),
-        exclude=_patterns(s, "exclude"),
-    )
-
-
-def _patterns(s: Settings, key: str) -> tuple[str, ...]:
-    """The command line's patterns, checked before anything is walked (the config's
-    were checked when it was read)."""
-    from gradio_clean.config import CLI_SOURCE
-
-    values = tuple(s.get(key) or ())
-    if s.sources[key] != CLI_SOURCE:
-        return values
-    if len(values) > MAX_PATTERNS:
-        raise UsageError(f"--{key}: more than {MAX_PATTERNS:,} patterns")
-    for value in values:
-        try:
-            parse_pattern(value)
-        except PatternError as exc:
-            raise UsageError(
-                f"--{key} {shlex.quote(value)}: not a gitignore-style pattern ({exc.reason})"
-            ) from None
-    return values
-
-
-NO_RULE = (
-    "no rule selected: give --older-than DUR, --duplicates or --orphaned-sessions, "
-    "or set older_than, duplicates or orphaned_sessions in a config file"
-)
+    rules = RuleSet.from_values(settings.values)
+    if not rules.any:
+        raise UsageError(no_rule_message())
+    return rules
 
 
 def _consoles() -> tuple[Console, Console]:
@@ -490,33 +292,6 @@ def _roots(s: Settings, err: Console, *, quiet: bool = False) -> list[Root]:
     return roots
 
 
-@contextlib.contextmanager
-def _progress_line(
-    err: Console, label: str, show: bool = True
-) -> Iterator[Callable[[int, int], None] | None]:
-    """A transient status line on stderr, refreshed by the walk itself at most 10 times a
-    second: no refresh thread, so the scan may fork its workers safely."""
-    from rich.live import Live
-    from rich.text import Text
-
-    from gradio_clean.report import plural, size
-
-    if not show:
-        yield None
-        return
-    last = 0.0
-    with Live(Text(label), console=err, auto_refresh=False, transient=True) as live:
-
-        def progress(files: int, nbytes: int) -> None:
-            nonlocal last
-            now = time.monotonic()
-            if now - last >= 0.1:
-                last = now
-                live.update(Text(f"{label} {plural(files, 'file')}, {size(nbytes)}"), refresh=True)
-
-        yield progress
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"gradio-clean {__version__}")
@@ -540,37 +315,27 @@ def _main(
     """
 
 
-# -- scan ---------------------------------------------------------------------------
-
-
 @app.command("scan")
 @_stopping_on_signals
+@_with_flags(SCOPE_KEYS)
 def scan_command(
-    paths: PathsArg = None,
+    flags: Flags,
     *,
-    sessions_dir: SessionsDirOpt = None,
-    config: ConfigOpt = None,
     json_out: JsonOpt = False,
     top: TopOpt = 10,
 ) -> None:
     """Show how much the Gradio caches hold, what holds it, how old it is, and where."""
+    from gradio_clean import report
     from gradio_clean.ignore import ignore_file_report
-    from gradio_clean.report import (
-        dump_json,
-        render_scan,
-        render_warnings,
-        scan_to_dict,
-        scope_lines,
-    )
     from gradio_clean.scan import Hooks, ScanResult, ScanWarning, scan
 
     out, err = _consoles()
     with handled(err):
-        settings = _settings(Flags(paths=paths, sessions_dir=sessions_dir), config, err)
+        settings = _settings(flags, err)
         roots = _roots(settings, err)
         if not roots and not json_out:
             return  # _roots said why; empty tables would add nothing
-        with _progress_line(err, "Scanning…", err.is_terminal) as progress:
+        with report.progress_line(err, "Scanning…", err.is_terminal) as progress:
             result: ScanResult = scan(roots, top=top, hooks=Hooks(progress=progress))
         scopes = [ignore_file_report(root) for root in roots]
         refused = tuple(
@@ -579,146 +344,71 @@ def scan_command(
             if s.ignore_file is not None and not s.ignore_file.used
         )
         result = dataclasses.replace(result, warnings=(*refused, *result.warnings))
-        render_warnings(
+        report.render_warnings(
             ((w.path, w.message) for w in result.warnings), result.warnings_dropped, err
         )
         if json_out:
-            typer.echo(dump_json(scan_to_dict(result, scopes)))
+            typer.echo(report.dump_json(report.scan_to_dict(result, scopes)))
             return
-        _say_roles(((r.path, r.role.value, r.role_why) for r in result.roots), err)
-        for line in scope_lines(scopes, scan=True):
+        report.say_roles(((r.path, r.role.value, r.role_why) for r in result.roots), err)
+        for line in report.scope_lines(scopes, scan=True):
             err.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
-        render_scan(result, out, top=top)
-
-
-def _say_roles(roles: Iterable[tuple[str, str, str]], err: Console) -> None:
-    """What each root was taken for, and why: dim, on stderr, before anything else."""
-    for path, role, why in roles:
-        err.print(
-            shown(f"{path}: {role} ({why})"),
-            markup=False,
-            highlight=False,
-            style="dim",
-            soft_wrap=True,
-        )
+        report.render_scan(result, out, top=top)
 
 
 # -- prune --------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class PruneRun:
+    """How prune runs and shows its plan (everything but the rules and the roots)."""
+
+    apply: bool
+    yes: bool
+    wait: float
+    quiet: bool
+    json_out: bool
+    limit: int
+
+
 @app.command("prune")
 @_stopping_on_signals
+@_with_flags(KEYS)
 def prune_command(
-    paths: PathsArg = None,
+    flags: Flags,
     *,
-    sessions_dir: SessionsDirOpt = None,
-    config: ConfigOpt = None,
-    older_than: OlderThanOpt = None,
-    age_by: AgeByOpt = None,
-    duplicates: DuplicatesOpt = None,
-    dedupe: DedupeOpt = None,
-    keep: KeepOpt = None,
-    verify: VerifyOpt = None,
-    orphaned_sessions: OrphanedOpt = None,
-    session_ttl: SessionTtlOpt = None,
-    category: CategoryOpt = None,
-    include: IncludeOpt = None,
-    exclude: ExcludeOpt = None,
-    apply: Annotated[
-        bool,
-        typer.Option(
-            "--apply",
-            help="Delete for real (the default is a dry run).",
-            rich_help_panel=APPLY_PANEL,
-        ),
-    ] = False,
-    yes: Annotated[
-        bool,
-        typer.Option(
-            "--yes",
-            "-y",
-            help="Do not ask for confirmation on a terminal.",
-            rich_help_panel=APPLY_PANEL,
-        ),
-    ] = False,
-    wait: Annotated[
-        float,
-        typer.Option(
-            "--wait",
-            metavar="SECONDS",
-            min=0,
-            help="How long to wait for another run on the same root to finish.",
-            rich_help_panel=APPLY_PANEL,
-        ),
-    ] = 10.0,
+    apply: ApplyOpt = False,
+    yes: YesOpt = False,
+    wait: WaitOpt = 10.0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
-    limit: Annotated[
-        int,
-        typer.Option(
-            "--limit",
-            min=0,
-            metavar="N",
-            help="Rows shown per rule in the table (0: all).",
-            rich_help_panel=OUTPUT_PANEL,
-        ),
-    ] = 50,
+    limit: LimitOpt = 50,
     metrics_file: MetricsOpt = None,
 ) -> None:
     """Remove what the rules select: a dry run unless --apply."""
-    from gradio_clean.metrics import write_metrics
+    from gradio_clean import metrics, report
     from gradio_clean.roots import refuse_dangerous
 
+    run = PruneRun(apply, yes, wait, quiet, json_out, limit)
     out, err = _consoles()
     started = time.time()
-    metrics: list[RunMetrics] = []
+    numbers: RunMetrics | None = None
     try:
         with handled(err):
-            flags = Flags(
-                paths,
-                sessions_dir,
-                older_than,
-                age_by,
-                duplicates,
-                dedupe,
-                keep,
-                verify,
-                orphaned_sessions,
-                session_ttl,
-                category,
-                include,
-                exclude,
-            )
-            settings = _settings(flags, config, err)
+            settings = _settings(flags, err)
             rules = _rules(settings)
-            if not rules.any:
-                raise UsageError(NO_RULE)
             if metrics_file is not None:  # before anything is deleted, not after
-                _check_metrics_folder(metrics_file)
+                metrics.check_folder(metrics_file)
             roots = _roots(settings, err, quiet=quiet)
             for root in roots:  # a dry run must not offer a run that --apply refuses
                 refuse_dangerous(root)
-            try:
-                plan, result = _plan_and_apply(
-                    roots,
-                    rules,
-                    out,
-                    err,
-                    apply=apply,
-                    yes=yes,
-                    wait=wait,
-                    quiet=quiet,
-                    json_out=json_out,
-                    limit=limit,
-                )
-            except Interrupted as exc:  # apply reports a stop in its result, never raises it
-                raise Interrupted(exc.signum, f"{exc.message}; nothing was deleted") from None
+            plan, result = _plan_and_apply(roots, rules, run, out, err)
             stopped = result.interrupted if result is not None else 0
-            metrics.append(_metrics(plan, result, started, success=not stopped))
-            _render_prune(
+            numbers = metrics.run_metrics(plan, result, started, success=not stopped)
+            report.render_prune(
                 plan,
                 result,
-                settings,
+                settings.document(),
                 out,
                 err,
                 json_out=json_out,
@@ -727,275 +417,85 @@ def prune_command(
                 now=started,
             )
             if result is not None and stopped:
-                raise _stopped(stopped, len(result.outcomes), len(plan.actions), err)
+                err.print(report.stopped_line(stopped, result, plan), markup=False, highlight=False)
+                raise typer.Exit(int(signal_exit_code(stopped)))
             if result is not None and not result.complete:
                 raise typer.Exit(int(ExitCode.PARTIAL))
     finally:
-        if metrics_file is not None and _metrics_folder_exists(metrics_file):
-            run = metrics[0] if metrics else _failed_metrics(started)
+        if metrics_file is not None and metrics.folder_exists(metrics_file):
             with handled(err):
-                write_metrics(metrics_file, run)
-
-
-def _stopped(signum: int, done: int, total: int, err: Console) -> typer.Exit:
-    """Say where a signal stopped the deletion; the exit status names the signal."""
-    err.print(
-        f"gradio-clean: interrupted by {signal_name(signum)}: stopped after {done:,} of "
-        f"{total:,} entries; the rest is left for the next run",
-        markup=False,
-        highlight=False,
-    )
-    return typer.Exit(int(signal_exit_code(signum)))
+                metrics.write_metrics(metrics_file, numbers or metrics.failed_run(started))
 
 
 def _plan_and_apply(
-    roots: list[Root],
-    rules: RuleSet,
-    out: Console,
-    err: Console,
-    *,
-    apply: bool,
-    yes: bool,
-    wait: float,
-    quiet: bool,
-    json_out: bool,
-    limit: int,
+    roots: list[Root], rules: RuleSet, run: PruneRun, out: Console, err: Console
 ) -> tuple[Plan, ApplyResult | None]:
+    """Lock (with --apply), plan, forecast, ask on a terminal, apply."""
+    from gradio_clean import report
     from gradio_clean.delete import apply_plan
     from gradio_clean.lock import lock_roots
     from gradio_clean.plan import ApplyResult
     from gradio_clean.preflight import preflight
-    from gradio_clean.report import plural, render_plan, render_warnings, size
     from gradio_clean.rules import build_plan
 
-    show = err.is_terminal and not quiet
-    lock = lock_roots(roots, wait) if apply else contextlib.nullcontext()
-    with lock:
-        if not (quiet or json_out):
-            _say_roles(((r.path, r.role.value, r.why) for r in roots), err)
-        now = time.time()
-        with _progress_line(err, "Planning…", show) as progress:
-            plan = build_plan(roots, rules, now=now, progress=progress)
-        if not quiet:  # --quiet: nothing on a successful run, so cron mails nothing
-            render_warnings(
-                ((w.path, w.message) for w in plan.warnings), plan.scan.warnings_dropped, err
-            )
-        if not apply:
-            return preflight(plan), None
-        if not plan.actions:
-            return plan, ApplyResult((), (), 0.0)
-        if not yes and sys.stdin.isatty():
-            plan = preflight(plan)
-            render_plan(plan, err if json_out else out, now=now, limit=limit)
-            links = sum(1 for a in plan.actions if a.hardlink)
-            entries = plural(len(plan.actions) - links, "entry", "entries")
-            copies = plural(links, "copy", "copies")
-            what = (
-                f"Delete {entries}"
-                if not links
-                else f"Link {copies}"
-                if links == len(plan.actions)
-                else f"Delete {entries} and link {copies}"
-            )
-            question = f"{what} ({size(plan.bytes)})?"
-            with raise_on_stop():  # nothing in hand at a prompt: a signal ends it now
-                confirmed = typer.confirm(question, default=False, err=True)
-            if not confirmed:
-                raise typer.Exit(int(ExitCode.OK))
-        with _progress_line(err, "Deleting…", show) as line:
-            report = line
-
-            def progress3(done: int, total: int, freed: int) -> None:
-                if report is not None:
-                    report(done, freed)
-
-            return plan, apply_plan(plan, progress=progress3)
-
-
-def _render_prune(
-    plan: Plan,
-    result: ApplyResult | None,
-    settings: Settings,
-    out: Console,
-    err: Console,
-    *,
-    json_out: bool,
-    quiet: bool,
-    limit: int,
-    now: float,
-) -> None:
-    from gradio_clean.plan import DONE
-    from gradio_clean.report import (
-        apply_summary,
-        dry_run_summary,
-        iter_json,
-        prune_to_dict,
-        render_plan,
-        scope_lines,
-    )
-
-    if json_out:
-        values = {
-            **settings.values,
-            "config_file": settings.config.source if settings.config else None,
-            "sources": settings.sources,
-        }
-        for chunk in iter_json(prune_to_dict(plan, result, _jsonable(values))):
-            sys.stdout.write(chunk)
-        sys.stdout.write("\n")
-        return
-    incomplete = result is not None and not result.complete
-    if quiet:
-        if incomplete:  # cron mails stderr: say what was left and why
-            assert result is not None
-            for o in result.outcomes:
-                if o.status not in DONE:
-                    err.print(
-                        shown(f"{o.status.value}: {o.action.path}: {o.detail}"),
-                        markup=False,
-                        highlight=False,
-                        soft_wrap=True,
+    show = err.is_terminal and not run.quiet
+    try:
+        with lock_roots(roots, run.wait) if run.apply else contextlib.nullcontext():
+            if not (run.quiet or run.json_out):
+                report.say_roles(((r.path, r.role.value, r.why) for r in roots), err)
+            now = time.time()
+            with report.progress_line(err, "Planning…", show) as progress:
+                plan = build_plan(roots, rules, now=now, progress=progress)
+            if not run.quiet:  # --quiet: nothing on a successful run, so cron mails nothing
+                warnings = ((w.path, w.message) for w in plan.warnings)
+                report.render_warnings(warnings, plan.scan.warnings_dropped, err)
+            if not run.apply:
+                return preflight(plan), None
+            if not plan.actions:
+                return plan, ApplyResult((), (), 0.0)
+            if not run.yes and sys.stdin.isatty():
+                plan = preflight(plan)
+                report.render_plan(plan, err if run.json_out else out, now=now, limit=run.limit)
+                with raise_on_stop():  # nothing in hand at a prompt: a signal ends it now
+                    confirmed = typer.confirm(
+                        report.confirm_question(plan), default=False, err=True
                     )
-            for line in apply_summary(plan, result):
-                err.print(line, markup=False, highlight=False)
-        return
-    render_plan(plan, out, now=now, limit=limit, result=result)
-    for line in scope_lines(plan.scopes):
-        out.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
-    for line in dry_run_summary(plan) if result is None else apply_summary(plan, result):
-        out.print(line, markup=False, highlight=False)
-
-
-def _jsonable(values: dict[str, object]) -> dict[str, object]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
-
-
-def _metrics_folder_exists(path: str) -> bool:
-    return os.path.isdir(os.path.dirname(os.path.abspath(path)))
-
-
-def _check_metrics_folder(path: str) -> None:
-    """Refused up front (exit 2), so a run never deletes and then fails to report."""
-    if not _metrics_folder_exists(path):
-        folder = os.path.dirname(os.path.abspath(path))
-        raise UsageError(f"--metrics-file {path}: no such folder {folder}")
-
-
-def _metrics(
-    plan: Plan, result: ApplyResult | None, started: float, *, success: bool
-) -> RunMetrics:
-    from gradio_clean.metrics import Count, RunMetrics
-    from gradio_clean.plan import Status
-
-    scanned: dict[str, Count] = {}
-    for root in plan.scan.roots:
-        for cat, tally in root.categories.items():
-            prev = scanned.get(cat.value, Count())
-            scanned[cat.value] = Count(prev.files + tally.files, prev.bytes + tally.bytes)
-    freed: dict[str, Count] = {}
-    linked: dict[str, Count] = {}
-    for o in result.outcomes if result else ():
-        prev = freed.get(o.action.rule.value, Count())
-        freed[o.action.rule.value] = Count(prev.files + o.freed_files, prev.bytes + o.freed_bytes)
-        if o.status is Status.LINKED:
-            prev = linked.get(o.action.rule.value, Count())
-            linked[o.action.rule.value] = Count(prev.files + 1, prev.bytes + o.freed_bytes)
-    return RunMetrics(
-        scanned=scanned,
-        freed=freed,
-        skipped=result.count(Status.SKIPPED) if result else 0,
-        failed=result.count(Status.FAILED) if result else 0,
-        duration_seconds=time.time() - started,
-        success=success,
-        timestamp=time.time(),
-        linked=linked,
-    )
-
-
-def _failed_metrics(started: float) -> RunMetrics:
-    from gradio_clean.metrics import RunMetrics
-
-    return RunMetrics(
-        scanned={},
-        freed={},
-        skipped=0,
-        failed=0,
-        duration_seconds=time.time() - started,
-        success=False,
-        timestamp=time.time(),
-    )
+                if not confirmed:
+                    raise typer.Exit(int(ExitCode.OK))
+            with report.progress_line(err, "Deleting…", show) as line:
+                deleting = None if line is None else (lambda done, _, freed: line(done, freed))
+                return plan, apply_plan(plan, progress=deleting)
+    except Interrupted as exc:  # apply reports a stop in its result, never raises it
+        raise Interrupted(exc.signum, f"{exc.message}; nothing was deleted") from None
 
 
 # -- config -------------------------------------------------------------------------
 
 
 @app.command("config")
-def config_command(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+@_with_flags(())
+def config_command(flags: Flags, *, json_out: JsonOpt = False) -> None:
     """Show the effective configuration and where each value comes from."""
-    from gradio_clean.config import toml_key, toml_value
-    from gradio_clean.report import dump_json
+    from gradio_clean.report import config_lines, config_to_dict, dump_json
 
     out, err = _consoles()
     with handled(err):
-        settings = _settings(Flags(), config, err)
+        settings = _settings(flags, err)
         if json_out:
-            typer.echo(
-                dump_json(
-                    {
-                        "schema_version": 1,
-                        "command": "config",
-                        "config_file": settings.config.source if settings.config else None,
-                        "searched": list(settings.looked_at),
-                        "values": _jsonable(settings.values),
-                        "sources": settings.sources,
-                    }
-                )
-            )
+            typer.echo(dump_json(config_to_dict(settings)))
             return
-        if settings.config:
-            out.print(
-                f"# config file: {shown(settings.config.source)}", markup=False, highlight=False
-            )
-        else:
-            out.print(
-                "# no config file; looked at: " + shown(", ".join(settings.looked_at)),
-                markup=False,
-                highlight=False,
-            )
-        for key, value in settings.values.items():
-            line = (
-                f"{toml_key(key)} = {toml_value(value)}"
-                if value is not None
-                else f"# {key} is not set"
-            )
-            out.print(
-                f"{line:<48} # {shown(settings.sources[key])}",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
+        for line in config_lines(settings):
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 # -- schedule -----------------------------------------------------------------------
 
 
 @app.command("schedule")
+@_with_flags(KEYS)
 def schedule_command(
-    paths: PathsArg = None,
+    flags: Flags,
     *,
-    sessions_dir: SessionsDirOpt = None,
-    config: ConfigOpt = None,
-    older_than: OlderThanOpt = None,
-    age_by: AgeByOpt = None,
-    duplicates: DuplicatesOpt = None,
-    dedupe: DedupeOpt = None,
-    keep: KeepOpt = None,
-    verify: VerifyOpt = None,
-    orphaned_sessions: OrphanedOpt = None,
-    session_ttl: SessionTtlOpt = None,
-    category: CategoryOpt = None,
-    include: IncludeOpt = None,
-    exclude: ExcludeOpt = None,
     every: Annotated[
         str,
         typer.Option(
@@ -1016,74 +516,28 @@ def schedule_command(
     metrics_file: MetricsOpt = None,
 ) -> None:
     """Print a crontab line (or systemd units) that runs prune --apply --quiet."""
-    from gradio_clean.schedule import crontab_line, systemd_units
+    from gradio_clean.schedule import crontab_line, installed_executable, prune_args, systemd_units
 
     out, err = _consoles()
     with handled(err):
-        flags = Flags(
-            paths,
-            sessions_dir,
-            older_than,
-            age_by,
-            duplicates,
-            dedupe,
-            keep,
-            verify,
-            orphaned_sessions,
-            session_ttl,
-            category,
-            include,
-            exclude,
+        settings = _settings(flags, err)
+        _rules(settings)
+        roots = [r.path for r in _roots(settings, err)]
+        args = prune_args(
+            argv(flags.given),
+            pinned=any(settings.get(k) for k in SCOPE_KEYS),
+            found=roots,
+            config_file=settings.config.source if settings.config else None,
+            metrics_file=metrics_file,
         )
-        settings = _settings(flags, config, err)
-        if not _rules(settings).any:
-            raise UsageError(NO_RULE)
-        roots = _roots(settings, err)
-        args = flags.argv()
-        if (
-            not flags.paths
-            and not flags.sessions_dir
-            and not settings.get("roots")
-            and not settings.get("sessions_dirs")
-        ):
-            if not roots:  # a line with nothing pinned would prune wherever cron starts
-                raise UsageError(
-                    "no Gradio cache found to schedule; give its folder as PATH "
-                    "(or set roots in a config file)"
-                )
-            # cron and systemd start elsewhere, without GRADIO_TEMP_DIR: pin what we see now
-            args += [r.path for r in roots]
-        if settings.config is not None:
-            args = ["--config", os.path.abspath(settings.config.source), *args]
-        if metrics_file is not None:
-            args = ["--metrics-file", os.path.abspath(metrics_file), *args]
-        exe = _executable()
-        if systemd:
-            service, timer = systemd_units(
-                every,
-                args,
-                exe,
-                roots=[r.path for r in roots],
-                metrics_file=metrics_file and os.path.abspath(metrics_file),
-            )
-            out.print(service, markup=False, highlight=False)
-            out.print(timer, markup=False, highlight=False)
+        exe = installed_executable()
+        if not systemd:
+            line = crontab_line(every, args, exe)
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
             return
-        out.print(crontab_line(every, args, exe), markup=False, highlight=False, soft_wrap=True)
-
-
-def _executable() -> str:
-    """The installed console script, as an absolute path (cron has its own PATH)."""
-    beside = os.path.join(os.path.dirname(sys.executable), "gradio-clean")
-    if os.access(beside, os.X_OK):
-        return beside
-    found = shutil.which("gradio-clean")
-    if found:
-        return os.path.abspath(found)
-    raise GradioCleanError(
-        "cannot find the installed gradio-clean executable; "
-        "install the package (pip install gradio-clean) first"
-    )
+        metrics = metrics_file and os.path.abspath(metrics_file)
+        for unit in systemd_units(every, args, exe, roots=roots, metrics_file=metrics):
+            out.print(unit, markup=False, highlight=False)
 
 
 def main() -> None:

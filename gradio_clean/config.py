@@ -46,15 +46,22 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Literal, TypeVar
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from gradio_clean.classify import Category
-from gradio_clean.durations import DurationError, parse_duration
 from gradio_clean.errors import GradioCleanError, UsageError
 from gradio_clean.ignore import file_kind
-from gradio_clean.patterns import MAX_PATTERNS, PatternError, parse_pattern
+from gradio_clean.options import (
+    DEFAULTS,
+    KEYS,
+    OPTIONS,
+    RULE_KEYS,
+    Kind,
+    Option,
+    from_command_line,
+    plain,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,44 +76,26 @@ DEFAULT_SOURCE = "default"
 MAX_BYTES = 1 << 20  # a config is a few lines; this only stops a huge file
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO must not block the open
 
-Dedupe = Literal["delete", "hardlink"]
-Keep = Literal["newest", "oldest"]
-AgeBy = Literal["mtime", "atime", "ctime", "newest"]
-DEDUPE_CHOICES: tuple[Dedupe, ...] = ("delete", "hardlink")
-KEEP_CHOICES: tuple[Keep, ...] = ("newest", "oldest")
-AGE_BY_CHOICES: tuple[AgeBy, ...] = ("mtime", "atime", "ctime", "newest")
-CATEGORY_CHOICES: tuple[str, ...] = tuple(c.value for c in Category)
 
-# The rule switches. They are taken together from one layer (see `merge`), so that
-# `prune --duplicates` does not also run the file's `older_than`.
-RULE_KEYS: tuple[str, ...] = ("older_than", "duplicates", "orphaned_sessions")
-
-
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, init=False)
 class Config:
-    """What one config file sets; None wherever the file is silent."""
+    """What one config file sets, typed by the option table; only the keys it sets."""
 
-    roots: tuple[str, ...] | None = None  # absolute
-    sessions_dirs: tuple[str, ...] | None = None  # absolute
-    older_than: str | None = None  # as written; parse_duration has accepted it
-    duplicates: bool | None = None
-    orphaned_sessions: bool | None = None
-    age_by: AgeBy | None = None
-    session_ttl: str | None = None  # as written, like older_than
-    dedupe: Dedupe | None = None
-    keep: Keep | None = None
-    verify: bool | None = None
-    include: tuple[str, ...] | None = None
-    exclude: tuple[str, ...] | None = None
-    categories: tuple[str, ...] | None = None
     source: str  # the file these came from, as it is named in messages
+    values: Mapping[str, object]
+
+    def __init__(self, *, source: str, **values: object) -> None:
+        unknown = set(values) - set(KEYS)
+        if unknown:
+            raise TypeError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        object.__setattr__(self, "source", source)
+        object.__setattr__(
+            self, "values", {k: values[k] for k in KEYS if values.get(k) is not None}
+        )
 
     def settings(self) -> dict[str, object]:
         """The keys the file sets, in the documented order."""
-        return {key: value for key in KEYS if (value := getattr(self, key)) is not None}
-
-
-KEYS: tuple[str, ...] = tuple(f.name for f in fields(Config) if f.name != "source")
+        return dict(self.values)
 
 
 # -- finding the file ------------------------------------------------------------
@@ -239,11 +228,11 @@ def _load(path: str, text: str) -> Config:
     base = os.path.dirname(os.path.abspath(path))
     values: dict[str, object] = {}
     for key, value in doc.items():
-        check = _CHECKS.get(key)
-        if check is None:
+        option = OPTIONS.get(key)
+        if option is None:
             raise UsageError(_unknown_key(path, key, value))
-        values[key] = check(_Where(path, key, base), value)
-    return Config(source=path, **values)  # type: ignore[arg-type]  # checked per key above
+        values[key] = check_value(Where(path, key, base), option, value)
+    return Config(source=path, **values)
 
 
 def _read(path: str, *, local: bool = False) -> bytes:
@@ -300,7 +289,7 @@ def _unknown_key(path: str, key: str, value: object) -> str:
 
 
 @dataclass(frozen=True)
-class _Where:
+class Where:
     path: str
     key: str
     base: str  # the config file's folder, for relative paths
@@ -310,45 +299,40 @@ class _Where:
         return UsageError(f"{self.path}: {key} = {toml_value(value)}: {accepted}")
 
 
-def _bool(where: _Where, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise where.bad(value, "expected true or false")
-    return value
+def check_value(where: Where, option: Option, value: object) -> object:
+    """A TOML value (or an attach() keyword) as `option`'s typed value, through the
+    parser its flag uses; a wrong one is a one-line error naming `where`."""
+    if option.kind is Kind.SWITCH:
+        if not isinstance(value, bool):
+            raise where.bad(value, option.accepted())
+        return value
+    if option.kind is Kind.VALUE:
+        if not isinstance(value, str):
+            raise where.bad(value, option.accepted())
+        return _parsed(where, option, value)
+    items = _strings(where, value, option.item, empty_ok=option.empty_ok)
+    if option.limit is not None:
+        try:
+            option.limit(items)
+        except ValueError as exc:
+            raise UsageError(f"{where.path}: {where.key}: {exc}") from None
+    if option.path:
+        base = where.base
+        items = [os.path.normpath(os.path.join(base, os.path.expanduser(p))) for p in items]
+    parsed = tuple(_parsed(where, option, item, i) for i, item in enumerate(items))
+    return tuple(dict.fromkeys(parsed)) if option.choices is not None else parsed
 
 
-def _duration(where: _Where, value: object) -> str:
-    if not isinstance(value, str):
-        raise where.bad(
-            value, 'expected a duration string like "90m", "12h", "1d", "2w" or "1d12h"'
-        )
+def _parsed(where: Where, option: Option, text: str, index: int | None = None) -> object:
+    if option.parse is None:
+        return text
     try:
-        parse_duration(value)
-    except DurationError as exc:
-        raise where.bad(value, exc.reason) from None
-    return value
+        return option.parse(text)
+    except ValueError as exc:
+        raise where.bad(text, str(exc), index) from None
 
 
-_C = TypeVar("_C", bound=str)
-
-
-def _choice(choices: tuple[_C, ...]) -> Callable[[_Where, object], _C]:
-    accepted = "expected " + _one_of(choices)
-
-    def check(where: _Where, value: object) -> _C:
-        for choice in choices:
-            if value == choice:
-                return choice
-        raise where.bad(value, accepted)
-
-    return check
-
-
-def _one_of(choices: Sequence[str]) -> str:
-    quoted = [json.dumps(c) for c in choices]
-    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
-
-
-def _strings(where: _Where, value: object, what: str, *, empty_ok: bool) -> list[str]:
+def _strings(where: Where, value: object, what: str, *, empty_ok: bool) -> list[str]:
     """A TOML array of strings, element errors named by index."""
     if not isinstance(value, list):
         raise where.bad(value, f"expected an array of {what}s")
@@ -358,48 +342,6 @@ def _strings(where: _Where, value: object, what: str, *, empty_ok: bool) -> list
         if not isinstance(item, str) or not item or "\0" in item:
             raise where.bad(item, f"expected a {what} (a non-empty string)", i)
     return value
-
-
-def _paths(where: _Where, value: object) -> tuple[str, ...]:
-    items = _strings(where, value, "path", empty_ok=where.key == "sessions_dirs")
-    return tuple(os.path.normpath(os.path.join(where.base, os.path.expanduser(p))) for p in items)
-
-
-def _patterns(where: _Where, value: object) -> tuple[str, ...]:
-    items = _strings(where, value, "gitignore-style pattern", empty_ok=True)
-    if len(items) > MAX_PATTERNS:
-        raise UsageError(f"{where.path}: {where.key}: more than {MAX_PATTERNS:,} patterns")
-    for i, pattern in enumerate(items):
-        try:
-            parse_pattern(pattern)
-        except PatternError as exc:
-            raise where.bad(pattern, f"not a gitignore-style pattern ({exc.reason})", i) from None
-    return tuple(items)
-
-
-def _categories(where: _Where, value: object) -> tuple[str, ...]:
-    items = _strings(where, value, "category", empty_ok=False)
-    for i, item in enumerate(items):
-        if item not in CATEGORY_CHOICES:
-            raise where.bad(item, "expected " + _one_of(CATEGORY_CHOICES), i)
-    return tuple(dict.fromkeys(items))
-
-
-_CHECKS: dict[str, Callable[[_Where, object], object]] = {
-    "roots": _paths,
-    "sessions_dirs": _paths,
-    "older_than": _duration,
-    "duplicates": _bool,
-    "dedupe": _choice(DEDUPE_CHOICES),
-    "keep": _choice(KEEP_CHOICES),
-    "verify": _bool,
-    "orphaned_sessions": _bool,
-    "session_ttl": _duration,
-    "age_by": _choice(AGE_BY_CHOICES),
-    "include": _patterns,
-    "exclude": _patterns,
-    "categories": _categories,
-}
 
 
 # -- meeting the command line ----------------------------------------------------
@@ -440,6 +382,44 @@ def merge(
         else:
             values[key], sources[key] = defaults.get(key), DEFAULT_SOURCE
     return values, sources
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective value of every option, where each came from, and which file."""
+
+    values: dict[str, object]
+    sources: dict[str, str]
+    config: Config | None
+    looked_at: tuple[str, ...]
+
+    def get(self, key: str) -> Any:
+        return self.values[key]
+
+    def document(self) -> dict[str, object]:
+        """The values as JSON writes them, with the file and each value's source."""
+        return {
+            **{key: plain(value) for key, value in self.values.items()},
+            "config_file": self.config.source if self.config else None,
+            "sources": self.sources,
+        }
+
+
+def effective(
+    flags: Mapping[str, object | None],
+    explicit: str | None,
+    env: Mapping[str, str],
+    cwd: str,
+    *,
+    warn: Callable[[str], None],
+) -> Settings:
+    """The command line's flags (raw, None: not given) over the config file over the
+    defaults. The file is read first, so a bad file is said before a bad flag."""
+    found = find_config(explicit, env, cwd, warn=warn)
+    searched = explicit is None and not env.get(ENV_VAR)
+    config = load_config(found, local=searched and found == local_config(cwd)) if found else None
+    values, sources = merge(from_command_line(flags), config, DEFAULTS)
+    return Settings(values, sources, config, search_path(env, cwd))
 
 
 # -- showing values the way the file spells them ---------------------------------

@@ -61,9 +61,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from gradio_clean.folders import Folders, NotAFolder
+from gradio_clean.options import Keep as Keep  # re-exported: duplicates.Keep keeps working
 from gradio_clean.workers import check_stop
 
 if TYPE_CHECKING:
@@ -88,7 +89,6 @@ FOLDER_SWAPPED = "a folder on its way is no longer a folder (a symlink?); not fo
 OUTSIDE = "on another filesystem or outside the root; not read"
 DIFFERS = "content differs from the kept copy (changed while it was read)"
 
-Keep = Literal["newest", "oldest"]
 _T = TypeVar("_T")
 
 
@@ -523,7 +523,7 @@ def _split(nodes: Iterable[_Inode]) -> list[list[_Inode]]:
 
 def _pick(nodes: Sequence[_Inode], keep: Keep) -> _Inode:
     """The newest (or oldest) inode; ties go to the byte-wise smallest path, so runs agree."""
-    sign = -1 if keep == "newest" else 1
+    sign = -1 if keep == Keep.NEWEST else 1
     return min(nodes, key=lambda n: (sign * n.mtime_ns, _path_key(n.cands[0].path)))
 
 
@@ -598,7 +598,7 @@ def _hash_all(runner: _Runner, size_groups: list[list[_Inode]]) -> list[list[_In
 def find_duplicates(
     candidates: Iterable[Candidate],
     *,
-    keep: Keep = "newest",
+    keep: Keep = Keep.NEWEST,
     verify: bool = False,
     workers: int = 2,
     root: str | None = None,

@@ -13,9 +13,9 @@ also read the same way, so `format_duration` output can go into a timer as is.
 
 from __future__ import annotations
 
-import enum
 import math
 import re
+from dataclasses import dataclass
 
 from gradio_clean.errors import UsageError
 
@@ -27,18 +27,6 @@ UNITS: tuple[tuple[str, int], ...] = (
     ("s", 1),
 )
 _SECONDS = dict(UNITS)
-
-
-class AgeBy(str, enum.Enum):
-    """Which timestamp an age is measured by. newest is the default: a copy Gradio makes
-    keeps its source's mtime (copy2), so only ctime says when it entered the cache, and
-    atime when it was last read. (Here, not in rules, so the command line can offer
-    the choices without importing the planner.)"""
-
-    MTIME = "mtime"
-    ATIME = "atime"
-    CTIME = "ctime"
-    NEWEST = "newest"
 
 
 _RANK = {unit: i for i, (unit, _) in enumerate(UNITS)}
@@ -91,6 +79,23 @@ def parse_duration(text: str) -> float:
     if total > MAX_SECONDS:
         raise DurationError(text, f"too long, at most {MAX_SECONDS // 86400}d; {ACCEPTED}")
     return float(total)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A parsed duration that keeps the user's spelling, so `gradio-clean config` and a
+    scheduled line show what was written, not a number of seconds."""
+
+    seconds: float
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        """`parse_duration`, keeping `text`; raises DurationError."""
+        return cls(parse_duration(text), text)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def format_duration(seconds: float) -> str:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from gradio_clean.classify import Category
 from gradio_clean.errors import UsageError
 from gradio_clean.patterns import PatternError, PatternSet, compile_patterns
 from gradio_clean.roots import DIR_FLAGS, Root
@@ -52,20 +53,29 @@ class ScopeReport:
 
 
 class Scope:
-    """--include/--exclude and the root's ignore file: gitignore-style, root-relative.
+    """What the rules may touch in one root: the categories (`rules.allowed_categories`),
+    then --include/--exclude and the root's ignore file (gitignore-style, root-relative).
 
     Counts the files each kept out, so that an ignore file that blinds the rules
     (a lone `*`) shows in the report instead of silently letting the disk fill.
     """
 
     def __init__(
-        self, include: Sequence[str], exclude: Sequence[str], ignore: PatternSet | None = None
+        self,
+        include: Sequence[str],
+        exclude: Sequence[str],
+        ignore: PatternSet | None = None,
+        categories: Collection[Category] = frozenset(Category),
     ) -> None:
+        self.categories = frozenset(categories)  # what the rules may touch in this root
         self._include = _operator_patterns("--include", include)
         self._exclude = _operator_patterns("--exclude", exclude)
         self._ignore = ignore or None
         self.excluded = 0
         self.ignored = 0
+
+    def allows(self, category: Category) -> bool:
+        return category in self.categories
 
     def wants(self, rel: str, *, is_dir: bool) -> bool:
         if rel == IGNORE_FILE:  # the ignore file itself stays, without a pattern match

@@ -20,17 +20,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from gradio_clean import config
 from gradio_clean.classify import Role
+from gradio_clean.config import Where, check_value
 from gradio_clean.delete import apply_plan
-from gradio_clean.durations import parse_duration
+from gradio_clean.durations import Duration
 from gradio_clean.errors import GradioCleanError, UsageError
 from gradio_clean.inuse import InUseWatcher
 from gradio_clean.live import LiveSessions, LiveStats
 from gradio_clean.lock import lock_roots
+from gradio_clean.options import KEYS, OPTIONS, duration_option
 from gradio_clean.plan import ApplyResult, Status
 from gradio_clean.roots import Root, detect_role, gradio_temp_dir, refuse_dangerous
-from gradio_clean.rules import DEFAULT_CATEGORIES, AgeBy, RuleSet, build_plan, category_names
+from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.text import plural
 
 logger = logging.getLogger("gradio_clean")
@@ -60,32 +61,28 @@ def parse_options(
     roots: object,
     rules: Mapping[str, object],
 ) -> Options:
-    """Every keyword through config.py's own checks: the same values, the same errors.
-
-    A key the config file accepts but attach cannot apply yet is refused by name,
-    rather than silently ignored.
-    """
+    """Every keyword through the option table's parsers, as config.py checks a file:
+    the same values, the same errors."""
     where = os.getcwd()  # relative paths are the app's, as in a config file's folder
     values: dict[str, object] = {}
     given = {"roots": roots, "sessions_dirs": sessions_dirs, **rules}
     for key, value in given.items():
         if value is None:
             continue
-        check = config._CHECKS.get(key)
-        if check is None:
-            close = difflib.get_close_matches(key, config.KEYS, n=1)
+        option = OPTIONS.get(key)
+        if option is None:
+            close = difflib.get_close_matches(key, KEYS, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise UsageError(
-                f"{LABEL}: unknown keyword {key}{hint}; accepted: every, grace, "
-                + ", ".join(config.KEYS)
+                f"{LABEL}: unknown keyword {key}{hint}; accepted: every, grace, " + ", ".join(KEYS)
             )
-        values[key] = check(config._Where(LABEL, key, where), _as_toml(key, value))
+        values[key] = check_value(Where(LABEL, key, where), option, _as_toml(key, value))
     return Options(
         every=_seconds("every", every, minimum=1.0),
         grace=_seconds("grace", grace, minimum=0.0),
-        roots=values.pop("roots", None),  # type: ignore[arg-type]  # _paths returned it
-        sessions_dirs=values.pop("sessions_dirs", ()),  # type: ignore[arg-type]
-        rules=_rule_set(values),
+        roots=cast("tuple[str, ...] | None", values.pop("roots", None)),
+        sessions_dirs=cast("tuple[str, ...]", values.pop("sessions_dirs", ())),
+        rules=RuleSet.from_values(values),
     )
 
 
@@ -93,7 +90,7 @@ def _as_toml(key: str, value: object) -> object:
     """Python spellings of what TOML writes: a Path for a string, a tuple for an array."""
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
-    if isinstance(value, str) and key in ("roots", "sessions_dirs"):
+    if isinstance(value, str) and OPTIONS[key].path:
         return [value]  # one folder, written the natural way
     if isinstance(value, (tuple, list, set, frozenset)):
         items = sorted(value) if isinstance(value, (set, frozenset)) else list(value)
@@ -102,56 +99,11 @@ def _as_toml(key: str, value: object) -> object:
 
 
 def _seconds(key: str, value: object, *, minimum: float) -> float:
-    where = config._Where(LABEL, key, "")
-    text = config._duration(where, value)
-    seconds = parse_duration(text)
-    if seconds < minimum:
+    where = Where(LABEL, key, "")
+    duration = cast(Duration, check_value(where, duration_option(key), value))
+    if duration.seconds < minimum:
         raise where.bad(value, f"expected at least {minimum:g}s")
-    return seconds
-
-
-_RULE_DEFAULTS = RuleSet()
-
-
-def _rule_set(values: Mapping[str, object]) -> RuleSet:
-    """The checked keys as a RuleSet, defaults as `gradio-clean prune` has them."""
-    known = {
-        "older_than",
-        "duplicates",
-        "orphaned_sessions",
-        "age_by",
-        "session_ttl",
-        "dedupe",
-        "keep",
-        "verify",
-        "include",
-        "exclude",
-        "categories",
-    }
-    for key in values:
-        if key not in known:
-            raise UsageError(f"{LABEL}: {key} is not supported inside the app yet")
-    older, ttl, categories = (
-        values.get("older_than"),
-        values.get("session_ttl"),
-        values.get("categories"),
-    )
-    return RuleSet(
-        older_than=None if older is None else parse_duration(str(older)),
-        age_by=AgeBy(values.get("age_by", _RULE_DEFAULTS.age_by.value)),
-        duplicates=bool(values.get("duplicates", False)),
-        hardlink=values.get("dedupe", "hardlink") == "hardlink",
-        keep_oldest=values.get("keep", "newest") == "oldest",
-        verify=bool(values.get("verify", False)),
-        orphaned_sessions=bool(values.get("orphaned_sessions", False)),
-        session_ttl=_RULE_DEFAULTS.session_ttl if ttl is None else parse_duration(str(ttl)),
-        categories=category_names(cast(tuple[str, ...], categories))
-        if categories
-        else DEFAULT_CATEGORIES,
-        explicit_categories=bool(categories),
-        include=cast(tuple[str, ...], values.get("include") or ()),
-        exclude=cast(tuple[str, ...], values.get("exclude") or ()),
-    )
+    return duration.seconds
 
 
 # -- where ------------------------------------------------------------------------

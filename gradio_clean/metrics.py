@@ -46,8 +46,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from gradio_clean.classify import Category
-from gradio_clean.errors import GradioCleanError
-from gradio_clean.plan import Budget, Rule
+from gradio_clean.errors import GradioCleanError, UsageError
+from gradio_clean.plan import DONE, ApplyResult, Budget, Plan, Rule, Status
 
 PREFIX = "gradio_clean_"
 LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
@@ -104,6 +104,61 @@ class RunMetrics:
     # paths stay, so they are not in `freed`'s files)
     linked: Mapping[str, Count] = field(default_factory=dict)
     budget: tuple[BudgetGauge, ...] = ()  # --max-size / --min-free: one per target
+
+
+def run_metrics(
+    plan: Plan, result: ApplyResult | None, started: float, *, success: bool
+) -> RunMetrics:
+    """A prune's numbers: what the scan found by category, what went by rule."""
+    scanned: dict[str, Count] = {}
+    for root in plan.scan.roots:
+        for cat, tally in root.categories.items():
+            prev = scanned.get(cat.value, Count())
+            scanned[cat.value] = Count(prev.files + tally.files, prev.bytes + tally.bytes)
+    freed: dict[str, Count] = {}
+    linked: dict[str, Count] = {}
+    for o in result.outcomes if result else ():
+        prev = freed.get(o.action.rule.value, Count())
+        freed[o.action.rule.value] = Count(prev.files + o.freed_files, prev.bytes + o.freed_bytes)
+        if o.status is Status.LINKED:
+            prev = linked.get(o.action.rule.value, Count())
+            linked[o.action.rule.value] = Count(prev.files + 1, prev.bytes + o.freed_bytes)
+    unfreed = sum(o.action.bytes for o in result.outcomes if o.status not in DONE) if result else 0
+    return RunMetrics(
+        scanned=scanned,
+        freed=freed,
+        skipped=result.count(Status.SKIPPED) if result else 0,
+        failed=result.count(Status.FAILED) if result else 0,
+        duration_seconds=time.time() - started,
+        success=success,
+        timestamp=time.time(),
+        linked=linked,
+        budget=budget_gauges(plan.budget, unfreed),
+    )
+
+
+def failed_run(started: float) -> RunMetrics:
+    """A run that ended before it had a plan: nothing scanned, nothing freed."""
+    return RunMetrics(
+        scanned={},
+        freed={},
+        skipped=0,
+        failed=0,
+        duration_seconds=time.time() - started,
+        success=False,
+        timestamp=time.time(),
+    )
+
+
+def folder_exists(path: str) -> bool:
+    return os.path.isdir(os.path.dirname(os.path.abspath(path)))
+
+
+def check_folder(path: str) -> None:
+    """Refused up front (exit 2), so a run never deletes and then fails to report."""
+    if not folder_exists(path):
+        folder = os.path.dirname(os.path.abspath(path))
+        raise UsageError(f"--metrics-file {path}: no such folder {folder}")
 
 
 def render_metrics(m: RunMetrics, *, last_success: float | None = None) -> str:

@@ -10,11 +10,16 @@ import enum
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gradio_clean.classify import Category
 from gradio_clean.ignore import ScopeReport
 from gradio_clean.roots import Root
 from gradio_clean.scanned import ScanResult, ScanWarning
+
+if TYPE_CHECKING:
+    from gradio_clean.duplicates import Candidate
+    from gradio_clean.scan import Item
 
 
 class Rule(str, enum.Enum):
@@ -74,6 +79,110 @@ class Action:
     @property
     def path(self) -> str:
         return os.path.join(self.root, self.rel)
+
+
+# -- building actions ------------------------------------------------------------------
+
+
+def stat_identity(st: os.stat_result) -> Identity:
+    """With the ctime: a duplicate or a stray link is re-checked on it."""
+    return Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def candidate_identity(c: Candidate) -> Identity:
+    return Identity(c.dev, c.ino, c.size, c.mtime_ns, c.ctime_ns)
+
+
+def folder_action(root: str, item: Item, rule: Rule, reason: str, then: int) -> Action:
+    """A top-level folder that goes whole; nothing inside may be newer than the walk saw."""
+    return Action(
+        root=root,
+        rel=item.rel,
+        item_rel=item.rel,
+        rule=rule,
+        category=item.category,
+        is_dir=True,
+        bytes=item.bytes,
+        files=item.files,
+        reason=reason,
+        identity=Identity(item.dev, item.ino, 0, item.mtime_ns),
+        newest_ns=item.newest_ns,
+        age_ns=then,
+    )
+
+
+def file_action(
+    root: str,
+    item_rel: str,
+    rel: str,
+    st: os.stat_result,
+    category: Category,
+    rule: Rule,
+    reason: str,
+    age_ns: int,
+) -> Action:
+    """One file an age rule selected (its ctime is not compared: see Identity)."""
+    return Action(
+        root=root,
+        rel=rel,
+        item_rel=item_rel,
+        rule=rule,
+        category=category,
+        is_dir=False,
+        bytes=st.st_size,
+        files=1,
+        reason=reason,
+        identity=Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns),
+        newest_ns=st.st_mtime_ns,
+        age_ns=age_ns,
+    )
+
+
+def stray_link_action(root: str, rel: str, st: os.stat_result) -> Action:
+    """An interrupted run's temporary link; another name keeps the inode, so it frees nothing."""
+    return Action(
+        root=root,
+        rel=rel,
+        item_rel=rel.split("/", 1)[0],
+        rule=Rule.DUPLICATES,
+        category=Category.LEFTOVER,
+        is_dir=False,
+        bytes=0,
+        files=1,
+        reason="temporary link left by an interrupted gradio-clean run",
+        identity=stat_identity(st),
+        newest_ns=st.st_mtime_ns,
+        stray_link=True,
+    )
+
+
+def duplicate_action(
+    root: str,
+    rel: str,
+    category: Category,
+    extra: Candidate,
+    keep: Candidate,
+    reason: str,
+    *,
+    hardlink: bool,
+) -> Action:
+    """An extra copy: linked to `keep` or deleted, both re-checked before."""
+    return Action(
+        root=root,
+        rel=rel,
+        item_rel=rel.split("/", 1)[0],
+        rule=Rule.DUPLICATES,
+        category=category,
+        is_dir=False,
+        bytes=extra.size,
+        files=1,
+        reason=reason,
+        identity=candidate_identity(extra),
+        newest_ns=extra.mtime_ns,
+        keep=keep.path,
+        keep_identity=candidate_identity(keep),
+        hardlink=hardlink,
+    )
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,14 @@ user chose can neither forge a line nor drive the terminal.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import humanize
@@ -25,8 +28,21 @@ from rich.table import Table
 from rich.text import Text
 
 from gradio_clean.classify import Category
+from gradio_clean.config import Settings, toml_key, toml_value
+from gradio_clean.errors import signal_name
 from gradio_clean.ignore import IgnoreFile, ScopeReport
-from gradio_clean.plan import Action, ApplyResult, Budget, BudgetTarget, Outcome, Plan, Rule, Status
+from gradio_clean.options import plain
+from gradio_clean.plan import (
+    DONE,
+    Action,
+    ApplyResult,
+    Budget,
+    BudgetTarget,
+    Outcome,
+    Plan,
+    Rule,
+    Status,
+)
 from gradio_clean.scanned import Item, RootScan, ScanResult
 from gradio_clean.text import jsonable, shown
 from gradio_clean.text import plural as plural  # re-exported: the CLI words counts with it
@@ -768,3 +784,128 @@ def _evicting(plan: Plan, t: BudgetTarget) -> str:
     minute = -(-t.newest_evicted_ns // 60_000_000_000) * 60  # rounded up: "before" holds
     when = _EPOCH + dt.timedelta(seconds=minute)
     return f"evicting {what} last used before {when:%Y-%m-%d %H:%M} UTC"
+
+
+def confirm_question(plan: Plan) -> str:
+    """What --apply asks on a terminal: deletions and links apart, and the bytes."""
+    links = sum(1 for a in plan.actions if a.hardlink)
+    entries = plural(len(plan.actions) - links, "entry", "entries")
+    copies = plural(links, "copy", "copies")
+    if not links:
+        what = f"Delete {entries}"
+    elif links == len(plan.actions):
+        what = f"Link {copies}"
+    else:
+        what = f"Delete {entries} and link {copies}"
+    return f"{what} ({size(plan.bytes)})?"
+
+
+def left_behind(result: ApplyResult) -> list[str]:
+    """What a run did not delete and why, one line each (quiet mode: for cron's mail)."""
+    return [
+        shown(f"{o.status.value}: {o.action.path}: {o.detail}")
+        for o in result.outcomes
+        if o.status not in DONE
+    ]
+
+
+@contextlib.contextmanager
+def progress_line(
+    err: Console, label: str, show: bool = True
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A transient status line on stderr, refreshed by the walk itself at most 10 times a
+    second: no refresh thread, so the scan may fork its workers safely."""
+    from rich.live import Live
+
+    if not show:
+        yield None
+        return
+    last = 0.0
+    with Live(Text(label), console=err, auto_refresh=False, transient=True) as live:
+
+        def progress(files: int, nbytes: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= 0.1:
+                last = now
+                live.update(Text(f"{label} {plural(files, 'file')}, {size(nbytes)}"), refresh=True)
+
+        yield progress
+
+
+def say_roles(roles: Iterable[tuple[str, str, str]], err: Console) -> None:
+    """What each root was taken for, and why: dim, on stderr, before anything else."""
+    for path, role, why in roles:
+        err.print(
+            shown(f"{path}: {role} ({why})"),
+            markup=False,
+            highlight=False,
+            style="dim",
+            soft_wrap=True,
+        )
+
+
+def config_to_dict(settings: Settings) -> dict[str, Any]:
+    """`gradio-clean config --json`."""
+    return {
+        "schema_version": 1,
+        "command": "config",
+        "config_file": settings.config.source if settings.config else None,
+        "searched": list(settings.looked_at),
+        "values": {k: plain(v) for k, v in settings.values.items()},
+        "sources": settings.sources,
+    }
+
+
+def config_lines(settings: Settings) -> list[str]:
+    """The effective configuration as a config file, each value's source beside it."""
+    if settings.config:
+        lines = [f"# config file: {shown(settings.config.source)}"]
+    else:
+        lines = ["# no config file; looked at: " + shown(", ".join(settings.looked_at))]
+    for key, value in settings.values.items():
+        line = f"# {key} is not set"
+        if value is not None:
+            line = f"{toml_key(key)} = {toml_value(plain(value))}"
+        lines.append(f"{line:<48} # {shown(settings.sources[key])}")
+    return lines
+
+
+def render_prune(
+    plan: Plan,
+    result: ApplyResult | None,
+    settings: Mapping[str, Any],
+    out: Console,
+    err: Console,
+    *,
+    json_out: bool,
+    quiet: bool,
+    limit: int,
+    now: float,
+) -> None:
+    """prune's output: the JSON document, or the table and summary; with --quiet only
+    what a run left behind, on stderr."""
+    if json_out:
+        for chunk in iter_json(prune_to_dict(plan, result, settings)):
+            sys.stdout.write(chunk)
+        sys.stdout.write("\n")
+        return
+    if quiet:
+        if result is not None and not result.complete:  # cron mails stderr: what was left, why
+            for line in [*left_behind(result), *apply_summary(plan, result)]:
+                err.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
+    render_plan(plan, out, now=now, limit=limit, result=result)
+    for line in scope_lines(plan.scopes):
+        out.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
+    for line in dry_run_summary(plan) if result is None else apply_summary(plan, result):
+        out.print(line, markup=False, highlight=False)
+
+
+def stopped_line(signum: int, result: ApplyResult, plan: Plan) -> str:
+    """Where a signal stopped the deletion (the exit status names the signal)."""
+    done, total = len(result.outcomes), len(plan.actions)
+    return (
+        f"gradio-clean: interrupted by {signal_name(signum)}: stopped after {done:,} of "
+        f"{total:,} entries; the rest is left for the next run"
+    )

@@ -12,22 +12,31 @@ Scope, enforced here and nowhere else:
 
 from __future__ import annotations
 
-import gc
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
 from gradio_clean.budget import UnitCollector, apply_budget
 from gradio_clean.classify import Category, Kind, Role, is_our_temp_name
 from gradio_clean.duplicates import Candidate, find_duplicates
-from gradio_clean.durations import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
 from gradio_clean.durations import format_duration
+from gradio_clean.gcpause import gc_paused
 from gradio_clean.ignore import IgnoreFile, Scope, ScopeReport, read_ignore_file
-from gradio_clean.plan import Action, Identity, Plan, Rule
+from gradio_clean.options import TABLE, Dedupe, Keep, selects
+from gradio_clean.options import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
+from gradio_clean.plan import (
+    Action,
+    Plan,
+    Rule,
+    duplicate_action,
+    file_action,
+    folder_action,
+    stray_link_action,
+)
 from gradio_clean.roots import Root
-from gradio_clean.scan import Hooks, Item, ProgressHook, ScanWarning, scan
+from gradio_clean.scan import Hooks, Item, ProgressHook, ScanResult, ScanWarning, scan
 from gradio_clean.sizes import MinFree
 
 USER_DATA = frozenset({Category.FLAGGED, Category.EXAMPLES})
@@ -47,11 +56,14 @@ DEFAULT_CATEGORIES = frozenset(
 
 @dataclass(frozen=True)
 class RuleSet:
+    """The rules of one run. Each field but the categories' is an option of options.py,
+    of the same name; `from_values` fills them from the table."""
+
     older_than: float | None = None  # seconds
     age_by: AgeBy = AgeBy.NEWEST
     duplicates: bool = False
-    hardlink: bool = True  # --dedupe hardlink (default) or delete
-    keep_oldest: bool = False
+    dedupe: Dedupe = Dedupe.HARDLINK
+    keep: Keep = Keep.NEWEST
     verify: bool = False
     orphaned_sessions: bool = False
     session_ttl: float = 3600.0
@@ -63,15 +75,42 @@ class RuleSet:
     min_free: MinFree | None = None  # free space to keep on each root's filesystem
     min_age: float = 600.0  # seconds: the budget evicts nothing younger
 
-    @property
-    def any(self) -> bool:
-        return (
-            self.older_than is not None or self.duplicates or self.orphaned_sessions or self.budget
+    @classmethod
+    def from_values(cls, values: Mapping[str, object]) -> RuleSet:
+        """The rules from typed option values keyed like the config (absent: default)."""
+        fields = {
+            option.rule_field: option.to_rule(values.get(option.key, option.default))
+            for option in TABLE
+            if option.rule_field is not None
+        }
+        categories = cast("tuple[Category, ...] | None", values.get("categories"))
+        return cls(
+            **fields,
+            categories=frozenset(categories) if categories else DEFAULT_CATEGORIES,
+            explicit_categories=bool(categories),
         )
 
     @property
+    def any(self) -> bool:
+        """Whether any rule is selected (the rule switches of the option table)."""
+        return any(selects(getattr(self, o.rule_field)) for o in TABLE if o.rule and o.rule_field)
+
+    @property
     def budget(self) -> bool:
+        """--max-size or --min-free: the budget step runs after the other rules."""
         return self.max_size is not None or self.min_free is not None
+
+
+def allowed_categories(role: Role, rules: RuleSet) -> frozenset[Category]:
+    """What the rules may touch in a root of `role`: inside a temp dir any selected
+    category (user data only when named); elsewhere session folders, and user data
+    only when named."""
+    named = rules.explicit_categories
+    if role is Role.TEMP:
+        return frozenset(c for c in rules.categories if c not in USER_DATA or named)
+    return frozenset(
+        c for c in rules.categories if c is Category.SESSION or (c in USER_DATA and named)
+    )
 
 
 def age_ns(st: os.stat_result, age_by: AgeBy) -> int:
@@ -139,19 +178,10 @@ class _RootPlanner:
     def __post_init__(self) -> None:
         self.reasons = _Reasons(self.rules)
 
-    def allowed(self, category: Category) -> bool:
-        if category not in self.rules.categories:
-            return False
-        if self.root.role is Role.TEMP:
-            return category not in USER_DATA or self.rules.explicit_categories
-        if category is Category.SESSION:
-            return True
-        return category in USER_DATA and self.rules.explicit_categories
-
     def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
         if st.st_nlink > 1 and self._stray(rel, st, category):
             return
-        if not self.allowed(category):
+        if not self.scope.allows(category):
             return
         if not self.scope.wants(rel, is_dir=False):
             self.item_excluded_inside = True
@@ -181,7 +211,7 @@ class _RootPlanner:
             return False
         if self.now_ns - st.st_ctime_ns <= STRAY_LINK_AGE * 1e9:
             return False  # a run may still be about to rename it; an ordinary file till then
-        if not self.allowed(category) or not self.scope.wants(rel, is_dir=False):
+        if not self.scope.allows(category) or not self.scope.wants(rel, is_dir=False):
             return False
         self.strays.append((rel, st))
         return True
@@ -196,22 +226,7 @@ class _RootPlanner:
         for rel, st in self.strays:
             if (st.st_dev, st.st_ino) not in self.linked:
                 continue
-            self.actions.append(
-                Action(
-                    root=self.root.path,
-                    rel=rel,
-                    item_rel=rel.split("/", 1)[0],
-                    rule=Rule.DUPLICATES,
-                    category=Category.LEFTOVER,
-                    is_dir=False,
-                    bytes=0,  # another name keeps the inode: nothing is freed
-                    files=1,
-                    reason="temporary link left by an interrupted gradio-clean run",
-                    identity=_identity(st),
-                    newest_ns=st.st_mtime_ns,
-                    stray_link=True,
-                )
-            )
+            self.actions.append(stray_link_action(self.root.path, rel, st))
         self.strays.clear()
         self.linked.clear()
 
@@ -230,7 +245,7 @@ class _RootPlanner:
             self.item_excluded_inside = False
         if units is not None:
             in_scope = (
-                self.allowed(item.category)
+                self.scope.allows(item.category)
                 and not excluded
                 and (not item.is_dir or self.scope.wants(item.rel, is_dir=True))
             )
@@ -241,7 +256,7 @@ class _RootPlanner:
         whole = self._whole_item_rule(item)
         if whole is not None:
             rule, reason = whole
-            self.actions.append(self._folder_action(item, rule, reason, item.age_ns))
+            self.actions.append(folder_action(self.root.path, item, rule, reason, item.age_ns))
             return
         rules = self.rules
         if (
@@ -255,10 +270,14 @@ class _RootPlanner:
         ):
             first = self.selected[0]
             then = max(s.age_ns for s in self.selected)
-            self.actions.append(self._folder_action(item, first.rule, first.reason, then))
+            self.actions.append(folder_action(self.root.path, item, first.rule, first.reason, then))
             return
         for s in self.selected:
-            self.actions.append(self._file_action(item, s))
+            self.actions.append(
+                file_action(
+                    self.root.path, item.rel, s.rel, s.st, s.category, s.rule, s.reason, s.age_ns
+                )
+            )
         if rules.duplicates:
             for rel, st, category in self.unselected:
                 if st.st_size > 0 and (category in DEDUPE_CATEGORIES or category in SESSION_DEDUPE):
@@ -270,7 +289,7 @@ class _RootPlanner:
         rules = self.rules
         if not rules.orphaned_sessions or not item.is_dir:
             return None
-        if not self.allowed(item.category) or self.item_excluded_inside:
+        if not self.scope.allows(item.category) or self.item_excluded_inside:
             return None
         if not self.scope.wants(item.rel, is_dir=True):
             return None
@@ -295,39 +314,6 @@ class _RootPlanner:
             )
         return None
 
-    def _folder_action(self, item: Item, rule: Rule, reason: str, then: int) -> Action:
-        return Action(
-            root=self.root.path,
-            rel=item.rel,
-            item_rel=item.rel,
-            rule=rule,
-            category=item.category,
-            is_dir=True,
-            bytes=item.bytes,
-            files=item.files,
-            reason=reason,
-            identity=Identity(item.dev, item.ino, 0, item.mtime_ns),
-            newest_ns=item.newest_ns,
-            age_ns=then,
-        )
-
-    def _file_action(self, item: Item, s: _Selected) -> Action:
-        st = s.st
-        return Action(
-            root=self.root.path,
-            rel=s.rel,
-            item_rel=item.rel,
-            rule=s.rule,
-            category=s.category,
-            is_dir=False,
-            bytes=st.st_size,
-            files=1,
-            reason=s.reason,
-            identity=Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns),
-            newest_ns=st.st_mtime_ns,
-            age_ns=s.age_ns,
-        )
-
     def duplicate_actions(self, warn: Callable[[str, str], None]) -> None:
         """Duplicate sets, found apart for cache content and for session files.
 
@@ -341,7 +327,7 @@ class _RootPlanner:
         self.dupes.clear()
         rules = self.rules
         delete_sessions = (
-            not rules.hardlink
+            rules.dedupe is Dedupe.DELETE
             and rules.explicit_categories
             and Category.SESSION in rules.categories
         )
@@ -355,13 +341,13 @@ class _RootPlanner:
         by_path = {c.path: (rel, category) for c, rel, category in pool}
         report = find_duplicates(
             (c for c, _, _ in pool),
-            keep="oldest" if self.rules.keep_oldest else "newest",
+            keep=self.rules.keep,
             verify=self.rules.verify,
             root=self.root.path,
         )
         for path, message in report.warnings:
             warn(path, message)
-        hardlink = self.rules.hardlink and act
+        hardlink = self.rules.dedupe is Dedupe.HARDLINK and act
         if not act:
             verb = "same content as"
             why = "; session files are never linked (an app may rewrite them)"
@@ -369,78 +355,65 @@ class _RootPlanner:
             verb = "hard-linked to" if hardlink else "deleted; same content as"
             why = ""
         for dset in report.sets:
-            keep = dset.keep
-            keep_identity = _identity_of(keep)
-            keep_rel = by_path[keep.path][0]
+            keep_rel = by_path[dset.keep.path][0]
             for extra in dset.extras:
                 rel, category = by_path[extra.path]
-                action = Action(
-                    root=self.root.path,
-                    rel=rel,
-                    item_rel=rel.split("/", 1)[0],
-                    rule=Rule.DUPLICATES,
-                    category=category,
-                    is_dir=False,
-                    bytes=extra.size,
-                    files=1,
-                    reason=f"{verb} {keep_rel}{why}",
-                    identity=_identity_of(extra),
-                    newest_ns=extra.mtime_ns,
-                    keep=keep.path,
-                    keep_identity=keep_identity,
-                    hardlink=hardlink,
+                reason = f"{verb} {keep_rel}{why}"
+                action = duplicate_action(
+                    self.root.path, rel, category, extra, dset.keep, reason, hardlink=hardlink
                 )
                 (self.actions if act else self.reported).append(action)
 
 
-def _identity(st: os.stat_result) -> Identity:
-    return Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+class _Planning:
+    """The scan hooks of one plan: a planner per root, and the warnings of its own."""
 
+    def __init__(self, rules: RuleSet, now: float) -> None:
+        self.rules = rules
+        self.now_ns = int(now * 1e9)
+        self.planners: dict[str, _RootPlanner] = {}
+        self.ignore_files: dict[str, IgnoreFile | None] = {}
+        self.current: _RootPlanner  # set by on_root, which the walk calls first
+        self.warnings: list[ScanWarning] = []
 
-def _identity_of(c: Candidate) -> Identity:
-    return Identity(c.dev, c.ino, c.size, c.mtime_ns, c.ctime_ns)
+    def hooks(self, progress: ProgressHook | None) -> Hooks:
+        return Hooks(
+            on_root=self.on_root,
+            on_file=self.on_file,
+            on_item=self.on_item,
+            progress=progress,
+            age=lambda st: age_ns(st, self.rules.age_by),
+            export=self.export,
+            absorb=self.absorb,
+        )
 
-
-def build_plan(
-    roots: Sequence[Root],
-    rules: RuleSet,
-    *,
-    now: float,
-    progress: ProgressHook | None = None,
-    jobs: int | None = None,
-) -> Plan:
-    """Walk every root once and decide what each rule selects (`jobs`: as for scan)."""
-    planners: dict[str, _RootPlanner] = {}
-    ignore_files: dict[str, IgnoreFile | None] = {}
-    current: list[_RootPlanner] = []
-    extra_warnings: list[ScanWarning] = []
-
-    def on_root(root: Root) -> None:
-        ignore = ignore_files[root.path] = read_ignore_file(root)
+    def on_root(self, root: Root) -> None:
+        ignore = self.ignore_files[root.path] = read_ignore_file(root)
         if ignore is not None and not ignore.used:
-            extra_warnings.append(ScanWarning(ignore.path, f"ignored: {ignore.problem}"))
-        scope = Scope(rules.include, rules.exclude, ignore.patterns if ignore else None)
-        planner = _RootPlanner(root, rules, int(now * 1e9), scope)
+            self.warnings.append(ScanWarning(ignore.path, f"ignored: {ignore.problem}"))
+        rules = self.rules
+        patterns = ignore.patterns if ignore else None
+        scope = Scope(rules.include, rules.exclude, patterns, allowed_categories(root.role, rules))
+        planner = _RootPlanner(root, rules, self.now_ns, scope)
         if rules.budget:
             planner.units = UnitCollector()
-        planners[root.path] = planner
-        current[:] = [planner]
+        self.current = self.planners[root.path] = planner
 
-    def on_file(rel: str, st: os.stat_result, category: Category) -> None:
-        p = current[0]
+    def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
+        p = self.current
         p.on_file(rel, st, category)
         if p.units is not None:
-            p.units.on_file(st, p.allowed(category))
+            p.units.on_file(st, p.scope.allows(category))
 
-    def on_item(item: Item) -> None:
-        current[0].on_item(item)
+    def on_item(self, item: Item) -> None:
+        self.current.on_item(item)
 
-    def export() -> object:  # in a forked worker: what it planned for its share
-        p = current[0]
+    def export(self) -> object:  # in a forked worker: what it planned for its share
+        p = self.current
         scope = p.scope  # forked before the root's first entry: counts are its own
         return p.actions, p.dupes, p.strays, p.linked, (scope.excluded, scope.ignored), p.units
 
-    def absorb(payload: object) -> None:
+    def absorb(self, payload: object) -> None:
         actions, dupes, strays, linked, (excluded, ignored), units = cast(
             tuple[
                 list[Action],
@@ -452,7 +425,7 @@ def build_plan(
             ],
             payload,
         )
-        p = current[0]
+        p = self.current
         if p.units is not None and units is not None:
             p.units.absorb(units)
         p.actions.extend(actions)
@@ -462,62 +435,56 @@ def build_plan(
         p.scope.excluded += excluded
         p.scope.ignored += ignored
 
-    paused = gc.isenabled()
-    gc.disable()  # the walk makes ~1 long-lived object per candidate; GC passes cost ~half
-    try:
-        result = scan(
-            roots,
-            top=0,
-            now=now,
-            jobs=jobs,
-            hooks=Hooks(
-                on_root=on_root,
-                on_file=on_file,
-                on_item=on_item,
-                progress=progress,
-                age=lambda st: age_ns(st, rules.age_by),
-                export=export,
-                absorb=absorb,
-            ),
-        )
+    def plan(self, roots: Sequence[Root], result: ScanResult) -> Plan:
+        """After the walk: stray links and duplicate sets, then every root's actions."""
         actions: list[Action] = []
         reported: list[Action] = []
-        for planner in planners.values():
+        for planner in self.planners.values():
             planner.stray_actions()
-            if rules.duplicates:
-                planner.duplicate_actions(lambda p, m: extra_warnings.append(ScanWarning(p, m)))
+            if self.rules.duplicates:
+                planner.duplicate_actions(lambda p, m: self.warnings.append(ScanWarning(p, m)))
             actions.extend(planner.actions)
             reported.extend(planner.reported)
-    finally:
-        if paused:
-            gc.enable()
-    actions.sort(key=lambda a: (a.root, a.rel))
-    plan = Plan(
-        roots=tuple(roots),
-        actions=tuple(actions),
-        scan=result,
-        warnings=(*result.warnings, *extra_warnings),
-        scopes=tuple(
-            ScopeReport(path, ignore_files[path], p.scope.excluded, p.scope.ignored)
-            for path, p in planners.items()
-        ),
-        reported=tuple(sorted(reported, key=lambda a: (a.root, a.rel))),
-    )
-    if not rules.budget:
-        return plan
-    units = UnitCollector()
-    for planner in planners.values():
-        if planner.units is not None:
-            units.absorb(planner.units)
-    return apply_budget(
-        plan,
-        units,
-        max_size=rules.max_size,
-        min_free=rules.min_free,
-        min_age=rules.min_age,
-        now=now,
-    )
+        plan = Plan(
+            roots=tuple(roots),
+            actions=tuple(sorted(actions, key=lambda a: (a.root, a.rel))),
+            scan=result,
+            warnings=(*result.warnings, *self.warnings),
+            scopes=tuple(
+                ScopeReport(path, self.ignore_files[path], p.scope.excluded, p.scope.ignored)
+                for path, p in self.planners.items()
+            ),
+            reported=tuple(sorted(reported, key=lambda a: (a.root, a.rel))),
+        )
+        return self._budget(plan) if self.rules.budget else plan
+
+    def _budget(self, plan: Plan) -> Plan:
+        """--max-size / --min-free: evict whole units, over all roots, after the rest."""
+        units = UnitCollector()
+        for planner in self.planners.values():
+            if planner.units is not None:
+                units.absorb(planner.units)
+        rules = self.rules
+        return apply_budget(
+            plan,
+            units,
+            max_size=rules.max_size,
+            min_free=rules.min_free,
+            min_age=rules.min_age,
+            now=self.now_ns / 1e9,
+        )
 
 
-def category_names(values: Iterable[str]) -> frozenset[Category]:
-    return frozenset(Category(v) for v in values)
+def build_plan(
+    roots: Sequence[Root],
+    rules: RuleSet,
+    *,
+    now: float,
+    progress: ProgressHook | None = None,
+    jobs: int | None = None,
+) -> Plan:
+    """Walk every root once and decide what each rule selects (`jobs`: as for scan)."""
+    planning = _Planning(rules, now)
+    with gc_paused():
+        result = scan(roots, top=0, now=now, jobs=jobs, hooks=planning.hooks(progress))
+        return planning.plan(roots, result)

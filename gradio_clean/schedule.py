@@ -33,11 +33,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gradio_clean.durations import DurationError, format_duration, parse_duration
-from gradio_clean.errors import UsageError
+from gradio_clean.errors import GradioCleanError, UsageError
 
 DEFAULT_EVERY = "daily"
 UNIT_NAME = "gradio-clean"
@@ -73,6 +75,34 @@ def parse_every(every: str) -> Every:
     if seconds < 60:
         raise UsageError(f"--every {every!r}: at least 1m; {_EVERY_ACCEPTED}")
     return Every(every, seconds, None)
+
+
+def prune_args(
+    flag_args: Sequence[str],
+    *,
+    pinned: bool,
+    found: Sequence[str],
+    config_file: str | None,
+    metrics_file: str | None,
+) -> list[str]:
+    """The arguments the scheduled prune gets after ``prune --apply --quiet``.
+
+    `pinned`: the roots were given (flags or config). Otherwise the roots found now
+    (`found`) are pinned: cron and systemd start elsewhere, without GRADIO_TEMP_DIR.
+    """
+    args = list(flag_args)
+    if not pinned:
+        if not found:  # a line with nothing pinned would prune wherever cron starts
+            raise UsageError(
+                "no Gradio cache found to schedule; give its folder as PATH "
+                "(or set roots in a config file)"
+            )
+        args += found
+    if config_file is not None:
+        args = ["--config", os.path.abspath(config_file), *args]
+    if metrics_file is not None:
+        args = ["--metrics-file", os.path.abspath(metrics_file), *args]
+    return args
 
 
 def command_argv(args: Sequence[str], exe: str) -> list[str]:
@@ -287,3 +317,17 @@ def _timer(when: Every) -> str:
         "WantedBy=timers.target",
     ]
     return "\n".join(lines) + "\n"
+
+
+def installed_executable() -> str:
+    """The installed console script, as an absolute path (cron has its own PATH)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "gradio-clean")
+    if os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which("gradio-clean")
+    if found:
+        return os.path.abspath(found)
+    raise GradioCleanError(
+        "cannot find the installed gradio-clean executable; "
+        "install the package (pip install gradio-clean) first"
+    )

@@ -10,7 +10,7 @@ them. A size that could be misread is refused, never guessed at.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from gradio_clean.errors import UsageError
@@ -67,11 +67,33 @@ def parse_size(text: str, *, accepted: str = ACCEPTED) -> int:
 
 
 @dataclass(frozen=True)
+class Size:
+    """A parsed size that keeps the user's spelling (as durations.Duration does), so
+    `gradio-clean config` and a scheduled line show ``20G``, not a byte count."""
+
+    bytes: int
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> Size:
+        """`parse_size`, keeping `text`; raises SizeError."""
+        return cls(parse_size(text), text)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
 class MinFree:
     """--min-free: free space to keep, as bytes or as a percentage of the filesystem."""
 
     bytes: int | None = None
     percent: float | None = None
+    spelled: str = field(default="", compare=False)  # as the user wrote it, if parsed
+
+    @property
+    def text(self) -> str:
+        return self.spelled or str(self)
 
     def target(self, total: int) -> int:
         """The free bytes wanted on a filesystem of `total` bytes."""
@@ -80,6 +102,8 @@ class MinFree:
         return self.bytes or 0
 
     def __str__(self) -> str:
+        if self.spelled:
+            return self.spelled
         if self.percent is not None:
             return f"{self.percent:g}%"
         return format_size(self.bytes or 0)
@@ -89,14 +113,14 @@ def parse_min_free(text: str) -> MinFree:
     """``10%`` (0 < pct < 100) or a size as `parse_size` reads it."""
     stripped = text.strip()
     if not stripped.endswith("%"):
-        return MinFree(bytes=parse_size(text, accepted=ACCEPTED_FREE))
+        return MinFree(bytes=parse_size(text, accepted=ACCEPTED_FREE), spelled=text)
     number = stripped[:-1].strip()
     if not number.isascii() or re.fullmatch(r"[0-9]{1,3}(?:\.[0-9]{1,6})?", number) is None:
         raise SizeError(text, ACCEPTED_FREE)
     pct = float(number)
     if not 0 < pct < 100:
         raise SizeError(text, f"a percentage must be above 0 and below 100; {ACCEPTED_FREE}")
-    return MinFree(percent=pct)
+    return MinFree(percent=pct, spelled=text)
 
 
 def format_size(n: int) -> str:

@@ -18,9 +18,7 @@ from gradio_clean import config as config_module
 from gradio_clean.config import (
     CLI_SOURCE,
     DEFAULT_SOURCE,
-    KEYS,
     MAX_BYTES,
-    RULE_KEYS,
     Config,
     find_config,
     load_config,
@@ -28,8 +26,9 @@ from gradio_clean.config import (
     search_path,
     toml_value,
 )
-from gradio_clean.durations import ACCEPTED
+from gradio_clean.durations import ACCEPTED, Duration
 from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
+from gradio_clean.options import KEYS, RULE_KEYS, AgeBy, Dedupe, Keep
 from tests.conftest import NOBODY, cli_env, run_cli
 
 if sys.version_info >= (3, 11):
@@ -155,13 +154,13 @@ def test_the_documented_example_loads_and_sets_every_key(tmp_path: Path) -> None
     assert cfg == Config(
         roots=("/var/tmp/gradio", "/srv/chatbot"),
         sessions_dirs=("/srv/chatbot/sessions",),
-        older_than="7d",
+        older_than=Duration(7 * 86400, "7d"),
         duplicates=True,
         orphaned_sessions=True,
-        age_by="mtime",
-        session_ttl="1h",
-        dedupe="hardlink",
-        keep="newest",
+        age_by=AgeBy.MTIME,
+        session_ttl=Duration(3600, "1h"),
+        dedupe=Dedupe.HARDLINK,
+        keep=Keep.NEWEST,
         verify=False,
         include=("*.png", "*.wav"),
         exclude=("keep-me/",),
@@ -189,18 +188,18 @@ def test_relative_paths_are_taken_from_the_config_folder(
         """,
     )
     cfg = load_config(path)
-    assert cfg.roots == (
+    assert cfg.values["roots"] == (
         str(tmp_path / "etc" / "gradio"),
         str(tmp_path / "srv" / "app"),
         str(tmp_path / "home" / "apps" / "demo"),
         "/abs/x",
     )
-    assert cfg.sessions_dirs == ()
+    assert cfg.values["sessions_dirs"] == ()
 
 
 def test_categories_keep_order_and_drop_repeats(tmp_path: Path) -> None:
     path = write_config(tmp_path / "c.toml", 'categories = ["session", "cache", "session"]\n')
-    assert load_config(path).categories == ("session", "cache")
+    assert load_config(path).values["categories"] == ("session", "cache")
 
 
 @pytest.mark.parametrize(
@@ -421,7 +420,7 @@ def test_a_local_config_of_another_user_is_skipped(places: Places, world_dir: Pa
     assert f"# config file: {places.xdg}\n".encode() in done.stdout  # the next place
     assert b"flagged" not in done.stdout
     # an explicitly named file is the operator's choice, whoever owns it
-    assert load_config(str(planted)).categories == ("flagged", "examples")
+    assert load_config(str(planted)).values["categories"] == ("flagged", "examples")
 
 
 # -- meeting the command line ----------------------------------------------------

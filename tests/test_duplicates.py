@@ -39,7 +39,7 @@ from gradio_clean.duplicates import (
     find_duplicates,
 )
 
-KEEPS: tuple[Keep, ...] = ("newest", "oldest")
+KEEPS: tuple[Keep, ...] = (Keep.NEWEST, Keep.OLDEST)
 HEAD = bytes(range(256)) * (PARTIAL_SIZE // 256 + 8)  # longer than the partial hash reads
 
 
@@ -230,7 +230,7 @@ def test_every_path_of_an_extra_inode_is_an_extra_and_none_of_the_kept_one(
     assert [c.path for c in newest.extras] == [str(old), str(old_link)]
     assert newest.freed_bytes == 160  # one inode, however many names
 
-    (oldest,) = find_duplicates(cands(old, old_link, new, new_link), keep="oldest").sets
+    (oldest,) = find_duplicates(cands(old, old_link, new, new_link), keep=Keep.OLDEST).sets
     assert oldest.keep.path == str(old)
     assert [c.path for c in oldest.extras] == [str(new_link), str(new)]
 
@@ -244,7 +244,7 @@ def test_keep_newest_oldest_and_ties_by_path(tmp_path: Path) -> None:
     c = put(tmp_path / "c", b"same" * 10, mtime=3000)
     (dup,) = find_duplicates(cands(b, a, c)).sets
     assert (dup.keep.path, [x.path for x in dup.extras]) == (str(c), [str(a), str(b)])
-    (dup,) = find_duplicates(cands(b, a, c), keep="oldest").sets
+    (dup,) = find_duplicates(cands(b, a, c), keep=Keep.OLDEST).sets
     assert (dup.keep.path, [x.path for x in dup.extras]) == (str(a), [str(b), str(c)])
 
     tie = [put(tmp_path / "t" / name, b"tie" * 10, mtime=5000) for name in ("b", "a", "B")]
