@@ -34,6 +34,9 @@ _gradio_clean_completion() {
                 --dedupe) COMPREPLY=($(compgen -W "hardlink delete" -- "$cur")); return 0 ;;
                 --keep) COMPREPLY=($(compgen -W "newest oldest" -- "$cur")); return 0 ;;
                 --session-ttl) compopt +o default 2>/dev/null; COMPREPLY=(); return 0 ;;
+                --max-size) compopt +o default 2>/dev/null; COMPREPLY=(); return 0 ;;
+                --min-free) compopt +o default 2>/dev/null; COMPREPLY=(); return 0 ;;
+                --min-age) compopt +o default 2>/dev/null; COMPREPLY=(); return 0 ;;
                 --category) COMPREPLY=($(compgen -W "cache leftover session examples flagged internal other" -- "$cur")); return 0 ;;
                 --include) compopt +o default 2>/dev/null; COMPREPLY=(); return 0 ;;
                 --exclude) compopt +o default 2>/dev/null; COMPREPLY=(); return 0 ;;
@@ -42,7 +45,7 @@ _gradio_clean_completion() {
                 --metrics-file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
             esac
             if [[ $cur == -* ]]; then
-                COMPREPLY=($(compgen -W "--sessions-dir --config --older-than --age-by --duplicates --no-duplicates --dedupe --keep --verify --no-verify --orphaned-sessions --no-orphaned-sessions --session-ttl --category --include --exclude --apply --yes -y --wait --json --quiet -q --limit --metrics-file -h --help" -- "$cur"))
+                COMPREPLY=($(compgen -W "--sessions-dir --config --older-than --age-by --duplicates --no-duplicates --dedupe --keep --verify --no-verify --orphaned-sessions --no-orphaned-sessions --session-ttl --max-size --min-free --min-age --category --include --exclude --apply --yes -y --wait --json --quiet -q --limit --metrics-file -h --help" -- "$cur"))
             else
                 compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur"))
             fi
@@ -66,6 +69,9 @@ _gradio_clean_completion() {
                 --dedupe) COMPREPLY=($(compgen -W "hardlink delete" -- "$cur")); return 0 ;;
                 --keep) COMPREPLY=($(compgen -W "newest oldest" -- "$cur")); return 0 ;;
                 --session-ttl) compopt +o default 2>/dev/null; COMPREPLY=(); return 0 ;;
+                --max-size) compopt +o default 2>/dev/null; COMPREPLY=(); return 0 ;;
+                --min-free) compopt +o default 2>/dev/null; COMPREPLY=(); return 0 ;;
+                --min-age) compopt +o default 2>/dev/null; COMPREPLY=(); return 0 ;;
                 --category) COMPREPLY=($(compgen -W "cache leftover session examples flagged internal other" -- "$cur")); return 0 ;;
                 --include) compopt +o default 2>/dev/null; COMPREPLY=(); return 0 ;;
                 --exclude) compopt +o default 2>/dev/null; COMPREPLY=(); return 0 ;;
@@ -73,7 +79,7 @@ _gradio_clean_completion() {
                 --metrics-file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
             esac
             if [[ $cur == -* ]]; then
-                COMPREPLY=($(compgen -W "--sessions-dir --config --older-than --age-by --duplicates --no-duplicates --dedupe --keep --verify --no-verify --orphaned-sessions --no-orphaned-sessions --session-ttl --category --include --exclude --every --systemd --metrics-file -h --help" -- "$cur"))
+                COMPREPLY=($(compgen -W "--sessions-dir --config --older-than --age-by --duplicates --no-duplicates --dedupe --keep --verify --no-verify --orphaned-sessions --no-orphaned-sessions --session-ttl --max-size --min-free --min-age --category --include --exclude --every --systemd --metrics-file -h --help" -- "$cur"))
             else
                 compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur"))
             fi

@@ -419,6 +419,10 @@ def prune_command(
             if result is not None and stopped:
                 err.print(report.stopped_line(stopped, result, plan), markup=False, highlight=False)
                 raise typer.Exit(int(signal_exit_code(stopped)))
+            over = report.over_budget_line(plan, [g.usage_after_bytes for g in numbers.budget])
+            if over is not None:  # said even with --quiet: cron mails it
+                err.print(f"gradio-clean: {over}", markup=False, highlight=False, soft_wrap=True)
+                raise typer.Exit(int(ExitCode.OVER_BUDGET))
             if result is not None and not result.complete:
                 raise typer.Exit(int(ExitCode.PARTIAL))
     finally:

@@ -10,14 +10,17 @@ reference is the config reference and an error can name the key as written::
     sessions_dirs = ["/srv/chatbot/sessions"]
 
     # The rules. `prune` without a rule flag runs these; a rule flag on the
-    # command line replaces all three, so rules never mix across the two.
+    # command line replaces all of them, so rules never mix across the two.
     older_than = "7d"
     duplicates = true
     orphaned_sessions = true
+    max_size = "20G"            # the roots' du -s at most this, least recently used first
+    min_free = "10%"            # free space to keep on each root's filesystem
 
     # How the rules work.
     age_by = "mtime"            # newest (the default), mtime, atime or ctime
     session_ttl = "1h"
+    min_age = "10m"             # the budget (max_size, min_free) evicts nothing younger
     dedupe = "hardlink"         # delete or hardlink
     keep = "newest"             # newest or oldest
     verify = false              # byte-compare duplicates after hashing

@@ -288,19 +288,6 @@ TABLE: tuple[Option, ...] = (
         "leftovers, and empty hash folders.",
         rule=True,
     ),
-    _choice_option(
-        "age_by",
-        AgeBy,
-        AgeBy.NEWEST,
-        "Timestamp the ages compare [default: newest, the latest of mtime, ctime "
-        "and a file's atime: Gradio's cached copies keep their source's mtime].",
-    ),
-    duration_option(
-        "session_ttl",
-        default=Duration(3600.0, "1h"),
-        help="Idle time after which a session folder or leftover is orphaned "
-        "[default: 1h, Gradio's own window].",
-    ),
     Option(
         "max_size",
         Kind.VALUE,
@@ -323,6 +310,19 @@ TABLE: tuple[Option, ...] = (
         metavar="SIZE|PCT%",
         rule=True,
         expects='expected a percentage or size string like "10%" or "5G"',
+    ),
+    _choice_option(
+        "age_by",
+        AgeBy,
+        AgeBy.NEWEST,
+        "Timestamp the ages compare [default: newest, the latest of mtime, ctime "
+        "and a file's atime: Gradio's cached copies keep their source's mtime].",
+    ),
+    duration_option(
+        "session_ttl",
+        default=Duration(3600.0, "1h"),
+        help="Idle time after which a session folder or leftover is orphaned "
+        "[default: 1h, Gradio's own window].",
     ),
     duration_option(
         "min_age",

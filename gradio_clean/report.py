@@ -774,6 +774,24 @@ def budget_lines(plan: Plan) -> list[str]:
     return lines
 
 
+def over_budget_line(plan: Plan, after: Sequence[int]) -> str | None:
+    """The one line an unmet budget gets (exit 5), from each target's usage `after`
+    the run (planned, or what apply really freed): how far over, and why."""
+    if plan.budget is None:
+        return None
+    parts = []
+    for t, usage in zip(plan.budget.targets, after, strict=True):
+        over = usage - t.target
+        if over <= 0:
+            continue
+        where = f" on {shown(t.filesystem)}" if t.filesystem else ""
+        why = t.why_over or f"still {size(over)} over: entries were skipped or failed"
+        if t.why_over is not None and usage > t.after:
+            why += ", and entries were skipped or failed"
+        parts.append(f"--{t.rule.value} {t.limit}{where} {why}")
+    return "budget not met: " + "; ".join(parts) if parts else None
+
+
 def _evicting(plan: Plan, t: BudgetTarget) -> str:
     if not t.evicted or t.newest_evicted_ns is None:
         return "nothing to evict" if t.over == 0 else "nothing left to evict"

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from gradio_clean.classify import Role
 from gradio_clean.delete import apply_plan
-from gradio_clean.durations import AgeBy
+from gradio_clean.options import AgeBy
 from gradio_clean.errors import ExitCode
 from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics
 from gradio_clean.plan import BudgetTarget, Plan, Rule
@@ -215,7 +215,7 @@ sys.path.insert(0, sys.argv[2])
 from pathlib import Path
 from gradio_clean.classify import Role
 from gradio_clean.delete import apply_plan
-from gradio_clean.durations import AgeBy
+from gradio_clean.options import AgeBy
 from gradio_clean.errors import ExitCode
 from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics
 from gradio_clean.preflight import preflight

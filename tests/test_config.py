@@ -29,6 +29,7 @@ from gradio_clean.config import (
 from gradio_clean.durations import ACCEPTED, Duration
 from gradio_clean.errors import ExitCode, GradioCleanError, UsageError
 from gradio_clean.options import KEYS, RULE_KEYS, AgeBy, Dedupe, Keep
+from gradio_clean.sizes import Size, parse_min_free
 from tests.conftest import NOBODY, cli_env, run_cli
 
 if sys.version_info >= (3, 11):
@@ -157,8 +158,11 @@ def test_the_documented_example_loads_and_sets_every_key(tmp_path: Path) -> None
         older_than=Duration(7 * 86400, "7d"),
         duplicates=True,
         orphaned_sessions=True,
+        max_size=Size(20 << 30, "20G"),
+        min_free=parse_min_free("10%"),
         age_by=AgeBy.MTIME,
         session_ttl=Duration(3600, "1h"),
+        min_age=Duration(600, "10m"),
         dedupe=Dedupe.HARDLINK,
         keep=Keep.NEWEST,
         verify=False,
@@ -429,6 +433,8 @@ DEFAULTS: dict[str, object] = {
     "older_than": None,
     "duplicates": False,
     "orphaned_sessions": False,
+    "max_size": None,
+    "min_free": None,
     "session_ttl": "1h",
     "dedupe": "delete",
     "keep": "newest",
@@ -463,8 +469,10 @@ def test_no_rule_flag_runs_the_files_rules() -> None:
         "older_than": "7d",
         "duplicates": True,
         "orphaned_sessions": False,
+        "max_size": None,
+        "min_free": None,
     }
-    assert [sources[k] for k in RULE_KEYS] == ["/c.toml", "/c.toml", DEFAULT_SOURCE]
+    assert [sources[k] for k in RULE_KEYS] == ["/c.toml", "/c.toml", *[DEFAULT_SOURCE] * 3]
     assert (values["session_ttl"], sources["session_ttl"]) == ("2h", "/c.toml")
 
 
@@ -476,10 +484,14 @@ def test_a_rule_flag_replaces_all_of_the_files_rules() -> None:
         "older_than": None,
         "duplicates": True,
         "orphaned_sessions": False,
+        "max_size": None,
+        "min_free": None,
     }
     assert [sources[k] for k in RULE_KEYS] == [
         CLI_SOURCE and DEFAULT_SOURCE,
         CLI_SOURCE,
+        DEFAULT_SOURCE,
+        DEFAULT_SOURCE,
         DEFAULT_SOURCE,
     ]
     # a rule's parameters still come from the file

@@ -156,8 +156,9 @@ def test_the_scheduled_argv_parses_back_to_the_same_values(
 def test_no_rule_message_names_each_rule_switch() -> None:
     message = no_rule_message()
     assert message == (
-        "no rule selected: give --older-than DUR, --duplicates or --orphaned-sessions, "
-        "or set older_than, duplicates or orphaned_sessions in a config file"
+        "no rule selected: give --older-than DUR, --duplicates, --orphaned-sessions, "
+        "--max-size SIZE or --min-free SIZE|PCT%, or set older_than, duplicates, "
+        "orphaned_sessions, max_size or min_free in a config file"
     )
     for key in RULE_KEYS:
         assert key in message and OPTIONS[key].flag in message
