@@ -325,7 +325,7 @@ def scan_command(
     top: TopOpt = 10,
 ) -> None:
     """Show how much the Gradio caches hold, what holds it, how old it is, and where."""
-    from gradio_clean import report
+    from gradio_clean import documents, report, summary
     from gradio_clean.ignore import ignore_file_report
     from gradio_clean.scan import Hooks, ScanResult, ScanWarning, scan
 
@@ -348,10 +348,10 @@ def scan_command(
             ((w.path, w.message) for w in result.warnings), result.warnings_dropped, err
         )
         if json_out:
-            typer.echo(report.dump_json(report.scan_to_dict(result, scopes)))
+            typer.echo(documents.dump_json(documents.scan_to_dict(result, scopes)))
             return
         report.say_roles(((r.path, r.role.value, r.role_why) for r in result.roots), err)
-        for line in report.scope_lines(scopes, scan=True):
+        for line in summary.scope_lines(scopes, scan=True):
             err.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
         report.render_scan(result, out, top=top)
 
@@ -386,7 +386,7 @@ def prune_command(
     metrics_file: MetricsOpt = None,
 ) -> None:
     """Remove what the rules select: a dry run unless --apply."""
-    from gradio_clean import metrics, report
+    from gradio_clean import metrics, report, summary
     from gradio_clean.roots import refuse_dangerous
 
     run = PruneRun(apply, yes, wait, quiet, json_out, limit)
@@ -417,9 +417,11 @@ def prune_command(
                 now=started,
             )
             if result is not None and stopped:
-                err.print(report.stopped_line(stopped, result, plan), markup=False, highlight=False)
+                err.print(
+                    summary.stopped_line(stopped, result, plan), markup=False, highlight=False
+                )
                 raise typer.Exit(int(signal_exit_code(stopped)))
-            over = report.over_budget_line(plan, [g.usage_after_bytes for g in numbers.budget])
+            over = summary.over_budget_line(plan, [g.usage_after_bytes for g in numbers.budget])
             if over is not None:  # said even with --quiet: cron mails it
                 err.print(f"gradio-clean: {over}", markup=False, highlight=False, soft_wrap=True)
                 raise typer.Exit(int(ExitCode.OVER_BUDGET))
@@ -435,7 +437,7 @@ def _plan_and_apply(
     roots: list[Root], rules: RuleSet, run: PruneRun, out: Console, err: Console
 ) -> tuple[Plan, ApplyResult | None]:
     """Lock (with --apply), plan, forecast, ask on a terminal, apply."""
-    from gradio_clean import report
+    from gradio_clean import report, summary
     from gradio_clean.delete import apply_plan
     from gradio_clean.lock import lock_roots
     from gradio_clean.plan import ApplyResult
@@ -462,7 +464,7 @@ def _plan_and_apply(
                 report.render_plan(plan, err if run.json_out else out, now=now, limit=run.limit)
                 with raise_on_stop():  # nothing in hand at a prompt: a signal ends it now
                     confirmed = typer.confirm(
-                        report.confirm_question(plan), default=False, err=True
+                        summary.confirm_question(plan), default=False, err=True
                     )
                 if not confirmed:
                     raise typer.Exit(int(ExitCode.OK))
@@ -480,7 +482,8 @@ def _plan_and_apply(
 @_with_flags(())
 def config_command(flags: Flags, *, json_out: JsonOpt = False) -> None:
     """Show the effective configuration and where each value comes from."""
-    from gradio_clean.report import config_lines, config_to_dict, dump_json
+    from gradio_clean.documents import config_to_dict, dump_json
+    from gradio_clean.summary import config_lines
 
     out, err = _consoles()
     with handled(err):

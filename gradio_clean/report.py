@@ -10,8 +10,6 @@ user chose can neither forge a line nor drive the terminal.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import json
 import os
 import re
 import sys
@@ -19,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-import humanize
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
@@ -28,203 +25,26 @@ from rich.table import Table
 from rich.text import Text
 
 from gradio_clean.classify import Category
-from gradio_clean.config import Settings, toml_key, toml_value
-from gradio_clean.errors import signal_name
-from gradio_clean.ignore import IgnoreFile, ScopeReport
-from gradio_clean.options import plain
+from gradio_clean.documents import iter_json, prune_to_dict
 from gradio_clean.plan import (
-    DONE,
     Action,
     ApplyResult,
-    Budget,
-    BudgetTarget,
     Outcome,
     Plan,
     Rule,
-    Status,
 )
-from gradio_clean.scanned import Item, RootScan, ScanResult
-from gradio_clean.text import jsonable, shown
-from gradio_clean.text import plural as plural  # re-exported: the CLI words counts with it
-
-SCHEMA_VERSION = 1
-# prune's JSON: 2 since a duplicate replaced by a hard link has status "linked" (it said
-# "deleted", though its path stays) and duplicates shown only are listed under "reported".
-PRUNE_SCHEMA_VERSION = 2
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-# Longest age shown; a timedelta cannot hold the span of an int64-second mtime.
-_MAX_AGE = 1e13
-
-
-def iso(ts: float | None) -> str | None:
-    """UTC, whole seconds. Dates datetime cannot hold (tmpfs keeps any int64 mtime)
-    are clamped to year 1 or 9999 rather than crash the report."""
-    if ts is None:
-        return None
-    try:
-        moment = _EPOCH + dt.timedelta(seconds=ts)
-    except OverflowError:
-        moment = (dt.datetime.max if ts > 0 else dt.datetime.min).replace(tzinfo=dt.timezone.utc)
-    return moment.isoformat(timespec="seconds")
-
-
-def size(n: int) -> str:
-    return humanize.naturalsize(n, binary=True)
-
-
-def age(ts: float | None, now: float) -> str:
-    if ts is None:
-        return "-"
-    return humanize.naturaldelta(dt.timedelta(seconds=min(max(0.0, now - ts), _MAX_AGE)))
-
-
-def dump_json(doc: Mapping[str, Any]) -> str:
-    return "".join(iter_json(doc))
-
-
-def iter_json(doc: Mapping[str, Any]) -> Iterator[str]:
-    """The document as text, in pieces: valid UTF-8 whatever it holds (paths go through
-    jsonable() where they are built; this also catches names that reach a message).
-
-    A prune can plan hundreds of thousands of actions, and "actions" may be a lazy
-    iterable: each is written as one compact line (C encoder, `grep`-able) as it comes,
-    so the document is never whole in memory. The rest is indented.
-    """
-    actions = doc.get("actions")
-    if actions is None or isinstance(actions, (str, Mapping)):
-        yield json.dumps(_printable(doc), indent=2, ensure_ascii=False)
-        return
-    sep = "{\n"
-    for key, value in doc.items():
-        yield sep
-        sep = ",\n"
-        if key != "actions":
-            text = json.dumps(_printable(value), indent=2, ensure_ascii=False)
-            yield f"  {json.dumps(key)}: " + text.replace("\n", "\n  ")
-            continue
-        yield '  "actions": ['
-        row_sep = "\n    "
-        for row in value:
-            yield row_sep + _row(row)
-            row_sep = ",\n    "
-        yield "\n  ]" if row_sep != "\n    " else "]"
-    yield "\n}"
-
-
-_compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-
-
-def _row(value: Any) -> str:
-    """One action; _action_to_dict already made it printable, so the check is cheap."""
-    text = _compact(value)
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = _compact(_printable(value))
-    return text
-
-
-def _printable(value: Any) -> Any:
-    if isinstance(value, str):
-        return value if value.isascii() else jsonable(value)
-    if isinstance(value, Mapping):
-        return {_printable(k): _printable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_printable(v) for v in value]
-    return value
-
+from gradio_clean.scanned import RootScan, ScanResult
+from gradio_clean.summary import (
+    age,
+    apply_summary,
+    dry_run_summary,
+    left_behind,
+    scope_lines,
+    size,
+)
+from gradio_clean.text import plural, shown
 
 # -- scan -----------------------------------------------------------------------
-
-
-def scan_to_dict(result: ScanResult, scopes: Sequence[ScopeReport] = ()) -> dict[str, Any]:
-    """`scopes`: each root's ignore file, `ignored` counting the top-level entries it excludes."""
-    found = {s.root: s for s in scopes}
-    roots = []
-    for r in result.roots:
-        doc = _root_to_dict(r)
-        scope = found.get(r.path)
-        if scope is not None:
-            doc["ignore_file"] = ignore_file_to_dict(scope.ignore_file)
-            if doc["ignore_file"] is not None:
-                doc["ignore_file"]["top_level_excluded"] = scope.ignored
-        roots.append(doc)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "command": "scan",
-        "scanned_at": iso(result.started),
-        "duration_seconds": round(result.duration, 3),
-        "roots": roots,
-        "warnings": [{"path": jsonable(w.path), "message": w.message} for w in result.warnings],
-        "warnings_dropped": result.warnings_dropped,
-    }
-
-
-def _root_to_dict(root: RootScan) -> dict[str, Any]:
-    return {
-        "path": jsonable(root.path),
-        "role": root.role.value,
-        "role_reason": root.role_why,
-        "files": root.files,
-        "dirs": root.dirs,
-        "bytes": root.bytes,
-        "disk_bytes": root.disk_bytes,
-        "symlinks": root.symlinks,
-        "special": root.special,
-        "hardlinks": root.hardlinks,
-        "oldest": iso(root.oldest),
-        "newest": iso(root.newest),
-        "categories": {
-            c.value: {"files": t.files, "dirs": t.dirs, "bytes": t.bytes}
-            for c, t in root.categories.items()
-        },
-        "ages": [{"age": a.label, "files": a.files, "bytes": a.bytes} for a in root.ages],
-        "largest": [_item_to_dict(i) for i in root.largest],
-    }
-
-
-def ignore_file_to_dict(ignore: IgnoreFile | None) -> dict[str, Any] | None:
-    if ignore is None:
-        return None
-    return {
-        "path": jsonable(ignore.path),
-        "used": ignore.used,
-        "patterns": len(ignore.patterns.patterns) if ignore.patterns is not None else 0,
-        "problem": ignore.problem,
-    }
-
-
-def scope_lines(scopes: Iterable[ScopeReport], *, scan: bool = False) -> list[str]:
-    """What excludes kept out, per root: a blinding ignore file (a lone `*`) shows here."""
-    lines = []
-    for s in scopes:
-        if s.excluded:
-            lines.append(
-                f"--exclude/exclude patterns excluded {s.excluded:,} files in {shown(s.root)}"
-            )
-        ignore = s.ignore_file
-        if ignore is None or ignore.patterns is None:
-            continue
-        n = len(ignore.patterns.patterns)
-        what = f"{n:,} pattern{'s' if n != 1 else ''}"
-        if scan:
-            lines.append(f"{shown(ignore.path)}: {what}, excluding {s.ignored:,} top-level entries")
-        else:
-            lines.append(f"{shown(ignore.path)} ({what}) excluded {s.ignored:,} files")
-    return lines
-
-
-def _item_to_dict(item: Item) -> dict[str, Any]:
-    return {
-        "path": jsonable(item.path),
-        "category": item.category.value,
-        "files": item.files,
-        "bytes": item.bytes,
-        "newest": iso(item.newest_ns / 1e9),
-    }
 
 
 def render_scan(result: ScanResult, console: Console, *, top: int) -> None:
@@ -371,103 +191,6 @@ def render_warnings(warnings: Iterable[tuple[str, str]], dropped: int, console: 
 # -- prune ------------------------------------------------------------------------
 
 
-def _action_to_dict(
-    action: Action,
-    outcome: Outcome | None,
-    skip: str | None = None,
-    *,
-    status: Status | None = None,
-) -> dict[str, Any]:
-    """`skip`: in a dry run, why apply is expected to leave the entry alone."""
-    if status is None:
-        status = outcome.status if outcome else Status.SKIPPED if skip else Status.PLANNED
-    doc: dict[str, Any] = {
-        "path": jsonable(action.path),
-        "rule": action.rule.value,
-        "category": action.category.value,
-        "type": "folder" if action.is_dir else "file",
-        "bytes": action.bytes,
-        "files": action.files,
-        "status": status.value,
-        "reason": action.reason,
-        "detail": outcome.detail if outcome else skip,
-        "mtime": iso(action.newest_ns / 1e9),
-        "age_from": None if action.age_ns is None else iso(action.age_ns / 1e9),
-    }
-    if action.keep is not None:
-        doc["keep"] = jsonable(action.keep)
-        reported = status is Status.REPORTED
-        doc["dedupe"] = None if reported else "hardlink" if action.hardlink else "delete"
-    return doc
-
-
-def prune_to_dict(
-    plan: Plan, result: ApplyResult | None, settings: Mapping[str, Any]
-) -> dict[str, Any]:
-    outcomes = {id(o.action): o for o in result.outcomes} if result is not None else {}
-    if result is None:
-        actions = (_action_to_dict(a, None, skip) for a, skip in plan.expected())  # lazy
-    else:
-        actions = (_action_to_dict(a, outcomes.get(id(a))) for a in plan.actions)
-    scopes = {s.root: s for s in plan.scopes}
-    totals: dict[str, Any] = {
-        "planned": {
-            "entries": len(plan.actions),
-            "files": plan.files,
-            "folders": plan.folders,
-            "bytes": plan.bytes,
-        },
-    }
-    if plan.reported:
-        totals["reported"] = len(plan.reported)
-    if result is None:
-        nbytes, files, folders = plan.to_free
-        totals["skipped"] = len(plan.skips)
-        totals["would_free"] = {"files": files, "folders": folders, "bytes": nbytes}
-    else:
-        totals.update(
-            {
-                "deleted": result.count(Status.DELETED),
-                "linked": result.count(Status.LINKED),
-                "skipped": result.count(Status.SKIPPED),
-                "failed": result.count(Status.FAILED),
-                "freed_bytes": result.freed_bytes,
-                "freed_files": result.freed_files,
-                "folders_removed": result.folders,
-                "duration_seconds": round(result.duration, 3),
-            }
-        )
-    return {
-        "schema_version": PRUNE_SCHEMA_VERSION,
-        "command": "prune",
-        "dry_run": result is None,
-        "roots": [
-            {
-                "path": jsonable(r.path),
-                "role": r.role.value,
-                "role_reason": r.why,
-                **_scope_to_dict(scopes.get(r.path)),
-            }
-            for r in plan.roots
-        ],
-        "rules": dict(settings),
-        "actions": actions,
-        "reported": [_action_to_dict(a, None, status=Status.REPORTED) for a in plan.reported],
-        "warnings": [{"path": jsonable(w.path), "message": w.message} for w in plan.warnings],
-        "totals": totals,
-        **({"budget": budget_to_dict(plan.budget)} if plan.budget is not None else {}),
-    }
-
-
-def _scope_to_dict(scope: ScopeReport | None) -> dict[str, Any]:
-    if scope is None:
-        return {}
-    return {
-        "ignore_file": ignore_file_to_dict(scope.ignore_file),
-        "excluded": {"exclude": scope.excluded, "ignore_file": scope.ignored},
-    }
-
-
 def render_plan(
     plan: Plan, console: Console, *, now: float, limit: int, result: ApplyResult | None = None
 ) -> None:
@@ -547,16 +270,6 @@ def _render_reported(plan: Plan, console: Console, *, now: float, limit: int) ->
             action.reason,
         )
     console.print(table)
-
-
-def _reported_line(plan: Plan) -> list[str]:
-    if not plan.reported:
-        return []
-    return [
-        f"{plural(len(plan.reported), 'duplicate session file', 'duplicate session files')} "
-        "shown only, never linked (an app may rewrite them); "
-        "--dedupe delete --category session deletes them."
-    ]
 
 
 def _reason_header(rule: Rule) -> str:
@@ -661,170 +374,7 @@ def middle(text: str, width: int) -> str:
     return head + "…" + tail
 
 
-def _in(files: int, folders: int) -> str:
-    return f"{plural(files, 'file')} ({plural(folders, 'folder')})"
-
-
-def dry_run_summary(plan: Plan) -> list[str]:
-    """What --apply would do, deletions and links apart, leaving out forecast skips."""
-    going = [a for a, skip in plan.expected() if skip is None]
-    links = [a for a in going if a.hardlink]
-    lines = []
-    if len(links) < len(going) or not links:
-        rest = [a for a in going if not a.hardlink]
-        nbytes = sum(a.bytes for a in rest)
-        files = sum(a.files for a in rest)
-        folders = sum(1 for a in rest if a.is_dir)
-        lines.append(f"Would free {size(nbytes)} in {_in(files, folders)}.")
-    if links:
-        lines.append(
-            f"Would link {plural(len(links), 'copy', 'copies')}, "
-            f"freeing {size(sum(a.bytes for a in links))}."
-        )
-    if plan.skips:
-        skipped = plural(len(plan.skips), "entry", "entries")
-        lines[0] = f"{lines[0][:-1]}; {skipped} would be skipped (see the status column)."
-    lines += _reported_line(plan)
-    lines += budget_lines(plan)
-    if any(a.hardlink for a in plan.actions):
-        verbs = "delete and link" if len(links) < len(going) else "link"
-        lines.append(f"Dry run: nothing was deleted or linked. Re-run with --apply to {verbs}.")
-    else:
-        lines.append("Dry run: nothing was deleted. Re-run with --apply to delete.")
-    return lines
-
-
-def apply_summary(plan: Plan, result: ApplyResult) -> list[str]:
-    """Deletions and links apart: a linked copy's path stays, only its blocks are freed."""
-    linked = [o for o in result.outcomes if o.status is Status.LINKED]
-    lines = []
-    if not linked or any(not a.hardlink for a in plan.actions):
-        freed = result.freed_bytes - sum(o.freed_bytes for o in linked)
-        lines.append(f"Freed {size(freed)} in {_in(result.freed_files, result.folders)}.")
-    if linked:
-        lines.append(
-            f"Linked {plural(len(linked), 'copy', 'copies')}, "
-            f"freed {size(sum(o.freed_bytes for o in linked))}."
-        )
-    lines += _reported_line(plan)
-    skipped, failed = result.count(Status.SKIPPED), result.count(Status.FAILED)
-    if skipped or failed:
-        lines.append(
-            f"{plural(skipped, 'entry', 'entries')} skipped, {failed:,} failed; "
-            "see above or --json."
-        )
-    return lines
-
-
 # -- budget (--max-size, --min-free) -------------------------------------------------
-
-
-def budget_to_dict(budget: Budget) -> dict[str, Any]:
-    """prune --json's `budget`: per target the usage, its ceiling and the cut."""
-    return {
-        "met": budget.met,
-        "min_age_seconds": budget.min_age,
-        "targets": [_target_to_dict(t) for t in budget.targets],
-    }
-
-
-def _target_to_dict(t: BudgetTarget) -> dict[str, Any]:
-    newest = t.newest_evicted_ns
-    return {
-        "rule": t.rule.value,
-        "limit": t.limit,
-        "roots": [jsonable(r) for r in t.roots],
-        "filesystem": None if t.filesystem is None else jsonable(t.filesystem),
-        "filesystem_bytes": t.size,
-        "wanted_free_bytes": t.wanted_free,
-        "usage_bytes": t.usage,
-        "target_bytes": t.target,
-        "frees_bytes": t.freed,
-        "after_bytes": t.after,
-        "over_bytes": t.over,
-        "evicted": t.evicted,
-        "evicted_bytes": t.evicted_bytes,
-        "newest_evicted_last_use": None if newest is None else iso(newest / 1e9),
-        "why_over": t.why_over,
-    }
-
-
-def budget_lines(plan: Plan) -> list[str]:
-    """Per budget target: usage now, target, what the plan frees, usage after, and the
-    last use of the most recently used unit evicted; then, if unmet, how far and why."""
-    if plan.budget is None:
-        return []
-    lines = []
-    for t in plan.budget.targets:
-        if t.rule is Rule.MAX_SIZE:
-            line = (
-                f"Budget --max-size {t.limit}: usage {size(t.usage)} → target "
-                f"{size(t.target)}: frees {size(t.freed)}, after {size(t.after)}"
-            )
-        else:
-            total = t.size or 0
-            line = (
-                f"Budget --min-free {t.limit} on {shown(t.filesystem or '')}: free "
-                f"{size(total - t.usage)} of {size(total)} → wanted {size(t.wanted_free or 0)}: "
-                f"frees {size(t.freed)}, free after {size(total - t.after)}"
-            )
-        lines.append(f"{line}; {_evicting(plan, t)}.")
-        if t.why_over is not None:
-            lines.append(f"Budget not met: {t.why_over}.")
-    return lines
-
-
-def over_budget_line(plan: Plan, after: Sequence[int]) -> str | None:
-    """The one line an unmet budget gets (exit 5), from each target's usage `after`
-    the run (planned, or what apply really freed): how far over, and why."""
-    if plan.budget is None:
-        return None
-    parts = []
-    for t, usage in zip(plan.budget.targets, after, strict=True):
-        over = usage - t.target
-        if over <= 0:
-            continue
-        where = f" on {shown(t.filesystem)}" if t.filesystem else ""
-        why = t.why_over or f"still {size(over)} over: entries were skipped or failed"
-        if t.why_over is not None and usage > t.after:
-            why += ", and entries were skipped or failed"
-        parts.append(f"--{t.rule.value} {t.limit}{where} {why}")
-    return "budget not met: " + "; ".join(parts) if parts else None
-
-
-def _evicting(plan: Plan, t: BudgetTarget) -> str:
-    if not t.evicted or t.newest_evicted_ns is None:
-        return "nothing to evict" if t.over == 0 else "nothing left to evict"
-    units = [a for a in plan.actions if a.rule is t.rule and a.root in t.roots]
-    folders = sum(a.is_dir for a in units)
-    files = len(units) - folders
-    what = " and ".join(plural(n, noun) for n, noun in ((folders, "folder"), (files, "file")) if n)
-    minute = -(-t.newest_evicted_ns // 60_000_000_000) * 60  # rounded up: "before" holds
-    when = _EPOCH + dt.timedelta(seconds=minute)
-    return f"evicting {what} last used before {when:%Y-%m-%d %H:%M} UTC"
-
-
-def confirm_question(plan: Plan) -> str:
-    """What --apply asks on a terminal: deletions and links apart, and the bytes."""
-    links = sum(1 for a in plan.actions if a.hardlink)
-    entries = plural(len(plan.actions) - links, "entry", "entries")
-    copies = plural(links, "copy", "copies")
-    if not links:
-        what = f"Delete {entries}"
-    elif links == len(plan.actions):
-        what = f"Link {copies}"
-    else:
-        what = f"Delete {entries} and link {copies}"
-    return f"{what} ({size(plan.bytes)})?"
-
-
-def left_behind(result: ApplyResult) -> list[str]:
-    """What a run did not delete and why, one line each (quiet mode: for cron's mail)."""
-    return [
-        shown(f"{o.status.value}: {o.action.path}: {o.detail}")
-        for o in result.outcomes
-        if o.status not in DONE
-    ]
 
 
 @contextlib.contextmanager
@@ -863,32 +413,6 @@ def say_roles(roles: Iterable[tuple[str, str, str]], err: Console) -> None:
         )
 
 
-def config_to_dict(settings: Settings) -> dict[str, Any]:
-    """`gradio-clean config --json`."""
-    return {
-        "schema_version": 1,
-        "command": "config",
-        "config_file": settings.config.source if settings.config else None,
-        "searched": list(settings.looked_at),
-        "values": {k: plain(v) for k, v in settings.values.items()},
-        "sources": settings.sources,
-    }
-
-
-def config_lines(settings: Settings) -> list[str]:
-    """The effective configuration as a config file, each value's source beside it."""
-    if settings.config:
-        lines = [f"# config file: {shown(settings.config.source)}"]
-    else:
-        lines = ["# no config file; looked at: " + shown(", ".join(settings.looked_at))]
-    for key, value in settings.values.items():
-        line = f"# {key} is not set"
-        if value is not None:
-            line = f"{toml_key(key)} = {toml_value(plain(value))}"
-        lines.append(f"{line:<48} # {shown(settings.sources[key])}")
-    return lines
-
-
 def render_prune(
     plan: Plan,
     result: ApplyResult | None,
@@ -918,12 +442,3 @@ def render_prune(
         out.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
     for line in dry_run_summary(plan) if result is None else apply_summary(plan, result):
         out.print(line, markup=False, highlight=False)
-
-
-def stopped_line(signum: int, result: ApplyResult, plan: Plan) -> str:
-    """Where a signal stopped the deletion (the exit status names the signal)."""
-    done, total = len(result.outcomes), len(plan.actions)
-    return (
-        f"gradio-clean: interrupted by {signal_name(signum)}: stopped after {done:,} of "
-        f"{total:,} entries; the rest is left for the next run"
-    )

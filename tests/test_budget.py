@@ -19,15 +19,16 @@ from hypothesis import strategies as st
 
 from gradio_clean.classify import Role
 from gradio_clean.delete import apply_plan
-from gradio_clean.options import AgeBy
+from gradio_clean.documents import prune_to_dict
 from gradio_clean.errors import ExitCode
 from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics
+from gradio_clean.options import AgeBy
 from gradio_clean.plan import BudgetTarget, Plan, Rule
 from gradio_clean.preflight import preflight
-from gradio_clean.report import dry_run_summary, prune_to_dict, size
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.sizes import MinFree, human_size
+from gradio_clean.summary import dry_run_summary, size
 from tests.conftest import DAY, HOUR, REPO, hold, set_age, write
 
 KI = 1024
@@ -219,7 +220,8 @@ from gradio_clean.options import AgeBy
 from gradio_clean.errors import ExitCode
 from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics
 from gradio_clean.preflight import preflight
-from gradio_clean.report import dry_run_summary, prune_to_dict, size
+from gradio_clean.documents import prune_to_dict
+from gradio_clean.summary import dry_run_summary, size
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.sizes import MinFree

@@ -51,8 +51,11 @@ RULE_DEFAULTS: dict[str, object] = {
     "older_than": None,
     "duplicates": False,
     "orphaned_sessions": False,
+    "max_size": None,
+    "min_free": None,
     "age_by": "newest",
     "session_ttl": "1h",
+    "min_age": "10m",
     "dedupe": "hardlink",
     "keep": "newest",
     "verify": False,
@@ -249,8 +252,8 @@ def test_flags_override_the_file_and_a_rule_flag_replaces_all_its_rules(
         (
             'older-than = "7d"\n',
             "unknown key older-than (did you mean older_than?); accepted keys: roots, "
-            "sessions_dirs, older_than, duplicates, orphaned_sessions, age_by, session_ttl, "
-            "dedupe, keep, verify, include, exclude, categories",
+            "sessions_dirs, older_than, duplicates, orphaned_sessions, max_size, min_free, "
+            "age_by, session_ttl, min_age, dedupe, keep, verify, include, exclude, categories",
         ),
         (
             'older_than = "7d"\ndedupe = "symlink"\n',
@@ -295,8 +298,11 @@ def test_config_shows_effective_values_and_where_each_came_from(
         'older_than = "36h"',
         "duplicates = false",
         "orphaned_sessions = false",
+        "# max_size is not set",
+        "# min_free is not set",
         'age_by = "newest"',
         'session_ttl = "2h"',
+        'min_age = "10m"',
         'dedupe = "hardlink"',
         'keep = "newest"',
         "verify = false",
@@ -304,8 +310,9 @@ def test_config_shows_effective_values_and_where_each_came_from(
         'exclude = ["keep-me/"]',
         'categories = ["cache", "leftover"]',
     ]
-    sources = [str(cfg), "default", str(cfg), "default", "default", "default", str(cfg)]
-    sources += ["default", "default", "default", "default", str(cfg), str(cfg)]
+    sources = [str(cfg), "default", str(cfg), "default", "default", "default", "default"]
+    sources += ["default", str(cfg), "default", "default", "default", "default", "default"]
+    sources += [str(cfg), str(cfg)]
     assert result.stdout.splitlines() == [expected[0]] + [
         f"{line:<48} # {source}" for line, source in zip(expected[1:], sources, strict=True)
     ]
@@ -678,7 +685,7 @@ def test_schedule_pins_the_config_file_and_the_roots_found_now(
 
 def test_schedule_without_a_rule_is_a_usage_error(runner: CliRunner, temp: Path) -> None:
     message = one_line_error(run(runner, "schedule", str(temp)), ExitCode.USAGE)
-    assert message.startswith("no rule selected: give --older-than DUR, --duplicates or ")
+    assert message.startswith("no rule selected: give --older-than DUR, --duplicates, ")
 
 
 SANDBOX = """\

@@ -20,16 +20,11 @@ from typer.testing import CliRunner
 
 from gradio_clean.classify import Category, Role
 from gradio_clean.cli import app
-from gradio_clean.report import (
-    age,
-    dump_json,
-    iso,
-    render_scan,
-    render_warnings,
-    scan_to_dict,
-)
+from gradio_clean.documents import dump_json, iso, scan_to_dict
+from gradio_clean.report import render_scan, render_warnings
 from gradio_clean.roots import Root
 from gradio_clean.scan import ScanResult, scan
+from gradio_clean.summary import age
 from gradio_clean.text import jsonable, shown
 from tests.conftest import SHA256_A, SHA256_B, GradioTree, invoke_unprivileged, write
 

@@ -1,0 +1,311 @@
+"""The JSON documents of scan, prune and config: one result, read by machines.
+
+Plain dicts with a `schema_version`, no rich: the renderers in report.py draw the
+same results for people. Paths go through `jsonable()`, so a document is valid
+UTF-8 whatever bytes a name holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from gradio_clean.config import Settings
+from gradio_clean.ignore import IgnoreFile, ScopeReport
+from gradio_clean.options import plain
+from gradio_clean.plan import (
+    Action,
+    ApplyResult,
+    Budget,
+    BudgetTarget,
+    Outcome,
+    Plan,
+    Status,
+)
+from gradio_clean.scanned import Item, RootScan, ScanResult
+from gradio_clean.summary import EPOCH as _EPOCH
+from gradio_clean.text import jsonable
+
+SCHEMA_VERSION = 1
+
+
+# prune's JSON: 2 since a duplicate replaced by a hard link has status "linked" (it said
+# "deleted", though its path stays) and duplicates shown only are listed under "reported".
+PRUNE_SCHEMA_VERSION = 2
+
+
+def iso(ts: float | None) -> str | None:
+    """UTC, whole seconds. Dates datetime cannot hold (tmpfs keeps any int64 mtime)
+    are clamped to year 1 or 9999 rather than crash the report."""
+    if ts is None:
+        return None
+    try:
+        moment = _EPOCH + dt.timedelta(seconds=ts)
+    except OverflowError:
+        moment = (dt.datetime.max if ts > 0 else dt.datetime.min).replace(tzinfo=dt.timezone.utc)
+    return moment.isoformat(timespec="seconds")
+
+
+def dump_json(doc: Mapping[str, Any]) -> str:
+    return "".join(iter_json(doc))
+
+
+def iter_json(doc: Mapping[str, Any]) -> Iterator[str]:
+    """The document as text, in pieces: valid UTF-8 whatever it holds (paths go through
+    jsonable() where they are built; this also catches names that reach a message).
+
+    A prune can plan hundreds of thousands of actions, and "actions" may be a lazy
+    iterable: each is written as one compact line (C encoder, `grep`-able) as it comes,
+    so the document is never whole in memory. The rest is indented.
+    """
+    actions = doc.get("actions")
+    if actions is None or isinstance(actions, (str, Mapping)):
+        yield json.dumps(_printable(doc), indent=2, ensure_ascii=False)
+        return
+    sep = "{\n"
+    for key, value in doc.items():
+        yield sep
+        sep = ",\n"
+        if key != "actions":
+            text = json.dumps(_printable(value), indent=2, ensure_ascii=False)
+            yield f"  {json.dumps(key)}: " + text.replace("\n", "\n  ")
+            continue
+        yield '  "actions": ['
+        row_sep = "\n    "
+        for row in value:
+            yield row_sep + _row(row)
+            row_sep = ",\n    "
+        yield "\n  ]" if row_sep != "\n    " else "]"
+    yield "\n}"
+
+
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
+
+def _row(value: Any) -> str:
+    """One action; _action_to_dict already made it printable, so the check is cheap."""
+    text = _compact(value)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = _compact(_printable(value))
+    return text
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if value.isascii() else jsonable(value)
+    if isinstance(value, Mapping):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_printable(v) for v in value]
+    return value
+
+
+def scan_to_dict(result: ScanResult, scopes: Sequence[ScopeReport] = ()) -> dict[str, Any]:
+    """`scopes`: each root's ignore file, `ignored` counting the top-level entries it excludes."""
+    found = {s.root: s for s in scopes}
+    roots = []
+    for r in result.roots:
+        doc = _root_to_dict(r)
+        scope = found.get(r.path)
+        if scope is not None:
+            doc["ignore_file"] = ignore_file_to_dict(scope.ignore_file)
+            if doc["ignore_file"] is not None:
+                doc["ignore_file"]["top_level_excluded"] = scope.ignored
+        roots.append(doc)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "command": "scan",
+        "scanned_at": iso(result.started),
+        "duration_seconds": round(result.duration, 3),
+        "roots": roots,
+        "warnings": [{"path": jsonable(w.path), "message": w.message} for w in result.warnings],
+        "warnings_dropped": result.warnings_dropped,
+    }
+
+
+def _root_to_dict(root: RootScan) -> dict[str, Any]:
+    return {
+        "path": jsonable(root.path),
+        "role": root.role.value,
+        "role_reason": root.role_why,
+        "files": root.files,
+        "dirs": root.dirs,
+        "bytes": root.bytes,
+        "disk_bytes": root.disk_bytes,
+        "symlinks": root.symlinks,
+        "special": root.special,
+        "hardlinks": root.hardlinks,
+        "oldest": iso(root.oldest),
+        "newest": iso(root.newest),
+        "categories": {
+            c.value: {"files": t.files, "dirs": t.dirs, "bytes": t.bytes}
+            for c, t in root.categories.items()
+        },
+        "ages": [{"age": a.label, "files": a.files, "bytes": a.bytes} for a in root.ages],
+        "largest": [_item_to_dict(i) for i in root.largest],
+    }
+
+
+def ignore_file_to_dict(ignore: IgnoreFile | None) -> dict[str, Any] | None:
+    if ignore is None:
+        return None
+    return {
+        "path": jsonable(ignore.path),
+        "used": ignore.used,
+        "patterns": len(ignore.patterns.patterns) if ignore.patterns is not None else 0,
+        "problem": ignore.problem,
+    }
+
+
+def _item_to_dict(item: Item) -> dict[str, Any]:
+    return {
+        "path": jsonable(item.path),
+        "category": item.category.value,
+        "files": item.files,
+        "bytes": item.bytes,
+        "newest": iso(item.newest_ns / 1e9),
+    }
+
+
+def _action_to_dict(
+    action: Action,
+    outcome: Outcome | None,
+    skip: str | None = None,
+    *,
+    status: Status | None = None,
+) -> dict[str, Any]:
+    """`skip`: in a dry run, why apply is expected to leave the entry alone."""
+    if status is None:
+        status = outcome.status if outcome else Status.SKIPPED if skip else Status.PLANNED
+    doc: dict[str, Any] = {
+        "path": jsonable(action.path),
+        "rule": action.rule.value,
+        "category": action.category.value,
+        "type": "folder" if action.is_dir else "file",
+        "bytes": action.bytes,
+        "files": action.files,
+        "status": status.value,
+        "reason": action.reason,
+        "detail": outcome.detail if outcome else skip,
+        "mtime": iso(action.newest_ns / 1e9),
+        "age_from": None if action.age_ns is None else iso(action.age_ns / 1e9),
+    }
+    if action.keep is not None:
+        doc["keep"] = jsonable(action.keep)
+        reported = status is Status.REPORTED
+        doc["dedupe"] = None if reported else "hardlink" if action.hardlink else "delete"
+    return doc
+
+
+def prune_to_dict(
+    plan: Plan, result: ApplyResult | None, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    outcomes = {id(o.action): o for o in result.outcomes} if result is not None else {}
+    if result is None:
+        actions = (_action_to_dict(a, None, skip) for a, skip in plan.expected())  # lazy
+    else:
+        actions = (_action_to_dict(a, outcomes.get(id(a))) for a in plan.actions)
+    scopes = {s.root: s for s in plan.scopes}
+    totals: dict[str, Any] = {
+        "planned": {
+            "entries": len(plan.actions),
+            "files": plan.files,
+            "folders": plan.folders,
+            "bytes": plan.bytes,
+        },
+    }
+    if plan.reported:
+        totals["reported"] = len(plan.reported)
+    if result is None:
+        nbytes, files, folders = plan.to_free
+        totals["skipped"] = len(plan.skips)
+        totals["would_free"] = {"files": files, "folders": folders, "bytes": nbytes}
+    else:
+        totals.update(
+            {
+                "deleted": result.count(Status.DELETED),
+                "linked": result.count(Status.LINKED),
+                "skipped": result.count(Status.SKIPPED),
+                "failed": result.count(Status.FAILED),
+                "freed_bytes": result.freed_bytes,
+                "freed_files": result.freed_files,
+                "folders_removed": result.folders,
+                "duration_seconds": round(result.duration, 3),
+            }
+        )
+    return {
+        "schema_version": PRUNE_SCHEMA_VERSION,
+        "command": "prune",
+        "dry_run": result is None,
+        "roots": [
+            {
+                "path": jsonable(r.path),
+                "role": r.role.value,
+                "role_reason": r.why,
+                **_scope_to_dict(scopes.get(r.path)),
+            }
+            for r in plan.roots
+        ],
+        "rules": dict(settings),
+        "actions": actions,
+        "reported": [_action_to_dict(a, None, status=Status.REPORTED) for a in plan.reported],
+        "warnings": [{"path": jsonable(w.path), "message": w.message} for w in plan.warnings],
+        "totals": totals,
+        **({"budget": budget_to_dict(plan.budget)} if plan.budget is not None else {}),
+    }
+
+
+def _scope_to_dict(scope: ScopeReport | None) -> dict[str, Any]:
+    if scope is None:
+        return {}
+    return {
+        "ignore_file": ignore_file_to_dict(scope.ignore_file),
+        "excluded": {"exclude": scope.excluded, "ignore_file": scope.ignored},
+    }
+
+
+def budget_to_dict(budget: Budget) -> dict[str, Any]:
+    """prune --json's `budget`: per target the usage, its ceiling and the cut."""
+    return {
+        "met": budget.met,
+        "min_age_seconds": budget.min_age,
+        "targets": [_target_to_dict(t) for t in budget.targets],
+    }
+
+
+def _target_to_dict(t: BudgetTarget) -> dict[str, Any]:
+    newest = t.newest_evicted_ns
+    return {
+        "rule": t.rule.value,
+        "limit": t.limit,
+        "roots": [jsonable(r) for r in t.roots],
+        "filesystem": None if t.filesystem is None else jsonable(t.filesystem),
+        "filesystem_bytes": t.size,
+        "wanted_free_bytes": t.wanted_free,
+        "usage_bytes": t.usage,
+        "target_bytes": t.target,
+        "frees_bytes": t.freed,
+        "after_bytes": t.after,
+        "over_bytes": t.over,
+        "evicted": t.evicted,
+        "evicted_bytes": t.evicted_bytes,
+        "newest_evicted_last_use": None if newest is None else iso(newest / 1e9),
+        "why_over": t.why_over,
+    }
+
+
+def config_to_dict(settings: Settings) -> dict[str, Any]:
+    """`gradio-clean config --json`."""
+    return {
+        "schema_version": 1,
+        "command": "config",
+        "config_file": settings.config.source if settings.config else None,
+        "searched": list(settings.looked_at),
+        "values": {k: plain(v) for k, v in settings.values.items()},
+        "sources": settings.sources,
+    }
