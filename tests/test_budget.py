@@ -29,7 +29,7 @@ from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.sizes import MinFree, human_size
 from gradio_clean.summary import dry_run_summary, size
-from tests.conftest import DAY, HOUR, REPO, hold, set_age, write
+from tests.conftest import DAY, HOUR, REPO, hold, run_cli, set_age, write
 
 KI = 1024
 
@@ -357,3 +357,32 @@ def test_the_cut_is_shown_in_the_dry_run_json_and_metrics(tmp_path: Path) -> Non
     assert "gradio_clean_over_budget 1\n" in text
     assert "over_budget" not in render_metrics(RunMetrics({}, {}, 0, 0, 1.0, True, 0.0))
     assert int(ExitCode.OVER_BUDGET) == 5
+
+
+def test_prune_exits_5_with_one_line_when_the_rest_is_young(tmp_path: Path) -> None:
+    """The command line: a budget that cannot be met says how far over and why, on
+    stderr even with --quiet, and exits 5 (dry run and --apply alike); a met one is 0."""
+    temp = tmp_path / "temp"
+    old = [make_unit(temp, i, 40 * KI, 2 * DAY + i) for i in range(4)]
+    young = [make_unit(temp, 10 + i, 40 * KI, 60 + i) for i in range(2)]
+    base = ["prune", str(temp), "--age-by", "mtime", "--max-size", "1K"]
+
+    dry = run_cli(*base, temp_dir=temp)
+    assert dry.returncode == ExitCode.OVER_BUDGET, dry.stderr
+    lines = [line for line in dry.stderr.decode().splitlines() if "budget not met" in line]
+    young_bytes = human_size(sum(du(f) for f in young))
+    over = human_size(du(temp) - 1024 - sum(du(f) for f in old))
+    assert lines == [
+        f"gradio-clean: budget not met: --max-size 1K still {over} over: "
+        f"{young_bytes} is younger than 10m"
+    ]
+    assert all(f.exists() for f in old + young)  # a dry run
+
+    applied = run_cli(*base, "--apply", "--quiet", temp_dir=temp)
+    assert applied.returncode == ExitCode.OVER_BUDGET
+    assert applied.stdout == b""
+    assert applied.stderr.decode().splitlines() == lines
+    assert not any(f.exists() for f in old) and all(f.exists() for f in young)
+
+    met = run_cli(*base[:-1], "1G", "--apply", "--quiet", temp_dir=temp)
+    assert (met.returncode, met.stdout, met.stderr) == (0, b"", b"")
