@@ -40,6 +40,7 @@ import contextlib
 import functools
 import gc
 import os
+import pickle
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -145,42 +146,51 @@ def _path_key(path: str) -> bytes:
     return os.fsencode(path)
 
 
-def _collapse(candidates: Iterable[Candidate], warnings: Warnings) -> list[list[Inode]]:
-    """Groups of two or more inodes of one size, owner, group and mode; paths sharing
-    (dev, ino) become one inode."""
-    by_size: dict[tuple[int, int, int, int], list[Candidate]] = {}
-    seen: set[str] = set()
+def _size_groups(candidates: Iterable[Candidate]) -> list[list[Candidate]]:
+    """Candidates of one size, owner, group and mode, where there are two or more.
+
+    Only candidates: the objects of a group's inodes are made when it is hashed
+    (`_inodes`) and let go when it is done, so memory holds a few batches of them.
+    """
+    by_size: dict[int, list[Candidate]] = {}
     for c in candidates:
-        if c.size <= 0 or c.path in seen:
-            continue
-        seen.add(c.path)
-        key = (c.size, c.uid, c.gid, c.mode)  # never a set across owners, groups or modes
-        group = by_size.get(key)
-        if group is None:
-            by_size[key] = [c]
-        else:
-            group.append(c)
-    del seen
-    groups: list[list[Inode]] = []
-    for cands in by_size.values():
-        if len(cands) < 2:
-            continue
-        inodes: dict[tuple[int, int], Inode] = {}
-        for c in cands:
-            node = inodes.get((c.dev, c.ino))
-            if node is None:
-                inodes[(c.dev, c.ino)] = Inode(c)
-            elif c.mtime_ns != node.first.mtime_ns:  # two scans of one inode disagree
-                warnings.append((c.path, CHANGED))
+        if c.size > 0:
+            group = by_size.get(c.size)
+            if group is None:
+                by_size[c.size] = [c]
             else:
-                node.cands.append(c)
-        if len(inodes) < 2:
+                group.append(c)
+    out: list[list[Candidate]] = []
+    for group in by_size.values():
+        if len(group) < 2:
             continue
-        for node in inodes.values():
-            if len(node.cands) > 1:
-                node.cands.sort(key=lambda c: _path_key(c.path))
-        groups.append(list(inodes.values()))
-    return groups
+        owners: dict[tuple[int, int, int], list[Candidate]] = {}
+        for c in group:  # never a set across owners, groups or modes
+            owners.setdefault((c.uid, c.gid, c.mode), []).append(c)
+        out += [g for g in owners.values() if len(g) > 1]
+    return out
+
+
+def _inodes(cands: list[Candidate], warnings: Warnings) -> list[Inode]:
+    """A size group's inodes, if two or more: paths sharing (dev, ino) are one inode.
+
+    Deterministic (the candidates' order), so a worker's indices name the same inodes here.
+    """
+    inodes: dict[tuple[int, int], Inode] = {}
+    for c in cands:
+        node = inodes.get((c.dev, c.ino))
+        if node is None:
+            inodes[(c.dev, c.ino)] = Inode(c)
+        elif c.mtime_ns != node.first.mtime_ns:  # two scans of one inode disagree
+            warnings.append((c.path, CHANGED))
+        elif all(c.path != x.path for x in node.cands):  # a path given twice counts once
+            node.cands.append(c)
+    if len(inodes) < 2:
+        return []
+    for node in inodes.values():
+        if len(node.cands) > 1:
+            node.cands.sort(key=lambda c: _path_key(c.path))
+    return list(inodes.values())
 
 
 def _pick(nodes: Sequence[Inode], keep: Keep) -> Inode:
@@ -210,11 +220,11 @@ def _recheck_links(node: Inode, warnings: Warnings) -> None:
     node.cands = kept
 
 
-def _weight(group: list[Inode]) -> int:
-    return len(group) * (FILE_COST + group[0].first.size)
+def _weight(group: list[Candidate]) -> int:
+    return len(group) * (FILE_COST + group[0].size)
 
 
-def _deal(size_groups: list[list[Inode]], shares: int) -> list[list[int]]:
+def _deal(size_groups: list[list[Candidate]], shares: int) -> list[list[int]]:
     """Size groups (by index) dealt to `shares` processes, the costliest first, each to the
     least loaded so far; within a share they keep the order of size_groups."""
     order = sorted(range(len(size_groups)), key=lambda i: _weight(size_groups[i]), reverse=True)
@@ -227,21 +237,54 @@ def _deal(size_groups: list[list[Inode]], shares: int) -> list[list[int]]:
     return [sorted(d) for d in dealt if d]
 
 
-def _share_batches(size_groups: list[list[Inode]], share: list[int]) -> Iterator[Sequence[int]]:
+def _batches_of(size_groups: list[list[Candidate]], share: list[int]) -> Iterator[Sequence[int]]:
     return batches(share, lambda i: len(size_groups[i]), lambda i: _weight(size_groups[i]))
 
 
+def _hash_batch(
+    reader: Reader, batch: Sequence[int], groups: list[list[Candidate]]
+) -> list[tuple[int, list[Inode], list[list[Inode]]]]:
+    """(size group index, its inodes, its inodes with the same full hash) for a batch."""
+    pairs = [(i, _inodes(g, reader.warnings)) for i, g in zip(batch, groups, strict=True)]
+    pairs = [(i, nodes) for i, nodes in pairs if nodes]
+    done = reader.hash_batch([nodes for _, nodes in pairs])
+    return [(i, nodes, subs) for (i, nodes), subs in zip(pairs, done, strict=True)]
+
+
 def _hash_here(
-    reader: Reader, size_groups: list[list[Inode]], share: list[int]
+    reader: Reader, size_groups: list[list[Candidate]], share: list[int]
 ) -> list[list[Inode]]:
     """Hash a share in this process; each size group is let go once done."""
     found: list[list[Inode]] = []
-    for batch in _share_batches(size_groups, share):
-        for subs in reader.hash_batch([size_groups[i] for i in batch]):
+    for batch in _batches_of(size_groups, share):
+        for _, _, subs in _hash_batch(reader, batch, [size_groups[i] for i in batch]):
             found += subs
         for i in batch:
             size_groups[i] = []
     return found
+
+
+_Packed = list[tuple[Sequence[int], bytes]]  # batches: size group indices, their candidates
+
+
+def _pack(size_groups: list[list[Candidate]], share: list[int]) -> _Packed:
+    """A worker's share as one pickle per batch, made before the fork.
+
+    A worker that read the candidate objects themselves would write to every page
+    holding them (reference counts) and so copy them all: at 200k files ~100 MB
+    more across the two processes. Reading a few bytes objects copies nothing.
+    """
+    packed: _Packed = []
+    for batch in _batches_of(size_groups, share):
+        rows = [
+            [
+                (c.path, c.dev, c.ino, c.size, c.mtime_ns, c.uid, c.gid, c.mode, c.ctime_ns)
+                for c in g
+            ]
+            for g in (size_groups[i] for i in batch)
+        ]
+        packed.append((batch, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)))
+    return packed
 
 
 _Found = list[
@@ -249,27 +292,28 @@ _Found = list[
 ]  # groups of (size group, inode, paths left, digest)
 
 
-def _hash_remote(
-    folders: Folders, size_groups: list[list[Inode]], share: list[int]
-) -> tuple[_Found, Warnings, int]:
-    """Hash a share in a forked worker; what it found, as indices the parent can apply."""
+def _hash_remote(folders: Folders, packed: _Packed) -> tuple[_Found, Warnings, int]:
+    """Hash a packed share in a forked worker; what it found, as indices the parent applies."""
     reader = Reader(folders)
     found: _Found = []
-    for batch in _share_batches(size_groups, share):
-        groups = [size_groups[i] for i in batch]
-        for i, group, subs in zip(batch, groups, reader.hash_batch(groups), strict=True):
-            where = {id(node): k for k, node in enumerate(group)}
+    for batch, blob in packed:
+        groups = [[Candidate(*row) for row in g] for g in pickle.loads(blob)]  # noqa: S301
+        for i, nodes, subs in _hash_batch(reader, batch, groups):
+            where = {id(node): k for k, node in enumerate(nodes)}
             found += [[(i, where[id(n)], len(n.cands), n.digest) for n in sub] for sub in subs]
     return found, reader.warnings, reader.read
 
 
-def _apply(size_groups: list[list[Inode]], found: _Found) -> list[list[Inode]]:
+def _apply(size_groups: list[list[Candidate]], found: _Found) -> list[list[Inode]]:
     """A worker's findings on this process's inodes: the same paths dropped, the digests."""
     out: list[list[Inode]] = []
+    made: dict[int, list[Inode]] = {}
     for sub in found:
         nodes = []
         for i, k, left, digest in sub:
-            node = size_groups[i][k]
+            if i not in made:
+                made[i] = _inodes(size_groups[i], [])  # the worker reported its warnings
+            node = made[i][k]
             del node.cands[: len(node.cands) - left]  # failed paths go from the front
             node.digest = digest
             nodes.append(node)
@@ -277,19 +321,26 @@ def _apply(size_groups: list[list[Inode]], found: _Found) -> list[list[Inode]]:
     return out
 
 
-def _hash_all(reader: Reader, size_groups: list[list[Inode]], workers: int) -> list[list[Inode]]:
-    """Groups of inodes with the same full hash, from `workers` processes."""
+def _wait() -> None:
+    """This process's part while the workers hash: nothing, so it writes to no page the
+    workers share with it (each such write would copy the page)."""
+
+
+def _hash_all(
+    reader: Reader, size_groups: list[list[Candidate]], workers: int
+) -> list[list[Inode]]:
+    """Groups of inodes with the same full hash, from `workers` forked processes (this one
+    waits, see _wait), or from this one alone for a few files or workers=1."""
     files = sum(len(g) for g in size_groups)
-    shares = _deal(size_groups, workers if files >= FORK_MIN_FILES else 1)
-    if len(shares) <= 1:
-        return _hash_here(reader, size_groups, shares[0]) if shares else []
-    jobs: list[Callable[[], object]] = [
-        functools.partial(_hash_here, reader, size_groups, shares[0])
-    ]
-    jobs += [functools.partial(_hash_remote, reader.folders, size_groups, s) for s in shares[1:]]
-    results = run_shares(jobs)
-    final = cast(list[list[Inode]], results[0])
-    for share, result in zip(shares[1:], results[1:], strict=True):
+    if workers < 2 or files < FORK_MIN_FILES:
+        return _hash_here(reader, size_groups, list(range(len(size_groups))))
+    shares = _deal(size_groups, workers)
+    jobs: list[Callable[[], object]] = [_wait]
+    jobs += [functools.partial(_hash_remote, reader.folders, _pack(size_groups, s)) for s in shares]
+    results = run_shares(jobs)[1:]
+    del jobs  # the packed shares
+    final: list[list[Inode]] = []
+    for share, result in zip(shares, results, strict=True):
         if result is None:  # the worker died: its share is done here
             check_stop()
             final += _hash_here(reader, size_groups, share)
@@ -353,7 +404,7 @@ def _find(
     candidates: Iterable[Candidate], keep: Keep, verify: bool, workers: int, folders: Folders
 ) -> DuplicateReport:
     warnings: Warnings = []
-    size_groups = _collapse(candidates, warnings)
+    size_groups = _size_groups(candidates)
     reader = Reader(folders)
     final = _hash_all(reader, size_groups, workers)
     del size_groups
