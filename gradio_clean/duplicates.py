@@ -28,10 +28,14 @@ has no known collision, and with SHA-NI it is also the fastest in hashlib
 
 Speed: both cores. Most files are small, so the cost is system calls and the
 Python around them, not sha256; threads would only pass the GIL back and forth.
-So the size groups are dealt out, by expected cost, to `workers` processes
-(forked, workers.py): this one hashes its share while the others hash theirs
-and send back, per inode, only where it ends up (group, paths left, digest). A
-worker that dies costs time, not correctness: its share is hashed here.
+So the size groups are dealt out, by expected cost, to `workers` forked
+processes (workers.py), each given its share packed as bytes and sending back,
+per inode, only where it ends up (group, paths left, digest); this process
+waits, so that neither it nor they write to the pages they share. A worker
+that dies costs time, not correctness: its share is hashed here.
+
+Memory: a size group is a list of the caller's candidates; its inode objects
+exist only while its batch is hashed.
 """
 
 from __future__ import annotations
