@@ -1,15 +1,19 @@
-"""Benchmark gradio-clean against the system's own tools, in one run, on one tree.
+"""Benchmark gradio-clean against the system's own tools, in one run, on one tree per size.
 
     python bench/run.py --files 200000 --reps 5 --work /tmp/gcbench [--only scan,dupes,older]
+    python bench/run.py --files 200000,2000000 ...   # both trees, then the scaling row
 
-Comparisons (the "Speed and memory" sections of the scan and prune issues):
-  scan   `gradio-clean scan --json ROOT` vs `du -sb ROOT`: wall time <= 1.3x, peak RSS < 150 MB.
+Comparisons (issue 12's targets):
+  scan   `gradio-clean scan --json ROOT` vs `du -sb ROOT`: wall time <= 0.9x, peak RSS <= 150 MB.
          Context: `gdu -n -p -s -a`, `find -printf '%s\\n' | awk`, and gradio-clean's start-up.
   dupes  `gradio-clean prune ROOT --duplicates --json` (dry run) vs `jdupes -r -q -m ROOT`:
-         not slower, and the same duplicate sets. Context: rdfind -dryrun, fdupes -m.
+         wall time <= 0.7x, peak RSS <= 150 MB (jdupes' own shown beside it), and the same
+         duplicate sets. Context: rdfind -dryrun, fdupes -m.
   older  `gradio-clean prune ROOT --older-than 30d --age-by mtime --apply --yes --json` vs
          `find ROOT -type f -mtime +30 -delete`, each on a fresh `cp -a` of the tree:
-         wall time <= 1.3x, and the same files left behind.
+         wall time <= 1.1x, and the same files left behind.
+  scaling  with two sizes or more (or --scale-from an earlier --json-out): gradio-clean's time
+         and memory per file on the largest tree within 1.2x of the smallest's, peak <= 1 GB.
 
 Every repetition runs each tool once, rotating the order; warm-up runs are not counted.
 Wall time is measured around the child; peak RSS is GNU time's %M for that child
@@ -20,6 +24,7 @@ the peer's median; "paired" is the median of the per-repetition ratios.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -41,10 +46,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 MAKE_TREE = os.path.join(HERE, "make_tree.py")
 MAX_TEMPLATE_AGE = 0.4 * 86400  # make_tree's age gap holds for half a day
-SCAN_RATIO = 1.3
+# Issue 12's targets.
+SCAN_RATIO = 0.9
 SCAN_RSS_MB = 150.0
-OLDER_RATIO = 1.3
-DUPES_RATIO = 1.0
+OLDER_RATIO = 1.1
+DUPES_RATIO = 0.7
+DUPES_RSS_MB = 150.0
+SCALE_RATIO = 1.2  # time and memory per file, largest tree over smallest
+SCALE_RSS_MB = 1000.0
+DEFAULT_FILES = 200_000
 COMPARISONS = ("scan", "dupes", "older")
 TAG = str(os.getpid())  # per-run file names: two runs may share --work (and its tree)
 RUN_FILES = (
@@ -219,9 +229,14 @@ def fingerprint(root: str) -> dict[str, int]:
     return {"files": paths, "inodes": len(inodes), "bytes": nbytes, "newest_ns": newest}
 
 
+def tree_dir(work: str, files: int) -> str:
+    """WORK/tree for the default size (so existing trees are reused), WORK/tree-N otherwise."""
+    return os.path.join(work, "tree" if files == DEFAULT_FILES else f"tree-{files}")
+
+
 def ensure_tree(work: str, files: int, seed: int, regen: bool) -> dict[str, Any]:
     """The template tree and its manifest; regenerated when missing, stale or different."""
-    tree = os.path.join(work, "tree")
+    tree = tree_dir(work, files)
     mpath = make_tree.manifest_path(tree)
     manifest: dict[str, Any] | None = None
     if not regen and os.path.isdir(tree):
@@ -393,7 +408,7 @@ def verdict(comp: Comparison) -> dict[str, Any]:
         out["ratio_ok"] = r <= comp.ratio_target
     rss = memory_mb(comp.ours)
     if comp.rss_target_mb is not None and rss is not None:
-        out["rss_ok"] = rss < comp.rss_target_mb
+        out["rss_ok"] = rss <= comp.rss_target_mb
     failed = [t.name for t in comp.tools if t.error is not None]
     if failed:
         out["failed_tools"] = failed
@@ -530,6 +545,7 @@ def dupes_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) ->
             Tool("fdupes -r -q -m -n", ["fdupes", "-r", "-q", "-m", "-n", tree]),
         ],
         ratio_target=DUPES_RATIO,
+        rss_target_mb=DUPES_RSS_MB,
     )
     comp.context = [t for t in comp.context if shutil.which(t.argv[0])]
     return comp
@@ -582,7 +598,8 @@ def older_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) ->
     copy = os.path.join(work, f"older-copy.{TAG}")
     cut = f"{manifest['cut_days']:g}"
     out = os.path.join(work, f"prune-older.{TAG}.json")
-    remaining: dict[str, list[frozenset[str]]] = defaultdict(list)
+    remaining: dict[str, list[tuple[int, str]]] = defaultdict(list)  # (count, digest) per run
+    last: dict[str, frozenset[str]] = {}  # each tool's last survivors, for examples
     q = shlex.quote(copy)
 
     def prepare(_: Tool) -> None:
@@ -592,7 +609,9 @@ def older_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) ->
         os.sync()  # no writeback of the copy racing the timed run
 
     def after(tool: Tool) -> None:
-        remaining[tool.name].append(frozenset(p for p, _ in walk_files(copy)))
+        left = frozenset(p for p, _ in walk_files(copy))
+        remaining[tool.name].append((len(left), survivors_digest(left)))
+        last[tool.name] = left
         subprocess.run(["rm", "-rf", copy], check=True)
 
     comp = Comparison(
@@ -635,23 +654,45 @@ def older_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) ->
         prepare=prepare,
         after=after,
     )
-    comp.checks = {"_remaining": remaining}
+    comp.checks = {"_remaining": remaining, "_last": last}
+    why = no_room_for_copy(tree, manifest, work)
+    if why:
+        comp.available, comp.reason = False, why
     return comp
 
 
+def survivors_digest(paths: Iterable[str]) -> str:
+    """One sha256 over the sorted paths: 2M paths compared without keeping each run's set."""
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(os.fsencode(p) + b"\0")
+    return h.hexdigest()
+
+
+def no_room_for_copy(tree: str, manifest: dict[str, Any], work: str) -> str:
+    """Why `older` cannot copy the tree (a 2M-file tree is ~28 GB on disk), or ""."""
+    need = int(manifest["bytes"] * 1.6) + 4096 * int(manifest["dirs"] + manifest["files"])
+    free = shutil.disk_usage(work).free
+    if free < need:
+        return f"a copy of the tree needs ~{need / 1e9:.0f} GB free in {work}: {free / 1e9:.0f} GB"
+    return ""
+
+
 def check_older(comp: Comparison, tree: str, manifest: dict[str, Any]) -> None:
-    remaining: dict[str, list[frozenset[str]]] = comp.checks.pop("_remaining")
+    remaining: dict[str, list[tuple[int, str]]] = comp.checks.pop("_remaining")
+    last: dict[str, frozenset[str]] = comp.checks.pop("_last")
     ours = remaining.get(comp.ours.name, [])
     theirs = remaining.get(comp.peer.name, [])
     checks: dict[str, Any] = {"expected_left": manifest["files"] - manifest["older_paths"]}
-    checks["ours_left"] = sorted({len(r) for r in ours})
-    checks["find_left"] = sorted({len(r) for r in theirs})
+    checks["ours_left"] = sorted({n for n, _ in ours})
+    checks["find_left"] = sorted({n for n, _ in theirs})
     checks["ours_consistent"] = len(set(ours)) <= 1
     if ours and theirs:
-        checks["only_ours_left"] = len(ours[-1] - theirs[-1])
-        checks["only_find_left"] = len(theirs[-1] - ours[-1])
-        checks["examples"] = sorted(ours[-1] ^ theirs[-1])[:5]
-        checks["same_files_left"] = ours[-1] == theirs[-1] and len(set(ours)) == 1
+        mine, find = last[comp.ours.name], last[comp.peer.name]
+        checks["only_ours_left"] = len(mine - find)
+        checks["only_find_left"] = len(find - mine)
+        checks["examples"] = sorted(mine ^ find)[:5]
+        checks["same_files_left"] = set(ours) == set(theirs) and len(set(ours)) == 1
     for t in comp.context:
         if remaining.get(t.name) and theirs:
             checks[f"same_left:{t.name}"] = remaining[t.name][-1] == theirs[-1]
@@ -715,7 +756,7 @@ def render(comps: list[Comparison], meta: dict[str, Any]) -> str:
             parts.append(f"target <= {c.ratio_target:.2f}x: {word(v.get('ratio_ok'))}")
         if c.rss_target_mb is not None:
             parts.append(
-                f"memory {fmt(memory_mb(c.ours), '.0f')} MB, target < {c.rss_target_mb:.0f} MB: "
+                f"memory {fmt(memory_mb(c.ours), '.0f')} MB, target <= {c.rss_target_mb:.0f} MB: "
                 f"{word(v.get('rss_ok'))}"
             )
         lines.append("  " + "; ".join(parts))
@@ -795,9 +836,27 @@ def default_gc() -> str:
     return beside if os.access(beside, os.X_OK) else shutil.which("gradio-clean") or "gradio-clean"
 
 
+def sizes(text: str) -> list[int]:
+    """--files: one size, or several separated by commas (200000,2000000); 2M or 200k too."""
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower().replace("_", "")
+        scale = {"k": 1000, "m": 1000_000}.get(part[-1:], 1)
+        number = part[:-1] if scale > 1 else part
+        if not number.isdigit() or int(number) * scale < 1:
+            raise argparse.ArgumentTypeError(f"not a file count: {part!r}")
+        out.append(int(number) * scale)
+    return sorted(set(out))
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--files", type=int, default=200_000, help="files in the tree (200000)")
+    p.add_argument(
+        "--files",
+        type=sizes,
+        default=[DEFAULT_FILES],
+        help="files in the tree (200000); several, e.g. 200000,2000000, add the scaling row",
+    )
     p.add_argument("--reps", type=int, default=5, help="timed repetitions per tool (5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs per tool first (1)")
     p.add_argument("--work", default="/tmp/gcbench", help="where trees go (/tmp/gcbench)")
@@ -806,6 +865,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--regen", action="store_true", help="regenerate the tree even if reusable")
     p.add_argument("--gradio-clean", dest="gc", default=default_gc(), help="the binary to time")
     p.add_argument("--json-out", default=None, help="also write every sample to this file")
+    p.add_argument(
+        "--scale-from",
+        default=None,
+        help="a --json-out file of an earlier run: its smallest tree is the scaling row's base",
+    )
     p.add_argument(
         "--calm",
         type=float,
@@ -826,14 +890,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return a
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    a = parse_args(argv)
-    os.makedirs(a.work, exist_ok=True)
-    errfile = os.path.join(a.work, f"stderr.{TAG}.txt")
-    manifest = ensure_tree(a.work, a.files, a.seed, a.regen)
+def run_size(
+    a: argparse.Namespace, files: int, errfile: str
+) -> tuple[list[Comparison], dict[str, Any]]:
+    """Every asked-for comparison on the tree of `files` files."""
+    manifest = ensure_tree(a.work, files, a.seed, a.regen)
     tree = manifest["root"]
     meta: dict[str, Any] = {
-        "files": a.files,
+        "files": files,
         "gc": a.gc,
         "reps": a.reps,
         "warmup": a.warmup,
@@ -859,11 +923,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     comps: list[Comparison] = []
+    calm = (a.calm, a.calm_wait)
     for key in a.only:
         if key == "scan":
             c = scan_comparison(a.gc, tree, manifest, a.work)
             if c.available:
-                bench(c, a.reps, a.warmup, errfile, (a.calm, a.calm_wait))
+                bench(c, a.reps, a.warmup, errfile, calm)
         elif key == "dupes":
             c = dupes_comparison(a.gc, tree, manifest, a.work)
             why = prune_missing(a.gc, ("--duplicates", "--json"))
@@ -871,33 +936,116 @@ def main(argv: Sequence[str] | None = None) -> int:
                 c.available, c.reason = False, why
             else:
                 before = fingerprint(tree)
-                bench(c, a.reps, a.warmup, errfile, (a.calm, a.calm_wait))
+                bench(c, a.reps, a.warmup, errfile, calm)
                 check_dupes(c, tree, manifest, before)
         else:
             c = older_comparison(a.gc, tree, manifest, a.work)
             why = prune_missing(a.gc, ("--older-than", "--apply", "--yes", "--json"))
             if why:
                 c.available, c.reason = False, why
-                c.checks = {}
-            else:
-                bench(c, a.reps, a.warmup, errfile, (a.calm, a.calm_wait))
+            if c.available:
+                bench(c, a.reps, a.warmup, errfile, calm)
                 check_older(c, tree, manifest)
+            else:
+                c.checks = {}
         if not c.available:
             log(f"{key}: not available: {c.reason}")
         comps.append(c)
-    leftovers = [f"{n}.{TAG}{ext}" for n, ext in RUN_FILES]
-    for leftover in (os.path.join(a.work, n) for n in leftovers):
-        if os.path.isdir(leftover):
-            shutil.rmtree(leftover)
-        elif os.path.lexists(leftover):
-            os.unlink(leftover)
     meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(render(comps, meta))
+    return comps, meta
+
+
+# -- scaling ------------------------------------------------------------------------------
+
+
+def per_file(doc: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """gradio-clean's figures per comparison of one tree, from its to_json document."""
+    files = int(doc["meta"]["files"])
+    out: dict[str, dict[str, float]] = {}
+    for key, c in doc["comparisons"].items():
+        t = c["tools"].get(c["ours"]) if c.get("available") else None
+        if not t or t.get("median_s") is None:
+            continue
+        mem = max(x for x in (t.get("peak_rss_mb"), t.get("peak_tree_pss_mb"), 0.0) if x)
+        out[key] = {
+            "files": files,
+            "median_s": t["median_s"],
+            "memory_mb": mem,
+            "us_per_file": t["median_s"] / files * 1e6,
+            "kb_per_file": mem * 1000 / files,
+        }
+    return out
+
+
+def scaling(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Time and memory per file of the largest tree over the smallest's, per comparison."""
+    small, large = per_file(docs[0]), per_file(docs[-1])
+    rows: dict[str, dict[str, Any]] = {}
+    for key in small.keys() & large.keys():
+        s, b = small[key], large[key]
+        t, m = b["us_per_file"] / s["us_per_file"], b["kb_per_file"] / s["kb_per_file"]
+        rows[key] = {
+            "small": s,
+            "large": b,
+            "time_ratio": t,
+            "memory_ratio": m,
+            "ok": t <= SCALE_RATIO and m <= SCALE_RATIO and b["memory_mb"] <= SCALE_RSS_MB,
+        }
+    return rows
+
+
+def render_scaling(rows: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "",
+        f"[scaling] gradio-clean per file, largest tree over smallest: target <= {SCALE_RATIO}x "
+        f"in time and memory, peak <= {SCALE_RSS_MB:.0f} MB",
+        f"  {'job':<7} {'files':>19} {'us/file':>15} {'x':>6} {'KB/file':>13} {'x':>6}"
+        f" {'peak MB':>13} verdict",
+    ]
+    for key in sorted(rows):
+        r = rows[key]
+        s, b = r["small"], r["large"]
+        lines.append(
+            f"  {key:<7} {s['files']:>9,}>{b['files']:<9,} "
+            f"{s['us_per_file']:>7.1f}>{b['us_per_file']:<7.1f} {r['time_ratio']:>5.2f}x "
+            f"{s['kb_per_file']:>6.2f}>{b['kb_per_file']:<6.2f} {r['memory_ratio']:>5.2f}x "
+            f"{s['memory_mb']:>6.0f}>{b['memory_mb']:<6.0f} {word(r['ok'])}"
+        )
+    if not rows:
+        lines.append("  nothing to compare (one tree size, or no job measured on both)")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    a = parse_args(argv)
+    os.makedirs(a.work, exist_ok=True)
+    errfile = os.path.join(a.work, f"stderr.{TAG}.txt")
+    docs: list[dict[str, Any]] = []
+    if a.scale_from:
+        with open(a.scale_from, encoding="utf-8") as f:
+            earlier = json.load(f)
+        docs += earlier.get("sizes", [earlier])[:1]  # the earlier run's smallest tree
+    ok = True
+    try:
+        for files in a.files:
+            comps, meta = run_size(a, files, errfile)
+            print(render(comps, meta), flush=True)
+            docs.append(to_json(comps, meta))
+            ok = ok and all(passed(c) for c in comps)
+    finally:
+        for leftover in (os.path.join(a.work, f"{n}.{TAG}{ext}") for n, ext in RUN_FILES):
+            if os.path.isdir(leftover):
+                shutil.rmtree(leftover)
+            elif os.path.lexists(leftover):
+                os.unlink(leftover)
+    rows = scaling(docs) if len(docs) > 1 else {}
+    if len(docs) > 1:
+        print(render_scaling(rows))
+        ok = ok and all(r["ok"] for r in rows.values())
     if a.json_out:
         with open(a.json_out, "w", encoding="utf-8") as f:
-            json.dump(to_json(comps, meta), f, indent=2, default=str)
+            json.dump({"sizes": docs, "scaling": rows}, f, indent=2, default=str)
             f.write("\n")
-    ok = all(passed(c) for c in comps)
     return 0 if ok else 1
 
 

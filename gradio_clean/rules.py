@@ -132,7 +132,21 @@ def age_ns(st: os.stat_result, age_by: AgeBy) -> int:
     return max(st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns)
 
 
-_Dupe = tuple[Candidate, str, Category]  # a duplicate candidate, its rel path and category
+@dataclass(frozen=True, slots=True)
+class _Dupe(Candidate):
+    """A duplicate candidate that knows its category: one object per file, no side table
+    (at 200k files a tuple and a rel path each cost ~60 MB, issue 12)."""
+
+    category: Category = Category.CACHE
+
+    @classmethod
+    def of(cls, path: str, st: os.stat_result, category: Category) -> _Dupe:
+        c = Candidate.from_stat(path, st)
+        return cls(
+            c.path, c.dev, c.ino, c.size, c.mtime_ns, c.uid, c.gid, c.mode, c.ctime_ns, category
+        )
+
+
 _Stray = tuple[str, os.stat_result]  # an interrupted run's temporary link: rel path, lstat
 
 
@@ -281,8 +295,8 @@ class _RootPlanner:
         if rules.duplicates:
             for rel, st, category in self.unselected:
                 if st.st_size > 0 and (category in DEDUPE_CATEGORIES or category in SESSION_DEDUPE):
-                    cand = Candidate.from_stat(os.path.join(self.root.path, rel), st)
-                    self.dupes.append((cand, rel, category))
+                    path = os.path.join(self.root.path, rel)
+                    self.dupes.append(_Dupe.of(path, st, category))
 
     def _whole_item_rule(self, item: Item) -> tuple[Rule, str] | None:
         """Orphaned sessions and leftover folders go whole, or not at all."""
@@ -322,8 +336,8 @@ class _RootPlanner:
         """
         if not self.dupes:
             return
-        cache = [d for d in self.dupes if d[2] not in SESSION_DEDUPE]
-        sessions = [d for d in self.dupes if d[2] in SESSION_DEDUPE]
+        cache = [d for d in self.dupes if d.category not in SESSION_DEDUPE]
+        sessions = [d for d in self.dupes if d.category in SESSION_DEDUPE]
         self.dupes.clear()
         rules = self.rules
         delete_sessions = (
@@ -338,9 +352,9 @@ class _RootPlanner:
         """Plan one pool's extras; with `act` False they go to `reported` only."""
         if not pool:
             return
-        by_path = {c.path: (rel, category) for c, rel, category in pool}
+        start = len(os.path.join(self.root.path, ""))  # a candidate's path is root + rel
         report = find_duplicates(
-            (c for c, _, _ in pool),
+            pool,
             keep=self.rules.keep,
             verify=self.rules.verify,
             root=self.root.path,
@@ -355,9 +369,10 @@ class _RootPlanner:
             verb = "hard-linked to" if hardlink else "deleted; same content as"
             why = ""
         for dset in report.sets:
-            keep_rel = by_path[dset.keep.path][0]
+            keep_rel = dset.keep.path[start:]
             for extra in dset.extras:
-                rel, category = by_path[extra.path]
+                rel = extra.path[start:]
+                category = cast(_Dupe, extra).category
                 reason = f"{verb} {keep_rel}{why}"
                 action = duplicate_action(
                     self.root.path, rel, category, extra, dset.keep, reason, hardlink=hardlink

@@ -27,9 +27,9 @@ from gradio_clean.duplicates import (
     CHANGED,
     DENIED,
     FOLDER_SWAPPED,
+    FORK_MIN_FILES,
     NOT_REGULAR,
     PARTIAL_SIZE,
-    POOL_MIN_SIZE,
     SYMLINK,
     VANISHED,
     Candidate,
@@ -41,6 +41,7 @@ from gradio_clean.duplicates import (
 
 KEEPS: tuple[Keep, ...] = (Keep.NEWEST, Keep.OLDEST)
 HEAD = bytes(range(256)) * (PARTIAL_SIZE // 256 + 8)  # longer than the partial hash reads
+MID_SIZE = 64 << 10  # a file several partial reads long
 
 
 def put(path: Path, data: bytes, mtime: int = 1_700_000_000) -> Path:
@@ -154,12 +155,12 @@ def open_fds() -> int:
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
-def test_large_files_on_the_pool(tmp_path: Path, workers: int) -> None:
-    """Past POOL_MIN_SIZE and past one read buffer, with tails that differ late."""
+def test_large_files(tmp_path: Path, workers: int) -> None:
+    """Past the partial size and past one read buffer, with tails that differ late."""
     rng = random.Random(3)
     body = rng.randbytes(PARTIAL_SIZE + BUFFER_SIZE - 1)  # + 1 byte: the tail is one full buffer
     big = [put(tmp_path / f"big{i}", body + b"xxy"[i % 3 : i % 3 + 1]) for i in range(6)]
-    mid = rng.randbytes(POOL_MIN_SIZE * 3)
+    mid = rng.randbytes(MID_SIZE * 3)
     mids = [put(tmp_path / f"mid{i}", mid, mtime=1000 + i) for i in range(3)]
     lone = [put(tmp_path / f"lone{i}", rng.randbytes(len(mid))) for i in range(2)]  # heads differ
     fds = open_fds()
@@ -173,12 +174,12 @@ def test_large_files_on_the_pool(tmp_path: Path, workers: int) -> None:
     assert report.bytes_hashed == 6 * len(body + b"x") + 3 * len(mid) + 2 * PARTIAL_SIZE
 
 
-def test_many_large_batches_shared_by_pool_and_caller(tmp_path: Path) -> None:
-    """Several pool batches: the calling thread takes back those the pool has not started."""
+def test_many_large_batches(tmp_path: Path) -> None:
+    """Several batches of large files."""
     rng = random.Random(5)
     files = []
     for i in range(70):
-        data = rng.randbytes(POOL_MIN_SIZE + 1 + i)
+        data = rng.randbytes(MID_SIZE + 1 + i)
         files += [put(tmp_path / f"g{i}-a", data), put(tmp_path / f"g{i}-b", data)]
     fds = open_fds()
     report = find_duplicates(cands(*files), workers=2)
@@ -664,3 +665,44 @@ def test_folder_descriptors_are_all_closed(tmp_path: Path, workers: int) -> None
     report = find_duplicates(cands(*paths), workers=workers, root=str(tmp_path))
     assert groups(report) == {names(paths)}
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+# -- both cores: size groups dealt to forked workers ---------------------------------------
+
+
+def test_forked_workers_find_the_same_sets_and_warnings(tmp_path: Path) -> None:
+    """Enough files to fork: each process's drops (vanished, changed, FIFO, symlink) and
+    sets come back to the caller exactly as one process finds them."""
+    rng = random.Random(11)
+    paths: list[Path] = []
+    for g in range(FORK_MIN_FILES // 2 + 20):  # as many size groups, two to four files each
+        data = rng.randbytes(100 + g * 61)
+        for i in range(2 + g % 3):
+            body = data if i < 2 or g % 5 else data[:-1] + b"\0"  # some copies differ at the end
+            paths.append(put(tmp_path / f"h{g:03}-{i}" / "f.bin", body, mtime=1000 + i))
+    paths.append(link(paths[0], tmp_path / "h000-0" / "link.bin"))
+    assert len(paths) >= FORK_MIN_FILES
+    scanned = cands(*paths)
+    fifo = paths[7]  # each a file of its group, spread over the groups (and so the workers)
+    fifo.unlink()
+    os.mkfifo(fifo)
+    scanned[7] = dataclasses.replace(scanned[7], ino=os.lstat(fifo).st_ino)
+    paths[30].unlink()
+    put(paths[61], b"X" * os.lstat(paths[61]).st_size, mtime=5000)
+    paths[90].unlink()
+    paths[90].symlink_to(paths[91])
+    expected = {str(fifo): NOT_REGULAR, str(paths[30]): VANISHED, str(paths[61]): CHANGED}
+    expected[str(paths[90])] = SYMLINK
+    fds = open_fds()
+    with deadline(20, fifo):
+        one = find_duplicates(scanned, workers=1, root=str(tmp_path))
+        two = find_duplicates(scanned, workers=2, root=str(tmp_path))
+        three = find_duplicates(list(reversed(scanned)), workers=3, root=str(tmp_path))
+    assert open_fds() == fds
+    assert warned(one) == expected
+    for report in (two, three):
+        assert report.sets == one.sets
+        assert warned(report) == expected
+        assert report.bytes_hashed == one.bytes_hashed
+    assert len(one.sets) > FORK_MIN_FILES // 4
+    assert any(str(paths[0]) in {c.path for c in s.extras} | {s.keep.path} for s in one.sets)
