@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from gradio_clean.classify import Category
 from gradio_clean.durations import format_duration
+from gradio_clean.filesystems import mount_point
 from gradio_clean.plan import Action, Budget, BudgetTarget, Identity, Plan, Rule
 from gradio_clean.preflight import Forecast
 from gradio_clean.scan import Item
@@ -183,7 +184,7 @@ def _filesystems(roots: Iterable[str]) -> dict[int, _Filesystem]:
         if fs is None:
             fs = out[st.st_dev] = _Filesystem(
                 st.st_dev,
-                _mount_point(path, st.st_dev),
+                mount_point(path, st.st_dev),
                 vfs.f_blocks * vfs.f_frsize,
                 vfs.f_bavail * vfs.f_frsize,
                 [],
@@ -191,18 +192,6 @@ def _filesystems(roots: Iterable[str]) -> dict[int, _Filesystem]:
             )
         fs.roots.append(path)
     return out
-
-
-def _mount_point(path: str, dev: int) -> str:
-    while path not in ("/", ""):
-        parent = os.path.dirname(path)
-        try:
-            if os.stat(parent).st_dev != dev:
-                return path
-        except OSError:
-            return path
-        path = parent
-    return "/"
 
 
 def apply_budget(

@@ -326,6 +326,7 @@ def scan_command(
 ) -> None:
     """Show how much the Gradio caches hold, what holds it, how old it is, and where."""
     from gradio_clean import documents, report, summary
+    from gradio_clean.filesystems import filesystems_of
     from gradio_clean.ignore import ignore_file_report
     from gradio_clean.scan import Hooks, ScanResult, ScanWarning, scan
 
@@ -347,13 +348,15 @@ def scan_command(
         report.render_warnings(
             ((w.path, w.message) for w in result.warnings), result.warnings_dropped, err
         )
+        disks = filesystems_of(result.roots)
         if json_out:
-            typer.echo(documents.dump_json(documents.scan_to_dict(result, scopes)))
+            doc = documents.scan_to_dict(result, scopes, filesystems=disks)
+            typer.echo(documents.dump_json(doc))
             return
         report.say_roles(((r.path, r.role.value, r.role_why) for r in result.roots), err)
         for line in summary.scope_lines(scopes, scan=True):
             err.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
-        report.render_scan(result, out, top=top)
+        report.render_scan(result, out, top=top, filesystems=disks)
 
 
 # -- prune --------------------------------------------------------------------------

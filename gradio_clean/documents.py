@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from gradio_clean.config import Settings
+from gradio_clean.filesystems import Filesystem, filesystems_of
 from gradio_clean.ignore import IgnoreFile, ScopeReport
 from gradio_clean.options import plain
 from gradio_clean.plan import (
@@ -28,7 +29,7 @@ from gradio_clean.scanned import Item, RootScan, ScanResult
 from gradio_clean.summary import EPOCH as _EPOCH
 from gradio_clean.text import jsonable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # scan's JSON; `filesystems` came within 1: keys may be added
 
 
 # prune's JSON: 2 since a duplicate replaced by a hard link has status "linked" (it said
@@ -105,8 +106,16 @@ def _printable(value: Any) -> Any:
     return value
 
 
-def scan_to_dict(result: ScanResult, scopes: Sequence[ScopeReport] = ()) -> dict[str, Any]:
-    """`scopes`: each root's ignore file, `ignored` counting the top-level entries it excludes."""
+def scan_to_dict(
+    result: ScanResult,
+    scopes: Sequence[ScopeReport] = (),
+    *,
+    filesystems: Sequence[Filesystem] | None = None,
+) -> dict[str, Any]:
+    """`scopes`: each root's ignore file, `ignored` counting the top-level entries it excludes.
+    `filesystems`: the roots' filesystems (default: measured now, with `filesystems_of`)."""
+    if filesystems is None:
+        filesystems = filesystems_of(result.roots)
     found = {s.root: s for s in scopes}
     roots = []
     for r in result.roots:
@@ -123,8 +132,21 @@ def scan_to_dict(result: ScanResult, scopes: Sequence[ScopeReport] = ()) -> dict
         "scanned_at": iso(result.started),
         "duration_seconds": round(result.duration, 3),
         "roots": roots,
+        "filesystems": [_filesystem_to_dict(fs) for fs in filesystems],
         "warnings": [{"path": jsonable(w.path), "message": w.message} for w in result.warnings],
         "warnings_dropped": result.warnings_dropped,
+    }
+
+
+def _filesystem_to_dict(fs: Filesystem) -> dict[str, Any]:
+    return {
+        "mount_point": jsonable(fs.mount),
+        "roots": [jsonable(r) for r in fs.roots],
+        "size_bytes": fs.size,
+        "free_bytes": fs.free,
+        "used_bytes": fs.used,
+        "roots_disk_bytes": fs.roots_usage,
+        "roots_share": fs.share,
     }
 
 

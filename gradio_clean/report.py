@@ -26,6 +26,7 @@ from rich.text import Text
 
 from gradio_clean.classify import Category
 from gradio_clean.documents import iter_json, prune_to_dict
+from gradio_clean.filesystems import Filesystem, filesystems_of
 from gradio_clean.plan import (
     Action,
     ApplyResult,
@@ -47,9 +48,19 @@ from gradio_clean.text import plural, shown
 # -- scan -----------------------------------------------------------------------
 
 
-def render_scan(result: ScanResult, console: Console, *, top: int) -> None:
+def render_scan(
+    result: ScanResult,
+    console: Console,
+    *,
+    top: int,
+    filesystems: Sequence[Filesystem] | None = None,
+) -> None:
+    """`filesystems`: as for `documents.scan_to_dict`."""
     now = result.started
     _render_roots(result.roots, console, now)
+    _render_filesystems(
+        filesystems_of(result.roots) if filesystems is None else filesystems, console
+    )
     _render_categories(result.roots, console)
     _render_ages(result.roots, console)
     _render_largest(result.roots, console, now, top)
@@ -100,6 +111,26 @@ def _render_roots(roots: Sequence[RootScan], console: Console, now: float) -> No
         table.add_column(col, justify="left" if col == "role" else "right")
     for label, row in zip(labels, rows, strict=True):
         table.add_row(label, *row)
+    console.print(table)
+
+
+def _render_filesystems(filesystems: Sequence[Filesystem], console: Console) -> None:
+    """What `--max-size` and `--min-free` are sized from: free is what unprivileged users
+    may still write (statvfs f_bavail), share is the roots' usage of the whole size."""
+    if not filesystems:
+        return
+    table = Table(title="Filesystems", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("mount point", overflow="fold")
+    for col in ("size", "free", "roots use", "share"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for fs in filesystems:
+        table.add_row(
+            Text(shown(fs.mount)),
+            size(fs.size),
+            size(fs.free),
+            size(fs.roots_usage),
+            "< 0.1%" if 0 < fs.share < 0.0005 else f"{100 * fs.share:.1f}%",
+        )
     console.print(table)
 
 

@@ -303,6 +303,20 @@ def test_the_metrics_table_names_every_metric_written() -> None:
             assert name in written, name
 
 
+def test_the_scan_json_example_has_the_keys_scan_prints(runner: CliRunner, tmp_path: Path) -> None:
+    example = json.loads(block_after("One document on stdout; warnings also go to stderr."))
+    write(tmp_path / "gradio" / SHA256_A / "image.png", b"png")
+    result = run(runner, "scan", "--json", str(tmp_path / "gradio"))
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert list(example) == list(doc)
+    (fs,) = example["filesystems"]
+    assert list(fs) == list(doc["filesystems"][0])
+    assert fs["roots_share"] == fs["roots_disk_bytes"] / fs["size_bytes"]
+    fields = README.split("`filesystems` has one entry", 1)[1].split("\n\n", 2)[1]
+    assert [row.split("`")[1] for row in fields.splitlines()[2:]] == list(fs)
+
+
 def test_the_quiet_example_has_the_shape_quiet_prints() -> None:
     # The exact text: test_cli.py::test_quiet_prints_what_it_left_on_stderr_and_exits_3.
     lines = block_after("### Quiet mode").splitlines()

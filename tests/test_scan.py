@@ -126,6 +126,7 @@ SHAPE_TOP = {
     "scanned_at",
     "duration_seconds",
     "roots",
+    "filesystems",
     "warnings",
     "warnings_dropped",
 }
