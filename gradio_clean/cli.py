@@ -327,7 +327,7 @@ def scan_command(
     """Show how much the Gradio caches hold, what holds it, how old it is, and where."""
     from gradio_clean import documents, report, summary
     from gradio_clean.filesystems import filesystems_of
-    from gradio_clean.ignore import ignore_file_report
+    from gradio_clean.ignore import ignore_file_report, refused_files
     from gradio_clean.scan import Hooks, ScanResult, ScanWarning, scan
 
     out, err = _consoles()
@@ -339,11 +339,7 @@ def scan_command(
         with report.progress_line(err, "Scanning…", err.is_terminal) as progress:
             result: ScanResult = scan(roots, top=top, hooks=Hooks(progress=progress))
         scopes = [ignore_file_report(root) for root in roots]
-        refused = tuple(
-            ScanWarning(s.ignore_file.path, f"ignored: {s.ignore_file.problem}")
-            for s in scopes
-            if s.ignore_file is not None and not s.ignore_file.used
-        )
+        refused = tuple(ScanWarning(path, message) for path, message in refused_files(scopes))
         result = dataclasses.replace(result, warnings=(*refused, *result.warnings))
         report.render_warnings(
             ((w.path, w.message) for w in result.warnings), result.warnings_dropped, err
@@ -420,9 +416,8 @@ def prune_command(
                 now=started,
             )
             if result is not None and stopped:
-                err.print(
-                    summary.stopped_line(stopped, result, plan), markup=False, highlight=False
-                )
+                line = summary.stopped_line(stopped, result, plan)
+                err.print(line, markup=False, highlight=False)
                 raise typer.Exit(int(signal_exit_code(stopped)))
             over = summary.over_budget_line(plan, [g.usage_after_bytes for g in numbers.budget])
             if over is not None:  # said even with --quiet: cron mails it

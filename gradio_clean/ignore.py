@@ -18,7 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from gradio_clean.classify import Category
@@ -196,6 +196,15 @@ def ignore_file_report(root: Root) -> ScopeReport:
     if ignore is not None and ignore.patterns is not None:
         top = top_level_ignored(root, ignore.patterns) or 0
     return ScopeReport(root.path, ignore, ignored=top)
+
+
+def refused_files(scopes: Iterable[ScopeReport]) -> list[tuple[str, str]]:
+    """(path, warning) for each ignore file that was found but not honoured."""
+    return [
+        (s.ignore_file.path, f"ignored: {s.ignore_file.problem}")
+        for s in scopes
+        if s.ignore_file is not None and not s.ignore_file.used
+    ]
 
 
 def top_level_ignored(root: Root, ignore: PatternSet) -> int | None:
