@@ -323,3 +323,24 @@ def test_a_queued_event_gradio_forgot_lapses_after_the_idle_limit(tmp_path: Path
     now[0] = PAGE_IDLE + 62
     live.sweep()
     assert live.stats() == live.stats().__class__(0, 0, 0, 0)
+
+
+def test_an_inside_budget_passes_over_a_running_events_upload(tmp_path: Path) -> None:
+    """The app's own marks count as in use when the budget picks: the least recently
+    used unit is a running event's upload, so the next one goes, and the line says why
+    the budget is still not met."""
+    temp = tmp_path / "gradio"
+    upload = write(temp / SHA256_A / "upload.bin", b"u" * 200_000, age=2 * HOUR)
+    newer = write(temp / SHA256_B / "output.bin", b"o" * 100_000, age=HOUR)
+    rules = {"max_size": "150K", "min_age": "0s", "age_by": "mtime"}
+    opts = parse_options("30m", "60s", (), [str(temp)], rules)
+    live = LiveSessions([str(temp)], [], grace=60)
+    live.pin(1, SESSION, [str(upload)], None)
+    summary = run_rules(opts, live)
+    assert summary is not None
+    assert upload.exists() and not newer.exists()
+    assert (summary.deleted, summary.skipped) == (1, 0)
+    assert summary.over_budget is not None
+    assert summary.over_budget.startswith("budget not met: --max-size 150K still "), summary
+    assert summary.over_budget.endswith(" is in use"), summary
+    assert summary.line().endswith(f"; {summary.over_budget}")
