@@ -203,17 +203,19 @@ def apply_budget(
     min_age: float,
     now: float,
     forecast: Forecast | None = None,
+    own_marks: bool = False,
 ) -> Plan:
     """The plan with the units the budgets need evicted, and its `budget` summary.
 
-    `forecast`: the in-use snapshot to ask (default: one taken now, as preflight takes).
+    `forecast`: the in-use snapshot to ask (default: one taken now, as preflight takes;
+    `own_marks`: counting what this process holds, as a live app's marks).
     """
     filesystems = _filesystems(r.path for r in plan.roots)
     fs_of = {root: fs.dev for fs in filesystems.values() for root in fs.roots}
     units = [u for u in collector.units if u.root in fs_of]
     own = forecast is None
     if forecast is None:
-        forecast = Forecast(plan.warnings, plan.scan.warnings_dropped)
+        forecast = Forecast(plan.warnings, plan.scan.warnings_dropped, own=own_marks)
     try:
         cut = _Cut(plan, units, _Ledger(units, fs_of), forecast, min_age, int(now * 1e9))
         cut.count_planned(collector.selected_disk, {d: fs.frsize for d, fs in filesystems.items()})

@@ -26,10 +26,10 @@ from gradio_clean.delete import apply_plan
 from gradio_clean.durations import Duration
 from gradio_clean.errors import GradioCleanError, UsageError
 from gradio_clean.inuse import InUseWatcher
-from gradio_clean.live import LiveSessions, LiveStats
+from gradio_clean.live import REASON, LiveSessions, LiveStats
 from gradio_clean.lock import lock_roots
 from gradio_clean.options import KEYS, OPTIONS, duration_option
-from gradio_clean.plan import ApplyResult, Status
+from gradio_clean.plan import DONE, ApplyResult, Plan, Status
 from gradio_clean.roots import Root, detect_role, gradio_temp_dir, refuse_dangerous
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.text import plural
@@ -147,6 +147,7 @@ class RunSummary:
     freed_bytes: int
     freed_files: int
     seconds: float
+    over_budget: str | None = None  # "budget not met: …" when max_size/min_free is not met
 
     def line(self) -> str:
         text = (
@@ -154,7 +155,31 @@ class RunSummary:
             f"({self.deleted:,} deleted, {self.skipped:,} skipped, {self.failed:,} failed) "
             f"in {self.seconds:.1f}s"
         )
-        return text
+        return f"{text}; {self.over_budget}" if self.over_budget else text
+
+
+def over_budget(plan: Plan, result: ApplyResult) -> str | None:
+    """Why a budget is still unmet after the run, in one clause, as the CLI's exit-5 line
+    says it; what a live session uses is named: it is the protected remainder too."""
+    if plan.budget is None:
+        return None
+    spared = [o for o in result.outcomes if o.status not in DONE]
+    unfreed = sum(o.action.bytes for o in spared)
+    live = sum(o.action.bytes for o in spared if REASON in (o.detail or ""))
+    parts = []
+    for t in plan.budget.targets:
+        over = t.after + unfreed - t.target
+        if over <= 0:
+            continue
+        why = [t.why_over.partition(": ")[2]] if t.why_over and ": " in t.why_over else []
+        if live:
+            why.append(f"{_size(live)} is {REASON}")
+        if unfreed > live:
+            why.append(f"{_size(unfreed - live)} was skipped or failed")
+        where = f" on {t.filesystem}" if t.filesystem else ""
+        head = f"--{t.rule.value} {t.limit}{where} still {_size(over)} over"
+        parts.append(f"{head}: {', '.join(why)}" if why else head)
+    return "budget not met: " + "; ".join(parts) if parts else None
 
 
 def _size(n: int) -> str:
@@ -181,7 +206,9 @@ def run_rules(options: Options, live: LiveSessions) -> RunSummary | None:
 
     try:
         with lock_roots(roots, wait=LOCK_WAIT):
-            plan = build_plan(roots, options.rules, now=time.time(), jobs=1)
+            # The budget passes over the marks this app holds, as over any entry in
+            # use, and evicts the next unit instead.
+            plan = build_plan(roots, options.rules, now=time.time(), jobs=1, own_marks=True)
             result = apply_plan(plan, why=why, jobs=1) if plan.actions else ApplyResult((), (), 0.0)
     except GradioCleanError as exc:
         if "another gradio-clean run" in exc.message:
@@ -195,6 +222,7 @@ def run_rules(options: Options, live: LiveSessions) -> RunSummary | None:
         freed_bytes=result.freed_bytes,
         freed_files=result.freed_files,
         seconds=time.monotonic() - started,
+        over_budget=over_budget(plan, result),
     )
 
 

@@ -65,9 +65,10 @@ def _comm(pid: int) -> str:
         return "?"
 
 
-def snapshot(proc: str = PROC, *, places: Places | None = None) -> InUse:
-    """`places`: also record the path of each file held (one more readlink per fd)."""
-    me = os.getpid()
+def snapshot(proc: str = PROC, *, places: Places | None = None, own: bool = False) -> InUse:
+    """`places`: also record the path of each file held (one more readlink per fd).
+    `own`: count this process too (attach(): what the app itself holds is a claim)."""
+    me = -1 if own else os.getpid()
     open_by: dict[Key, int] = {}
     try:
         pids = [int(n) for n in os.listdir(proc) if n.isdigit()]

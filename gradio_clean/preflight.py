@@ -55,10 +55,12 @@ class Forecast:
         warnings_dropped: int,
         in_use: InUse | None = None,
         places: Places | None = None,
+        *,
+        own: bool = False,
     ) -> None:
         if in_use is None:
             places = Places()
-            in_use = snapshot(places=places)
+            in_use = snapshot(places=places, own=own)
         self.snap = in_use
         self.places = places
         self.mounts = [w.path for w in warnings if w.message == MOUNT_WARNING]

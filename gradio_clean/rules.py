@@ -383,9 +383,10 @@ class _RootPlanner:
 class _Planning:
     """The scan hooks of one plan: a planner per root, and the warnings of its own."""
 
-    def __init__(self, rules: RuleSet, now: float) -> None:
+    def __init__(self, rules: RuleSet, now: float, own_marks: bool = False) -> None:
         self.rules = rules
         self.now_ns = int(now * 1e9)
+        self.own_marks = own_marks  # the budget counts what this process holds as in use
         self.planners: dict[str, _RootPlanner] = {}
         self.ignore_files: dict[str, IgnoreFile | None] = {}
         self.current: _RootPlanner  # set by on_root, which the walk calls first
@@ -487,6 +488,7 @@ class _Planning:
             min_free=rules.min_free,
             min_age=rules.min_age,
             now=self.now_ns / 1e9,
+            own_marks=self.own_marks,
         )
 
 
@@ -497,9 +499,11 @@ def build_plan(
     now: float,
     progress: ProgressHook | None = None,
     jobs: int | None = None,
+    own_marks: bool = False,
 ) -> Plan:
-    """Walk every root once and decide what each rule selects (`jobs`: as for scan)."""
-    planning = _Planning(rules, now)
+    """Walk every root once and decide what each rule selects (`jobs`: as for scan;
+    `own_marks`: the budget passes over what this process holds too, as attach()'s)."""
+    planning = _Planning(rules, now, own_marks)
     with gc_paused():
         result = scan(roots, top=0, now=now, jobs=jobs, hooks=planning.hooks(progress))
         return planning.plan(roots, result)

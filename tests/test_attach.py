@@ -13,12 +13,13 @@ import pytest
 
 from gradio_clean.delete import apply_plan
 from gradio_clean.errors import UsageError
-from gradio_clean.inapp import Options, parse_options, run_rules
+from gradio_clean.inapp import Options, attach, parse_options, run_rules
 from gradio_clean.inuse import snapshot
 from gradio_clean.live import MAX_SHOWN, PAGE_IDLE, LiveSessions
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root, detect_role
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
+from gradio_clean.sizes import MinFree
 from tests.conftest import HOUR, SHA256_A, SHA256_B, cli_env, hold, write
 
 SESSION = "k3x9q0ab1z"
@@ -49,6 +50,12 @@ def test_options_go_through_the_config_checks() -> None:
         ({"dedupe": "copy"}, 'attach(): dedupe = "copy": expected "delete" or "hardlink"'),
         ({"categories": ["junk"]}, 'attach(): categories[0] = "junk": expected "cache"'),
         ({"older_then": "1d"}, "attach(): unknown keyword older_then (did you mean older_than?)"),
+        (
+            {"max_size": "20 gigs"},
+            "attach(): max_size = \"20 gigs\": unknown unit 'gigs'; expected",
+        ),
+        ({"min_free": "110%"}, 'attach(): min_free = "110%": a percentage must be above 0'),
+        ({"min_age": "soon"}, 'attach(): min_age = "soon": expected a duration like 90m'),
     ],
 )
 def test_bad_keywords_are_one_line_errors_naming_them(
@@ -57,6 +64,30 @@ def test_bad_keywords_are_one_line_errors_naming_them(
     with pytest.raises(UsageError) as caught:
         options(**kwargs)
     assert caught.value.message.startswith(message), caught.value.message
+    assert "\n" not in caught.value.message
+
+
+def test_the_budget_keywords_are_the_config_files() -> None:
+    """max_size, min_free and min_age, spelled as in a config file or on the command line."""
+    got = options(max_size="20G", min_free="10%", min_age="5m").rules
+    assert (got.max_size, got.min_free, got.min_age) == (
+        20 << 30,
+        MinFree(None, 10.0, "10%"),
+        300.0,
+    )
+    assert got.budget and got.any
+    assert options(max_size="1.5T", min_free="500M").rules.min_free == MinFree(
+        500 << 20, None, "500M"
+    )
+    assert options().rules.min_age == 600.0  # the default, as in the config file
+
+
+def test_attach_refuses_a_bad_size_before_touching_the_app() -> None:
+    """The keywords are checked first: no Gradio app is needed to get the error."""
+    with pytest.raises(UsageError) as caught:
+        attach(object(), every="10m", max_size="20 gigs")
+    assert caught.value.message.startswith('attach(): max_size = "20 gigs": ')
+    assert "expected a size like 500M, 20G" in caught.value.message
     assert "\n" not in caught.value.message
 
 
@@ -292,3 +323,24 @@ def test_a_queued_event_gradio_forgot_lapses_after_the_idle_limit(tmp_path: Path
     now[0] = PAGE_IDLE + 62
     live.sweep()
     assert live.stats() == live.stats().__class__(0, 0, 0, 0)
+
+
+def test_an_inside_budget_passes_over_a_running_events_upload(tmp_path: Path) -> None:
+    """The app's own marks count as in use when the budget picks: the least recently
+    used unit is a running event's upload, so the next one goes, and the line says why
+    the budget is still not met."""
+    temp = tmp_path / "gradio"
+    upload = write(temp / SHA256_A / "upload.bin", b"u" * 200_000, age=2 * HOUR)
+    newer = write(temp / SHA256_B / "output.bin", b"o" * 100_000, age=HOUR)
+    rules = {"max_size": "150K", "min_age": "0s", "age_by": "mtime"}
+    opts = parse_options("30m", "60s", (), [str(temp)], rules)
+    live = LiveSessions([str(temp)], [], grace=60)
+    live.pin(1, SESSION, [str(upload)], None)
+    summary = run_rules(opts, live)
+    assert summary is not None
+    assert upload.exists() and not newer.exists()
+    assert (summary.deleted, summary.skipped) == (1, 0)
+    assert summary.over_budget is not None
+    assert summary.over_budget.startswith("budget not met: --max-size 150K still "), summary
+    assert summary.over_budget.endswith(" is in use"), summary
+    assert summary.line().endswith(f"; {summary.over_budget}")

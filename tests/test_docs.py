@@ -8,6 +8,7 @@ test command is the one CI runs.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from typer.testing import CliRunner, Result
 
 from gradio_clean.cli import app
 from gradio_clean.errors import ExitCode
+from gradio_clean.inapp import parse_options
 from gradio_clean.metrics import BudgetGauge, RunMetrics, render_metrics
 from tests.conftest import DAY, HOUR, SHA256_A, SHA256_B, set_age, write
 from tests.helpers import only, parse_exposition, unit_settings
@@ -439,3 +441,16 @@ def test_the_manifests_command_lines_are_accepted_by_prune(
     if "--metrics-file" in args:
         prom = tmp_path / args[args.index("--metrics-file") + 1].lstrip("/")
         assert parse_exposition(prom.read_text()).value("gradio_clean_success") == 1
+
+
+def test_every_attach_call_in_the_readme_is_accepted() -> None:
+    """The `attach(demo, …)` examples, in code blocks and in the text, parse as attach()
+    parses its keywords: no example uses a keyword or a value it would refuse."""
+    calls = re.findall(r"attach\(demo, [^()\n]*\)", README)
+    assert any("max_size=" in c for c in calls), calls  # the Space example's budget
+    for call in calls:
+        node = ast.parse(call).body[0]
+        assert isinstance(node, ast.Expr) and isinstance(node.value, ast.Call), call
+        kwargs = {k.arg: ast.literal_eval(k.value) for k in node.value.keywords if k.arg}
+        every, grace = kwargs.pop("every", "30m"), kwargs.pop("grace", "60s")
+        parse_options(every, grace, kwargs.pop("sessions_dirs", ()), None, kwargs)

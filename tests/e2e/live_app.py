@@ -5,6 +5,7 @@ logs the `gradio_clean` logger to stdout, and prints READY_MARKER once launched.
 
 - `/echo(file, seconds)` sleeps, then reads its upload and returns the same bytes
   as a new file (Gradio caches it in its own hash folder);
+- with `"attach": false` in the options, attach() is not called: a plain Gradio app;
 - with `"serve": "mount"` in the options, the app is served by uvicorn through
   `gr.mount_gradio_app`, after a `demo.queue()` that replaces the queue attach() saw;
 - the "Draw" button draws an image for the page and, like the docs' resource-cleanup
@@ -66,7 +67,8 @@ def main() -> None:
     demo = build()
     options = json.loads(os.environ.get("GRADIO_CLEAN_ATTACH", "{}"))
     serve = options.pop("serve", "launch")
-    attach(demo, sessions_dirs=[SESSIONS], **options)
+    if options.pop("attach", True):
+        attach(demo, sessions_dirs=[SESSIONS], **options)
     if serve == "mount":  # inside a FastAPI app, and a queue made after attach()
         mount(demo.queue(default_concurrency_limit=4), int(sys.argv[1]))
         return

@@ -9,18 +9,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from gradio_client import Client
 
 from tests.e2e.harness import GradioApp, run_cli
 
 LIVE_SOURCE = Path(__file__).with_name("live_app.py")
+CALL_TIMEOUT = 60.0  # seconds a client waits for one call
 REPO = Path(__file__).resolve().parents[2]
 GRADIO5_ENV = "GRADIO5_PYTHON"  # python with gradio>=5.50,<6 and this package installed
 
@@ -132,3 +136,28 @@ def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.2) -> bo
 def cached(temp_dir: Path, name: str) -> list[Path]:
     """Files called `name` in Gradio's hash folders."""
     return sorted(p for p in temp_dir.glob(f"*/{name}") if p.is_file())
+
+
+def client(app: LiveApp, **kwargs: Any) -> Client:
+    return Client(
+        app.url,
+        verbose=False,
+        analytics_enabled=False,
+        httpx_kwargs={"timeout": CALL_TIMEOUT},
+        **kwargs,
+    )
+
+
+def upload_bytes(tmp_path: Path, name: str, size: int = 4096) -> tuple[Path, bytes]:
+    data = secrets.token_bytes(size)
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path, data
+
+
+def server_url(result: Any, app: LiveApp) -> str:
+    """The URL Gradio gave for a file output (the client did not download it)."""
+    if isinstance(result, dict):
+        url = result.get("url") or app.file_url(Path(result["path"]))
+        return str(url)
+    return app.file_url(Path(str(result)))

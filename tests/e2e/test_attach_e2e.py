@@ -4,55 +4,36 @@ sessions use survives prunes from outside and from inside, and lapses `grace` la
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 
-from tests.e2e.live_harness import LiveApp, cached, gradio_python, live_app, wait_for
+from tests.e2e.live_harness import (
+    CALL_TIMEOUT,
+    cached,
+    client,
+    gradio_python,
+    live_app,
+    server_url,
+    upload_bytes,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
 GRACE = 8.0  # seconds; room for a prune inside it, short enough to wait for
 SLEEP = 6.0  # how long the slow event sleeps before it reads its upload
-CALL_TIMEOUT = 60.0
 LAPSE_TIMEOUT = 30.0
 
 
 @pytest.fixture(params=["6", "5"], ids=["gradio6", "gradio5"])
 def python(request: pytest.FixtureRequest) -> str:
     return gradio_python(str(request.param))
-
-
-def client(app: LiveApp, **kwargs: Any) -> Client:
-    return Client(
-        app.url,
-        verbose=False,
-        analytics_enabled=False,
-        httpx_kwargs={"timeout": CALL_TIMEOUT},
-        **kwargs,
-    )
-
-
-def upload_bytes(tmp_path: Path, name: str) -> tuple[Path, bytes]:
-    data = secrets.token_bytes(4096)
-    path = tmp_path / name
-    path.write_bytes(data)
-    return path, data
-
-
-def server_url(result: Any, app: LiveApp) -> str:
-    """The URL Gradio gave for a file output (the client did not download it)."""
-    if isinstance(result, dict):
-        url = result.get("url") or app.file_url(Path(result["path"]))
-        return str(url)
-    return app.file_url(Path(str(result)))
 
 
 @pytest.mark.parametrize("serve", ["launch", "mount"])
