@@ -166,14 +166,14 @@ class _Picks:
     """The files an age rule selected in the current item, in flat columns: ~60 bytes a
     file rather than a stat_result (~700) and a record (issue 13: a flat folder of 1M old
     files). Most items then go whole and only the counts are read; the rest become one
-    action per file. A path is stored as the characters it shares with the one before
-    (files of one folder come together) and the rest, encoded."""
+    action per file. A path is stored as the length of the folder part it shares with the one
+    before (files of one folder come together) and the rest, encoded."""
 
     __slots__ = ("age", "dev", "ino", "kind", "last", "mtime", "shared", "size", "tail", "tails")
 
     def __init__(self) -> None:
         self.last = ""  # the rel added last
-        self.shared = array("I")  # characters of rel shared with the previous rel
+        self.shared = array("I")  # characters of rel shared with the previous rel (its folder)
         self.tails = array("I")  # length of the rest, encoded
         self.tail = bytearray()  # the rests, back to back (os.fsencode: any name round-trips)
         self.dev, self.ino, self.size = array("Q"), array("Q"), array("Q")
@@ -184,12 +184,9 @@ class _Picks:
         return len(self.kind)
 
     def add(self, rel: str, st: os.stat_result, kind: int, then: int) -> None:
-        prev = self.last
-        n = 0
-        for a, b in zip(prev, rel, strict=False):
-            if a != b:
-                break
-            n += 1
+        n = rel.rfind("/") + 1  # share the folder part when it is the last one's
+        if n and not self.last.startswith(rel[:n]):
+            n = 0
         rest = os.fsencode(rel[n:])
         self.last = rel
         self.shared.append(n)
