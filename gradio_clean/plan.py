@@ -115,7 +115,7 @@ def file_action(
     root: str,
     item_rel: str,
     rel: str,
-    st: os.stat_result,
+    identity: Identity,
     category: Category,
     rule: Rule,
     reason: str,
@@ -129,11 +129,11 @@ def file_action(
         rule=rule,
         category=category,
         is_dir=False,
-        bytes=st.st_size,
+        bytes=identity.size,
         files=1,
         reason=reason,
-        identity=Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns),
-        newest_ns=st.st_mtime_ns,
+        identity=identity,
+        newest_ns=identity.mtime_ns,
         age_ns=age_ns,
     )
 

@@ -30,6 +30,8 @@ import secrets
 import signal
 import stat
 import struct
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -137,17 +139,28 @@ def open_elsewhere(dir_fd: int, name: str, ino: int) -> bool | None:
         os.close(fd)  # also drops the lease
 
 
-def _same(st: os.stat_result, want: os.stat_result) -> bool:
-    return (st.st_dev, st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns) == (
-        want.st_dev,
-        want.st_ino,
-        want.st_mode,
-        want.st_size,
-        want.st_mtime_ns,
+_U64 = (1 << 64) - 1  # a time before 1970 is negative; stored unsigned like the rest
+Seen = tuple[int, int, int, int, int, int]  # dev, ino, mode, size, mtime_ns, ctime_ns (& _U64)
+
+
+def seen(st: os.stat_result) -> Seen:
+    """What the survey keeps of an entry: six ints, not a stat_result (issue 13)."""
+    return (
+        st.st_dev,
+        st.st_ino,
+        st.st_mode,
+        st.st_size,
+        st.st_mtime_ns & _U64,
+        st.st_ctime_ns & _U64,
     )
 
 
-def unlink_checked(dir_fd: int, name: str, want: os.stat_result, why: Why) -> os.stat_result | None:
+def _same(st: os.stat_result, want: Seen) -> bool:
+    """The same entry, unchanged but for its ctime (dev, ino, type and mode, size, mtime)."""
+    return seen(st)[:5] == want[:5]
+
+
+def unlink_checked(dir_fd: int, name: str, want: Seen, why: Why) -> os.stat_result | None:
     """Unlink `name` only if it is still the entry surveyed as `want` and nobody holds it.
 
     Returns the stat of what was removed; None if the name was already gone. Raises
@@ -157,7 +170,7 @@ def unlink_checked(dir_fd: int, name: str, want: os.stat_result, why: Why) -> os
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
-    if not _same(st, want) or st.st_ctime_ns != want.st_ctime_ns:
+    if seen(st) != want:
         raise Refused("changed while being removed: {name} changed")
     if stat.S_ISREG(st.st_mode):
         busy = why(st.st_dev, st.st_ino)
@@ -196,7 +209,7 @@ def _unlink_by_name(dir_fd: int, name: str, st: os.stat_result) -> os.stat_resul
     if stat.S_ISREG(st.st_mode) and open_elsewhere(dir_fd, name, st.st_ino):
         raise Refused("{name} is open by another process")
     again = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    if not _same(again, st):
+    if not _same(again, seen(st)):
         raise Refused("changed while being removed: {name} was replaced")
     os.unlink(name, dir_fd=dir_fd)
     return st
@@ -212,11 +225,25 @@ class Mount:
 
 @dataclass
 class Folder:
-    """A folder as the survey saw it: the names it held, and its subfolders."""
+    """A folder as the survey saw it: the names it held, and its subfolders.
+
+    Each name's lstat is kept as the six ints `seen` takes, flat in one array: a folder
+    of a million files costs ~120 MB, not ~900 with a stat_result each (issue 13)."""
 
     st: os.stat_result  # fstat of its own descriptor
-    entries: dict[str, os.stat_result] = field(default_factory=dict)  # lstat through it
+    lstat: os.stat_result | None = None  # a subfolder: its lstat through its parent
+    names: list[str] = field(default_factory=list)  # in survey order
+    seen: array[int] = field(default_factory=lambda: array("Q"))  # 6 per name (Seen)
     folders: dict[str, Folder] = field(default_factory=dict)
+
+    def add(self, name: str, st: os.stat_result) -> None:
+        self.names.append(name)
+        self.seen.extend(seen(st))
+
+    def entry(self, i: int) -> Seen:
+        s = self.seen
+        j = 6 * i
+        return (s[j], s[j + 1], s[j + 2], s[j + 3], s[j + 4], s[j + 5])
 
 
 Check = Callable[[Folder, int, str, os.stat_result], None]  # (parent, its fd, shown name, st)
@@ -270,12 +297,12 @@ def survey(top_fd: int, mount: Mount, check: Check) -> Folder:
                     child = enter(fd, name, st, mount)
                 except FileNotFoundError:
                     continue
-                node.entries[name] = st
-                node.folders[name] = sub = Folder(os.fstat(child))
+                node.add(name, st)
+                node.folders[name] = sub = Folder(os.fstat(child), st)
                 frames.append((child, sub, prefix + name + "/", []))
                 frames[-1][3].extend(os.listdir(child))
                 continue
-            node.entries[name] = st
+            node.add(name, st)
     finally:
         for fd, *_ in frames:
             if fd != top_fd:
@@ -291,14 +318,14 @@ def remove_tree(
     frames: list[_Frame] = []
 
     def empty(fd: int, node: Folder, prefix: str) -> None:
-        new = sorted(set(os.listdir(fd)) - node.entries.keys())
+        new = _appeared(fd, node.names)
         if new:
-            raise Refused(f"changed while being removed: {prefix}{new[0]} appeared")
-        for name, st in node.entries.items():
+            raise Refused(f"changed while being removed: {prefix}{new} appeared")
+        for i, name in enumerate(node.names):
             if name in node.folders:
                 continue
             try:
-                gone = unlink_checked(fd, name, st, why)
+                gone = unlink_checked(fd, name, node.entry(i), why)
             except Refused as exc:
                 raise Refused(exc.shown(prefix + name)) from None
             if gone is not None:
@@ -311,12 +338,14 @@ def remove_tree(
             fd, node, prefix, pending = frames[-1]
             if pending:
                 name = pending.pop()
+                sub = node.folders[name]
+                assert sub.lstat is not None  # a subfolder: survey set it
                 try:
-                    child = enter(fd, name, node.entries[name], mount)
+                    child = enter(fd, name, sub.lstat, mount)
                 except FileNotFoundError:
                     continue
                 try:
-                    empty(child, node.folders[name], f"{prefix}{name}/")
+                    empty(child, sub, f"{prefix}{name}/")
                 except BaseException:
                     os.close(child)
                     raise
@@ -330,6 +359,24 @@ def remove_tree(
         for fd, *_ in frames:
             if fd != top_fd:
                 os.close(fd)
+
+
+def _appeared(fd: int, names: list[str]) -> str | None:
+    """The first (sorted) name in the folder now that the survey did not see; None if none.
+    Read entry by entry against a sorted copy of the names, so no second set is built."""
+    known = sorted(names)
+    new: str | None = None
+    own = os.open(".", DIR_FLAGS, dir_fd=fd)  # a listing of its own, from the start
+    try:
+        with os.scandir(own) as listing:
+            for entry in listing:
+                name = entry.name
+                i = bisect_left(known, name)
+                if (i == len(known) or known[i] != name) and (new is None or name < new):
+                    new = name
+    finally:
+        os.close(own)
+    return new
 
 
 def rmdir_checked(parent: int, name: str, want: os.stat_result, prefix: str = "") -> None:
