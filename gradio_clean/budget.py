@@ -419,6 +419,6 @@ class _Cut:
             inside = sum(r.disk_bytes for r in plan.scan.roots if r.path in fs.roots)
             outside = fs.size - fs.avail - inside
             if outside > 0:
-                parts.append(f"{human_size(outside)} is outside the roots")
+                parts.append(f"{human_size(outside)} is used outside the roots or reserved")
         head = f"still {human_size(over)} over"
         return f"{head}: {', '.join(parts)}" if parts else head

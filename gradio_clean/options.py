@@ -328,7 +328,7 @@ TABLE: tuple[Option, ...] = (
         "min_age",
         default=Duration(600.0, "10m"),
         help="--max-size and --min-free never evict anything used more recently than "
-        "DUR [default: 10m: uploads in flight and fresh outputs stay].",
+        "DUR, by --age-by [default: 10m: uploads in flight and fresh outputs stay].",
     ),
     _choice_option(
         "dedupe",
