@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from gradio_clean.actions import Actions, merge
 from gradio_clean.classify import Category
 from gradio_clean.durations import format_duration
 from gradio_clean.filesystems import mount_point
@@ -350,13 +351,13 @@ class _Cut:
             self.busy[i] = self.forecast.why(action) is not None
         return self.busy[i]
 
-    def actions(self) -> tuple[Action, ...]:
+    def actions(self) -> Actions:
         """The plan's actions less those an evicted unit supersedes, plus the evictions.
 
         A duplicate whose kept copy is evicted goes too: apply would refuse it, and a
         link made to it first would keep the evicted copy's blocks.
         """
-        kept = []
+        kept = Actions()
         for index, action in enumerate(self.plan.actions):
             if self.unit_of(action.root, action.rel) in self.evicted:
                 continue
@@ -367,9 +368,7 @@ class _Cut:
                     self.ledger.free(root, -self.estimates.get(index, 0))
                     continue
             kept.append(action)
-        kept.extend(self.evicted.values())
-        kept.sort(key=lambda a: (a.root, a.rel))
-        return tuple(kept)
+        return merge(kept, Actions(self.evicted.values()).sorted())
 
     def summary(self, t: _Target, plan: Plan) -> BudgetTarget:
         ledger = self.ledger

@@ -436,6 +436,7 @@ def _plan_and_apply(
 ) -> tuple[Plan, ApplyResult | None]:
     """Lock (with --apply), plan, forecast, ask on a terminal, apply."""
     from gradio_clean import report, summary
+    from gradio_clean.actions import Outcomes
     from gradio_clean.delete import apply_plan
     from gradio_clean.lock import lock_roots
     from gradio_clean.plan import ApplyResult
@@ -456,7 +457,7 @@ def _plan_and_apply(
             if not run.apply:
                 return preflight(plan), None
             if not plan.actions:
-                return plan, ApplyResult((), (), 0.0)
+                return plan, ApplyResult(Outcomes(plan.actions), (), 0.0)
             if not run.yes and sys.stdin.isatty():
                 plan = preflight(plan)
                 report.render_plan(plan, err if run.json_out else out, now=now, limit=run.limit)

@@ -24,15 +24,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import secrets
 import stat
 import time
-from collections.abc import Callable, Mapping, Sequence
+import zlib
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from gradio_clean.actions import Outcomes
 from gradio_clean.inuse import InUseWatcher
-from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Rule, Status
+from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Status
 from gradio_clean.removal import (
     Folder,
     Mount,
@@ -380,21 +384,22 @@ def _parents_to_tidy(action: Action) -> list[str]:
 
 def _apply_root(
     root_path: str,
-    actions: Sequence[Action],
+    actions: Iterable[tuple[int, Action]],
     why: Why,
-    done: Callable[[Outcome], None],
+    done: Callable[[int, Outcome], None],
 ) -> list[str]:
+    """Apply one root's actions (each with its plan index), read one at a time."""
     try:
         root_fd = os.open(root_path, DIR_FLAGS)
     except OSError as exc:
         msg = describe_open_error(root_path, exc)
-        for action in actions:
-            done(Outcome(action, Status.FAILED, msg))
+        for i, action in actions:
+            done(i, Outcome(action, Status.FAILED, msg))
         return []
     chain = _DirChain(root_fd, os.fstat(root_fd).st_dev)
     tidy: set[str] = set()
     try:
-        for action in actions:
+        for i, action in actions:
             if stop_signal():  # SIGINT or SIGTERM: the entry before this one was the last
                 return []
             freed = _Freed()
@@ -404,13 +409,13 @@ def _apply_root(
                 else:
                     note = _delete_file(chain, action, why, freed)
                 status = Status.LINKED if action.hardlink and note is None else Status.DELETED
-                done(Outcome(action, status, note, freed.bytes, freed.files))
+                done(i, Outcome(action, status, note, freed.bytes, freed.files))
                 tidy.update(_parents_to_tidy(action))
             except Skip as exc:
-                done(Outcome(action, Status.SKIPPED, str(exc), freed.bytes, freed.files))
+                done(i, Outcome(action, Status.SKIPPED, str(exc), freed.bytes, freed.files))
             except OSError as exc:
                 detail = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
-                done(Outcome(action, Status.FAILED, detail, freed.bytes, freed.files))
+                done(i, Outcome(action, Status.FAILED, detail, freed.bytes, freed.files))
         return _tidy(chain, tidy, root_path)
     finally:
         chain.close()
@@ -432,8 +437,35 @@ def _tidy(chain: _DirChain, folders: set[str], root_path: str) -> list[str]:
 # Fewer actions than this are not worth a fork. (A scan counts a root's entries instead,
 # each one a stat at least: see scan.FORK_MIN_ENTRIES.)
 FORK_MIN_ACTIONS = 1000
-_Row = tuple[int, str, "str | None", int, int]  # index, status, detail, freed bytes, files
-_Applied = tuple[list[_Row], list[str], int]  # rows, folders removed, the signal that stopped it
+
+
+class _Rows:
+    """A share's outcomes in columns: they travel back pickled, a million at once."""
+
+    def __init__(self) -> None:
+        self.index = array("Q")
+        self.status = bytearray()
+        self.freed_bytes = array("q")
+        self.freed_files = array("q")
+        self.details: dict[int, str] = {}  # by position in these rows
+
+    def add(self, i: int, outcome: Outcome) -> None:
+        if outcome.detail is not None:
+            self.details[len(self.status)] = outcome.detail
+        self.index.append(i)
+        self.status.append(_STATUSES.index(outcome.status))
+        self.freed_bytes.append(outcome.freed_bytes)
+        self.freed_files.append(outcome.freed_files)
+
+    def into(self, outcomes: Outcomes) -> None:
+        for n, i in enumerate(self.index):
+            status = _STATUSES[self.status[n]]
+            detail = self.details.get(n)
+            outcomes.record(i, status, detail, self.freed_bytes[n], self.freed_files[n])
+
+
+_STATUSES = tuple(Status)
+_Applied = tuple[_Rows, list[str], int]  # rows, folders removed, the signal that stopped it
 
 
 def _run_share(
@@ -442,46 +474,35 @@ def _run_share(
     why: Why,
     report: Callable[[int, int], None],
 ) -> _Applied:
-    """Apply the actions at `indices` (in plan order); plain tuples travel back cheaply."""
-    position = {id(plan.actions[i]): i for i in indices}
-    rows: list[_Row] = []
+    """Apply the actions at `indices` (in plan order), root by root."""
+    rows = _Rows()
     freed = 0
 
-    def done(outcome: Outcome) -> None:
+    def done(i: int, outcome: Outcome) -> None:
         nonlocal freed
         freed += outcome.freed_bytes
-        rows.append(
-            (
-                position[id(outcome.action)],
-                outcome.status.value,
-                outcome.detail,
-                outcome.freed_bytes,
-                outcome.freed_files,
-            )
-        )
-        report(len(rows), freed)
+        rows.add(i, outcome)
+        report(len(rows.status), freed)
 
     removed: list[str] = []
-    by_root: dict[str, list[Action]] = {}
-    for i in indices:
-        by_root.setdefault(plan.actions[i].root, []).append(plan.actions[i])
-    for root_path, actions in by_root.items():
-        removed.extend(_apply_root(root_path, actions, why, done))
+    actions = plan.actions
+    for root_path, group in itertools.groupby(indices, key=actions.root):
+        removed.extend(_apply_root(root_path, ((i, actions[i]) for i in group), why, done))
     return rows, removed, stop_signal()
 
 
-def _shares(plan: Plan, jobs: int) -> list[list[int]]:
-    """Whole items per share, so an item's actions and the folders it empties stay together."""
-    items: dict[tuple[str, str], list[int]] = {}
-    for i, action in enumerate(plan.actions):
-        # A root's duplicates (and stray links) go to one worker: each link moves the kept
-        # inode's ctime, which only the worker that made it knows for its own (_DirChain.ctimes).
-        key = "\0duplicates" if action.rule is Rule.DUPLICATES else action.item_rel
-        items.setdefault((action.root, key), []).append(i)
-    shares: list[list[int]] = [[] for _ in range(jobs)]
-    for n, indices in enumerate(items.values()):
-        shares[n % jobs].extend(indices)
-    return [sorted(share) for share in shares]
+def _shares(plan: Plan, jobs: int) -> list[array[int]]:
+    """Whole items per share, so an item's actions and the folders it empties stay together.
+
+    An item goes to the share its name hashes to: no table of items is kept (a million
+    hash folders). A root's duplicates (and stray links) go to one worker: each link moves
+    the kept inode's ctime, which only the worker that made it knows (_DirChain.ctimes).
+    """
+    shares = [array("Q") for _ in range(jobs)]
+    item_key = plan.actions.item_key
+    for i in range(len(plan.actions)):
+        shares[zlib.crc32(item_key(i)) % jobs].append(i)
+    return shares
 
 
 def apply_plan(
@@ -504,7 +525,7 @@ def apply_plan(
         jobs = available_jobs() if total >= FORK_MIN_ACTIONS else 1
     jobs = max(1, min(jobs, total))
     check = why or InUseWatcher().why
-    shares = _shares(plan, jobs) if total else [[]]
+    shares = _shares(plan, jobs) if total else [array("Q")]
 
     def work(share: Share) -> _Applied:
         return _run_share(plan, shares[share.index], check, share.report)
@@ -513,20 +534,15 @@ def apply_plan(
         if progress is not None:
             progress(done, total, freed)
 
-    rows: list[_Row] = []
+    outcomes = Outcomes(plan.actions)
     removed: list[str] = []
     stopped = 0
     for result in run_shares(len(shares), work, report if progress else None):
         if result is None:  # a worker died while stopping: what it did is unknown
             continue
-        rows.extend(result[0])
+        result[0].into(outcomes)
         removed.extend(result[1])
         stopped = stopped or result[2]  # a worker told alone: its share is not done either
-    rows.sort(key=lambda r: r[0])
-    outcomes = tuple(
-        Outcome(plan.actions[i], Status(status), detail, fb, ff)
-        for i, status, detail, fb, ff in rows
-    )
     return ApplyResult(
         outcomes, tuple(sorted(removed)), time.perf_counter() - started, stop_signal() or stopped
     )

@@ -227,11 +227,11 @@ def _action_to_dict(
 def prune_to_dict(
     plan: Plan, result: ApplyResult | None, settings: Mapping[str, Any]
 ) -> dict[str, Any]:
-    outcomes = {id(o.action): o for o in result.outcomes} if result is not None else {}
     if result is None:
         actions = (_action_to_dict(a, None, skip) for a, skip in plan.expected())  # lazy
     else:
-        actions = (_action_to_dict(a, outcomes.get(id(a))) for a in plan.actions)
+        outcomes = result.outcomes
+        actions = (_action_to_dict(a, outcomes.at(i)) for i, a in enumerate(plan.actions))
     scopes = {s.root: s for s in plan.scopes}
     totals: dict[str, Any] = {
         "planned": {

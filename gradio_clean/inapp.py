@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from gradio_clean.actions import Outcomes
 from gradio_clean.classify import Role
 from gradio_clean.config import Where, check_value
 from gradio_clean.delete import apply_plan
@@ -209,7 +210,10 @@ def run_rules(options: Options, live: LiveSessions) -> RunSummary | None:
             # The budget passes over the marks this app holds, as over any entry in
             # use, and evicts the next unit instead.
             plan = build_plan(roots, options.rules, now=time.time(), jobs=1, own_marks=True)
-            result = apply_plan(plan, why=why, jobs=1) if plan.actions else ApplyResult((), (), 0.0)
+            if plan.actions:
+                result = apply_plan(plan, why=why, jobs=1)
+            else:
+                result = ApplyResult(Outcomes(plan.actions), (), 0.0)
     except GradioCleanError as exc:
         if "another gradio-clean run" in exc.message:
             logger.info("gradio-clean: skipped this run: %s", exc.message)

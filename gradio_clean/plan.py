@@ -18,6 +18,7 @@ from gradio_clean.roots import Root
 from gradio_clean.scanned import ScanResult, ScanWarning
 
 if TYPE_CHECKING:
+    from gradio_clean.actions import Actions, Outcomes
     from gradio_clean.duplicates import Candidate
     from gradio_clean.scan import Item
 
@@ -237,7 +238,7 @@ class Budget:
 @dataclass(frozen=True)
 class Plan:
     roots: tuple[Root, ...]
-    actions: tuple[Action, ...]
+    actions: Actions  # in (root, path) order, in compact columns
     scan: ScanResult
     warnings: tuple[ScanWarning, ...]  # scan warnings plus the planner's own
     # The preflight's forecast: action index -> why apply will skip it (absent: it goes).
@@ -249,15 +250,15 @@ class Plan:
 
     @property
     def bytes(self) -> int:
-        return sum(a.bytes for a in self.actions)
+        return self.actions.bytes
 
     @property
     def files(self) -> int:
-        return sum(a.files for a in self.actions)
+        return self.actions.files
 
     @property
     def folders(self) -> int:
-        return sum(1 for a in self.actions if a.is_dir)
+        return self.actions.folders
 
     def expected(self) -> Iterator[tuple[Action, str | None]]:
         """Each action with the preflight's forecast: None (it goes) or why it will not."""
@@ -288,21 +289,21 @@ class Outcome:
 
 @dataclass(frozen=True)
 class ApplyResult:
-    outcomes: tuple[Outcome, ...]
+    outcomes: Outcomes  # in plan order, in columns over the plan's rows
     folders_removed: tuple[str, ...]  # folders emptied by the run and removed
     duration: float
     interrupted: int = 0  # the signal that stopped the run early; later actions have no outcome
 
     def count(self, status: Status) -> int:
-        return sum(1 for o in self.outcomes if o.status is status)
+        return self.outcomes.with_status(status)
 
     @property
     def freed_bytes(self) -> int:
-        return sum(o.freed_bytes for o in self.outcomes)
+        return self.outcomes.freed_bytes
 
     @property
     def freed_files(self) -> int:
-        return sum(o.freed_files for o in self.outcomes)
+        return self.outcomes.freed_files
 
     @property
     def folders(self) -> int:
@@ -316,4 +317,4 @@ class ApplyResult:
 
     @property
     def complete(self) -> bool:
-        return not self.interrupted and all(o.status in DONE for o in self.outcomes)
+        return not self.interrupted and self.outcomes.all_done

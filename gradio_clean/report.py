@@ -10,10 +10,12 @@ user chose can neither forge a line nor drive the terminal.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import os
 import re
 import sys
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -227,29 +229,32 @@ def render_plan(
 ) -> None:
     """Per rule, largest first, a table per root (its path once, as the title) with
     root-relative paths; --json has every entry with its full path."""
-    outcomes = {id(o.action): o for o in result.outcomes} if result is not None else {}
-    skips = {id(a): skip for a, skip in plan.expected() if skip is not None}
+    skips = plan.skips
+    actions = plan.actions
     for rule in Rule:
-        actions = sorted((a for a in plan.actions if a.rule is rule), key=lambda a: -a.bytes)
-        if not actions:
+        picked = array("Q", (i for i in range(len(actions)) if actions.rule(i) is rule))
+        if not picked:
             continue
-        rows = actions[:limit] if limit > 0 else actions
-        usual = _usual_reason(rows)
-        count = plural(len(actions), "entry", "entries")
-        heading = f"{rule.value}: {count}, {size(sum(a.bytes for a in actions))}"
+        largest = actions.bytes_of
+        top = heapq.nlargest(limit, picked, key=largest) if limit > 0 else None
+        indices = top if top is not None else sorted(picked, key=lambda i: -largest(i))
+        rows = [(i, actions[i]) for i in indices]
+        usual = _usual_reason([a for _, a in rows])
+        count = plural(len(picked), "entry", "entries")
+        heading = f"{rule.value}: {count}, {size(sum(largest(i) for i in picked))}"
         console.print()
         console.print(
             Text(f"{heading} ({shown(short_hashes(usual))})" if usual else heading, style="bold")
         )
-        with_status = result is not None or any(id(a) in skips for a in rows)
+        with_status = result is not None or any(i in skips for i, _ in rows)
         for root, group in _by_root(rows):
-            with_reasons = rule is Rule.DUPLICATES or any(a.reason != usual for a in group)
+            with_reasons = rule is Rule.DUPLICATES or any(a.reason != usual for _, a in group)
             table = _plan_table(
                 shown(root) + "/",
                 reasons=_reason_header(rule) if with_reasons else "",
                 status=with_status,
             )
-            for action in group:
+            for i, action in group:
                 row: list[RenderableType] = [
                     Middle(shown(short_rel(action.rel)) + ("/" if action.is_dir else "")),
                     action.category.value,
@@ -259,16 +264,13 @@ def render_plan(
                 if with_reasons:
                     row.append(_reason(action, usual))
                 if with_status:
-                    row.append(
-                        Text(
-                            shown(_status(outcomes.get(id(action)), skips.get(id(action)), result))
-                        )
-                    )
+                    outcome = None if result is None else result.outcomes.at(i)
+                    row.append(Text(shown(_status(outcome, skips.get(i), result))))
                 table.add_row(*row)
             console.print(table)
-        if 0 < limit < len(actions):
+        if 0 < limit < len(picked):
             console.print(
-                f"  … and {len(actions) - limit:,} more (--limit 0 shows all, "
+                f"  … and {len(picked) - limit:,} more (--limit 0 shows all, "
                 "--json lists every entry)",
                 style="dim",
             )
@@ -354,11 +356,11 @@ def _usual_reason(actions: Sequence[Action]) -> str | None:
     return reason if n > 1 or len(actions) == 1 else None
 
 
-def _by_root(actions: Sequence[Action]) -> list[tuple[str, list[Action]]]:
+def _by_root(rows: Sequence[tuple[int, Action]]) -> list[tuple[str, list[tuple[int, Action]]]]:
     """Rows grouped by root, in the order their roots first appear (largest first)."""
-    groups: dict[str, list[Action]] = {}
-    for a in actions:
-        groups.setdefault(a.root, []).append(a)
+    groups: dict[str, list[tuple[int, Action]]] = {}
+    for row in rows:
+        groups.setdefault(row[1].root, []).append(row)
     return list(groups.items())
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from gradio_clean.actions import Actions, merge
 from gradio_clean.budget import UnitCollector, apply_budget
 from gradio_clean.classify import Category, Kind, Role, is_our_temp_name
 from gradio_clean.duplicates import Candidate, find_duplicates
@@ -220,7 +221,8 @@ class _RootPlanner:
     rules: RuleSet
     now_ns: int
     scope: Scope
-    actions: list[Action] = field(default_factory=list)
+    actions: Actions = field(default_factory=Actions)  # the walk's, in its order
+    extra: Actions = field(default_factory=Actions)  # after the walk: stray links, duplicates
     dupes: list[_Dupe] = field(default_factory=list)
     reported: list[Action] = field(default_factory=list)  # duplicates shown, never acted on
     strays: list[_Stray] = field(default_factory=list)
@@ -292,7 +294,7 @@ class _RootPlanner:
         for rel, st in self.strays:
             if (st.st_dev, st.st_ino) not in self.linked:
                 continue
-            self.actions.append(stray_link_action(self.root.path, rel, st))
+            self.extra.append(stray_link_action(self.root.path, rel, st))
         self.strays.clear()
         self.linked.clear()
 
@@ -314,7 +316,8 @@ class _RootPlanner:
                 and not excluded
                 and (not item.is_dir or self.scope.wants(item.rel, is_dir=True))
             )
-            planned = any(a.rel == item.rel for a in self.actions[before:])
+            store = self.actions
+            planned = any(store.rel(i) == item.rel for i in range(before, len(store)))
             units.on_item(self.root.path, item, in_scope=in_scope, planned=planned)
 
     def _item(self, item: Item) -> None:
@@ -338,7 +341,12 @@ class _RootPlanner:
             then = max(picks.age)
             self.actions.append(folder_action(self.root.path, item, rule, self._reason(rule), then))
             return
-        for i, rel in enumerate(picks.rels()):
+        rels = list(picks.rels())
+        order = range(len(rels))
+        if any(rels[i] > rels[i + 1] for i in range(len(rels) - 1)):  # plan order: by path
+            order = sorted(order, key=lambda i: os.fsencode(rels[i]))  # type: ignore[assignment]
+        for i in order:
+            rel = rels[i]
             category, rule = _PICK_KINDS[picks.kind[i]]
             self.actions.append(
                 file_action(
@@ -437,7 +445,10 @@ class _RootPlanner:
                 action = duplicate_action(
                     self.root.path, rel, category, extra, dset.keep, reason, hardlink=hardlink
                 )
-                (self.actions if act else self.reported).append(action)
+                if act:
+                    self.extra.append(action)
+                else:
+                    self.reported.append(action)
 
 
 class _Planning:
@@ -492,7 +503,7 @@ class _Planning:
     def absorb(self, payload: object) -> None:
         actions, dupes, strays, linked, (excluded, ignored), units = cast(
             tuple[
-                list[Action],
+                Actions,
                 list[_Dupe],
                 list[_Stray],
                 set[tuple[int, int]],
@@ -513,17 +524,21 @@ class _Planning:
 
     def plan(self, roots: Sequence[Root], result: ScanResult) -> Plan:
         """After the walk: stray links and duplicate sets, then every root's actions."""
-        actions: list[Action] = []
         reported: list[Action] = []
-        for planner in self.planners.values():
+        stores = []
+        for path in sorted(self.planners):  # plan order: by root, then by path
+            planner = self.planners[path]
             planner.stray_actions()
             if self.rules.duplicates:
                 planner.duplicate_actions(lambda p, m: self.warnings.append(ScanWarning(p, m)))
-            actions.extend(planner.actions)
+            stores.append(merge(planner.actions.sorted(), planner.extra.sorted()))
             reported.extend(planner.reported)
+        actions = stores[0] if len(stores) == 1 else Actions()
+        for store in stores if len(stores) > 1 else ():
+            actions.extend(store)
         plan = Plan(
             roots=tuple(roots),
-            actions=tuple(sorted(actions, key=lambda a: (a.root, a.rel))),
+            actions=actions,
             scan=result,
             warnings=(*result.warnings, *self.warnings),
             scopes=tuple(

@@ -97,7 +97,7 @@ def dry_run_summary(plan: Plan) -> list[str]:
         lines[0] = f"{lines[0][:-1]}; {skipped} would be skipped (see the status column)."
     lines += _reported_line(plan)
     lines += budget_lines(plan)
-    if any(a.hardlink for a in plan.actions):
+    if plan.actions.hardlinks:
         verbs = "delete and link" if len(links) < len(going) else "link"
         lines.append(f"Dry run: nothing was deleted or linked. Re-run with --apply to {verbs}.")
     else:
@@ -109,7 +109,7 @@ def apply_summary(plan: Plan, result: ApplyResult) -> list[str]:
     """Deletions and links apart: a linked copy's path stays, only its blocks are freed."""
     linked = [o for o in result.outcomes if o.status is Status.LINKED]
     lines = []
-    if not linked or any(not a.hardlink for a in plan.actions):
+    if not linked or plan.actions.hardlinks < len(plan.actions):
         freed = result.freed_bytes - sum(o.freed_bytes for o in linked)
         lines.append(f"Freed {size(freed)} in {_in(result.freed_files, result.folders)}.")
     if linked:
@@ -184,7 +184,7 @@ def _evicting(plan: Plan, t: BudgetTarget) -> str:
 
 def confirm_question(plan: Plan) -> str:
     """What --apply asks on a terminal: deletions and links apart, and the bytes."""
-    links = sum(1 for a in plan.actions if a.hardlink)
+    links = plan.actions.hardlinks
     entries = plural(len(plan.actions) - links, "entry", "entries")
     copies = plural(links, "copy", "copies")
     if not links:

@@ -1,0 +1,396 @@
+"""A plan's actions in flat columns: ~100 bytes an action rather than ~500.
+
+A Gradio cache of a million hash folders plans a million actions. As objects (an
+Action, its Identity, a path string and a dozen ints each) they need about half a
+gigabyte, which a small container does not have (issue 13). Here each action is a
+row of arrays and one encoded path; an Action is built only when it is read.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar, overload
+
+from gradio_clean.classify import Category
+from gradio_clean.plan import Action, Identity, Outcome, Rule, Status
+
+_RULES = tuple(Rule)
+_CATEGORIES = tuple(Category)
+_RULE_IX = {r: i for i, r in enumerate(_RULES)}
+_CATEGORY_IX = {c: i for i, c in enumerate(_CATEGORIES)}
+# Flag bits above the rule's index (the low 3 bits).
+_DIR, _HARDLINK, _STRAY, _AGE, _HEX = 8, 16, 32, 64, 128
+_HEX_DIGITS = frozenset("0123456789abcdef")
+_INT_COLUMNS = ("_ino", "_size", "_mtime", "_ctime", "_bytes", "_files", "_newest", "_age")
+_K = TypeVar("_K", bound=Hashable)
+
+
+def _encode(rel: str) -> tuple[bytes, bool]:
+    """A path as bytes, a leading sha1 or sha256 folder name (Gradio's) packed to half."""
+    head, sep, rest = rel.partition("/")
+    if len(head) in (40, 64) and _HEX_DIGITS.issuperset(head):
+        return bytes.fromhex(head) + os.fsencode(sep + rest), True
+    return os.fsencode(rel), False
+
+
+def _head(raw: bytes) -> int:
+    """How many bytes a packed name takes: 20 (sha1) or 32 (sha256)."""
+    return 20 if len(raw) == 20 or raw[20:21] == b"/" else 32
+
+
+def _intern(table: list[_K], index: dict[_K, int], value: _K) -> int:
+    i = index.get(value)
+    if i is None:
+        i = index[value] = len(table)
+        table.append(value)
+    return i
+
+
+class Actions(Sequence[Action]):
+    """Append-only columns of actions, read back as Action values in order."""
+
+    def __init__(self, actions: Iterable[Action] = ()) -> None:
+        self._roots: list[str] = []
+        self._roots_ix: dict[str, int] = {}
+        self._devs: list[int] = []
+        self._devs_ix: dict[int, int] = {}
+        self._reasons: list[str] = []
+        self._reasons_ix: dict[str, int] = {}
+        self._root = array("I")
+        self._blob = bytearray()  # every rel, encoded, back to back
+        self._end = array("Q")  # where each one ends in _blob
+        self._item = array("I")  # how many characters of rel are item_rel
+        self._item_odd: dict[int, str] = {}  # an item_rel that is not a prefix of rel
+        self._flags = bytearray()
+        self._cat = bytearray()
+        self._dev = array("I")  # index into _devs
+        self._reason = array("I")  # index into _reasons
+        self._ino = array("Q")
+        self._size = array("q")
+        self._mtime = array("q")
+        self._ctime = array("q")
+        self._bytes = array("q")
+        self._files = array("q")
+        self._newest = array("q")
+        self._age = array("q")
+        self._keep: dict[int, tuple[str, Identity | None]] = {}  # duplicates only
+        self.extend(actions)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def append(self, a: Action) -> None:
+        n = len(self._flags)
+        raw, packed = _encode(a.rel)
+        self._root.append(_intern(self._roots, self._roots_ix, a.root))
+        self._blob += raw
+        self._end.append(len(self._blob))
+        if a.rel.startswith(a.item_rel):
+            self._item.append(len(a.item_rel))
+        else:
+            self._item.append(0)
+            self._item_odd[n] = a.item_rel
+        self._flags.append(
+            _RULE_IX[a.rule]
+            | (_DIR if a.is_dir else 0)
+            | (_HARDLINK if a.hardlink else 0)
+            | (_STRAY if a.stray_link else 0)
+            | (_AGE if a.age_ns is not None else 0)
+            | (_HEX if packed else 0)
+        )
+        self._cat.append(_CATEGORY_IX[a.category])
+        ident = a.identity
+        self._dev.append(_intern(self._devs, self._devs_ix, ident.dev))
+        self._reason.append(_intern(self._reasons, self._reasons_ix, a.reason))
+        self._ino.append(ident.ino)
+        self._size.append(ident.size)
+        self._mtime.append(ident.mtime_ns)
+        self._ctime.append(ident.ctime_ns)
+        self._bytes.append(a.bytes)
+        self._files.append(a.files)
+        self._newest.append(a.newest_ns)
+        self._age.append(a.age_ns or 0)
+        if a.keep is not None:
+            self._keep[n] = (a.keep, a.keep_identity)
+
+    def extend(self, actions: Iterable[Action]) -> None:
+        if isinstance(actions, Actions):
+            self._absorb(actions)
+            return
+        for a in actions:
+            self.append(a)
+
+    def _absorb(self, other: Actions) -> None:
+        """Another store's rows after these, column by column (a forked worker's share)."""
+        n = len(self)
+        roots = [_intern(self._roots, self._roots_ix, r) for r in other._roots]
+        devs = [_intern(self._devs, self._devs_ix, d) for d in other._devs]
+        reasons = [_intern(self._reasons, self._reasons_ix, r) for r in other._reasons]
+        base = len(self._blob)
+        self._root.extend(roots[i] for i in other._root)
+        self._blob += other._blob
+        self._end.extend(e + base for e in other._end)
+        self._item.extend(other._item)
+        self._item_odd.update({n + i: v for i, v in other._item_odd.items()})
+        self._flags += other._flags
+        self._cat += other._cat
+        self._dev.extend(devs[i] for i in other._dev)
+        self._reason.extend(reasons[i] for i in other._reason)
+        for name in _INT_COLUMNS:
+            getattr(self, name).extend(getattr(other, name))
+        self._keep.update({n + i: v for i, v in other._keep.items()})
+
+    def tail(self, start: int) -> Actions:
+        """The rows from `start` on, as a store of their own (what a worker sends back)."""
+        return self.select(range(start, len(self)))
+
+    def select(self, indices: Iterable[int]) -> Actions:
+        """These rows, in the order given, as a new store."""
+        out = Actions()
+        for i in indices:
+            out.append(self[i])
+        return out
+
+    # -- reading -------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._flags)
+
+    def rel(self, i: int) -> str:
+        start = self._end[i - 1] if i else 0
+        raw = bytes(self._blob[start : self._end[i]])
+        if not self._flags[i] & _HEX:
+            return os.fsdecode(raw)
+        n = _head(raw)
+        return raw[:n].hex() + os.fsdecode(raw[n:])
+
+    def root(self, i: int) -> str:
+        return self._roots[self._root[i]]
+
+    def bytes_of(self, i: int) -> int:
+        return self._bytes[i]
+
+    def rule(self, i: int) -> Rule:
+        return _RULES[self._flags[i] & 7]
+
+    def item_rel(self, i: int) -> str:
+        odd = self._item_odd.get(i)
+        return odd if odd is not None else self.rel(i)[: self._item[i]]
+
+    def item_key(self, i: int) -> bytes:
+        """Which item the action belongs to, for sharing apply out item by item; a root's
+        duplicates count as one item (see delete._shares)."""
+        root = self._roots[self._root[i]]
+        if self._flags[i] & 7 == _RULE_IX[Rule.DUPLICATES]:
+            return os.fsencode(f"{root}\0\0duplicates")
+        return os.fsencode(f"{root}\0{self.item_rel(i)}")
+
+    def sort_key(self, i: int) -> tuple[str, bytes]:
+        """Root, then the path's own bytes: the order a plan is shown and applied in."""
+        start = self._end[i - 1] if i else 0
+        raw = bytes(self._blob[start : self._end[i]])
+        if self._flags[i] & _HEX:
+            n = _head(raw)
+            raw = raw[:n].hex().encode() + raw[n:]
+        return self._roots[self._root[i]], raw
+
+    @overload
+    def __getitem__(self, i: int) -> Action: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Action]: ...
+
+    def __getitem__(self, i: int | slice) -> Action | list[Action]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        flags = self._flags[i]
+        rel = self.rel(i)
+        odd = self._item_odd.get(i)
+        keep, keep_identity = self._keep.get(i, (None, None))
+        return Action(
+            root=self._roots[self._root[i]],
+            rel=rel,
+            item_rel=odd if odd is not None else rel[: self._item[i]],
+            rule=_RULES[flags & 7],
+            category=_CATEGORIES[self._cat[i]],
+            is_dir=bool(flags & _DIR),
+            bytes=self._bytes[i],
+            files=self._files[i],
+            reason=self._reasons[self._reason[i]],
+            identity=Identity(
+                self._devs[self._dev[i]],
+                self._ino[i],
+                self._size[i],
+                self._mtime[i],
+                self._ctime[i],
+            ),
+            newest_ns=self._newest[i],
+            keep=keep,
+            keep_identity=keep_identity,
+            hardlink=bool(flags & _HARDLINK),
+            stray_link=bool(flags & _STRAY),
+            age_ns=self._age[i] if flags & _AGE else None,
+        )
+
+    def __iter__(self) -> Iterator[Action]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or len(other) != len(self):
+            return NotImplemented if not isinstance(other, Sequence) else False
+        return all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Actions({list(self)!r})"
+
+    # -- whole-store figures -------------------------------------------------------------
+
+    @property
+    def bytes(self) -> int:
+        return sum(self._bytes)
+
+    @property
+    def files(self) -> int:
+        return sum(self._files)
+
+    @property
+    def folders(self) -> int:
+        return sum(1 for f in self._flags if f & _DIR)
+
+    @property
+    def hardlinks(self) -> int:
+        """Duplicates to be replaced by a hard link (the rest are deleted)."""
+        return sum(1 for f in self._flags if f & _HARDLINK)
+
+    # -- order ---------------------------------------------------------------------------
+
+    def is_sorted(self) -> bool:
+        key = self.sort_key
+        last: tuple[str, bytes] | None = None
+        for i in range(len(self)):
+            now = key(i)
+            if last is not None and now < last:
+                return False
+            last = now
+        return True
+
+    def sorted(self) -> Actions:
+        """In (root, path) order: itself when the walk made it so (the usual case, at no
+        memory cost), else a sorted copy (keys for every row: only an odd tree pays)."""
+        if self.is_sorted():
+            return self
+        return self.select(sorted(range(len(self)), key=self.sort_key))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def merge(first: Actions, second: Actions) -> Actions:
+    """Two sorted stores as one sorted store (the walk's actions and the duplicates')."""
+    if not len(second):
+        return first
+    if not len(first):
+        return second
+    out = Actions()
+    i = j = 0
+    a_key, b_key = first.sort_key, second.sort_key
+    while i < len(first) and j < len(second):
+        if b_key(j) < a_key(i):
+            out.append(second[j])
+            j += 1
+        else:
+            out.append(first[i])
+            i += 1
+    out.extend(first[k] for k in range(i, len(first)))
+    out.extend(second[k] for k in range(j, len(second)))
+    return out
+
+
+_STATUSES = (None, *Status)
+_STATUS_IX = {s: i for i, s in enumerate(_STATUSES)}
+
+
+class Outcomes(Sequence[Outcome]):
+    """What apply did to each action, in plan order: dense columns over the plan's rows
+    (a status byte and two counts each), so a million outcomes hold no million objects."""
+
+    def __init__(self, actions: Sequence[Action]) -> None:
+        self.actions = actions
+        self._status = bytearray(len(actions))  # 0: no outcome (the run stopped first)
+        self._bytes = array("q", bytes(8 * len(actions)))
+        self._files = array("q", bytes(8 * len(actions)))
+        self._detail: dict[int, str] = {}
+        self._count = 0
+        self._positions: array[int] | None = None  # rows with an outcome, for indexing
+
+    def record(self, i: int, status: Status, detail: str | None, nbytes: int, files: int) -> None:
+        if not self._status[i]:
+            self._count += 1
+        self._status[i] = _STATUS_IX[status]
+        self._bytes[i], self._files[i] = nbytes, files
+        if detail is not None:
+            self._detail[i] = detail
+
+    def at(self, i: int) -> Outcome | None:
+        """The outcome of action `i`, or None when the run stopped before it."""
+        s = self._status[i]
+        if not s:
+            return None
+        status = _STATUSES[s]
+        assert status is not None
+        return Outcome(self.actions[i], status, self._detail.get(i), self._bytes[i], self._files[i])
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, i: int) -> Outcome: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Outcome]: ...
+
+    def __getitem__(self, i: int | slice) -> Outcome | list[Outcome]:
+        if self._positions is None or len(self._positions) != self._count:
+            self._positions = array("Q", (j for j, s in enumerate(self._status) if s))
+        if isinstance(i, slice):
+            return [self._at(j) for j in self._positions[i]]
+        return self._at(self._positions[i])
+
+    def _at(self, i: int) -> Outcome:
+        outcome = self.at(i)
+        assert outcome is not None
+        return outcome
+
+    def __iter__(self) -> Iterator[Outcome]:
+        for i in range(len(self._status)):
+            outcome = self.at(i)
+            if outcome is not None:
+                yield outcome
+
+    def with_status(self, status: Status) -> int:
+        return self._status.count(_STATUS_IX[status])
+
+    @property
+    def all_done(self) -> bool:
+        """Every outcome deleted or linked (rows with none are not asked about)."""
+        done = {_STATUS_IX[Status.DELETED], _STATUS_IX[Status.LINKED], 0}
+        return all(s in done for s in set(self._status))
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(self._bytes)
+
+    @property
+    def freed_files(self) -> int:
+        return sum(self._files)
