@@ -29,14 +29,13 @@ import os
 import secrets
 import stat
 import time
-import zlib
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gradio_clean.actions import Outcomes
 from gradio_clean.inuse import InUseWatcher
-from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Status
+from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Rule, Status
 from gradio_clean.removal import (
     Folder,
     Mount,
@@ -492,16 +491,29 @@ def _run_share(
 
 
 def _shares(plan: Plan, jobs: int) -> list[array[int]]:
-    """Whole items per share, so an item's actions and the folders it empties stay together.
-
-    An item goes to the share its name hashes to: no table of items is kept (a million
-    hash folders). A root's duplicates (and stray links) go to one worker: each link moves
-    the kept inode's ctime, which only the worker that made it knows (_DirChain.ctimes).
-    """
+    """Whole items per share, dealt in turn in plan order, so an item's actions and the
+    folders it empties stay together. An item's actions are next to each other in plan
+    order, so only the last item is remembered, not a table of a million. A root's
+    duplicates (and stray links) go to one worker: each link moves the kept inode's ctime,
+    which only the worker that made it knows for its own (_DirChain.ctimes)."""
     shares = [array("Q") for _ in range(jobs)]
-    item_key = plan.actions.item_key
-    for i in range(len(plan.actions)):
-        shares[zlib.crc32(item_key(i)) % jobs].append(i)
+    actions = plan.actions
+    dealt = -1
+    last: tuple[str, str] | None = None
+    duplicates: dict[str, int] = {}  # root -> its share
+    for i in range(len(actions)):
+        root = actions.root(i)
+        if actions.rule(i) is Rule.DUPLICATES:
+            if root not in duplicates:
+                dealt += 1
+                duplicates[root] = dealt % jobs
+            shares[duplicates[root]].append(i)
+            continue
+        item = (root, actions.item_rel(i))
+        if item != last:
+            dealt += 1
+            last = item
+        shares[dealt % jobs].append(i)
     return shares
 
 
