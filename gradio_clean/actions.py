@@ -21,23 +21,22 @@ _CATEGORIES = tuple(Category)
 _RULE_IX = {r: i for i, r in enumerate(_RULES)}
 _CATEGORY_IX = {c: i for i, c in enumerate(_CATEGORIES)}
 # Flag bits above the rule's index (the low 3 bits).
-_DIR, _HARDLINK, _STRAY, _AGE, _HEX = 8, 16, 32, 64, 128
+_DIR, _HARDLINK, _STRAY, _AGE = 8, 16, 32, 64
+# Bits above the category's index (the low 3 bits): how the path's head is packed.
+_SHA1, _SHA256 = 8, 16
+_PACKED = {0: 0, 20: _SHA1, 32: _SHA256}
 _HEX_DIGITS = frozenset("0123456789abcdef")
 _INT_COLUMNS = ("_ino", "_size", "_mtime", "_ctime", "_bytes", "_files", "_newest", "_age")
 _K = TypeVar("_K", bound=Hashable)
 
 
-def _encode(rel: str) -> tuple[bytes, bool]:
-    """A path as bytes, a leading sha1 or sha256 folder name (Gradio's) packed to half."""
+def _encode(rel: str) -> tuple[bytes, int]:
+    """A path as bytes, and how many leading bytes are a sha1 or sha256 folder name
+    (Gradio's) packed to half: 0, 20 or 32."""
     head, sep, rest = rel.partition("/")
     if len(head) in (40, 64) and _HEX_DIGITS.issuperset(head):
-        return bytes.fromhex(head) + os.fsencode(sep + rest), True
-    return os.fsencode(rel), False
-
-
-def _head(raw: bytes) -> int:
-    """How many bytes a packed name takes: 20 (sha1) or 32 (sha256)."""
-    return 20 if len(raw) == 20 or raw[20:21] == b"/" else 32
+        return bytes.fromhex(head) + os.fsencode(sep + rest), len(head) // 2
+    return os.fsencode(rel), 0
 
 
 def _intern(table: list[_K], index: dict[_K, int], value: _K) -> int:
@@ -97,9 +96,8 @@ class Actions(Sequence[Action]):
             | (_HARDLINK if a.hardlink else 0)
             | (_STRAY if a.stray_link else 0)
             | (_AGE if a.age_ns is not None else 0)
-            | (_HEX if packed else 0)
         )
-        self._cat.append(_CATEGORY_IX[a.category])
+        self._cat.append(_CATEGORY_IX[a.category] | _PACKED[packed])
         ident = a.identity
         self._dev.append(_intern(self._devs, self._devs_ix, ident.dev))
         self._reason.append(_intern(self._reasons, self._reasons_ix, a.reason))
@@ -157,13 +155,15 @@ class Actions(Sequence[Action]):
     def __len__(self) -> int:
         return len(self._flags)
 
-    def rel(self, i: int) -> str:
+    def _raw(self, i: int) -> tuple[bytes, int]:
         start = self._end[i - 1] if i else 0
-        raw = bytes(self._blob[start : self._end[i]])
-        if not self._flags[i] & _HEX:
-            return os.fsdecode(raw)
-        n = _head(raw)
-        return raw[:n].hex() + os.fsdecode(raw[n:])
+        packed = self._cat[i]
+        head = 20 if packed & _SHA1 else 32 if packed & _SHA256 else 0
+        return bytes(self._blob[start : self._end[i]]), head
+
+    def rel(self, i: int) -> str:
+        raw, head = self._raw(i)
+        return raw[:head].hex() + os.fsdecode(raw[head:]) if head else os.fsdecode(raw)
 
     def root(self, i: int) -> str:
         return self._roots[self._root[i]]
@@ -188,11 +188,9 @@ class Actions(Sequence[Action]):
 
     def sort_key(self, i: int) -> tuple[str, bytes]:
         """Root, then the path's own bytes: the order a plan is shown and applied in."""
-        start = self._end[i - 1] if i else 0
-        raw = bytes(self._blob[start : self._end[i]])
-        if self._flags[i] & _HEX:
-            n = _head(raw)
-            raw = raw[:n].hex().encode() + raw[n:]
+        raw, head = self._raw(i)
+        if head:
+            raw = raw[:head].hex().encode() + raw[head:]
         return self._roots[self._root[i]], raw
 
     @overload
@@ -217,7 +215,7 @@ class Actions(Sequence[Action]):
             rel=rel,
             item_rel=odd if odd is not None else rel[: self._item[i]],
             rule=_RULES[flags & 7],
-            category=_CATEGORIES[self._cat[i]],
+            category=_CATEGORIES[self._cat[i] & 7],
             is_dir=bool(flags & _DIR),
             bytes=self._bytes[i],
             files=self._files[i],

@@ -1,0 +1,136 @@
+"""The compact action store reads back exactly what was put in, in order."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradio_clean.actions import Actions, Outcomes, merge
+from gradio_clean.classify import Category, Role
+from gradio_clean.delete import apply_plan
+from gradio_clean.plan import Action, Identity, Rule, Status
+from gradio_clean.roots import Root
+from gradio_clean.rules import AgeBy, RuleSet, build_plan
+from tests.conftest import write
+
+HEX = "0123456789abcdef"
+# A sha256 name whose 21st byte is "/" (0x2f): packed, it must not read back as a sha1.
+SLASH_AT_20 = "ab" * 20 + "2f" + "cd" * 11
+
+names = st.one_of(
+    st.text(HEX, min_size=40, max_size=40),
+    st.text(HEX, min_size=64, max_size=64),
+    st.just(SLASH_AT_20),
+    st.text(st.characters(exclude_categories=["Cs"], exclude_characters="/\0"), max_size=12).filter(
+        bool
+    ),  # a name from the OS: lone surrogates only by escape, below
+    st.binary(min_size=1, max_size=12)
+    .filter(lambda b: b"/" not in b and b"\0" not in b)
+    .map(os.fsdecode),  # undecodable bytes: surrogate escapes
+)
+rels = st.lists(names, min_size=1, max_size=3).map("/".join)
+ints = st.integers(min_value=0, max_value=2**62)
+
+
+@st.composite
+def actions(draw: st.DrawFn) -> Action:
+    rel = draw(rels)
+    item = draw(st.sampled_from([rel, rel.split("/")[0], "elsewhere"]))
+    keep = draw(st.none() | st.just("/r/kept"))
+    return Action(
+        root=draw(st.sampled_from(["/r", "/r2", "/tmp/gradio"])),
+        rel=rel,
+        item_rel=item,
+        rule=draw(st.sampled_from(Rule)),
+        category=draw(st.sampled_from(Category)),
+        is_dir=draw(st.booleans()),
+        bytes=draw(ints),
+        files=draw(ints),
+        reason=draw(st.sampled_from(["older than 7d", "idle", "same content as x"])),
+        identity=Identity(draw(ints), draw(ints), draw(ints), draw(ints), draw(ints)),
+        newest_ns=draw(ints),
+        keep=keep,
+        keep_identity=None if keep is None else Identity(1, 2, 3, 4, 5),
+        hardlink=draw(st.booleans()),
+        stray_link=draw(st.booleans()),
+        age_ns=draw(st.none() | ints),
+    )
+
+
+def order(a: Action) -> tuple[str, bytes]:
+    return a.root, os.fsencode(a.rel)
+
+
+@settings(max_examples=200)
+@given(st.lists(actions(), max_size=30))
+def test_every_field_reads_back_as_it_was_written(written: list[Action]) -> None:
+    store = Actions(written)
+    assert len(store) == len(written)
+    assert list(store) == written
+    assert [store[i] for i in range(-len(written), 0)] == written
+    assert [store.rel(i) for i in range(len(store))] == [a.rel for a in written]
+    assert [store.item_rel(i) for i in range(len(store))] == [a.item_rel for a in written]
+    assert store.bytes == sum(a.bytes for a in written)
+    assert store.files == sum(a.files for a in written)
+    assert store.folders == sum(a.is_dir for a in written)
+    assert store.hardlinks == sum(a.hardlink for a in written)
+    # what a forked worker sends back
+    assert pickle.loads(pickle.dumps(store)) == written  # noqa: S301
+
+
+@given(st.lists(actions(), max_size=20), st.lists(actions(), max_size=20))
+def test_joined_and_cut_stores_read_as_the_lists_would(
+    first: list[Action], second: list[Action]
+) -> None:
+    store = Actions(first)
+    store.extend(Actions(second))
+    assert list(store) == first + second
+    assert list(store.tail(len(first))) == second
+
+
+@given(st.lists(actions(), max_size=30), st.lists(actions(), max_size=30))
+def test_sorted_and_merged_in_root_then_path_bytes_order(
+    first: list[Action], second: list[Action]
+) -> None:
+    assert list(Actions(first).sorted()) == sorted(first, key=order)
+    merged = merge(Actions(first).sorted(), Actions(second).sorted())
+    assert [order(a) for a in merged] == sorted(order(a) for a in first + second)
+
+
+def test_outcomes_are_kept_by_plan_index() -> None:
+    plan = Actions(
+        Action("/r", f"{n}", f"{n}", Rule.OLDER_THAN, Category.CACHE, True, 1, 1, "old",
+               Identity(1, n, 0, 0), 0)
+        for n in range(4)
+    )  # fmt: skip
+    outcomes = Outcomes(plan)
+    outcomes.record(2, Status.SKIPPED, "in use", 0, 0)
+    outcomes.record(0, Status.DELETED, None, 5, 1)
+    assert [(o.action.rel, o.status, o.detail) for o in outcomes] == [
+        ("0", Status.DELETED, None),
+        ("2", Status.SKIPPED, "in use"),
+    ]
+    assert len(outcomes) == 2 and outcomes[1].action.rel == "2" and outcomes.at(1) is None
+    assert outcomes.with_status(Status.DELETED) == 1 and outcomes.freed_bytes == 5
+    assert not outcomes.all_done
+
+
+def test_a_sha256_folder_whose_packed_name_holds_a_slash_is_pruned(tmp_path: Path) -> None:
+    """Regression: byte 20 of the packed name being "/" read back as a sha1 and a tail, a
+    path that does not exist, so the folder was never deleted."""
+    temp = tmp_path / "temp"
+    write(temp / SLASH_AT_20 / "image.webp", b"x" * 10, age=3 * 86400)
+    plan = build_plan(
+        [Root(str(temp), Role.TEMP, "t")],
+        RuleSet(older_than=86400.0, age_by=AgeBy.MTIME),
+        now=time.time(),
+    )
+    assert [a.rel for a in plan.actions] == [SLASH_AT_20]
+    result = apply_plan(plan, why=lambda _dev, _ino: None, jobs=1)
+    assert [o.status for o in result.outcomes] == [Status.DELETED]
+    assert not (temp / SLASH_AT_20).exists()
