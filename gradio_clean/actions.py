@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from array import array
 from collections.abc import Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from gradio_clean.classify import Category
@@ -47,6 +48,18 @@ def _intern(table: list[_K], index: dict[_K, int], value: _K) -> int:
     return i
 
 
+@dataclass
+class Going:
+    """What a plan frees: deletions (bytes, files, folders) and links apart."""
+
+    bytes: int
+    files: int
+    folders: int
+    links: int
+    link_bytes: int
+    link_files: int
+
+
 class Actions(Sequence[Action]):
     """Append-only columns of actions, read back as Action values in order."""
 
@@ -75,12 +88,16 @@ class Actions(Sequence[Action]):
         self._newest = array("q")
         self._age = array("q")
         self._keep: dict[int, tuple[str, Identity | None]] = {}  # duplicates only
+        # Reading order, when it is not the order rows were written in (see sort).
+        self._order: array[int] | None = None
         self.extend(actions)
 
     # -- writing -------------------------------------------------------------------------
 
     def append(self, a: Action) -> None:
         n = len(self._flags)
+        if self._order is not None:
+            self._order.append(n)
         raw, packed = _encode(a.rel)
         self._root.append(_intern(self._roots, self._roots_ix, a.root))
         self._blob += raw
@@ -122,6 +139,11 @@ class Actions(Sequence[Action]):
     def _absorb(self, other: Actions) -> None:
         """Another store's rows after these, column by column (a forked worker's share)."""
         n = len(self)
+        if self._order is not None or other._order is not None:
+            mine = self._order if self._order is not None else array("I", range(n))
+            theirs = other._order if other._order is not None else range(len(other))
+            mine.extend(n + p for p in theirs)
+            self._order = mine
         roots = [_intern(self._roots, self._roots_ix, r) for r in other._roots]
         devs = [_intern(self._devs, self._devs_ix, d) for d in other._devs]
         reasons = [_intern(self._reasons, self._reasons_ix, r) for r in other._reasons]
@@ -155,43 +177,52 @@ class Actions(Sequence[Action]):
     def __len__(self) -> int:
         return len(self._flags)
 
+    def _row(self, i: int) -> int:
+        """Where the i-th action in reading order is stored."""
+        return i if self._order is None else self._order[i]
+
     def _raw(self, i: int) -> tuple[bytes, int]:
+        """Stored row i's path bytes and how many of them are a packed hash name."""
         start = self._end[i - 1] if i else 0
         packed = self._cat[i]
         head = 20 if packed & _SHA1 else 32 if packed & _SHA256 else 0
         return bytes(self._blob[start : self._end[i]]), head
 
     def rel(self, i: int) -> str:
-        raw, head = self._raw(i)
+        raw, head = self._raw(self._row(i))
         return raw[:head].hex() + os.fsdecode(raw[head:]) if head else os.fsdecode(raw)
 
     def root(self, i: int) -> str:
-        return self._roots[self._root[i]]
+        return self._roots[self._root[self._row(i)]]
 
     def bytes_of(self, i: int) -> int:
-        return self._bytes[i]
+        return self._bytes[self._row(i)]
 
     def rule(self, i: int) -> Rule:
-        return _RULES[self._flags[i] & 7]
+        return _RULES[self._flags[self._row(i)] & 7]
 
     def item_rel(self, i: int) -> str:
-        odd = self._item_odd.get(i)
-        return odd if odd is not None else self.rel(i)[: self._item[i]]
+        row = self._row(i)
+        odd = self._item_odd.get(row)
+        return odd if odd is not None else self.rel(i)[: self._item[row]]
 
     def item_key(self, i: int) -> bytes:
         """Which item the action belongs to, for sharing apply out item by item; a root's
         duplicates count as one item (see delete._shares)."""
-        root = self._roots[self._root[i]]
-        if self._flags[i] & 7 == _RULE_IX[Rule.DUPLICATES]:
+        root = self.root(i)
+        if self.rule(i) is Rule.DUPLICATES:
             return os.fsencode(f"{root}\0\0duplicates")
         return os.fsencode(f"{root}\0{self.item_rel(i)}")
 
     def sort_key(self, i: int) -> tuple[str, bytes]:
         """Root, then the path's own bytes: the order a plan is shown and applied in."""
-        raw, head = self._raw(i)
+        return self._key(self._row(i))
+
+    def _key(self, row: int) -> tuple[str, bytes]:
+        raw, head = self._raw(row)
         if head:
             raw = raw[:head].hex().encode() + raw[head:]
-        return self._roots[self._root[i]], raw
+        return self._roots[self._root[row]], raw
 
     @overload
     def __getitem__(self, i: int) -> Action: ...
@@ -206,8 +237,9 @@ class Actions(Sequence[Action]):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(i)
-        flags = self._flags[i]
         rel = self.rel(i)
+        i = self._row(i)
+        flags = self._flags[i]
         odd = self._item_odd.get(i)
         keep, keep_identity = self._keep.get(i, (None, None))
         return Action(
@@ -263,6 +295,30 @@ class Actions(Sequence[Action]):
     def folders(self) -> int:
         return sum(1 for f in self._flags if f & _DIR)
 
+    def going(self, skipped: Iterable[int] = ()) -> Going:
+        """What the actions not `skipped` (reading positions) free, links apart."""
+        links = link_bytes = link_files = link_folders = 0
+        for row, flags in enumerate(self._flags):
+            if flags & _HARDLINK:
+                links += 1
+                link_bytes += self._bytes[row]
+                link_files += self._files[row]
+                link_folders += bool(flags & _DIR)
+        deleted = (self.bytes - link_bytes, self.files - link_files, self.folders - link_folders)
+        out = Going(*deleted, links, link_bytes, link_files)
+        for i in skipped:
+            row = self._row(i)
+            flags = self._flags[row]
+            if flags & _HARDLINK:
+                out.links -= 1
+                out.link_bytes -= self._bytes[row]
+                out.link_files -= self._files[row]
+            else:
+                out.bytes -= self._bytes[row]
+                out.files -= self._files[row]
+                out.folders -= bool(flags & _DIR)
+        return out
+
     @property
     def hardlinks(self) -> int:
         """Duplicates to be replaced by a hard link (the rest are deleted)."""
@@ -272,20 +328,28 @@ class Actions(Sequence[Action]):
 
     def is_sorted(self) -> bool:
         key = self.sort_key
-        last: tuple[str, bytes] | None = None
-        for i in range(len(self)):
-            now = key(i)
-            if last is not None and now < last:
-                return False
-            last = now
-        return True
+        return all(key(i) <= key(i + 1) for i in range(len(self) - 1))
 
-    def sorted(self) -> Actions:
-        """In (root, path) order: itself when the walk made it so (the usual case, at no
-        memory cost), else a sorted copy (keys for every row: only an odd tree pays)."""
+    def sort(self) -> None:
+        """Into (root, path) order, in place, rows left where they are: only a reading
+        order of 4 bytes a row is added, and keys are made for one bucket of rows (same
+        root, same first two bytes) at a time, never for all."""
         if self.is_sorted():
-            return self
-        return self.select(sorted(range(len(self)), key=self.sort_key))
+            return
+        roots = {r: n for n, r in enumerate(sorted(self._roots))}
+        buckets: dict[tuple[int, bytes], array[int]] = {}
+        for row in range(len(self)):
+            raw, head = self._raw(row)
+            first = raw[:1].hex().encode() if head else raw[:2]
+            bucket = (roots[self._roots[self._root[row]]], first)
+            if bucket not in buckets:
+                buckets[bucket] = array("I")
+            buckets[bucket].append(row)
+        order = array("I")
+        for bucket in sorted(buckets):
+            rows = buckets.pop(bucket)
+            order.extend(sorted(rows, key=self._key))
+        self._order = order
 
     def __getstate__(self) -> dict[str, Any]:
         return self.__dict__
@@ -295,24 +359,11 @@ class Actions(Sequence[Action]):
 
 
 def merge(first: Actions, second: Actions) -> Actions:
-    """Two sorted stores as one sorted store (the walk's actions and the duplicates')."""
-    if not len(second):
-        return first
-    if not len(first):
-        return second
-    out = Actions()
-    i = j = 0
-    a_key, b_key = first.sort_key, second.sort_key
-    while i < len(first) and j < len(second):
-        if b_key(j) < a_key(i):
-            out.append(second[j])
-            j += 1
-        else:
-            out.append(first[i])
-            i += 1
-    out.extend(first[k] for k in range(i, len(first)))
-    out.extend(second[k] for k in range(j, len(second)))
-    return out
+    """Both stores' actions in (root, path) order: the second's rows join the first's."""
+    if len(second):
+        first.extend(second)
+        first.sort()
+    return first
 
 
 _STATUSES = (None, *Status)

@@ -368,7 +368,7 @@ class _Cut:
                     self.ledger.free(root, -self.estimates.get(index, 0))
                     continue
             kept.append(action)
-        return merge(kept, Actions(self.evicted.values()).sorted())
+        return merge(kept, Actions(self.evicted.values()))
 
     def summary(self, t: _Target, plan: Plan) -> BudgetTarget:
         ledger = self.ledger

@@ -269,13 +269,8 @@ class Plan:
     @property
     def to_free(self) -> tuple[int, int, int]:
         """Bytes, files and folders of the actions the preflight expects to go."""
-        nbytes = files = folders = 0
-        for action, skip in self.expected():
-            if skip is None:
-                nbytes += action.bytes
-                files += action.files
-                folders += action.is_dir
-        return nbytes, files, folders
+        going = self.actions.going(self.skips)
+        return going.bytes + going.link_bytes, going.files + going.link_files, going.folders
 
 
 @dataclass(frozen=True, slots=True)

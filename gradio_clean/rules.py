@@ -341,12 +341,7 @@ class _RootPlanner:
             then = max(picks.age)
             self.actions.append(folder_action(self.root.path, item, rule, self._reason(rule), then))
             return
-        rels = list(picks.rels())
-        order = range(len(rels))
-        if any(rels[i] > rels[i + 1] for i in range(len(rels) - 1)):  # plan order: by path
-            order = sorted(order, key=lambda i: os.fsencode(rels[i]))  # type: ignore[assignment]
-        for i in order:
-            rel = rels[i]
+        for i, rel in enumerate(picks.rels()):  # in walk order: the plan is sorted at the end
             category, rule = _PICK_KINDS[picks.kind[i]]
             self.actions.append(
                 file_action(
@@ -531,7 +526,8 @@ class _Planning:
             planner.stray_actions()
             if self.rules.duplicates:
                 planner.duplicate_actions(lambda p, m: self.warnings.append(ScanWarning(p, m)))
-            stores.append(merge(planner.actions.sorted(), planner.extra.sorted()))
+            planner.actions.sort()
+            stores.append(merge(planner.actions, planner.extra))
             reported.extend(planner.reported)
         actions = stores[0] if len(stores) == 1 else Actions()
         for store in stores if len(stores) > 1 else ():

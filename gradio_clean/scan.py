@@ -13,6 +13,7 @@ on the way, in counts.py.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import resource
 import stat
@@ -158,12 +159,29 @@ class _RootWalker:
 
     def _container(self, fd: int, rel: str, role: Role) -> None:
         """Classify each child of a root (or nested .gradio) and walk it as one item."""
+        self._container_names(fd, rel, role, self._listing(fd, rel))
+
+    def _listing(self, fd: int, rel: str, share: int = 0, shares: int = 1) -> Iterator[str]:
+        """A folder's names as the kernel hands them out, never all at once (a root of a
+        million hash folders: ~110 MB as a list). With `shares`, only the names whose
+        hash falls to `share` (forked workers share the parent's hash seed)."""
+        # A descriptor of its own: a scandir of `fd` itself would share its offset with
+        # every worker forked with it, and each would read only part of the folder.
         try:
-            names = os.listdir(fd)
+            own = os.open(".", DIR_FLAGS, dir_fd=fd)
         except OSError as exc:
             self.warn(self._path(rel), open_error_reason(exc))
             return
-        self._container_names(fd, rel, role, _drained(names))
+        try:
+            with os.scandir(own) as listing:  # scandir reads a copy of `own`
+                for entry in listing:
+                    name = entry.name
+                    if shares == 1 or hash(name) % shares == share:
+                        yield name
+        except OSError as exc:
+            self.warn(self._path(rel), open_error_reason(exc))
+        finally:
+            os.close(own)
 
     def _container_names(self, fd: int, rel: str, role: Role, names: Iterable[str]) -> None:
         for name in names:
@@ -382,40 +400,43 @@ class _RootWalker:
         return None if listing is None else (listing[0], listing[1], rel, cat, depth + 1)
 
 
-def _drained(names: list[str]) -> Iterator[str]:
-    """The names in sorted order, each dropped from the list as it is handed out: a
-    million names (~110 MB) shrink as the plan they turn into grows. Items in name order
-    make a plan come out sorted, with no sort of its own."""
-    names.sort(reverse=True)
-    while names:
-        yield names.pop()
+def _count(fd: int, most: int) -> int:
+    """How many entries the folder has, counting up to `most` (0 if it cannot be read:
+    the walk then says why)."""
+    try:
+        own = os.open(".", DIR_FLAGS, dir_fd=fd)
+    except OSError:
+        return 0
+    try:
+        with os.scandir(own) as listing:
+            return sum(1 for _ in itertools.islice(listing, most))
+    except OSError:
+        return 0
+    finally:
+        os.close(own)
 
 
 def _walk_shared(walker: _RootWalker, fd: int) -> None:
     """Share the root's entries among forked workers; each sends its Counts back."""
     root, hooks = walker.root, walker.hooks
-    try:
-        names = os.listdir(fd)
-    except OSError as exc:
-        walker.warn(root.path, open_error_reason(exc))
+    jobs = walker.jobs
+    if jobs >= 2:  # as many workers as entries at most, and none for a small root
+        seen = _count(fd, max(jobs, FORK_MIN_ENTRIES))
+        jobs = 1 if walker.auto_jobs and seen < FORK_MIN_ENTRIES else min(jobs, seen)
+    if jobs < 2:
+        walker._container_names(fd, "", root.role, walker._listing(fd, ""))
         return
-    jobs = min(walker.jobs, len(names))
-    if jobs < 2 or (walker.auto_jobs and len(names) < FORK_MIN_ENTRIES):
-        walker._container_names(fd, "", root.role, _drained(names))
-        return
-    names.sort()  # contiguous shares of sorted names: their plans join up in order
-    shares = [names[len(names) * i // jobs : len(names) * (i + 1) // jobs] for i in range(jobs)]
-    del names
 
     def work(share: Share) -> _Counted | None:
         if share.index == 0:  # here, in the parent: counts go straight into the walker's
             walker.tell = share.report
-            walker._container_names(fd, "", root.role, _drained(shares[0]))
+            walker._container_names(fd, "", root.role, walker._listing(fd, "", 0, jobs))
             return None
         # the share's own warnings only: the parent caps and counts the sum
         other = _RootWalker(root, walker.counts.fresh(), Warnings(), hooks)
         other.dev, other.tell = walker.dev, share.report
-        other._container_names(fd, "", root.role, _drained(shares[share.index]))
+        names = other._listing(fd, "", share.index, jobs)
+        other._container_names(fd, "", root.role, names)
         export = hooks.export if share.forked else None  # else the hooks ran here
         return _Counted(other.counts, other.warnings, export() if export else None)
 

@@ -78,30 +78,22 @@ def _in(files: int, folders: int) -> str:
 
 def dry_run_summary(plan: Plan) -> list[str]:
     """What --apply would do, deletions and links apart, leaving out forecast skips."""
-    going = links = nbytes = files = folders = link_bytes = 0  # one pass: no list of a plan
-    for a, skip in plan.expected():
-        if skip is not None:
-            continue
-        going += 1
-        if a.hardlink:
-            links += 1
-            link_bytes += a.bytes
-        else:
-            nbytes += a.bytes
-            files += a.files
-            folders += a.is_dir
+    going = plan.actions.going(plan.skips)
+    links = going.links
     lines = []
-    if links < going or not links:
-        lines.append(f"Would free {size(nbytes)} in {_in(files, folders)}.")
+    if going.files or going.folders or not links:
+        lines.append(f"Would free {size(going.bytes)} in {_in(going.files, going.folders)}.")
     if links:
-        lines.append(f"Would link {plural(links, 'copy', 'copies')}, freeing {size(link_bytes)}.")
+        lines.append(
+            f"Would link {plural(links, 'copy', 'copies')}, freeing {size(going.link_bytes)}."
+        )
     if plan.skips:
         skipped = plural(len(plan.skips), "entry", "entries")
         lines[0] = f"{lines[0][:-1]}; {skipped} would be skipped (see the status column)."
     lines += _reported_line(plan)
     lines += budget_lines(plan)
     if plan.actions.hardlinks:
-        verbs = "delete and link" if links < going else "link"
+        verbs = "delete and link" if going.files or going.folders else "link"
         lines.append(f"Dry run: nothing was deleted or linked. Re-run with --apply to {verbs}.")
     else:
         lines.append("Dry run: nothing was deleted. Re-run with --apply to delete.")

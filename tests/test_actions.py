@@ -97,9 +97,15 @@ def test_joined_and_cut_stores_read_as_the_lists_would(
 def test_sorted_and_merged_in_root_then_path_bytes_order(
     first: list[Action], second: list[Action]
 ) -> None:
-    assert list(Actions(first).sorted()) == sorted(first, key=order)
-    merged = merge(Actions(first).sorted(), Actions(second).sorted())
+    store = Actions(first)
+    store.sort()
+    assert list(store) == sorted(first, key=order)
+    merged = merge(store, Actions(second))
     assert [order(a) for a in merged] == sorted(order(a) for a in first + second)
+    n = len(merged)
+    merged.extend(Actions(first))  # rows added after a sort are read after the rest
+    assert list(merged)[n:] == first
+    assert pickle.loads(pickle.dumps(merged)) == list(merged)  # noqa: S301
 
 
 def test_outcomes_are_kept_by_plan_index() -> None:
@@ -134,3 +140,28 @@ def test_a_sha256_folder_whose_packed_name_holds_a_slash_is_pruned(tmp_path: Pat
     result = apply_plan(plan, why=lambda _dev, _ino: None, jobs=1)
     assert [o.status for o in result.outcomes] == [Status.DELETED]
     assert not (temp / SLASH_AT_20).exists()
+
+
+@given(st.lists(actions(), max_size=30), st.data())
+def test_what_goes_is_every_action_not_skipped_links_apart(
+    written: list[Action], data: st.DataObject
+) -> None:
+    store = Actions(written)
+    store.sort()
+    skipped = data.draw(
+        st.sets(st.integers(0, max(0, len(written) - 1))) if written else st.just(set())
+    )
+    going = store.going(skipped)
+    kept = [a for i, a in enumerate(store) if i not in skipped]
+    deleted = [a for a in kept if not a.hardlink]
+    linked = [a for a in kept if a.hardlink]
+    assert (going.bytes, going.files, going.folders) == (
+        sum(a.bytes for a in deleted),
+        sum(a.files for a in deleted),
+        sum(a.is_dir for a in deleted),
+    )
+    assert (going.links, going.link_bytes, going.link_files) == (
+        len(linked),
+        sum(a.bytes for a in linked),
+        sum(a.files for a in linked),
+    )

@@ -2,8 +2,9 @@
 
 A real cgroup with a memory limit, made here (cgroup v1's memory controller, or a
 cgroup v2 folder with the memory controller; skipped where neither can be made),
-and a real tree of empty files: one hash folder holding all of them, and the same
-number spread over hash folders of 100. The dry run and then --apply must exit 0
+and a real tree of empty files: one hash folder holding all of them, the same number
+spread over hash folders of 100, and one hash folder per file (Gradio's own shape:
+an action per folder). The dry run and then --apply must exit 0
 with no OOM kill in the cgroup. The 1M-file case is marked slow (run it with
 `-m slow`); the 200k case runs in the normal suite under a proportionally smaller
 ceiling (the interpreter and its imports alone take ~40 MB).
@@ -142,7 +143,12 @@ def _prune_within(cgroup: type[MemoryCgroup], temp: Path, limit: int, files: int
     assert not any(temp.iterdir()), "--apply left files behind"
 
 
-@pytest.mark.parametrize("per_folder", [200_000, PER_FOLDER], ids=["one-folder", "many-folders"])
+# Gradio's own shape: a hash folder per upload, one file in it. Each is an action of its own.
+SHAPES = [200_000, PER_FOLDER, 1]
+SHAPE_IDS = ["one-folder", "many-folders", "hash-folders"]
+
+
+@pytest.mark.parametrize("per_folder", SHAPES, ids=SHAPE_IDS)
 def test_prune_of_200k_files_within_128_mib(
     cgroup: type[MemoryCgroup], tmp_path: Path, per_folder: int
 ) -> None:
@@ -152,7 +158,7 @@ def test_prune_of_200k_files_within_128_mib(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("per_folder", [1_000_000, PER_FOLDER], ids=["one-folder", "many-folders"])
+@pytest.mark.parametrize("per_folder", [1_000_000, PER_FOLDER, 1], ids=SHAPE_IDS)
 def test_prune_of_1m_files_within_256_mib(
     cgroup: type[MemoryCgroup], tmp_path: Path, per_folder: int
 ) -> None:
