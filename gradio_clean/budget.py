@@ -329,14 +329,15 @@ class _Cut:
         """The units the budget may evict, least recently used first; a tie by root, then
         rel (sorted by last use alone, then each run of equal ones by its paths)."""
         units = self.units
-        flags, age = units.flags, units.age
+        flags, age, roots, root = units.flags, units.age, units.roots, units.root
+        root_fs = self.root_fs
+        latest = self.now_ns - self.young_ns  # a unit used after this is young (see _young)
         order = [
             i
             for i in range(len(units))
-            if flags[i] & _STATE == ELIGIBLE and self._known(i) and not self._young(i)
+            if flags[i] & _STATE == ELIGIBLE and root_fs[root[i]] is not None and age[i] <= latest
         ]
         order.sort(key=age.__getitem__)
-        roots, root = units.roots, units.root
         out: list[int] = []
         for _, run in groupby(order, key=age.__getitem__):
             tied = list(run)

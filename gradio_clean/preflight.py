@@ -105,7 +105,8 @@ class Forecast:
         root = self.roots[path]
         if root is None:
             return None  # apply will fail on it and say why; nothing to forecast
-        if root.walk_all or self.unsure or _holds(os.path.join(path, rel), self.mounts):
+        mounts = self.mounts
+        if root.walk_all or self.unsure or (mounts and _holds(os.path.join(path, rel), mounts)):
             return root.folder(rel, snap)
         return root.found.get(rel)
 
