@@ -1,11 +1,12 @@
 """--max-size and --min-free: evict whole units, least recently used first.
 
 A unit is what Gradio writes as one: a top-level item of a root (a hash folder, a
-session folder, a leftover, a loose file). The walk keeps one small record per unit,
-never per file, so the cut sorts units. Usage is counted as du counts it: allocated
-blocks, each hard-linked inode once. Units share inodes when duplicates were linked,
-so a unit frees a shared inode only when the last of its links goes: the remaining
-links are tracked for inodes with more than one link, and only for those.
+session folder, a leftover, a loose file). The walk keeps one row of flat columns per
+unit (no object each, nothing per file), and the cut sorts an index of the units.
+Usage is counted as du counts it: allocated blocks, each hard-linked inode once.
+Units share inodes when duplicates were linked, so a unit frees a shared inode only
+when the last of its links goes: the remaining links are tracked for inodes with more
+than one link, and only for those.
 
 The budget runs after the other rules are planned: what they free counts first, and
 the budget evicts only what is still needed. A unit evicted whole supersedes the
@@ -19,180 +20,215 @@ next one goes instead.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import os
-from collections.abc import Iterable, Sequence
+import sys
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
 
-from gradio_clean.actions import Actions, merge
+from gradio_clean.actions import Actions
 from gradio_clean.classify import Category
 from gradio_clean.durations import format_duration
-from gradio_clean.filesystems import mount_point
-from gradio_clean.plan import Action, Budget, BudgetTarget, Identity, Plan, Rule
+from gradio_clean.filesystems import Filesystem, filesystems_of
+from gradio_clean.plan import Action, Budget, BudgetTarget, Plan, Rule, whole_action
 from gradio_clean.preflight import Forecast
 from gradio_clean.scan import Item
 from gradio_clean.sizes import MinFree, format_size, human_size
 
 LRU = "least recently used"
 _Link = tuple[int, int, int, int]  # dev, ino, allocated bytes, st_nlink: one link occurrence
-ELIGIBLE, PROTECTED, PLANNED = 0, 1, 2
-
-
-@dataclass(slots=True)
-class Unit:
-    """One eviction unit, as little as the cut and its action need."""
-
-    root: str
-    rel: str
-    category: Category
-    is_dir: bool
-    dev: int
-    ino: int
-    size: int  # apparent bytes (Item.bytes)
-    files: int
-    mtime_ns: int
-    newest_ns: int
-    age_ns: int  # last use: the newest --age-by timestamp inside
-    disk: int  # allocated bytes of entries with one link (Item.disk_bytes less `links`)
-    links: tuple[_Link, ...]  # multiply-linked inodes inside, one entry per link
-    state: int  # ELIGIBLE, PROTECTED (out of scope) or PLANNED (whole by another rule)
-
-    def action(self, rule: Rule, reason: str) -> Action:
-        identity = Identity(self.dev, self.ino, 0 if self.is_dir else self.size, self.mtime_ns)
-        return Action(
-            root=self.root,
-            rel=self.rel,
-            item_rel=self.rel,
-            rule=rule,
-            category=self.category,
-            is_dir=self.is_dir,
-            bytes=self.size,
-            files=self.files,
-            reason=reason,
-            identity=identity,
-            newest_ns=self.newest_ns,
-            age_ns=self.age_ns,
-        )
+ELIGIBLE, PROTECTED, PLANNED = 0, 1, 2  # a unit's state: flags & _STATE
+_STATE, _DIR, _CATEGORY_SHIFT = 3, 4, 3  # flags: category << 3 | is_dir << 2 | state
+_CATEGORIES = tuple(Category)
+_CATEGORY_INDEX = {c: i for i, c in enumerate(_CATEGORIES)}
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+_UNASKED, _FREE, _BUSY = 0, 1, 2  # what the forecast said of a unit
 
 
 class UnitCollector:
-    """Fed by the planner's walk of one root: each file, then its item."""
+    """The eviction units of a walk in flat columns, ~110 bytes a unit and no object each
+    (issue 9: sort the units, not the files). The planner puts each multiply-linked file
+    of the current item in `pending`, then hands over the item."""
 
-    def __init__(self) -> None:
-        self.units: list[Unit] = []
+    def __init__(self, root: str | None = None) -> None:
+        self.roots: list[str] = [] if root is None else [root]
+        self.root = array("H")  # index into roots
+        self.rels = bytearray()  # each unit's rel, encoded as os.fsencode does, back to back
+        self.rel_end = array("Q")  # where each unit's rel ends in `rels`
+        self.flags = bytearray()  # category, is_dir and state (ELIGIBLE, PROTECTED, PLANNED)
+        self.dev, self.ino = array("Q"), array("Q")
+        self.size, self.files = array("Q"), array("Q")  # apparent bytes (Item.bytes), files
+        self.mtime, self.newest = array("q"), array("q")
+        self.age = array("q")  # last use: the newest --age-by timestamp inside
+        self.disk = array("Q")  # allocated bytes of entries with one link (less the links)
+        # Multiply-linked inodes inside units: one row per link, a unit's rows together.
+        self.link_unit = array("I")
+        self.link_dev, self.link_ino = array("Q"), array("Q")
+        self.link_disk, self.link_nlink = array("Q"), array("Q")
+        self.pending: list[_Link] = []  # the current item's, until on_item takes them
         self.selected_disk: dict[tuple[int, int], int] = {}  # files other rules picked
-        self._links: list[_Link] = []
-        self._ok = True
 
-    def on_file(self, st: os.stat_result, allowed: bool) -> None:
-        if not allowed:
-            self._ok = False
-        if st.st_nlink > 1:
-            self._links.append((st.st_dev, st.st_ino, st.st_blocks * 512, st.st_nlink))
+    def __len__(self) -> int:
+        return len(self.flags)
 
     def on_selected(self, st: os.stat_result) -> None:
         """A file another rule planned on its own: what deleting it frees."""
         if st.st_nlink == 1:
             self.selected_disk[(st.st_dev, st.st_ino)] = st.st_blocks * 512
 
-    def on_item(self, root: str, item: Item, *, in_scope: bool, planned: bool) -> None:
-        links, self._links = tuple(self._links), []
-        ok, self._ok = self._ok, True
-        shared = {(dev, ino): disk for dev, ino, disk, _ in links}
+    def on_item(self, item: Item, *, in_scope: bool, planned: bool) -> None:
+        """One unit; `in_scope`: the item and every file in it are in the rules' scope."""
+        i = len(self.flags)
+        disk = item.disk_bytes
+        if self.pending:
+            links, self.pending = self.pending, []
+            shared = {}
+            for dev, ino, blocks, nlink in links:
+                shared[dev, ino] = blocks
+                self.link_unit.append(i)
+                self.link_dev.append(dev)
+                self.link_ino.append(ino)
+                self.link_disk.append(blocks)
+                self.link_nlink.append(nlink)
+            disk = max(0, disk - sum(shared.values()))
         if planned:
             state = PLANNED
-        elif in_scope and ok and item.other == 0:
+        elif in_scope and item.other == 0:
             state = ELIGIBLE
         else:
             state = PROTECTED
-        self.units.append(
-            Unit(
-                root,
-                item.rel,
-                item.category,
-                item.is_dir,
-                item.dev,
-                item.ino,
-                item.bytes,
-                item.files,
-                item.mtime_ns,
-                item.newest_ns,
-                item.age_ns,
-                max(0, item.disk_bytes - sum(shared.values())),
-                links,
-                state,
-            )
+        self.root.append(0)
+        self.rels += item.rel.encode(_FS_ENCODING, _FS_ERRORS)
+        self.rel_end.append(len(self.rels))
+        self.flags.append(
+            _CATEGORY_INDEX[item.category] << _CATEGORY_SHIFT | item.is_dir << 2 | state
         )
+        self.dev.append(item.dev)
+        self.ino.append(item.ino)
+        self.size.append(item.bytes)
+        self.files.append(item.files)
+        self.mtime.append(item.mtime_ns)
+        self.newest.append(item.newest_ns)
+        self.age.append(item.age_ns)
+        self.disk.append(disk)
 
     def absorb(self, other: UnitCollector) -> None:
-        self.units.extend(other.units)
+        """Append another walk's units (a worker's share, or another root's)."""
+        n, base = len(self), len(self.rels)
+        remap = array("H", (self._root_index(r) for r in other.roots))
+        if len(remap) == 1:
+            self.root += remap * len(other)
+        else:
+            self.root.extend(remap[r] for r in other.root)
+        self.rels += other.rels
+        self.rel_end.extend(base + end for end in other.rel_end)
+        self.flags += other.flags
+        self.link_unit.extend(n + i for i in other.link_unit)
+        for name in _COLUMNS:
+            getattr(self, name).extend(getattr(other, name))
         self.selected_disk.update(other.selected_disk)
 
+    def _root_index(self, root: str) -> int:
+        if root not in self.roots:
+            self.roots.append(root)
+        return self.roots.index(root)
 
-@dataclass
-class _Filesystem:
-    dev: int
-    mount: str
-    size: int
-    avail: int
-    roots: list[str]
-    frsize: int
+    def rel(self, i: int) -> str:
+        start = self.rel_end[i - 1] if i else 0
+        return self.rels[start : self.rel_end[i]].decode(_FS_ENCODING, _FS_ERRORS)
+
+    def state(self, i: int) -> int:
+        return self.flags[i] & _STATE
+
+    def action(self, i: int, rel: str, rule: Rule, reason: str) -> Action:
+        """Unit `i` (whose rel is `rel`) evicted whole: the one place such actions are built."""
+        flags = self.flags[i]
+        return whole_action(
+            self.roots[self.root[i]],
+            rel,
+            _CATEGORIES[flags >> _CATEGORY_SHIFT],
+            bool(flags & _DIR),
+            dev=self.dev[i],
+            ino=self.ino[i],
+            size=self.size[i],
+            files=self.files[i],
+            mtime_ns=self.mtime[i],
+            newest_ns=self.newest[i],
+            rule=rule,
+            reason=reason,
+            age_ns=self.age[i],
+        )
+
+
+# The columns that absorb() appends as they are (rels, roots and unit numbers move).
+_COLUMNS = (
+    "dev",
+    "ino",
+    "size",
+    "files",
+    "mtime",
+    "newest",
+    "age",
+    "disk",
+    "link_dev",
+    "link_ino",
+    "link_disk",
+    "link_nlink",
+)
 
 
 class _Ledger:
-    """What the plan frees so far, as du counts it per root and statvfs per filesystem."""
+    """What the plan frees so far, as du counts it over the roots and statvfs per filesystem."""
 
-    def __init__(self, units: Sequence[Unit], fs_of: dict[str, int]) -> None:
-        self.fs_of = fs_of
-        self.in_root: dict[tuple[str, int, int], int] = {}  # links left inside each root
+    def __init__(self, units: UnitCollector, root_fs: list[int | None]) -> None:
+        self.units = units
+        self.root_fs = root_fs  # per root index: its filesystem's st_dev (None: not known)
+        self.in_root: dict[tuple[int, int, int], int] = {}  # links left inside each root
         self.left: dict[tuple[int, int], int] = {}  # links left anywhere (st_nlink)
-        for u in units:
-            for dev, ino, _, nlink in u.links:
-                key = (u.root, dev, ino)
-                self.in_root[key] = self.in_root.get(key, 0) + 1
-                self.left.setdefault((dev, ino), nlink)
+        self.spans: dict[int, range] = {}  # unit -> its rows in the link columns
+        for j, i in enumerate(units.link_unit):
+            root = units.root[i]
+            if root_fs[root] is None:
+                continue
+            dev, ino = units.link_dev[j], units.link_ino[j]
+            key = (root, dev, ino)
+            self.in_root[key] = self.in_root.get(key, 0) + 1
+            self.left.setdefault((dev, ino), units.link_nlink[j])
+            span = self.spans.get(i)
+            self.spans[i] = range(j if span is None else span.start, j + 1)
         self.usage = 0  # freed from the roots' usage (max-size)
         self.fs: dict[int, int] = {}  # freed on each filesystem (min-free)
 
-    def free(self, root: str, usage: int, fs: int | None = None) -> None:
+    def free(self, dev: int, usage: int, fs: int | None = None) -> None:
+        """Count `usage` bytes freed from the roots, `fs` (default: as many) on `dev`."""
         self.usage += usage
-        dev = self.fs_of[root]
         self.fs[dev] = self.fs.get(dev, 0) + (usage if fs is None else fs)
 
-    def take(self, u: Unit) -> tuple[int, int]:
-        """Remove the unit's links; what its deletion frees (usage, filesystem)."""
-        usage = fs = u.disk
-        for dev, ino, disk, _ in u.links:
-            key = (u.root, dev, ino)
+    def take(self, i: int) -> tuple[int, int]:
+        """Remove unit `i`'s links; what its deletion frees (usage, filesystem)."""
+        units = self.units
+        root = units.root[i]
+        usage = fs = units.disk[i]
+        for j in self.spans.get(i, ()):
+            dev, ino, disk = units.link_dev[j], units.link_ino[j], units.link_disk[j]
+            key = (root, dev, ino)
             self.in_root[key] -= 1
             if self.in_root[key] == 0:
                 usage += disk
             self.left[(dev, ino)] -= 1
             if self.left[(dev, ino)] == 0:
                 fs += disk
-        self.free(u.root, usage, fs)
+        on = self.root_fs[root]
+        assert on is not None  # the cut never takes a unit of a root it does not know
+        self.free(on, usage, fs)
         return usage, fs
 
 
-def _filesystems(roots: Iterable[str]) -> dict[int, _Filesystem]:
-    out: dict[int, _Filesystem] = {}
-    for path in roots:
-        try:
-            st = os.stat(path, follow_symlinks=False)
-            vfs = os.statvfs(path)
-        except OSError:
-            continue  # the walk warned already; a root it cannot open holds nothing to evict
-        fs = out.get(st.st_dev)
-        if fs is None:
-            fs = out[st.st_dev] = _Filesystem(
-                st.st_dev,
-                mount_point(path, st.st_dev),
-                vfs.f_blocks * vfs.f_frsize,
-                vfs.f_bavail * vfs.f_frsize,
-                [],
-                vfs.f_frsize or 4096,
-            )
-        fs.roots.append(path)
-    return out
+def _order(action: Action) -> tuple[str, bytes]:
+    """Plan order (actions.Actions.sort_key): by root, then by the path's bytes."""
+    return action.root, os.fsencode(action.rel)
 
 
 def apply_budget(
@@ -209,17 +245,18 @@ def apply_budget(
     """The plan with the units the budgets need evicted, and its `budget` summary.
 
     `forecast`: the in-use snapshot to ask (default: one taken now, as preflight takes;
-    `own_marks`: counting what this process holds, as a live app's marks).
+    `own_marks`: counting what this process holds, as a live app's marks). Every action
+    of the plan returned was asked about once, and the plan carries the answers as the
+    preflight's `skips`: the preflight need not ask again.
     """
-    filesystems = _filesystems(r.path for r in plan.roots)
-    fs_of = {root: fs.dev for fs in filesystems.values() for root in fs.roots}
-    units = [u for u in collector.units if u.root in fs_of]
+    filesystems = filesystems_of(plan.scan.roots)
+    fs_of = {root: fs.dev for fs in filesystems for root in fs.roots}
     own = forecast is None
     if forecast is None:
         forecast = Forecast(plan.warnings, plan.scan.warnings_dropped, own=own_marks)
     try:
-        cut = _Cut(plan, units, _Ledger(units, fs_of), forecast, min_age, int(now * 1e9))
-        cut.count_planned(collector.selected_disk, {d: fs.frsize for d, fs in filesystems.items()})
+        cut = _Cut(plan, collector, fs_of, forecast, min_age, int(now * 1e9))
+        cut.count_planned(collector.selected_disk, {fs.dev: fs.block for fs in filesystems})
         targets: list[_Target] = []
         if max_size is not None:
             usage = sum(r.disk_bytes for r in plan.scan.roots if r.path in fs_of)
@@ -230,26 +267,27 @@ def apply_budget(
             )
             targets[-1].limit = format_size(max_size)
         if min_free is not None:
-            for fs in filesystems.values():
+            for fs in filesystems:
                 want = min_free.target(fs.size)
                 reason = f"{LRU}; keep {min_free} free on {fs.mount}"
-                t = cut.evict(Rule.MIN_FREE, fs.size - fs.avail, fs.size - want, fs, reason)
+                t = cut.evict(Rule.MIN_FREE, fs.size - fs.free, fs.size - want, fs, reason)
                 t.limit, t.wanted = str(min_free), want
                 targets.append(t)
-        actions = cut.actions()
+        actions, skips = cut.actions()
     finally:
         if own:
             forecast.close()
     budget = Budget(tuple(cut.summary(t, plan) for t in targets), min_age)
-    return dataclasses.replace(plan, actions=actions, budget=budget)
+    return dataclasses.replace(plan, actions=actions, budget=budget, skips=skips)
 
 
 @dataclass
 class _Target:
     rule: Rule
-    fs: _Filesystem | None  # min-free: its filesystem; max-size: None (all roots)
+    fs: Filesystem | None  # min-free: its filesystem; max-size: None (all roots)
     usage: int
     target: int
+    reason: str  # what its evictions say
     evicted: int = 0
     evicted_bytes: int = 0
     newest_ns: int | None = None
@@ -263,122 +301,196 @@ class _Cut:
     def __init__(
         self,
         plan: Plan,
-        units: list[Unit],
-        ledger: _Ledger,
+        units: UnitCollector,
+        fs_of: dict[str, int],
         forecast: Forecast,
         min_age: float,
         now_ns: int,
     ) -> None:
         self.plan = plan
         self.units = units
-        self.ledger = ledger
+        self.fs_of = fs_of  # root path -> its filesystem's st_dev; a root not here is left out
+        self.root_fs = [fs_of.get(root) for root in units.roots]
+        self.ledger = _Ledger(units, self.root_fs)
         self.forecast = forecast
         self.min_age = min_age
-        self.by_key = {(u.root, u.rel): i for i, u in enumerate(units)}
+        self.now_ns = now_ns
+        self.young_ns = int(min_age * 1e9)
         self.partial: dict[int, int] = {}  # unit -> what other actions inside it free
         self.estimates: dict[int, int] = {}  # duplicate action index -> what it frees
-        self.busy: dict[int, bool] = {}  # unit -> held by some process (asked once)
-        self.evicted: dict[int, Action] = {}
-        young = int(min_age * 1e9)
-        self.young = {
-            i for i, u in enumerate(units) if u.state == ELIGIBLE and now_ns - u.age_ns < young
-        }
-        order = [i for i, u in enumerate(units) if u.state == ELIGIBLE and i not in self.young]
-        order.sort(key=lambda i: (units[i].age_ns, units[i].root, units[i].rel))
-        self.order = order
+        self.skips: dict[int, str] = {}  # plan action index -> why apply is expected to skip it
+        self.busy = bytearray(len(units))  # per unit: _UNASKED, _FREE or _BUSY (asked once)
+        self.targets: list[_Target] = []  # the targets that evict, in order
+        self.evicted = array("H", bytes(2 * len(units)))  # per unit: 0, or its target's number
+        self._by_rel: dict[str, dict[str, int]] | None = None  # built on first use
+        self.order = self._lru_order()
+
+    def _known(self, i: int) -> bool:
+        return self.root_fs[self.units.root[i]] is not None
+
+    def _young(self, i: int) -> bool:
+        return self.now_ns - self.units.age[i] < self.young_ns
+
+    def _lru_order(self) -> list[int]:
+        """The units the budget may evict, least recently used first; a tie by root, then
+        rel (sorted by last use alone, then each run of equal ones by its paths)."""
+        units = self.units
+        flags, age, roots, root = units.flags, units.age, units.roots, units.root
+        root_fs = self.root_fs
+        latest = self.now_ns - self.young_ns  # a unit used after this is young (see _young)
+        order = [
+            i
+            for i in range(len(units))
+            if flags[i] & _STATE == ELIGIBLE and root_fs[root[i]] is not None and age[i] <= latest
+        ]
+        order.sort(key=age.__getitem__)
+        out: list[int] = []
+        for _, run in groupby(order, key=age.__getitem__):
+            tied = list(run)
+            if len(tied) > 1:
+                tied.sort(key=lambda i: (roots[root[i]], units.rel(i)))
+            out.extend(tied)
+        return out
 
     def unit_of(self, root: str, rel: str) -> int | None:
         """The unit holding `rel` (itself or its nearest ancestor that is a unit)."""
-        while rel:
-            i = self.by_key.get((root, rel))
-            if i is not None:
-                return i
+        if self._by_rel is None:
+            units = self.units
+            self._by_rel = {r: {} for r in units.roots}
+            for i in range(len(units)):
+                if self._known(i):
+                    self._by_rel[units.roots[units.root[i]]][units.rel(i)] = i
+        by_rel = self._by_rel.get(root)
+        while rel and by_rel:
+            found = by_rel.get(rel)
+            if found is not None:
+                return found
             rel = rel.rpartition("/")[0]
         return None
 
-    def count_planned(self, selected: dict[tuple[int, int], int], frsize: dict[int, int]) -> None:
+    def count_planned(self, selected: dict[tuple[int, int], int], block: dict[int, int]) -> None:
         """What the other rules' actions free, before the budget adds any: a whole unit
         exactly, a file another rule picked by its blocks, a duplicate by its size in
         whole blocks (an estimate: its link count is not kept). In-use ones free nothing."""
-        ledger = self.ledger
+        ledger, units = self.ledger, self.units
         for index, action in enumerate(self.plan.actions):
             i = self.unit_of(action.root, action.rel)
-            if self.forecast.why(action) is not None:
-                if i is not None and self.units[i].rel == action.rel:
-                    self.busy[i] = True
+            exact = i is not None and units.rel(i) == action.rel
+            why = self.forecast.why(action)
+            if why is not None:
+                self.skips[index] = why
+                if i is not None and exact:
+                    self.busy[i] = _BUSY
                 continue
-            if i is not None and self.units[i].state == PLANNED and self.units[i].rel == action.rel:
-                ledger.take(self.units[i])
+            if i is not None and exact and units.state(i) == PLANNED:
+                ledger.take(i)
                 continue
+            dev = self.fs_of.get(action.root)
             if action.rule is Rule.DUPLICATES:
-                block = frsize.get(ledger.fs_of.get(action.root, -1), 4096)
-                freed = 0 if action.stray_link else -(-action.bytes // block) * block
+                size = block.get(-1 if dev is None else dev, 4096)
+                freed = 0 if action.stray_link else -(-action.bytes // size) * size
                 self.estimates[index] = freed
             else:
                 freed = selected.get((action.identity.dev, action.identity.ino), 0)
-            if action.root in ledger.fs_of:
-                ledger.free(action.root, freed)
+            if dev is not None:
+                ledger.free(dev, freed)
             if i is not None:
                 self.partial[i] = self.partial.get(i, 0) + freed
 
     def evict(
-        self, rule: Rule, usage: int, ceiling: int, fs: _Filesystem | None, reason: str
+        self, rule: Rule, usage: int, ceiling: int, fs: Filesystem | None, reason: str
     ) -> _Target:
         """Evict units in LRU order until this target's usage is at or under `ceiling`."""
-        t = _Target(rule, fs, usage, ceiling)
-        ledger = self.ledger
+        t = _Target(rule, fs, usage, ceiling, reason)
+        self.targets.append(t)
+        number = len(self.targets)
+        ledger, evicted, units = self.ledger, self.evicted, self.units
         for i in self.order:
             freed = ledger.usage if fs is None else ledger.fs.get(fs.dev, 0)
             if usage - freed <= ceiling:
                 break
-            u = self.units[i]
-            if i in self.evicted or (fs is not None and ledger.fs_of[u.root] != fs.dev):
+            dev = self.root_fs[units.root[i]]
+            if evicted[i] or (fs is not None and dev != fs.dev) or self._busy(i):
                 continue
-            action = u.action(rule, reason)
-            if self._busy(i, action):
-                continue
-            self.evicted[i] = action
-            gained = ledger.take(u)
+            evicted[i] = number
+            gained = ledger.take(i)
             partial = self.partial.get(i, 0)
-            ledger.free(u.root, -partial)  # the actions inside it were counted already
+            ledger.free(dev or 0, -partial)  # the actions inside it were counted already
             t.evicted += 1
             t.evicted_bytes += (gained[0] if fs is None else gained[1]) - partial
-            t.newest_ns = u.age_ns if t.newest_ns is None else max(t.newest_ns, u.age_ns)
+            age = units.age[i]
+            t.newest_ns = age if t.newest_ns is None else max(t.newest_ns, age)
         return t
 
-    def _busy(self, i: int, action: Action) -> bool:
-        if i not in self.busy:
-            self.busy[i] = self.forecast.why(action) is not None
-        return self.busy[i]
+    def _busy(self, i: int) -> bool:
+        if self.busy[i] == _UNASKED:
+            units = self.units
+            why = self.forecast.why_entry(
+                units.roots[units.root[i]],
+                units.rel(i),
+                bool(units.flags[i] & _DIR),
+                units.dev[i],
+                units.ino[i],
+            )
+            self.busy[i] = _FREE if why is None else _BUSY
+        return self.busy[i] == _BUSY
 
-    def actions(self) -> Actions:
-        """The plan's actions less those an evicted unit supersedes, plus the evictions.
+    def actions(self) -> tuple[Actions, dict[int, str]]:
+        """The plan's actions less those an evicted unit supersedes, plus the evictions,
+        in plan order; and by their new index, the forecast's skips.
 
         A duplicate whose kept copy is evicted goes too: apply would refuse it, and a
         link made to it first would keep the evicted copy's blocks.
         """
-        kept = Actions()
+        merged = heapq.merge(
+            self._kept(), ((a, None) for a in self._evictions()), key=lambda k: _order(k[0])
+        )  # both in plan order, no path in both
+        out = Actions()
+        skips: dict[int, str] = {}
+        for action, why in merged:
+            if why is not None:
+                skips[len(out)] = why
+            out.append(action)
+        return out, skips
+
+    def _kept(self) -> Iterator[tuple[Action, str | None]]:
+        """The plan's actions no eviction supersedes, each with the forecast's skip."""
         for index, action in enumerate(self.plan.actions):
-            if self.unit_of(action.root, action.rel) in self.evicted:
+            i = self.unit_of(action.root, action.rel)
+            if i is not None and self.evicted[i]:
                 continue
             if action.keep is not None:
                 root = action.root
-                rel = os.path.relpath(action.keep, root)
-                if self.unit_of(root, rel) in self.evicted:
-                    self.ledger.free(root, -self.estimates.get(index, 0))
+                keep = self.unit_of(root, os.path.relpath(action.keep, root))
+                if keep is not None and self.evicted[keep]:
+                    dev = self.fs_of.get(root)
+                    if dev is not None:
+                        self.ledger.free(dev, -self.estimates.get(index, 0))
                     continue
-            kept.append(action)
-        return merge(kept, Actions(self.evicted.values()))
+            yield action, self.skips.get(index)
+
+    def _evictions(self) -> Iterator[Action]:
+        """The evicted units' actions, built only now, in plan order."""
+        units, evicted, targets = self.units, self.evicted, self.targets
+        by_root: dict[int, list[int]] = {}
+        for i in range(len(units)):
+            if evicted[i]:
+                by_root.setdefault(units.root[i], []).append(i)
+        for root in sorted(by_root, key=units.roots.__getitem__):
+            rels = ((units.rel(i), i) for i in by_root.pop(root))
+            for _, rel, i in sorted((os.fsencode(rel), rel, i) for rel, i in rels):
+                t = targets[evicted[i] - 1]
+                yield units.action(i, rel, t.rule, t.reason)
 
     def summary(self, t: _Target, plan: Plan) -> BudgetTarget:
         ledger = self.ledger
         fs = t.fs
         freed = ledger.usage if fs is None else ledger.fs.get(fs.dev, 0)
-        roots = tuple(r.path for r in plan.roots if r.path in ledger.fs_of)
+        roots = tuple(r.path for r in plan.roots if r.path in self.fs_of)
         if fs is not None:
-            roots = tuple(r for r in roots if ledger.fs_of[r] == fs.dev)
+            roots = tuple(r for r in roots if self.fs_of[r] == fs.dev)
         over = t.usage - freed - t.target
-        why = self._why_over(over, fs, plan) if over > 0 else None
+        why = self._why_over(over, fs) if over > 0 else None
         return BudgetTarget(
             rule=t.rule,
             roots=roots,
@@ -395,18 +507,21 @@ class _Cut:
             limit=t.limit,
         )
 
-    def _why_over(self, over: int, fs: _Filesystem | None, plan: Plan) -> str:
+    def _why_over(self, over: int, fs: Filesystem | None) -> str:
         """One line: how far over, and what is left that the budget may not evict."""
         young = busy = protected = 0
-        for i, u in enumerate(self.units):
-            if i in self.evicted or (fs is not None and self.ledger.fs_of[u.root] != fs.dev):
+        units = self.units
+        for i in range(len(units)):
+            dev = self.root_fs[units.root[i]]
+            if self.evicted[i] or dev is None or (fs is not None and dev != fs.dev):
                 continue
-            if self.busy.get(i):
-                busy += u.disk
-            elif i in self.young:
-                young += u.disk
-            elif u.state == PROTECTED:
-                protected += u.disk
+            state = units.flags[i] & _STATE
+            if self.busy[i] == _BUSY:
+                busy += units.disk[i]
+            elif state == ELIGIBLE and self._young(i):
+                young += units.disk[i]
+            elif state == PROTECTED:
+                protected += units.disk[i]
         parts = []
         if young:
             parts.append(f"{human_size(young)} is younger than {format_duration(self.min_age)}")
@@ -415,8 +530,7 @@ class _Cut:
         if protected:
             parts.append(f"{human_size(protected)} is protected (user data, app files or excluded)")
         if fs is not None:
-            inside = sum(r.disk_bytes for r in plan.scan.roots if r.path in fs.roots)
-            outside = fs.size - fs.avail - inside
+            outside = fs.size - fs.free - fs.roots_usage
             if outside > 0:
                 parts.append(f"{human_size(outside)} is used outside the roots or reserved")
         head = f"still {human_size(over)} over"

@@ -32,6 +32,7 @@ class Filesystem:
     used: int  # (f_blocks - f_bfree) * f_frsize, as df counts it
     roots: tuple[str, ...]
     roots_usage: int  # the roots' disk_bytes (du -sxB1), summed
+    block: int = 4096  # f_frsize: what a file's size rounds up to (the budget's estimates)
 
     @property
     def share(self) -> float:
@@ -62,6 +63,7 @@ def filesystems_of(roots: Iterable[RootScan]) -> tuple[Filesystem, ...]:
             used=(vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize,
             roots=tuple(r.path for r in on),
             roots_usage=sum(r.disk_bytes for r in on),
+            block=vfs.f_frsize or 4096,
         )
         for dev, (mount, vfs, on) in rows.items()
     )

@@ -71,6 +71,10 @@ class Scope:
         self._include = _operator_patterns("--include", include)
         self._exclude = _operator_patterns("--exclude", exclude)
         self._ignore = ignore or None
+        # Whether any pattern applies: else only the ignore file itself is out of scope.
+        self.filtered = not (
+            self._include is None and self._exclude is None and self._ignore is None
+        )
         self.excluded = 0
         self.ignored = 0
 

@@ -96,19 +96,54 @@ def candidate_identity(c: Candidate) -> Identity:
 
 def folder_action(root: str, item: Item, rule: Rule, reason: str, then: int) -> Action:
     """A top-level folder that goes whole; nothing inside may be newer than the walk saw."""
+    return whole_action(
+        root,
+        item.rel,
+        item.category,
+        True,
+        dev=item.dev,
+        ino=item.ino,
+        size=item.bytes,
+        files=item.files,
+        mtime_ns=item.mtime_ns,
+        newest_ns=item.newest_ns,
+        rule=rule,
+        reason=reason,
+        age_ns=then,
+    )
+
+
+def whole_action(
+    root: str,
+    rel: str,
+    category: Category,
+    is_dir: bool,
+    *,
+    dev: int,
+    ino: int,
+    size: int,
+    files: int,
+    mtime_ns: int,
+    newest_ns: int,
+    rule: Rule,
+    reason: str,
+    age_ns: int,
+) -> Action:
+    """A top-level item that goes whole (a folder, or a file that is an item of its own),
+    from the walk's few numbers about it: folder_action's, and the budget's evictions."""
     return Action(
         root=root,
-        rel=item.rel,
-        item_rel=item.rel,
+        rel=rel,
+        item_rel=rel,
         rule=rule,
-        category=item.category,
-        is_dir=True,
-        bytes=item.bytes,
-        files=item.files,
+        category=category,
+        is_dir=is_dir,
+        bytes=size,
+        files=files,
         reason=reason,
-        identity=Identity(item.dev, item.ino, 0, item.mtime_ns),
-        newest_ns=item.newest_ns,
-        age_ns=then,
+        identity=Identity(dev, ino, 0 if is_dir else size, mtime_ns),
+        newest_ns=newest_ns,
+        age_ns=age_ns,
     )
 
 

@@ -35,7 +35,12 @@ def preflight(plan: Plan, in_use: InUse | None = None, places: Places | None = N
     """The same plan, carrying for each action apply is expected to skip the reason why.
 
     `in_use`, `places`: a snapshot taken already (default: one taken now, with places).
+    A plan the budget cut (`plan.budget`) is returned as it is when no snapshot is given:
+    the budget asked a Forecast of its own about every action as it chose, and its plan
+    carries the answers (one /proc snapshot, not two).
     """
+    if plan.budget is not None and in_use is None:
+        return plan
     with Forecast(plan.warnings, plan.scan.warnings_dropped, in_use, places) as forecast:
         skips: dict[int, str] = {}
         for i, action in enumerate(plan.actions):
@@ -82,38 +87,44 @@ class Forecast:
 
     def why(self, action: Action) -> str | None:
         """Why apply is expected to skip `action`; None if it is expected to go."""
-        return self._locked_why(action, self._in_use(action))
+        identity = action.identity
+        return self.why_entry(action.root, action.rel, action.is_dir, identity.dev, identity.ino)
 
-    def _in_use(self, action: Action) -> str | None:
+    def why_entry(self, root: str, rel: str, is_dir: bool, dev: int, ino: int) -> str | None:
+        """As `why`, for an entry no action was built for (a unit the budget may evict)."""
+        return self._locked_why(root, rel, is_dir, self._in_use(root, rel, is_dir, dev, ino))
+
+    def _in_use(self, path: str, rel: str, is_dir: bool, dev: int, ino: int) -> str | None:
         snap = self.snap
-        if not action.is_dir:
-            return snap.why(action.identity.dev, action.identity.ino)
-        if action.root not in self.roots:
-            root = self.roots[action.root] = _Root.open(action.root, snap)
+        if not is_dir:
+            return snap.why(dev, ino)
+        if path not in self.roots:
+            root = self.roots[path] = _Root.open(path, snap)
             if root is not None and root.keys:
                 root.place(self.places, snap)
-        root = self.roots[action.root]
+        root = self.roots[path]
         if root is None:
             return None  # apply will fail on it and say why; nothing to forecast
-        if root.walk_all or self.unsure or _holds(action.path, self.mounts):
-            return root.folder(action, snap)
-        return root.found.get(action.rel)
+        mounts = self.mounts
+        if root.walk_all or self.unsure or (mounts and _holds(os.path.join(path, rel), mounts)):
+            return root.folder(rel, snap)
+        return root.found.get(rel)
 
-    def _locked_why(self, action: Action, why: str | None) -> str | None:
+    def _locked_why(self, root: str, rel: str, is_dir: bool, why: str | None) -> str | None:
         """A folder some process locks (a live app's mark) spares itself and all inside
         it; placed by the path its holder opened it by, worded as apply words each case."""
         places, snap = self.places, self.snap
         if places is None or not places.dirs or not snap.locked:
             return why
-        if action.root not in self.locked:
-            self.locked[action.root] = _locked_below(action.root, places, snap)
-        for rel in self.locked[action.root]:
-            if action.rel == rel and action.is_dir:
+        if root not in self.locked:
+            self.locked[root] = _locked_below(root, places, snap)
+        for held in self.locked[root]:
+            if rel == held and is_dir:
                 why = f"it is {LOCKED}"
-            elif action.rel.startswith(rel + "/"):
+            elif rel.startswith(held + "/"):
                 why = f"its folder is {LOCKED}"
-            elif action.is_dir and rel.startswith(action.rel + "/") and why is None:
-                why = f"{rel[len(action.rel) + 1 :]} is {LOCKED}"
+            elif is_dir and held.startswith(rel + "/") and why is None:
+                why = f"{held[len(rel) + 1 :]} is {LOCKED}"
         return why
 
 
@@ -195,10 +206,10 @@ class _Root:
                     self.found[head] = f"{os.path.basename(rel)} is {busy}"
             head = os.path.dirname(head)
 
-    def folder(self, action: Action, snap: InUse) -> str | None:
+    def folder(self, rel: str, snap: InUse) -> str | None:
         """Why apply would skip this folder, as apply words it; None if nothing here says so."""
         try:
-            fd = self._open(action.rel)
+            fd = self._open(rel)
         except OSError:
             return None  # gone or unreachable: apply reports it
         try:

@@ -17,6 +17,7 @@ import stat
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import cast
 
 from gradio_clean.actions import Actions, merge
@@ -25,7 +26,14 @@ from gradio_clean.classify import Category, Kind, Role, is_our_temp_name
 from gradio_clean.duplicates import Candidate, find_duplicates
 from gradio_clean.durations import format_duration
 from gradio_clean.gcpause import gc_paused
-from gradio_clean.ignore import IgnoreFile, Scope, ScopeReport, read_ignore_file
+from gradio_clean.ignore import (
+    IGNORE_FILE,
+    IgnoreFile,
+    Scope,
+    ScopeReport,
+    read_ignore_file,
+    refused_files,
+)
 from gradio_clean.options import TABLE, Dedupe, Keep, selects
 from gradio_clean.options import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
 from gradio_clean.plan import (
@@ -135,6 +143,30 @@ def age_ns(st: os.stat_result, age_by: AgeBy) -> int:
     return max(st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns)
 
 
+def age_getter(age_by: AgeBy) -> Callable[[os.stat_result], int]:
+    """`age_ns` for one --age-by, decided once per run rather than once per entry:
+    a C getter where one field is the answer."""
+    if age_by is AgeBy.NEWEST:
+        return _newest_ns
+    field_name = {AgeBy.MTIME: "st_mtime_ns", AgeBy.ATIME: "st_atime_ns"}
+    return cast(
+        "Callable[[os.stat_result], int]", attrgetter(field_name.get(age_by, "st_ctime_ns"))
+    )
+
+
+def _newest_ns(st: os.stat_result) -> int:
+    """age_ns(st, AgeBy.NEWEST), the hot path: comparisons, no calls but one."""
+    newest = st.st_mtime_ns
+    changed = st.st_ctime_ns
+    if changed > newest:
+        newest = changed
+    if not stat.S_ISDIR(st.st_mode):
+        read = st.st_atime_ns
+        if read > newest:
+            newest = read
+    return newest
+
+
 @dataclass(frozen=True, slots=True)
 class _Dupe(Candidate):
     """A duplicate candidate that knows its category: one object per file, no side table
@@ -232,34 +264,49 @@ class _RootPlanner:
     unselected: list[tuple[str, os.stat_result, Category]] = field(default_factory=list)
     any_unselected: bool = False
     item_excluded_inside: bool = False
+    item_outside: bool = False  # a file of a category this root's rules may not touch
     units: UnitCollector | None = None  # the budget rules' eviction units (budget.py)
     reasons: _Reasons = field(init=False)
+    # Decided once per root, not per file (on_file is the walk's hot path):
+    categories: frozenset[Category] = field(init=False)
+    filtered: bool = field(init=False)  # patterns to match (else only the ignore file is out)
+    age: Callable[[os.stat_result], int] = field(init=False)
+    older_ns: float | None = field(init=False)  # --older-than in ns
+    orphan_ns: float | None = field(init=False)  # --session-ttl in ns, with --orphaned-sessions
 
     def __post_init__(self) -> None:
-        self.reasons = _Reasons(self.rules)
+        rules = self.rules
+        self.reasons = _Reasons(rules)
+        self.categories = self.scope.categories
+        self.filtered = self.scope.filtered
+        self.age = age_getter(rules.age_by)
+        self.older_ns = None if rules.older_than is None else rules.older_than * 1e9
+        self.orphan_ns = rules.session_ttl * 1e9 if rules.orphaned_sessions else None
 
     def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
-        if st.st_nlink > 1 and self._stray(rel, st, category):
+        if st.st_nlink > 1:
+            if self.units is not None:
+                self.units.pending.append((st.st_dev, st.st_ino, st.st_blocks * 512, st.st_nlink))
+            if self._stray(rel, st, category):
+                return
+        if category not in self.categories:
+            self.item_outside = True
             return
-        if not self.scope.allows(category):
-            return
-        if not self.scope.wants(rel, is_dir=False):
+        if (self.filtered or rel == IGNORE_FILE) and not self.scope.wants(rel, is_dir=False):
             self.item_excluded_inside = True
             return
-        rules = self.rules
-        then = age_ns(st, rules.age_by)
-        if rules.older_than is not None and self.now_ns - then > rules.older_than * 1e9:
-            self._pick(rel, st, category, Rule.OLDER_THAN, then)
-            return
-        if (
-            rules.orphaned_sessions
-            and category is Category.LEFTOVER
-            and self.now_ns - then > rules.session_ttl * 1e9
-        ):
-            self._pick(rel, st, category, Rule.ORPHANED, then)
-            return
+        older, orphan = self.older_ns, self.orphan_ns
+        if older is not None or orphan is not None:
+            then = self.age(st)
+            idle = self.now_ns - then
+            if older is not None and idle > older:
+                self._pick(rel, st, category, Rule.OLDER_THAN, then)
+                return
+            if orphan is not None and category is Category.LEFTOVER and idle > orphan:
+                self._pick(rel, st, category, Rule.ORPHANED, then)
+                return
         self.any_unselected = True
-        if rules.duplicates:
+        if self.rules.duplicates:
             self.unselected.append((rel, st, category))
 
     def _pick(
@@ -299,26 +346,33 @@ class _RootPlanner:
         self.linked.clear()
 
     def on_item(self, item: Item) -> None:
-        units = self.units
         before = len(self.actions)
-        excluded = self.item_excluded_inside
+        excluded = self.item_excluded_inside or self.item_outside
         try:
-            self._item(item)
+            if self.selected or self.unselected or self.rules.orphaned_sessions:
+                self._item(item)  # else it has nothing to plan: no pick, no duplicate, no whole
         finally:
             if self.selected:
                 self.selected = _Picks()
             self.unselected.clear()
             self.any_unselected = False
             self.item_excluded_inside = False
+            self.item_outside = False
+        units = self.units
         if units is not None:
+            rel = item.rel
             in_scope = (
-                self.scope.allows(item.category)
+                item.category in self.categories
                 and not excluded
-                and (not item.is_dir or self.scope.wants(item.rel, is_dir=True))
+                and not (
+                    item.is_dir
+                    and (self.filtered or rel == IGNORE_FILE)
+                    and not self.scope.wants(rel, is_dir=True)
+                )
             )
             store = self.actions
-            planned = any(store.rel(i) == item.rel for i in range(before, len(store)))
-            units.on_item(self.root.path, item, in_scope=in_scope, planned=planned)
+            planned = any(store.rel(i) == rel for i in range(before, len(store)))
+            units.on_item(item, in_scope=in_scope, planned=planned)
 
     def _item(self, item: Item) -> None:
         whole = self._whole_item_rule(item)
@@ -464,28 +518,25 @@ class _Planning:
             on_file=self.on_file,
             on_item=self.on_item,
             progress=progress,
-            age=lambda st: age_ns(st, self.rules.age_by),
+            age=None if self.rules.age_by is AgeBy.MTIME else age_getter(self.rules.age_by),
             export=self.export,
             absorb=self.absorb,
         )
 
     def on_root(self, root: Root) -> None:
         ignore = self.ignore_files[root.path] = read_ignore_file(root)
-        if ignore is not None and not ignore.used:
-            self.warnings.append(ScanWarning(ignore.path, f"ignored: {ignore.problem}"))
+        for path, message in refused_files([ScopeReport(root.path, ignore)]):
+            self.warnings.append(ScanWarning(path, message))
         rules = self.rules
         patterns = ignore.patterns if ignore else None
         scope = Scope(rules.include, rules.exclude, patterns, allowed_categories(root.role, rules))
         planner = _RootPlanner(root, rules, self.now_ns, scope)
         if rules.budget:
-            planner.units = UnitCollector()
+            planner.units = UnitCollector(root.path)
         self.current = self.planners[root.path] = planner
 
     def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
-        p = self.current
-        p.on_file(rel, st, category)
-        if p.units is not None:
-            p.units.on_file(st, p.scope.allows(category))
+        self.current.on_file(rel, st, category)
 
     def on_item(self, item: Item) -> None:
         self.current.on_item(item)

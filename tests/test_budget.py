@@ -29,7 +29,7 @@ from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.sizes import MinFree, human_size
 from gradio_clean.summary import dry_run_summary, size
-from tests.conftest import DAY, HOUR, REPO, hold, run_cli, set_age, write
+from tests.conftest import DAY, HOUR, REPO, cli_env, hold, run_cli, set_age, write
 
 KI = 1024
 
@@ -386,3 +386,44 @@ def test_prune_exits_5_with_one_line_when_the_rest_is_young(tmp_path: Path) -> N
 
     met = run_cli(*base[:-1], "1G", "--apply", "--quiet", temp_dir=temp)
     assert (met.returncode, met.stdout, met.stderr) == (0, b"", b"")
+
+
+# A child that counts the /proc snapshots it takes (each reads /proc/locks once).
+_COUNT_SNAPSHOTS = """
+import sys
+reads = []
+sys.addaudithook(lambda ev, args: ev == "open" and args[0] == "/proc/locks" and reads.append(0))
+from gradio_clean.__main__ import main
+try:
+    main()
+finally:
+    sys.stderr.write(f"snapshots: {len(reads)}\\n")
+"""
+
+
+def test_a_budget_dry_run_asks_one_snapshot_and_still_forecasts_skips(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """The budget asks the in-use forecast about every action as it chooses; the dry run
+    shows its answers instead of taking a second /proc snapshot (~2 s on a busy host)."""
+    temp = tmp_path / "temp"
+    old = make_unit(temp, 0, 16 * KI, 3 * DAY)  # --older-than's, held open
+    units = [make_unit(temp, i, 16 * KI, (i + 2) * HOUR) for i in range(1, 4)]  # the budget's
+    code = f"import time\nf = open({str(old / 'file.bin')!r})\nprint('ready', flush=True)\n"
+    hold(holder, code + "time.sleep(60)")
+    args = ["prune", str(temp), "--age-by", "mtime", "--older-than", "1d", "--max-size", "1K"]
+    run = subprocess.run(
+        [sys.executable, "-c", _COUNT_SNAPSHOTS, *args, "--json"],
+        capture_output=True,
+        timeout=60,
+        env=cli_env(GRADIO_TEMP_DIR=str(temp)),
+    )
+    assert run.returncode == ExitCode.OVER_BUDGET, run.stderr
+    assert run.stderr.decode().splitlines()[-1] == "snapshots: 1"
+    doc = json.loads(run.stdout)
+    statuses = {a["path"]: (a["rule"], a["status"]) for a in doc["actions"]}
+    assert statuses == {
+        str(old): ("older-than", "skipped"),  # the forecast's answer, as the preflight's was
+        **{str(unit): ("max-size", "planned") for unit in units},
+    }
+    assert doc["totals"]["skipped"] == 1
