@@ -27,7 +27,18 @@ _DIR, _HARDLINK, _STRAY, _AGE = 8, 16, 32, 64
 _SHA1, _SHA256 = 8, 16
 _PACKED = {0: 0, 20: _SHA1, 32: _SHA256}
 _HEX_DIGITS = frozenset("0123456789abcdef")
-_INT_COLUMNS = ("_ino", "_size", "_mtime", "_ctime", "_bytes", "_files", "_newest", "_age")
+_COLUMNS = (
+    "_root",
+    "_item",
+    "_dev",
+    "_reason",
+    "_ino",
+    "_mtime",
+    "_bytes",
+    "_files",
+    "_newest",
+    "_age",
+)
 _K = TypeVar("_K", bound=Hashable)
 
 
@@ -70,21 +81,22 @@ class Actions(Sequence[Action]):
         self._devs_ix: dict[int, int] = {}
         self._reasons: list[str] = []
         self._reasons_ix: dict[str, int] = {}
-        self._root = array("I")
+        self._root = array("H")  # index into _roots
         self._blob = bytearray()  # every rel, encoded, back to back
         self._end = array("Q")  # where each one ends in _blob
-        self._item = array("I")  # how many characters of rel are item_rel
+        self._item = array("H")  # how many characters of rel are item_rel
         self._item_odd: dict[int, str] = {}  # an item_rel that is not a prefix of rel
         self._flags = bytearray()
         self._cat = bytearray()
-        self._dev = array("I")  # index into _devs
+        self._dev = array("H")  # index into _devs
         self._reason = array("I")  # index into _reasons
         self._ino = array("Q")
-        self._size = array("q")
         self._mtime = array("q")
-        self._ctime = array("q")
         self._bytes = array("q")
         self._files = array("q")
+        # Identity's size is the action's bytes for a file and 0 for a folder, and its
+        # ctime 0 but for duplicates: kept only where they differ (size, ctime).
+        self._odd_identity: dict[int, tuple[int, int]] = {}
         self._newest = array("q")
         self._age = array("q")
         self._keep: dict[int, tuple[str, Identity | None]] = {}  # duplicates only
@@ -102,7 +114,7 @@ class Actions(Sequence[Action]):
         self._root.append(_intern(self._roots, self._roots_ix, a.root))
         self._blob += raw
         self._end.append(len(self._blob))
-        if a.rel.startswith(a.item_rel):
+        if a.rel.startswith(a.item_rel) and len(a.item_rel) < 0x10000:
             self._item.append(len(a.item_rel))
         else:
             self._item.append(0)
@@ -119,9 +131,9 @@ class Actions(Sequence[Action]):
         self._dev.append(_intern(self._devs, self._devs_ix, ident.dev))
         self._reason.append(_intern(self._reasons, self._reasons_ix, a.reason))
         self._ino.append(ident.ino)
-        self._size.append(ident.size)
         self._mtime.append(ident.mtime_ns)
-        self._ctime.append(ident.ctime_ns)
+        if ident.ctime_ns or ident.size != (0 if a.is_dir else a.bytes):
+            self._odd_identity[n] = (ident.size, ident.ctime_ns)
         self._bytes.append(a.bytes)
         self._files.append(a.files)
         self._newest.append(a.newest_ns)
@@ -137,29 +149,37 @@ class Actions(Sequence[Action]):
             self.append(a)
 
     def _absorb(self, other: Actions) -> None:
-        """Another store's rows after these, column by column (a forked worker's share)."""
+        """Another store's rows after these (a forked worker's share), column by column,
+        each emptied in `other` as soon as it is copied: the two never both hold it all."""
         n = len(self)
         if self._order is not None or other._order is not None:
             mine = self._order if self._order is not None else array("I", range(n))
             theirs = other._order if other._order is not None else range(len(other))
             mine.extend(n + p for p in theirs)
             self._order = mine
-        roots = [_intern(self._roots, self._roots_ix, r) for r in other._roots]
-        devs = [_intern(self._devs, self._devs_ix, d) for d in other._devs]
-        reasons = [_intern(self._reasons, self._reasons_ix, r) for r in other._reasons]
+        tables = (
+            ("_root", [_intern(self._roots, self._roots_ix, r) for r in other._roots]),
+            ("_dev", [_intern(self._devs, self._devs_ix, d) for d in other._devs]),
+            ("_reason", [_intern(self._reasons, self._reasons_ix, r) for r in other._reasons]),
+        )
+        for name, index in tables:
+            column = getattr(other, name)
+            column[:] = array(column.typecode, (index[i] for i in column))
         base = len(self._blob)
-        self._root.extend(roots[i] for i in other._root)
-        self._blob += other._blob
         self._end.extend(e + base for e in other._end)
-        self._item.extend(other._item)
-        self._item_odd.update({n + i: v for i, v in other._item_odd.items()})
+        del other._end[:]
+        self._blob += other._blob
+        del other._blob[:]
         self._flags += other._flags
+        del other._flags[:]
         self._cat += other._cat
-        self._dev.extend(devs[i] for i in other._dev)
-        self._reason.extend(reasons[i] for i in other._reason)
-        for name in _INT_COLUMNS:
-            getattr(self, name).extend(getattr(other, name))
-        self._keep.update({n + i: v for i, v in other._keep.items()})
+        del other._cat[:]
+        for name in _COLUMNS:
+            column = getattr(other, name)
+            getattr(self, name).extend(column)
+            del column[:]
+        for sparse in ("_item_odd", "_odd_identity", "_keep"):
+            getattr(self, sparse).update({n + i: v for i, v in getattr(other, sparse).items()})
 
     def tail(self, start: int) -> Actions:
         """The rows from `start` on, as a store of their own (what a worker sends back)."""
@@ -242,6 +262,7 @@ class Actions(Sequence[Action]):
         flags = self._flags[i]
         odd = self._item_odd.get(i)
         keep, keep_identity = self._keep.get(i, (None, None))
+        size, ctime = self._odd_identity.get(i, (0 if flags & _DIR else self._bytes[i], 0))
         return Action(
             root=self._roots[self._root[i]],
             rel=rel,
@@ -252,13 +273,7 @@ class Actions(Sequence[Action]):
             bytes=self._bytes[i],
             files=self._files[i],
             reason=self._reasons[self._reason[i]],
-            identity=Identity(
-                self._devs[self._dev[i]],
-                self._ino[i],
-                self._size[i],
-                self._mtime[i],
-                self._ctime[i],
-            ),
+            identity=Identity(self._devs[self._dev[i]], self._ino[i], size, self._mtime[i], ctime),
             newest_ns=self._newest[i],
             keep=keep,
             keep_identity=keep_identity,

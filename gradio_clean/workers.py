@@ -244,12 +244,17 @@ class _Child(Generic[T]):
         self.pipe = pipe
 
     def result(self) -> T | _Died:
-        with os.fdopen(self.pipe, "rb") as src:
-            data = src.read()
+        """Unpickled as it arrives, never held whole as bytes as well (a plan of a million
+        actions is ~100 MB either way); kept only if the worker then exited cleanly."""
+        value: T | _Died
+        try:
+            with os.fdopen(self.pipe, "rb") as src:
+                value = pickle.load(src)  # noqa: S301 - our own forked child's output
+        except Exception:  # cut short: the worker died while writing
+            value = _Died()
         status = self.reap()
-        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0 or not data:
+        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
             return _Died()
-        value: T = pickle.loads(data)  # noqa: S301 - our own forked child's output
         return value
 
     def abandon(self) -> None:
@@ -280,9 +285,9 @@ def _fork(work: Callable[[], T]) -> _Child[T]:
     try:  # in the child: never return into the caller's stack
         _become_worker(parent, prctl)
         os.close(read_end)
-        data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(write_end, "wb") as out:
-            out.write(data)
+        result = work()
+        with os.fdopen(write_end, "wb") as out:  # streamed: no second copy as bytes
+            pickle.dump(result, out, protocol=pickle.HIGHEST_PROTOCOL)
         code = 0
     finally:
         os._exit(code)
