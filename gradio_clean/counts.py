@@ -48,6 +48,23 @@ def _per_age() -> list[int]:
     return [0] * len(AGE_BUCKETS)
 
 
+class _NameFirst:
+    """A name that ranks higher the earlier it sorts (the heap keeps the highest)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __lt__(self, other: _NameFirst) -> bool:
+        return self.name > other.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _NameFirst) and self.name == other.name
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(slots=True)
 class Counts:
     """What has been counted of one root so far."""
@@ -71,10 +88,9 @@ class Counts:
     # (dev, ino) of multiply-linked inodes -> what counting it added, so that `+=`
     # counts each inode once, whichever worker saw it.
     links: dict[tuple[int, int], _LinkShare] = field(default_factory=dict)
-    # A min-heap of (bytes, -seq, item): the `top` largest items so far. `seq` numbers
-    # the items offered, so that of two the same size the one seen first ranks higher.
-    largest: list[tuple[int, int, Item]] = field(default_factory=list)
-    seq: int = 0
+    # A min-heap of (bytes, name, item): the `top` largest items so far; of two the same
+    # size the one whose name sorts first ranks higher, however the walk was shared out.
+    largest: list[tuple[int, _NameFirst, Item]] = field(default_factory=list)
 
     def fresh(self) -> Counts:
         """Nothing counted yet, for the same root (what a worker starts from)."""
@@ -131,8 +147,7 @@ class Counts:
 
     def rank(self, nbytes: int, item: Item) -> None:
         """Keep `item` if it is among the `top` largest so far."""
-        self.seq += 1
-        entry = (nbytes, -self.seq, item)
+        entry = (nbytes, _NameFirst(item.rel), item)
         if len(self.largest) < self.top:
             heapq.heappush(self.largest, entry)
         elif entry > self.largest[0]:
