@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import time
@@ -165,3 +166,23 @@ def test_what_goes_is_every_action_not_skipped_links_apart(
         sum(a.bytes for a in linked),
         sum(a.files for a in linked),
     )
+
+
+flat = st.lists(
+    st.text("abc/é", max_size=6).map(lambda tail: f"{SLASH_AT_20}/upload_{tail}"), max_size=40
+)
+
+
+@given(st.lists(actions(), max_size=30), flat, st.integers(1, 4))
+def test_sorted_a_few_rows_at_a_time_as_all_at_once(
+    written: list[Action], tails: list[str], at_once: int
+) -> None:
+    """Large groups are split by the bytes after their shared head (a flat folder's
+    files share a long one); the order is the same as sorting every key at once."""
+    base = written[0] if written else None
+    more = (
+        [dataclasses.replace(base, rel=rel, item_rel=SLASH_AT_20) for rel in tails] if base else []
+    )
+    store = Actions(written + more)
+    store.sort(at_once=at_once)
+    assert [order(a) for a in store] == sorted(order(a) for a in written + more)
