@@ -344,8 +344,15 @@ class Actions(Sequence[Action]):
     # -- order ---------------------------------------------------------------------------
 
     def is_sorted(self) -> bool:
-        key = self.sort_key
-        return all(key(i) <= key(i + 1) for i in range(len(self) - 1))
+        if not len(self):
+            return True
+        last = self.sort_key(0)
+        for i in range(1, len(self)):
+            key = self.sort_key(i)  # each key made once
+            if key < last:
+                return False
+            last = key
+        return True
 
     def sort(self, at_once: int = _SORT_AT_ONCE) -> None:
         """Into (root, path) order, in place, rows left where they are: only a reading

@@ -13,14 +13,14 @@ Scope, enforced here and nowhere else:
 from __future__ import annotations
 
 import os
-import stat
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import cast
 
 from gradio_clean.actions import Actions, merge
+from gradio_clean.ages import age_getter
+from gradio_clean.ages import age_ns as age_ns  # re-exported: rules.age_ns keeps working
 from gradio_clean.budget import UnitCollector, apply_budget
 from gradio_clean.classify import Category, Kind, Role, is_our_temp_name
 from gradio_clean.duplicates import Candidate, find_duplicates
@@ -122,49 +122,6 @@ def allowed_categories(role: Role, rules: RuleSet) -> frozenset[Category]:
     return frozenset(
         c for c in rules.categories if c is Category.SESSION or (c in USER_DATA and named)
     )
-
-
-def age_ns(st: os.stat_result, age_by: AgeBy) -> int:
-    """The timestamp an entry's age counts from.
-
-    newest: the latest of mtime, ctime (when the entry got here: a copy keeps its
-    source's mtime but not its ctime) and, for files, atime (the last read, where the
-    mount records it). A folder's atime moves whenever anything lists it (this tool,
-    du, a backup), so it says nothing about use and newest leaves it out.
-    """
-    if age_by is AgeBy.MTIME:
-        return st.st_mtime_ns
-    if age_by is AgeBy.ATIME:
-        return st.st_atime_ns
-    if age_by is AgeBy.CTIME:
-        return st.st_ctime_ns
-    if stat.S_ISDIR(st.st_mode):
-        return max(st.st_mtime_ns, st.st_ctime_ns)
-    return max(st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns)
-
-
-def age_getter(age_by: AgeBy) -> Callable[[os.stat_result], int]:
-    """`age_ns` for one --age-by, decided once per run rather than once per entry:
-    a C getter where one field is the answer."""
-    if age_by is AgeBy.NEWEST:
-        return _newest_ns
-    field_name = {AgeBy.MTIME: "st_mtime_ns", AgeBy.ATIME: "st_atime_ns"}
-    return cast(
-        "Callable[[os.stat_result], int]", attrgetter(field_name.get(age_by, "st_ctime_ns"))
-    )
-
-
-def _newest_ns(st: os.stat_result) -> int:
-    """age_ns(st, AgeBy.NEWEST), the hot path: comparisons, no calls but one."""
-    newest = st.st_mtime_ns
-    changed = st.st_ctime_ns
-    if changed > newest:
-        newest = changed
-    if not stat.S_ISDIR(st.st_mode):
-        read = st.st_atime_ns
-        if read > newest:
-            newest = read
-    return newest
 
 
 @dataclass(frozen=True, slots=True)
