@@ -310,6 +310,11 @@ def check_value(where: Where, option: Option, value: object) -> object:
             raise where.bad(value, option.accepted())
         return value
     if option.kind is Kind.VALUE:
+        if option.byte_count and isinstance(value, int) and not isinstance(value, bool):
+            try:  # `max_size = 20000000000`: a number of bytes
+                return option.parse(str(value)) if option.parse else value
+            except ValueError as exc:
+                raise where.bad(value, str(exc)) from None
         if not isinstance(value, str):
             raise where.bad(value, option.accepted())
         return _parsed(where, option, value)

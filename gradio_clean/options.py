@@ -96,6 +96,7 @@ class Option:
     quote: Callable[[str], str] = repr  # how a flag's error shows the bad text
     field: str | None = ""  # the RuleSet field ("": the key); None: not a rule parameter
     to_rule: Callable[[Any], Any] = _same  # typed value -> the RuleSet field's value
+    byte_count: bool = False  # VALUE: a TOML integer (attach(): an int) is that many bytes
 
     @property
     def flag(self) -> str:
@@ -297,8 +298,9 @@ TABLE: tuple[Option, ...] = (
         parse=parse_size_value,
         metavar="SIZE",
         rule=True,
-        expects='expected a size string like "500M", "20G" or "1.5T"',
+        expects='expected a size string like "500M", "20G" or "1.5T", or a number of bytes',
         to_rule=_bytes,
+        byte_count=True,
     ),
     Option(
         "min_free",
@@ -309,7 +311,8 @@ TABLE: tuple[Option, ...] = (
         parse=parse_min_free_value,
         metavar="SIZE|PCT%",
         rule=True,
-        expects='expected a percentage or size string like "10%" or "5G"',
+        expects='expected a percentage or size string like "10%" or "5G", or a number of bytes',
+        byte_count=True,
     ),
     _choice_option(
         "age_by",

@@ -82,6 +82,17 @@ def test_the_budget_keywords_are_the_config_files() -> None:
     assert options().rules.min_age == 600.0  # the default, as in the config file
 
 
+def test_a_budget_keyword_may_be_a_number_of_bytes() -> None:
+    """attach(demo, max_size=20 * 2**30) reads as the config's `max_size = 21474836480`."""
+    got = options(max_size=20 << 30, min_free=5 << 30).rules
+    assert got.max_size == 20 << 30
+    assert got.min_free == MinFree(5 << 30, None, str(5 << 30))
+    with pytest.raises(UsageError, match=r"^attach\(\): max_size = -1: negative; expected a size"):
+        options(max_size=-1)
+    with pytest.raises(UsageError, match=r"^attach\(\): max_size = true: expected a size"):
+        options(max_size=True)
+
+
 def test_attach_refuses_a_bad_size_before_touching_the_app() -> None:
     """The keywords are checked first: no Gradio app is needed to get the error."""
     with pytest.raises(UsageError) as caught:

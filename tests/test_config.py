@@ -256,6 +256,42 @@ def test_a_bad_value_names_file_key_and_what_is_accepted(
     assert usage_message(path) == f"{path}: {expected}"
 
 
+def test_a_size_may_be_a_toml_integer_of_bytes(tmp_path: Path) -> None:
+    """`max_size = 20000000000` reads as 20,000,000,000 bytes, as the flag reads it."""
+    path = write_config(tmp_path / "c.toml", "max_size = 20000000000\nmin_free = 1073741824\n")
+    values = load_config(path).values
+    assert values["max_size"] == Size(20_000_000_000, "20000000000")
+    assert values["min_free"] == parse_min_free("1073741824")
+    assert values["min_free"].bytes == 1 << 30
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("max_size = -5", "max_size = -5: negative; expected a size like"),
+        (
+            "max_size = 1.5",
+            'max_size = 1.5: expected a size string like "500M", "20G" or "1.5T", '
+            "or a number of bytes",
+        ),
+        (
+            "max_size = true",
+            'max_size = true: expected a size string like "500M", "20G" or "1.5T", '
+            "or a number of bytes",
+        ),
+        ("min_free = -1", "min_free = -1: negative; expected a percentage like 10%"),
+        (
+            "min_free = [10]",
+            'min_free = [10]: expected a percentage or size string like "10%" or "5G", '
+            "or a number of bytes",
+        ),
+    ],
+)
+def test_a_bad_size_number_names_what_is_accepted(tmp_path: Path, text: str, expected: str) -> None:
+    path = write_config(tmp_path / "c.toml", text + "\n")
+    assert usage_message(path).startswith(f"{path}: {expected}")
+
+
 ALL_KEYS = ", ".join(KEYS)
 
 
