@@ -260,7 +260,8 @@ def _action_to_dict(
 
 def _action_rows(plan: Plan, result: ApplyResult | None) -> Iterator[dict[str, Any]]:
     """Each action's row, read from the plan's columns (no Action built), lazily."""
-    actions, prefixes = plan.actions, {}
+    actions = plan.actions
+    prefixes: dict[str, str] = {}
     if result is None:
         skips = plan.skips
         for i in range(len(actions)):
