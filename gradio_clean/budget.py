@@ -42,7 +42,6 @@ _Link = tuple[int, int, int, int]  # dev, ino, allocated bytes, st_nlink: one li
 ELIGIBLE, PROTECTED, PLANNED = 0, 1, 2  # a unit's state: flags & _STATE
 _STATE, _DIR, _CATEGORY_SHIFT = 3, 4, 3  # flags: category << 3 | is_dir << 2 | state
 _CATEGORIES = tuple(Category)
-_CATEGORY_INDEX = {c: i for i, c in enumerate(_CATEGORIES)}
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _UNASKED, _FREE, _BUSY = 0, 1, 2  # what the forecast said of a unit
 
@@ -103,7 +102,7 @@ class UnitCollector:
         self.rels += item.rel.encode(_FS_ENCODING, _FS_ERRORS)
         self.rel_end.append(len(self.rels))
         self.flags.append(
-            _CATEGORY_INDEX[item.category] << _CATEGORY_SHIFT | item.is_dir << 2 | state
+            _CATEGORIES.index(item.category) << _CATEGORY_SHIFT | item.is_dir << 2 | state
         )
         self.dev.append(item.dev)
         self.ino.append(item.ino)
