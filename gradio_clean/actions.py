@@ -12,7 +12,7 @@ import os
 from array import array
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 from gradio_clean.classify import Category
 from gradio_clean.plan import Action, Identity, Outcome, Rule, Status
@@ -59,6 +59,40 @@ def _intern(table: list[_K], index: dict[_K, int], value: _K) -> int:
         i = index[value] = len(table)
         table.append(value)
     return i
+
+
+class Brief(NamedTuple):
+    """The fields of an Action a report shows (documents.py): no identity, no object."""
+
+    root: str
+    rel: str
+    rule: Rule
+    category: Category
+    is_dir: bool
+    bytes: int
+    files: int
+    reason: str
+    newest_ns: int
+    age_ns: int | None
+    keep: str | None
+    hardlink: bool
+
+    @classmethod
+    def of(cls, a: Action) -> Brief:
+        return cls(
+            a.root,
+            a.rel,
+            a.rule,
+            a.category,
+            a.is_dir,
+            a.bytes,
+            a.files,
+            a.reason,
+            a.newest_ns,
+            a.age_ns,
+            a.keep,
+            a.hardlink,
+        )
 
 
 @dataclass
@@ -109,39 +143,107 @@ class Actions(Sequence[Action]):
     # -- writing -------------------------------------------------------------------------
 
     def append(self, a: Action) -> None:
-        n = len(self._flags)
-        if self._order is not None:
-            self._order.append(n)
-        raw, packed = _encode(a.rel)
-        self._root.append(_intern(self._roots, self._roots_ix, a.root))
-        self._blob += raw
-        self._end.append(len(self._blob))
-        if a.rel.startswith(a.item_rel) and len(a.item_rel) < 0x10000:
-            self._item.append(len(a.item_rel))
-        else:
-            self._item.append(0)
-            self._item_odd[n] = a.item_rel
-        self._flags.append(
+        ident = a.identity
+        flags = (
             _RULE_IX[a.rule]
             | (_DIR if a.is_dir else 0)
             | (_HARDLINK if a.hardlink else 0)
             | (_STRAY if a.stray_link else 0)
             | (_AGE if a.age_ns is not None else 0)
         )
-        self._cat.append(_CATEGORY_IX[a.category] | _PACKED[packed])
-        ident = a.identity
-        self._dev.append(_intern(self._devs, self._devs_ix, ident.dev))
-        self._reason.append(_intern(self._reasons, self._reasons_ix, a.reason))
-        self._ino.append(ident.ino)
-        self._mtime.append(ident.mtime_ns)
-        if ident.ctime_ns or ident.size != (0 if a.is_dir else a.bytes):
+        odd = ident.ctime_ns or ident.size != (0 if a.is_dir else a.bytes)
+        self._add(a.root, a.rel, a.item_rel, flags, a.category, ident.dev, a.reason)
+        self._numbers(ident.ino, ident.mtime_ns, a.bytes, a.files, a.newest_ns, a.age_ns or 0)
+        n = len(self._flags) - 1
+        if odd:
             self._odd_identity[n] = (ident.size, ident.ctime_ns)
-        self._bytes.append(a.bytes)
-        self._files.append(a.files)
-        self._newest.append(a.newest_ns)
-        self._age.append(a.age_ns or 0)
         if a.keep is not None:
             self._keep[n] = (a.keep, a.keep_identity)
+
+    def add_whole(
+        self,
+        root: str,
+        rel: str,
+        category: Category,
+        is_dir: bool,
+        numbers: tuple[int, int, int, int, int, int, int],
+        rule: Rule,
+        reason: str,
+    ) -> None:
+        """The row `append(plan.whole_action(...))` writes, without the Action: `numbers`
+        are dev, ino, size, files, mtime_ns, newest_ns and age_ns (budget evictions)."""
+        dev, ino, size, files, mtime_ns, newest_ns, age_ns = numbers
+        self._add(
+            root, rel, rel, _RULE_IX[rule] | _AGE | (_DIR if is_dir else 0), category, dev, reason
+        )
+        self._numbers(ino, mtime_ns, size, files, newest_ns, age_ns)
+
+    def copy_row(self, other: Actions, i: int) -> None:
+        """Action `i` (reading order) of `other`, as `append(other[i])` would write it."""
+        row = other._row(i)
+        n = len(self._flags)
+        if self._order is not None:
+            self._order.append(n)
+        self._root.append(_intern(self._roots, self._roots_ix, other._roots[other._root[row]]))
+        start = other._end[row - 1] if row else 0
+        self._blob += other._blob[start : other._end[row]]
+        self._end.append(len(self._blob))
+        self._item.append(other._item[row])
+        if row in other._item_odd:
+            self._item_odd[n] = other._item_odd[row]
+        self._flags.append(other._flags[row])
+        self._cat.append(other._cat[row])
+        self._dev.append(_intern(self._devs, self._devs_ix, other._devs[other._dev[row]]))
+        reason = other._reasons[other._reason[row]]
+        self._reason.append(_intern(self._reasons, self._reasons_ix, reason))
+        self._numbers(
+            other._ino[row],
+            other._mtime[row],
+            other._bytes[row],
+            other._files[row],
+            other._newest[row],
+            other._age[row],
+        )
+        if row in other._odd_identity:
+            self._odd_identity[n] = other._odd_identity[row]
+        if row in other._keep:
+            self._keep[n] = other._keep[row]
+
+    def _add(
+        self,
+        root: str,
+        rel: str,
+        item_rel: str,
+        flags: int,
+        category: Category,
+        dev: int,
+        reason: str,
+    ) -> None:
+        """A new row's path, flags and interned values; `_numbers` writes the rest."""
+        n = len(self._flags)
+        if self._order is not None:
+            self._order.append(n)
+        raw, packed = _encode(rel)
+        self._root.append(_intern(self._roots, self._roots_ix, root))
+        self._blob += raw
+        self._end.append(len(self._blob))
+        if rel.startswith(item_rel) and len(item_rel) < 0x10000:
+            self._item.append(len(item_rel))
+        else:
+            self._item.append(0)
+            self._item_odd[n] = item_rel
+        self._flags.append(flags)
+        self._cat.append(_CATEGORY_IX[category] | _PACKED[packed])
+        self._dev.append(_intern(self._devs, self._devs_ix, dev))
+        self._reason.append(_intern(self._reasons, self._reasons_ix, reason))
+
+    def _numbers(self, ino: int, mtime: int, size: int, files: int, newest: int, age: int) -> None:
+        self._ino.append(ino)
+        self._mtime.append(mtime)
+        self._bytes.append(size)
+        self._files.append(files)
+        self._newest.append(newest)
+        self._age.append(age)
 
     def extend(self, actions: Iterable[Action]) -> None:
         if isinstance(actions, Actions):
@@ -287,6 +389,27 @@ class Actions(Sequence[Action]):
     def __iter__(self) -> Iterator[Action]:
         for i in range(len(self)):
             yield self[i]
+
+    def brief(self, i: int) -> Brief:
+        """What a report shows of action `i`, without building the Action (its identity)."""
+        rel = self.rel(i)
+        row = self._row(i)
+        flags = self._flags[row]
+        keep = self._keep.get(row)
+        return Brief(
+            self._roots[self._root[row]],
+            rel,
+            _RULES[flags & 7],
+            _CATEGORIES[self._cat[row] & 7],
+            bool(flags & _DIR),
+            self._bytes[row],
+            self._files[row],
+            self._reasons[self._reason[row]],
+            self._newest[row],
+            self._age[row] if flags & _AGE else None,
+            None if keep is None else keep[0],
+            bool(flags & _HARDLINK),
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or len(other) != len(self):
@@ -435,6 +558,12 @@ class Outcomes(Sequence[Outcome]):
         self._bytes[i], self._files[i] = nbytes, files
         if detail is not None:
             self._detail[i] = detail
+
+    def state(self, i: int) -> tuple[Status, str | None] | None:
+        """Action `i`'s status and detail (None: no outcome), without building the Outcome."""
+        s = self._status[i]
+        status = _STATUSES[s]
+        return None if status is None else (status, self._detail.get(i))
 
     def at(self, i: int) -> Outcome | None:
         """The outcome of action `i`, or None when the run stopped before it."""

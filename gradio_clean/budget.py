@@ -32,7 +32,7 @@ from gradio_clean.actions import Actions
 from gradio_clean.classify import Category
 from gradio_clean.durations import format_duration
 from gradio_clean.filesystems import Filesystem, filesystems_of
-from gradio_clean.plan import Action, Budget, BudgetTarget, Plan, Rule, whole_action
+from gradio_clean.plan import Budget, BudgetTarget, Plan, Rule
 from gradio_clean.preflight import Forecast
 from gradio_clean.scan import Item
 from gradio_clean.sizes import MinFree, format_size, human_size
@@ -42,7 +42,6 @@ _Link = tuple[int, int, int, int]  # dev, ino, allocated bytes, st_nlink: one li
 ELIGIBLE, PROTECTED, PLANNED = 0, 1, 2  # a unit's state: flags & _STATE
 _STATE, _DIR, _CATEGORY_SHIFT = 3, 4, 3  # flags: category << 3 | is_dir << 2 | state
 _CATEGORIES = tuple(Category)
-_CATEGORY_INDEX = {c: i for i, c in enumerate(_CATEGORIES)}
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _UNASKED, _FREE, _BUSY = 0, 1, 2  # what the forecast said of a unit
 
@@ -103,7 +102,7 @@ class UnitCollector:
         self.rels += item.rel.encode(_FS_ENCODING, _FS_ERRORS)
         self.rel_end.append(len(self.rels))
         self.flags.append(
-            _CATEGORY_INDEX[item.category] << _CATEGORY_SHIFT | item.is_dir << 2 | state
+            _CATEGORIES.index(item.category) << _CATEGORY_SHIFT | item.is_dir << 2 | state
         )
         self.dev.append(item.dev)
         self.ino.append(item.ino)
@@ -142,23 +141,26 @@ class UnitCollector:
     def state(self, i: int) -> int:
         return self.flags[i] & _STATE
 
-    def action(self, i: int, rel: str, rule: Rule, reason: str) -> Action:
-        """Unit `i` (whose rel is `rel`) evicted whole: the one place such actions are built."""
+    def add_to(self, out: Actions, i: int, rel: str, rule: Rule, reason: str) -> None:
+        """Unit `i` (whose rel is `rel`) evicted whole, as a row of `out` (the row of
+        plan.whole_action's Action, none built): the one place such rows are written."""
         flags = self.flags[i]
-        return whole_action(
+        out.add_whole(
             self.roots[self.root[i]],
             rel,
             _CATEGORIES[flags >> _CATEGORY_SHIFT],
             bool(flags & _DIR),
-            dev=self.dev[i],
-            ino=self.ino[i],
-            size=self.size[i],
-            files=self.files[i],
-            mtime_ns=self.mtime[i],
-            newest_ns=self.newest[i],
-            rule=rule,
-            reason=reason,
-            age_ns=self.age[i],
+            (
+                self.dev[i],
+                self.ino[i],
+                self.size[i],
+                self.files[i],
+                self.mtime[i],
+                self.newest[i],
+                self.age[i],
+            ),
+            rule,
+            reason,
         )
 
 
@@ -226,9 +228,9 @@ class _Ledger:
         return usage, fs
 
 
-def _order(action: Action) -> tuple[str, bytes]:
-    """Plan order (actions.Actions.sort_key): by root, then by the path's bytes."""
-    return action.root, os.fsencode(action.rel)
+# A row of the budget's plan, in plan order: its (root, path bytes) key, then the kept
+# plan action's index (-1: an eviction), the evicted unit (-1: a kept action) and its rel.
+_Row = tuple[tuple[str, bytes], int, int, str]
 
 
 def apply_budget(
@@ -440,22 +442,29 @@ class _Cut:
         in plan order; and by their new index, the forecast's skips.
 
         A duplicate whose kept copy is evicted goes too: apply would refuse it, and a
-        link made to it first would keep the evicted copy's blocks.
+        link made to it first would keep the evicted copy's blocks. Rows are copied
+        column to column: no Action is built.
         """
-        merged = heapq.merge(
-            self._kept(), ((a, None) for a in self._evictions()), key=lambda k: _order(k[0])
-        )  # both in plan order, no path in both
+        merged = heapq.merge(self._kept(), self._evictions())  # both in plan order, no key in both
+        planned, units, targets, evicted = self.plan.actions, self.units, self.targets, self.evicted
         out = Actions()
         skips: dict[int, str] = {}
-        for action, why in merged:
-            if why is not None:
-                skips[len(out)] = why
-            out.append(action)
+        for _, index, i, rel in merged:
+            if i < 0:
+                why = self.skips.get(index)
+                if why is not None:
+                    skips[len(out)] = why
+                out.copy_row(planned, index)
+            else:
+                t = targets[evicted[i] - 1]
+                units.add_to(out, i, rel, t.rule, t.reason)
         return out, skips
 
-    def _kept(self) -> Iterator[tuple[Action, str | None]]:
-        """The plan's actions no eviction supersedes, each with the forecast's skip."""
-        for index, action in enumerate(self.plan.actions):
+    def _kept(self) -> Iterator[_Row]:
+        """The plan's actions no eviction supersedes."""
+        planned = self.plan.actions
+        for index in range(len(planned)):
+            action = planned.brief(index)
             i = self.unit_of(action.root, action.rel)
             if i is not None and self.evicted[i]:
                 continue
@@ -467,20 +476,20 @@ class _Cut:
                     if dev is not None:
                         self.ledger.free(dev, -self.estimates.get(index, 0))
                     continue
-            yield action, self.skips.get(index)
+            yield planned.sort_key(index), index, -1, ""
 
-    def _evictions(self) -> Iterator[Action]:
-        """The evicted units' actions, built only now, in plan order."""
-        units, evicted, targets = self.units, self.evicted, self.targets
+    def _evictions(self) -> Iterator[_Row]:
+        """The evicted units, in plan order."""
+        units, evicted = self.units, self.evicted
         by_root: dict[int, list[int]] = {}
         for i in range(len(units)):
             if evicted[i]:
                 by_root.setdefault(units.root[i], []).append(i)
         for root in sorted(by_root, key=units.roots.__getitem__):
+            name = units.roots[root]
             rels = ((units.rel(i), i) for i in by_root.pop(root))
-            for _, rel, i in sorted((os.fsencode(rel), rel, i) for rel, i in rels):
-                t = targets[evicted[i] - 1]
-                yield units.action(i, rel, t.rule, t.reason)
+            for key, rel, i in sorted((os.fsencode(rel), rel, i) for rel, i in rels):
+                yield (name, key), -1, i, rel
 
     def summary(self, t: _Target, plan: Plan) -> BudgetTarget:
         ledger = self.ledger

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
+from gradio_clean.actions import Brief
 from gradio_clean.config import Settings
 from gradio_clean.filesystems import Filesystem, filesystems_of
 from gradio_clean.ignore import IgnoreFile, ScopeReport
 from gradio_clean.options import plain
 from gradio_clean.plan import (
-    Action,
     ApplyResult,
     Budget,
     BudgetTarget,
-    Outcome,
     Plan,
     Status,
 )
@@ -194,28 +194,62 @@ def _item_to_dict(item: Item) -> dict[str, Any]:
     }
 
 
+_DAYS: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DD" (the per-action dates)
+_FAST_DATES = 1 << 32  # seconds: below this, a date is formatted from its day (iso_ns)
+
+
+def iso_ns(ns: int) -> str:
+    """`iso(ns / 1e9)`, made from the day's date and the time's digits: a plan writes two
+    dates per action. A time within 10 us of the next second, which float rounding could
+    carry over, and one out of range are left to iso()."""
+    seconds, frac = divmod(ns, 1_000_000_000)
+    if not 0 <= seconds < _FAST_DATES or frac >= 999_990_000:
+        return cast(str, iso(ns / 1e9))
+    days, second = divmod(seconds, 86400)
+    date = _DAYS.get(days)
+    if date is None:
+        date = _DAYS[days] = (_EPOCH + dt.timedelta(days=days)).date().isoformat()
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return f"{date}T{hour:02d}:{minute:02d}:{second:02d}+00:00"
+
+
+_TYPES = ("file", "folder")
+
+
 def _action_to_dict(
-    action: Action,
-    outcome: Outcome | None,
+    action: Brief,
+    outcome: tuple[Status, str | None] | None,
     skip: str | None = None,
     *,
     status: Status | None = None,
+    prefixes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """`skip`: in a dry run, why apply is expected to leave the entry alone."""
+    """`skip`: in a dry run, why apply is expected to leave the entry alone. `outcome`:
+    apply's status and detail. `prefixes`: each root's path with its "/", made once."""
     if status is None:
-        status = outcome.status if outcome else Status.SKIPPED if skip else Status.PLANNED
+        status = outcome[0] if outcome else Status.SKIPPED if skip else Status.PLANNED
+    root, rel = action.root, action.rel
+    if prefixes is None:
+        path = os.path.join(root, rel)
+    else:
+        prefix = prefixes.get(root)
+        if prefix is None:
+            prefix = prefixes[root] = os.path.join(root, "")
+        path = prefix + rel
+    age = action.age_ns
     doc: dict[str, Any] = {
-        "path": jsonable(action.path),
+        "path": path if path.isascii() else jsonable(path),
         "rule": action.rule.value,
         "category": action.category.value,
-        "type": "folder" if action.is_dir else "file",
+        "type": _TYPES[action.is_dir],
         "bytes": action.bytes,
         "files": action.files,
         "status": status.value,
         "reason": action.reason,
-        "detail": outcome.detail if outcome else skip,
-        "mtime": iso(action.newest_ns / 1e9),
-        "age_from": None if action.age_ns is None else iso(action.age_ns / 1e9),
+        "detail": outcome[1] if outcome else skip,
+        "mtime": iso_ns(action.newest_ns),
+        "age_from": None if age is None else iso_ns(age),
     }
     if action.keep is not None:
         doc["keep"] = jsonable(action.keep)
@@ -224,14 +258,24 @@ def _action_to_dict(
     return doc
 
 
+def _action_rows(plan: Plan, result: ApplyResult | None) -> Iterator[dict[str, Any]]:
+    """Each action's row, read from the plan's columns (no Action built), lazily."""
+    actions = plan.actions
+    prefixes: dict[str, str] = {}
+    if result is None:
+        skips = plan.skips
+        for i in range(len(actions)):
+            yield _action_to_dict(actions.brief(i), None, skips.get(i), prefixes=prefixes)
+    else:
+        outcomes = result.outcomes
+        for i in range(len(actions)):
+            yield _action_to_dict(actions.brief(i), outcomes.state(i), prefixes=prefixes)
+
+
 def prune_to_dict(
     plan: Plan, result: ApplyResult | None, settings: Mapping[str, Any]
 ) -> dict[str, Any]:
-    if result is None:
-        actions = (_action_to_dict(a, None, skip) for a, skip in plan.expected())  # lazy
-    else:
-        outcomes = result.outcomes
-        actions = (_action_to_dict(a, outcomes.at(i)) for i, a in enumerate(plan.actions))
+    actions = _action_rows(plan, result)  # lazy
     scopes = {s.root: s for s in plan.scopes}
     totals: dict[str, Any] = {
         "planned": {
@@ -275,7 +319,9 @@ def prune_to_dict(
         ],
         "rules": dict(settings),
         "actions": actions,
-        "reported": [_action_to_dict(a, None, status=Status.REPORTED) for a in plan.reported],
+        "reported": [
+            _action_to_dict(Brief.of(a), None, status=Status.REPORTED) for a in plan.reported
+        ],
         "warnings": [{"path": jsonable(w.path), "message": w.message} for w in plan.warnings],
         "totals": totals,
         **({"budget": budget_to_dict(plan.budget)} if plan.budget is not None else {}),

@@ -226,6 +226,8 @@ class _RootPlanner:
     reasons: _Reasons = field(init=False)
     # Decided once per root, not per file (on_file is the walk's hot path):
     categories: frozenset[Category] = field(init=False)
+    # The same as a tuple: `in` compares by identity first, no Enum.__hash__ (Python) call.
+    category_list: tuple[Category, ...] = field(init=False)
     filtered: bool = field(init=False)  # patterns to match (else only the ignore file is out)
     age: Callable[[os.stat_result], int] = field(init=False)
     older_ns: float | None = field(init=False)  # --older-than in ns
@@ -235,6 +237,7 @@ class _RootPlanner:
         rules = self.rules
         self.reasons = _Reasons(rules)
         self.categories = self.scope.categories
+        self.category_list = tuple(self.categories)
         self.filtered = self.scope.filtered
         self.age = age_getter(rules.age_by)
         self.older_ns = None if rules.older_than is None else rules.older_than * 1e9
@@ -246,7 +249,7 @@ class _RootPlanner:
                 self.units.pending.append((st.st_dev, st.st_ino, st.st_blocks * 512, st.st_nlink))
             if self._stray(rel, st, category):
                 return
-        if category not in self.categories:
+        if category not in self.category_list:
             self.item_outside = True
             return
         if (self.filtered or rel == IGNORE_FILE) and not self.scope.wants(rel, is_dir=False):
@@ -303,13 +306,13 @@ class _RootPlanner:
         self.linked.clear()
 
     def on_item(self, item: Item) -> None:
-        before = len(self.actions)
         excluded = self.item_excluded_inside or self.item_outside
+        planned = False  # an action for the item itself (not for files inside it)
         try:
-            if self.selected or self.unselected or self.rules.orphaned_sessions:
-                self._item(item)  # else it has nothing to plan: no pick, no duplicate, no whole
+            if self.selected.kind or self.unselected or self.rules.orphaned_sessions:
+                planned = self._item(item)  # else nothing to plan: no pick, no duplicate, no whole
         finally:
-            if self.selected:
+            if self.selected.kind:
                 self.selected = _Picks()
             self.unselected.clear()
             self.any_unselected = False
@@ -319,24 +322,23 @@ class _RootPlanner:
         if units is not None:
             rel = item.rel
             in_scope = (
-                item.category in self.categories
-                and not excluded
+                not excluded
+                and item.category in self.category_list
                 and not (
                     item.is_dir
                     and (self.filtered or rel == IGNORE_FILE)
                     and not self.scope.wants(rel, is_dir=True)
                 )
             )
-            store = self.actions
-            planned = any(store.rel(i) == rel for i in range(before, len(store)))
             units.on_item(item, in_scope=in_scope, planned=planned)
 
-    def _item(self, item: Item) -> None:
+    def _item(self, item: Item) -> bool:
+        """Plan the item's actions; True if one of them is the item itself."""
         whole = self._whole_item_rule(item)
         if whole is not None:
             rule, reason = whole
             self.actions.append(folder_action(self.root.path, item, rule, reason, item.age_ns))
-            return
+            return True
         rules = self.rules
         picks = self.selected
         if (
@@ -351,9 +353,11 @@ class _RootPlanner:
             rule = _PICK_KINDS[picks.kind[0]][1]
             then = max(picks.age)
             self.actions.append(folder_action(self.root.path, item, rule, self._reason(rule), then))
-            return
+            return True
+        planned = False
         for i, rel in enumerate(picks.rels()):  # in walk order: the plan is sorted at the end
             category, rule = _PICK_KINDS[picks.kind[i]]
+            planned = planned or rel == item.rel
             self.actions.append(
                 file_action(
                     self.root.path,
@@ -371,6 +375,7 @@ class _RootPlanner:
                 if st.st_size > 0 and (category in DEDUPE_CATEGORIES or category in SESSION_DEDUPE):
                     path = os.path.join(self.root.path, rel)
                     self.dupes.append(_Dupe.of(path, st, category))
+        return planned
 
     def _whole_item_rule(self, item: Item) -> tuple[Rule, str] | None:
         """Orphaned sessions and leftover folders go whole, or not at all."""
@@ -468,9 +473,10 @@ class _Planning:
         self.ignore_files: dict[str, IgnoreFile | None] = {}
         self.current: _RootPlanner  # set by on_root, which the walk calls first
         self.warnings: list[ScanWarning] = []
+        self._hooks: Hooks | None = None
 
     def hooks(self, progress: ProgressHook | None) -> Hooks:
-        return Hooks(
+        self._hooks = Hooks(
             on_root=self.on_root,
             on_file=self.on_file,
             on_item=self.on_item,
@@ -479,6 +485,7 @@ class _Planning:
             export=self.export,
             absorb=self.absorb,
         )
+        return self._hooks
 
     def on_root(self, root: Root) -> None:
         ignore = self.ignore_files[root.path] = read_ignore_file(root)
@@ -491,6 +498,8 @@ class _Planning:
         if rules.budget:
             planner.units = UnitCollector(root.path)
         self.current = self.planners[root.path] = planner
+        if self._hooks is not None:  # the root's entries straight to its planner: one call each
+            self._hooks.on_file, self._hooks.on_item = planner.on_file, planner.on_item
 
     def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
         self.current.on_file(rel, st, category)

@@ -11,10 +11,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradio_clean.actions import Actions, Outcomes, merge
+from gradio_clean.actions import Actions, Brief, Outcomes, merge
 from gradio_clean.classify import Category, Role
 from gradio_clean.delete import apply_plan
-from gradio_clean.plan import Action, Identity, Rule, Status
+from gradio_clean.plan import Action, Identity, Rule, Status, whole_action
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from tests.conftest import write
@@ -109,6 +109,42 @@ def test_sorted_and_merged_in_root_then_path_bytes_order(
     assert pickle.loads(pickle.dumps(merged)) == list(merged)  # noqa: S301
 
 
+@settings(max_examples=200)
+@given(st.lists(actions(), max_size=30))
+def test_rows_copied_or_written_from_numbers_read_as_the_appended_actions(
+    written: list[Action],
+) -> None:
+    """copy_row and add_whole (the budget's, no Action built) write append's rows."""
+    source = Actions(written)
+    source.sort()  # copy_row reads in reading order
+    copied = Actions()
+    for i in range(len(source)):
+        copied.copy_row(source, i)
+    assert list(copied) == list(source)
+    assert [copied.sort_key(i) for i in range(len(copied))] == [
+        source.sort_key(i) for i in range(len(source))
+    ]
+    assert [copied.brief(i) for i in range(len(copied))] == [Brief.of(a) for a in source]
+    wholes = [
+        whole_action(
+            a.root, a.rel, a.category, a.is_dir, dev=a.identity.dev, ino=a.identity.ino,
+            size=a.bytes, files=a.files, mtime_ns=a.identity.mtime_ns, newest_ns=a.newest_ns,
+            rule=a.rule, reason=a.reason, age_ns=a.age_ns or 0,
+        )
+        for a in written
+    ]  # fmt: skip
+    direct = Actions()
+    for w in wholes:
+        direct.add_whole(
+            w.root, w.rel, w.category, w.is_dir,
+            (w.identity.dev, w.identity.ino, w.bytes, w.files, w.identity.mtime_ns,
+             w.newest_ns, w.age_ns or 0),
+            w.rule, w.reason,
+        )  # fmt: skip
+    assert list(direct) == wholes
+    assert pickle.loads(pickle.dumps(direct)) == wholes  # noqa: S301
+
+
 def test_outcomes_are_kept_by_plan_index() -> None:
     plan = Actions(
         Action("/r", f"{n}", f"{n}", Rule.OLDER_THAN, Category.CACHE, True, 1, 1, "old",
@@ -123,6 +159,12 @@ def test_outcomes_are_kept_by_plan_index() -> None:
         ("2", Status.SKIPPED, "in use"),
     ]
     assert len(outcomes) == 2 and outcomes[1].action.rel == "2" and outcomes.at(1) is None
+    assert [outcomes.state(i) for i in range(4)] == [
+        (Status.DELETED, None),
+        None,
+        (Status.SKIPPED, "in use"),
+        None,
+    ]
     assert outcomes.with_status(Status.DELETED) == 1 and outcomes.freed_bytes == 5
     assert not outcomes.all_done
 

@@ -20,9 +20,10 @@ from typer.testing import CliRunner
 
 from gradio_clean.classify import Category, Role
 from gradio_clean.cli import app
-from gradio_clean.documents import dump_json, iso, scan_to_dict
+from gradio_clean.documents import dump_json, iso, iso_ns, prune_to_dict, scan_to_dict
 from gradio_clean.report import render_scan, render_warnings
 from gradio_clean.roots import Root
+from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from gradio_clean.scan import ScanResult, scan
 from gradio_clean.summary import age
 from gradio_clean.text import jsonable, shown
@@ -113,6 +114,67 @@ def test_dropped_warnings_are_counted() -> None:
 )
 def test_iso_never_raises(ts: float | None, text: str | None) -> None:
     assert iso(ts) == text
+
+
+SECOND = 10**9
+
+
+@given(
+    st.one_of(
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        st.integers(min_value=0, max_value=2**32).map(lambda s: s * SECOND - 1),
+        st.integers(min_value=0, max_value=2**32).flatmap(
+            lambda s: st.integers(min_value=s * SECOND - 20_000, max_value=s * SECOND + 20_000)
+        ),
+        st.integers(min_value=1_600_000_000 * SECOND, max_value=2_000_000_000 * SECOND),
+    )
+)
+@example(0)
+@example(SECOND - 10_001)  # the last nanosecond iso_ns formats itself, and the first after
+@example(SECOND - 10_000)
+@example(2**32 * SECOND - 1)
+@example(2**32 * SECOND)
+@example(253402300799 * SECOND + SECOND - 1)
+def test_iso_ns_writes_what_iso_writes(ns: int) -> None:
+    """prune --json's per-action dates, made from a cached day: byte for byte iso's."""
+    assert iso_ns(ns) == iso(ns / 1e9)
+
+
+def test_prune_json_rows_say_what_the_actions_hold(tmp_path: Path) -> None:
+    """The rows are read from the plan's columns; each says what its Action says."""
+    root = tmp_path / "temp"
+    name = os.fsdecode(b'caf\xe9 "q".bin')
+    write(root / SHA256_A / name, b"same" * 100, age=40 * 86400)
+    write(root / SHA256_B / "copy.bin", b"same" * 100, age=3 * 86400)
+    write(root / SHA256_A / "young.bin", b"young", age=86400)  # so the old name goes alone
+    write(root / SHA256_B / "copy2.bin", b"same" * 100, age=4 * 86400)
+    write(root / "tmpab12cd34", b"x", age=50 * 86400)
+    rules = RuleSet(older_than=30 * 86400.0, age_by=AgeBy.MTIME, duplicates=True)
+    plan = build_plan([Root(str(root), Role.TEMP, "test")], rules, now=time.time(), jobs=1)
+    assert len(plan.actions) == 3  # an old file, a duplicate, a leftover
+    rows = list(prune_to_dict(plan, None, {})["actions"])
+    expected = []
+    for a in plan.actions:
+        row = {
+            "path": jsonable(a.path),
+            "rule": a.rule.value,
+            "category": a.category.value,
+            "type": "folder" if a.is_dir else "file",
+            "bytes": a.bytes,
+            "files": a.files,
+            "status": "planned",
+            "reason": a.reason,
+            "detail": None,
+            "mtime": iso(a.newest_ns / 1e9),
+            "age_from": None if a.age_ns is None else iso(a.age_ns / 1e9),
+        }
+        if a.keep is not None:
+            row.update(keep=jsonable(a.keep), dedupe="hardlink")
+        expected.append(row)
+    assert rows == expected
+    assert "caf\\xe9" in rows[0]["path"] and rows[1]["keep"].endswith("/copy.bin")
+    text = dump_json(prune_to_dict(plan, None, {}))
+    assert json.loads(text.encode("utf-8"))["actions"] == expected
 
 
 @pytest.mark.parametrize(
