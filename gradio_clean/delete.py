@@ -348,12 +348,11 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
             if st.st_nlink == 1:
                 freed.bytes += st.st_size
 
-    entered = _enter_planned(parent, name, mount)
+    entered = _enter_planned(parent, name, mount, action.identity)
     if entered is None:
         return "already gone"
     fd, top = entered.fd, entered.st
     try:
-        _check(top, action.identity, is_dir=True)
         if top.st_mtime_ns > action.newest_ns:
             raise Skip("changed since planning (the folder itself is newer)")
         busy = why(top.st_dev, top.st_ino) or _folder_busy(chain.keys, why)
@@ -364,7 +363,8 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
         may_empty(parent, ".", "its parent folder")
         if entered.frozen:  # read through fd: the very folder checked, not a name
             raise Skip(immutable(name))
-        permitted(Folder(os.fstat(parent)), parent, name, top)
+        if os.geteuid() != 0:  # `permitted` checks nothing for root: no fstat of the parent
+            permitted(Folder(os.fstat(parent)), parent, name, top)
         tree = survey(fd, mount, verify, top)  # everything checked before anything goes
         remove_tree(fd, tree, mount, why, removed)
         rmdir_checked(parent, name, top)
@@ -375,10 +375,10 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
     return None
 
 
-def _enter_planned(parent: int, name: str, mount: Mount) -> Entered | None:
-    """Open the planned folder (None if gone) and check, through the descriptor alone, that
-    it is on the root's mount: its identity is checked next (_check), on the same fstat.
-    The skips read as a name's lstat checked first would word them."""
+def _enter_planned(parent: int, name: str, mount: Mount, want: Identity) -> Entered | None:
+    """Open the planned folder (None if gone), then check through that descriptor alone
+    that it is the planned folder (_check) and on the root's mount, in that order: the
+    skips read as they did when the name's lstat was checked before the open."""
     try:
         fd = os.open(name, DIR_FLAGS, dir_fd=parent)
     except FileNotFoundError:
@@ -388,7 +388,13 @@ def _enter_planned(parent: int, name: str, mount: Mount) -> Entered | None:
             raise Skip("replaced since planning (another inode)") from None
         raise
     try:
-        return on_mount(fd, name, mount)
+        st = os.fstat(fd)
+        _check(st, want, is_dir=True)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        return on_mount(fd, name, mount, st=st)  # closes fd if it refuses
     except Refused as exc:
         raise Skip(str(exc)) from None
 

@@ -76,12 +76,13 @@ if _statx is not None:
     _statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p]
 
 
-def _statx_raw(dir_fd: int, name: str, flags: int, mask: int) -> bytes | None:
+def _statx_raw(dir_fd: int, name: str, flags: int, mask: int) -> ctypes.Array[ctypes.c_char] | None:
+    """The statx buffer, read in place by struct.unpack_from (no copy of its bytes)."""
     if _statx is None:
         return None
     buf = ctypes.create_string_buffer(256)
     rc = _statx(dir_fd, os.fsencode(name), flags, mask, buf)
-    return None if rc != 0 else buf.raw
+    return None if rc != 0 else buf
 
 
 def mount_id(fd: int) -> int | None:
@@ -283,10 +284,13 @@ class Entered:
     frozen: bool
 
 
-def on_mount(fd: int, name: str, mount: Mount, dev: int | None = None) -> Entered:
+def on_mount(
+    fd: int, name: str, mount: Mount, dev: int | None = None, st: os.stat_result | None = None
+) -> Entered:
     """Refuse (closing fd) a folder opened on another device or mount; `dev`: the device
-    its lstat showed, if one was taken. One fstat and one statx, never a name."""
-    st = os.fstat(fd)
+    its lstat showed, if one was taken; `st`: fd's fstat, if taken already. One fstat and
+    one statx, never a name."""
+    st = os.fstat(fd) if st is None else st
     mnt, is_frozen = mount_and_frozen(fd)
     if (
         st.st_dev != mount.dev
