@@ -332,6 +332,7 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
     except FileNotFoundError:  # a folder on the way is gone, and the folder with it
         return "already gone"
     mount = Mount(chain.dev, chain.mnt)
+    euid = os.geteuid()  # once per folder, not once per entry: apply never changes it
 
     def verify(folder: Folder, dfd: int, shown: str, st: os.stat_result) -> None:
         if st.st_mtime_ns > action.newest_ns:
@@ -340,7 +341,7 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
             busy = why(st.st_dev, st.st_ino)
             if busy:
                 raise Skip(f"{shown} is {busy}")
-        removable(folder, dfd, shown, st)
+        removable(folder, dfd, shown, st, euid)
 
     def removed(st: os.stat_result) -> None:
         if stat.S_ISREG(st.st_mode):
@@ -363,7 +364,7 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
         may_empty(parent, ".", "its parent folder")
         if entered.frozen:  # read through fd: the very folder checked, not a name
             raise Skip(immutable(name))
-        if os.geteuid() != 0:  # `permitted` checks nothing for root: no fstat of the parent
+        if euid != 0:  # `permitted` checks nothing for root: no fstat of the parent
             permitted(Folder(os.fstat(parent)), parent, name, top)
         tree = survey(fd, mount, verify, top)  # everything checked before anything goes
         remove_tree(fd, tree, mount, why, removed)

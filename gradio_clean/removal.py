@@ -433,22 +433,27 @@ def rmdir_checked(parent: int, name: str, want: os.stat_result, prefix: str = ""
         raise
 
 
-def removable(folder: Folder, fd: int, shown: str, st: os.stat_result) -> None:
+def removable(
+    folder: Folder, fd: int, shown: str, st: os.stat_result, euid: int | None = None
+) -> None:
     """Refuse up front what could not be removed, so a folder is not left half-deleted:
     an immutable or append-only entry (chattr), and for a run without root, a folder
     it may not write or a sticky folder's entry of another user."""
     if not stat.S_ISLNK(st.st_mode) and frozen(fd, os.path.basename(shown)):
         raise Refused(immutable(shown))
-    permitted(folder, fd, shown, st)
+    permitted(folder, fd, shown, st, euid)
 
 
 def immutable(shown: str) -> str:
     return f"cannot be removed whole: {shown} is immutable or append-only"
 
 
-def permitted(folder: Folder, fd: int, shown: str, st: os.stat_result) -> None:
-    """`removable`'s checks for a run without root; nothing to check for root."""
-    euid = os.geteuid()
+def permitted(
+    folder: Folder, fd: int, shown: str, st: os.stat_result, euid: int | None = None
+) -> None:
+    """`removable`'s checks for a run without root; nothing to check for root.
+    `euid`: os.geteuid(), where the caller read it once for a whole folder."""
+    euid = os.geteuid() if euid is None else euid
     if euid == 0:
         return
     if stat.S_ISDIR(st.st_mode):
