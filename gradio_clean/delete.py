@@ -37,13 +37,16 @@ from gradio_clean.actions import Outcomes
 from gradio_clean.inuse import InUseWatcher
 from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Rule, Status
 from gradio_clean.removal import (
+    Entered,
     Folder,
     Mount,
     Refused,
-    enter,
     frozen,
+    immutable,
     may_empty,
     mount_id,
+    on_mount,
+    permitted,
     removable,
     remove_tree,
     rmdir_checked,
@@ -73,6 +76,7 @@ class _DirChain:
         self.ctimes: dict[tuple[int, int], int] = {}  # (dev, ino) -> ctime our own link moved
         self.names: list[str] = []
         self.fds: list[int] = []
+        self.keys: list[tuple[int, int]] = []  # each fd's (dev, ino), read once at its open
 
     def open(self, rel_dir: str) -> int:
         """The descriptor of `rel_dir` (relative to the root); raises Skip or OSError."""
@@ -89,19 +93,20 @@ class _DirChain:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise Skip(f"{name} on the way is no longer a folder (a symlink?)") from None
                 raise
-            if os.fstat(fd).st_dev != self.dev or (
-                self.mnt is not None and mount_id(fd) != self.mnt
-            ):
+            st = os.fstat(fd)
+            if st.st_dev != self.dev or (self.mnt is not None and mount_id(fd) != self.mnt):
                 os.close(fd)
                 raise Skip(f"{name} on the way is on another filesystem")
             self.names.append(name)
             self.fds.append(fd)
+            self.keys.append((st.st_dev, st.st_ino))
         return self.fds[-1] if self.fds else self.root_fd
 
     def _truncate(self, keep: int) -> None:
         while len(self.fds) > keep:
             os.close(self.fds.pop())
             self.names.pop()
+            self.keys.pop()
 
     def close(self) -> None:
         self._truncate(0)
@@ -173,7 +178,7 @@ def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> s
         _unlink_noting(chain, parent, name, st, lambda: os.unlink(name, dir_fd=parent))
         freed.files += 1
         return None
-    busy = why(st.st_dev, st.st_ino) or _folder_busy(chain.fds, why)
+    busy = why(st.st_dev, st.st_ino) or _folder_busy(chain.keys, why)
     if busy:
         raise Skip(busy)
     if action.keep is not None:
@@ -195,11 +200,11 @@ def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> s
     return None
 
 
-def _folder_busy(fds: Sequence[int], why: Why) -> str | None:
-    """A folder below the root that is locked or held (a live app's mark) spares its files."""
-    for fd in fds:
-        st = os.fstat(fd)
-        busy = why(st.st_dev, st.st_ino)
+def _folder_busy(keys: Sequence[tuple[int, int]], why: Why) -> str | None:
+    """A folder below the root that is locked or held (a live app's mark) spares its files.
+    `keys`: the open folders' (dev, ino), which a descriptor keeps for as long as it is open."""
+    for dev, ino in keys:
+        busy = why(dev, ino)
         if busy:
             return f"its folder is {busy}"
     return None
@@ -250,6 +255,7 @@ def _open_path(root_fd: int, rel_dir: str, dev: int) -> int:
     # Hand over the last descriptor; close the rest.
     chain.fds.pop()
     chain.names.pop()
+    chain.keys.pop()
     chain.close()
     return fd
 
@@ -320,11 +326,13 @@ def _replace_with_link(
 
 
 def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> str | None:
-    planned = _planned_entry(chain, action)
-    if planned is None:
+    head, name = _parent_and_name(action.rel)
+    try:
+        parent = chain.open(head)
+    except FileNotFoundError:  # a folder on the way is gone, and the folder with it
         return "already gone"
-    parent, name, seen = planned
     mount = Mount(chain.dev, chain.mnt)
+    euid = os.geteuid()  # once per folder, not once per entry: apply never changes it
 
     def verify(folder: Folder, dfd: int, shown: str, st: os.stat_result) -> None:
         if st.st_mtime_ns > action.newest_ns:
@@ -333,7 +341,7 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
             busy = why(st.st_dev, st.st_ino)
             if busy:
                 raise Skip(f"{shown} is {busy}")
-        removable(folder, dfd, shown, st)
+        removable(folder, dfd, shown, st, euid)
 
     def removed(st: os.stat_result) -> None:
         if stat.S_ISREG(st.st_mode):
@@ -341,25 +349,24 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
             if st.st_nlink == 1:
                 freed.bytes += st.st_size
 
-    try:
-        fd = enter(parent, name, seen, mount)
-    except FileNotFoundError:
+    entered = _enter_planned(parent, name, mount, action.identity)
+    if entered is None:
         return "already gone"
-    except Refused as exc:
-        raise Skip(str(exc)) from None
+    fd, top = entered.fd, entered.st
     try:
-        top = os.fstat(fd)
-        _check(top, action.identity, is_dir=True)
         if top.st_mtime_ns > action.newest_ns:
             raise Skip("changed since planning (the folder itself is newer)")
-        busy = why(top.st_dev, top.st_ino) or _folder_busy(chain.fds, why)
+        busy = why(top.st_dev, top.st_ino) or _folder_busy(chain.keys, why)
         if busy:
             raise Skip(f"it is {busy}")
         if frozen(parent, ""):
             raise Skip("cannot be removed: its parent folder is immutable or append-only")
         may_empty(parent, ".", "its parent folder")
-        removable(Folder(os.fstat(parent)), parent, name, top)
-        tree = survey(fd, mount, verify)  # everything checked before anything goes
+        if entered.frozen:  # read through fd: the very folder checked, not a name
+            raise Skip(immutable(name))
+        if euid != 0:  # `permitted` checks nothing for root: no fstat of the parent
+            permitted(Folder(os.fstat(parent)), parent, name, top)
+        tree = survey(fd, mount, verify, top)  # everything checked before anything goes
         remove_tree(fd, tree, mount, why, removed)
         rmdir_checked(parent, name, top)
     except Refused as exc:
@@ -367,6 +374,30 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
     finally:
         os.close(fd)
     return None
+
+
+def _enter_planned(parent: int, name: str, mount: Mount, want: Identity) -> Entered | None:
+    """Open the planned folder (None if gone), then check through that descriptor alone
+    that it is the planned folder (_check) and on the root's mount, in that order: the
+    skips read as they did when the name's lstat was checked before the open."""
+    try:
+        fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # a link or a file now: _check's words
+            raise Skip("replaced since planning (another inode)") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        _check(st, want, is_dir=True)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        return on_mount(fd, name, mount, st=st)  # closes fd if it refuses
+    except Refused as exc:
+        raise Skip(str(exc)) from None
 
 
 def _parents_to_tidy(action: Action) -> list[str]:
@@ -452,7 +483,7 @@ class _Rows:
         if outcome.detail is not None:
             self.details[len(self.status)] = outcome.detail
         self.index.append(i)
-        self.status.append(_STATUSES.index(outcome.status))
+        self.status.append(_STATUS_IX[outcome.status])
         self.freed_bytes.append(outcome.freed_bytes)
         self.freed_files.append(outcome.freed_files)
 
@@ -464,6 +495,7 @@ class _Rows:
 
 
 _STATUSES = tuple(Status)
+_STATUS_IX = {status: n for n, status in enumerate(_STATUSES)}
 _Applied = tuple[_Rows, list[str], int]  # rows, folders removed, the signal that stopped it
 
 

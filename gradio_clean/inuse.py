@@ -29,7 +29,7 @@ class InUse:
         pid = self.open_by.get((dev, ino))
         if pid is not None:
             return f"open by process {pid} ({_comm(pid)})"
-        if (os.major(dev), os.minor(dev), ino) in self.locked:
+        if self.locked and (os.major(dev), os.minor(dev), ino) in self.locked:
             return "locked by another process (flock/fcntl)"
         return None
 

@@ -26,7 +26,6 @@ import ctypes
 import errno
 import fcntl
 import os
-import secrets
 import signal
 import stat
 import struct
@@ -77,20 +76,29 @@ if _statx is not None:
     _statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p]
 
 
-def _statx_raw(dir_fd: int, name: str, flags: int, mask: int) -> bytes | None:
+def _statx_raw(dir_fd: int, name: str, flags: int, mask: int) -> ctypes.Array[ctypes.c_char] | None:
+    """The statx buffer, read in place by struct.unpack_from (no copy of its bytes)."""
     if _statx is None:
         return None
     buf = ctypes.create_string_buffer(256)
     rc = _statx(dir_fd, os.fsencode(name), flags, mask, buf)
-    return None if rc != 0 else buf.raw
+    return None if rc != 0 else buf
 
 
 def mount_id(fd: int) -> int | None:
     """The mount the open descriptor is on (kernel 5.8+), or None where unknown."""
+    return mount_and_frozen(fd)[0]
+
+
+def mount_and_frozen(fd: int) -> tuple[int | None, bool]:
+    """mount_id(fd) and whether the open file itself is immutable or append-only (as
+    `frozen`), from one statx: entering a folder asks both of the same descriptor."""
     raw = _statx_raw(fd, "", _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW, _STATX_MNT_ID)
-    if raw is None or not struct.unpack_from("I", raw, 0)[0] & _STATX_MNT_ID:
-        return None
-    return int(struct.unpack_from("Q", raw, 144)[0])
+    if raw is None:
+        return None, False
+    mask, _, attributes = struct.unpack_from("IIQ", raw, 0)
+    mnt = int(struct.unpack_from("Q", raw, 144)[0]) if mask & _STATX_MNT_ID else None
+    return mnt, bool(attributes & (_STATX_ATTR_IMMUTABLE | _STATX_ATTR_APPEND))
 
 
 def frozen(dir_fd: int, name: str) -> bool:
@@ -176,7 +184,7 @@ def unlink_checked(dir_fd: int, name: str, want: Seen, why: Why) -> os.stat_resu
         busy = why(st.st_dev, st.st_ino)
         if busy:
             raise Refused("{name} is " + busy)
-    tmp = f"{CLAIM_PREFIX}{secrets.token_hex(6)}{CLAIM_SUFFIX}"
+    tmp = f"{CLAIM_PREFIX}{os.urandom(6).hex()}{CLAIM_SUFFIX}"  # secrets.token_hex(6), inlined
     try:
         _rename_noreplace(dir_fd, name, tmp)
     except FileNotFoundError:
@@ -250,7 +258,7 @@ Check = Callable[[Folder, int, str, os.stat_result], None]  # (parent, its fd, s
 _Frame = tuple[int, Folder, str, list[str]]  # descriptor, folder, shown prefix, names to do
 
 
-def enter(parent: int, name: str, want: os.stat_result, mount: Mount) -> int:
+def enter(parent: int, name: str, want: os.stat_result, mount: Mount) -> Entered:
     """Open a subfolder and decide from that descriptor, never from a name checked
     before it, that it is the folder surveyed and on the root's own mount."""
     try:
@@ -259,22 +267,46 @@ def enter(parent: int, name: str, want: os.stat_result, mount: Mount) -> int:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise Refused(f"changed while being removed: {name} is no longer a folder") from None
         raise
-    st = os.fstat(fd)
-    if (st.st_dev, want.st_dev) != (mount.dev, mount.dev) or (
-        mount.mnt is not None and mount_id(fd) != mount.mnt
+    entered = on_mount(fd, name, mount, want.st_dev)
+    if entered.st.st_ino != want.st_ino:
+        os.close(fd)
+        raise Refused(f"changed while being removed: {name} was replaced")
+    return entered
+
+
+@dataclass(frozen=True, slots=True)
+class Entered:
+    """A folder opened by `enter` or `on_mount`: its descriptor (the caller closes it), its
+    fstat, and whether it is immutable or append-only, all read through that descriptor."""
+
+    fd: int
+    st: os.stat_result
+    frozen: bool
+
+
+def on_mount(
+    fd: int, name: str, mount: Mount, dev: int | None = None, st: os.stat_result | None = None
+) -> Entered:
+    """Refuse (closing fd) a folder opened on another device or mount; `dev`: the device
+    its lstat showed, if one was taken; `st`: fd's fstat, if taken already. One fstat and
+    one statx, never a name."""
+    st = os.fstat(fd) if st is None else st
+    mnt, is_frozen = mount_and_frozen(fd)
+    if (
+        st.st_dev != mount.dev
+        or (dev is not None and dev != mount.dev)
+        or (mount.mnt is not None and mnt != mount.mnt)
     ):
         os.close(fd)
         raise Refused(holds_mount(name))
-    if st.st_ino != want.st_ino:
-        os.close(fd)
-        raise Refused(f"changed while being removed: {name} was replaced")
-    return fd
+    return Entered(fd, st, is_frozen)
 
 
-def survey(top_fd: int, mount: Mount, check: Check) -> Folder:
+def survey(top_fd: int, mount: Mount, check: Check, top: os.stat_result | None = None) -> Folder:
     """Every entry under top_fd, lstat'ed through its parent's descriptor and passed to
-    `check`; each subfolder entered through `enter`. Nothing is removed here."""
-    tree = Folder(os.fstat(top_fd))
+    `check`; each subfolder entered through `enter`. Nothing is removed here.
+    `top`: top_fd's fstat, where the caller has it already."""
+    tree = Folder(top if top is not None else os.fstat(top_fd))
     frames: list[_Frame] = [(top_fd, tree, "", os.listdir(top_fd))]
     try:
         while frames:
@@ -294,11 +326,12 @@ def survey(top_fd: int, mount: Mount, check: Check) -> Folder:
             check(node, fd, prefix + name, st)
             if stat.S_ISDIR(st.st_mode):
                 try:
-                    child = enter(fd, name, st, mount)
+                    entered = enter(fd, name, st, mount)
                 except FileNotFoundError:
                     continue
+                child = entered.fd
                 node.add(name, st)
-                node.folders[name] = sub = Folder(os.fstat(child), st)
+                node.folders[name] = sub = Folder(entered.st, st)
                 frames.append((child, sub, prefix + name + "/", []))
                 frames[-1][3].extend(os.listdir(child))
                 continue
@@ -341,7 +374,7 @@ def remove_tree(
                 sub = node.folders[name]
                 assert sub.lstat is not None  # a subfolder: survey set it
                 try:
-                    child = enter(fd, name, sub.lstat, mount)
+                    child = enter(fd, name, sub.lstat, mount).fd
                 except FileNotFoundError:
                     continue
                 try:
@@ -366,16 +399,13 @@ def _appeared(fd: int, names: list[str]) -> str | None:
     Read entry by entry against a sorted copy of the names, so no second set is built."""
     known = sorted(names)
     new: str | None = None
-    own = os.open(".", DIR_FLAGS, dir_fd=fd)  # a listing of its own, from the start
-    try:
-        with os.scandir(own) as listing:
-            for entry in listing:
-                name = entry.name
-                i = bisect_left(known, name)
-                if (i == len(known) or known[i] != name) and (new is None or name < new):
-                    new = name
-    finally:
-        os.close(own)
+    os.lseek(fd, 0, os.SEEK_SET)  # scandir reads on from the descriptor's offset: the start
+    with os.scandir(fd) as listing:
+        for entry in listing:
+            name = entry.name
+            i = bisect_left(known, name)
+            if (i == len(known) or known[i] != name) and (new is None or name < new):
+                new = name
     return new
 
 
@@ -403,18 +433,31 @@ def rmdir_checked(parent: int, name: str, want: os.stat_result, prefix: str = ""
         raise
 
 
-def removable(folder: Folder, fd: int, shown: str, st: os.stat_result) -> None:
+def removable(
+    folder: Folder, fd: int, shown: str, st: os.stat_result, euid: int | None = None
+) -> None:
     """Refuse up front what could not be removed, so a folder is not left half-deleted:
     an immutable or append-only entry (chattr), and for a run without root, a folder
     it may not write or a sticky folder's entry of another user."""
-    name = os.path.basename(shown)
-    if not stat.S_ISLNK(st.st_mode) and frozen(fd, name):
-        raise Refused(f"cannot be removed whole: {shown} is immutable or append-only")
-    euid = os.geteuid()
+    if not stat.S_ISLNK(st.st_mode) and frozen(fd, os.path.basename(shown)):
+        raise Refused(immutable(shown))
+    permitted(folder, fd, shown, st, euid)
+
+
+def immutable(shown: str) -> str:
+    return f"cannot be removed whole: {shown} is immutable or append-only"
+
+
+def permitted(
+    folder: Folder, fd: int, shown: str, st: os.stat_result, euid: int | None = None
+) -> None:
+    """`removable`'s checks for a run without root; nothing to check for root.
+    `euid`: os.geteuid(), where the caller read it once for a whole folder."""
+    euid = os.geteuid() if euid is None else euid
     if euid == 0:
         return
     if stat.S_ISDIR(st.st_mode):
-        may_empty(fd, name, shown)
+        may_empty(fd, os.path.basename(shown), shown)
     if folder.st.st_mode & stat.S_ISVTX and euid not in (st.st_uid, folder.st.st_uid):
         raise Refused(f"cannot be removed whole: {shown} belongs to another user")
 

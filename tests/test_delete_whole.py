@@ -147,3 +147,96 @@ def test_a_bind_mount_of_the_same_filesystem_is_not_entered(tmp_path: Path) -> N
     assert proc.stdout.startswith("skipped"), proc.stdout
     assert "another filesystem" in proc.stdout
     assert kept.read_bytes() == b"not in the session"
+
+
+def _swap(session: Path, outside: Path, into: str) -> None:
+    """Put something else at the planned folder's name; the session itself moves away."""
+    session.rename(session.with_name("moved-away"))
+    if into == "symlink":
+        session.symlink_to(outside, target_is_directory=True)
+    elif into == "file":
+        write(session, b"a file now", age=2 * HOUR)
+    else:  # another folder, as old as the session and holding the same names
+        shutil.copytree(outside, session)
+        for p in (session, *session.rglob("*")):
+            set_age(p, 2 * HOUR)
+
+
+@pytest.mark.parametrize("into", ["symlink", "file", "folder"])
+def test_a_planned_folder_swapped_after_planning_is_skipped_untouched(
+    tmp_path: Path, into: str
+) -> None:
+    """The planned folder is opened (O_NOFOLLOW | O_DIRECTORY) and checked through its
+    descriptor, with no lstat of its name first: whatever took its name is refused, in
+    the words the identity check gives, and nothing there or outside is removed."""
+    app_dir, outside = tmp_path / "app", tmp_path / "outside"
+    session = old_session(app_dir)
+    shutil.copytree(session, outside)
+    for p in (outside, *outside.rglob("*")):
+        set_age(p, 2 * HOUR)
+    plan = build_plan(
+        [Root(str(app_dir), Role.APP, "t")],
+        RuleSet(age_by=AgeBy.MTIME, orphaned_sessions=True),
+        now=time.time(),
+    )
+    assert [a.rel for a in plan.actions] == [JS_SESSION]
+    outside_before = files_under(outside)
+    _swap(session, outside, into)
+
+    outcome = apply_plan(plan, why=never_busy).outcomes[0]
+
+    assert (outcome.status, outcome.detail) == (
+        Status.SKIPPED,
+        "replaced since planning (another inode)",
+    )
+    assert outcome.freed_files == 0
+    assert files_under(outside) == outside_before
+    assert files_under(app_dir / "moved-away") == ["a.txt", "sub/b.txt", "sub2/c.txt"]
+    assert os.path.lexists(session)
+    if into == "folder":
+        assert files_under(session) == outside_before
+
+
+def test_a_mount_over_the_planned_folder_itself_is_not_entered(tmp_path: Path) -> None:
+    """A tmpfs mounted on the planned folder after planning: the folder opened by its name
+    is the tmpfs's root, another inode than planned, and nothing on the tmpfs (nor under
+    it) is removed. Worded as when the name's lstat was checked before the open."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) for a private mount namespace")
+    app_dir = tmp_path / "app"
+    session = old_session(app_dir)
+    code = f"""
+        import os, subprocess, time
+        from gradio_clean.classify import Role
+        from gradio_clean.delete import apply_plan
+        from gradio_clean.roots import Root
+        from gradio_clean.rules import AgeBy, RuleSet, build_plan
+        plan = build_plan([Root({str(app_dir)!r}, Role.APP, "t")],
+                          RuleSet(age_by=AgeBy.MTIME, orphaned_sessions=True), now=time.time())
+        assert [a.rel for a in plan.actions] == [{JS_SESSION!r}], plan.actions
+        subprocess.run(["mount", "-t", "tmpfs", "none", {str(session)!r}], check=True)
+        with open({str(session / "on-tmpfs.txt")!r}, "w") as fh:
+            fh.write("x")
+        old = time.time() - 3 * 3600
+        for p in ({str(session / "on-tmpfs.txt")!r}, {str(session)!r}):
+            os.utime(p, (old, old))
+        result = apply_plan(plan, why=lambda dev, ino: None)
+        print(result.outcomes[0].status.value, result.outcomes[0].detail)
+        print(os.path.exists({str(session / "on-tmpfs.txt")!r}))
+    """
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    proc = subprocess.run(
+        [*unshare, sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=cli_env(),
+    )
+    if "mount:" in proc.stderr or "unshare:" in proc.stderr:
+        pytest.skip(f"cannot mount here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    status, survived = proc.stdout.strip().splitlines()
+    assert status == "skipped replaced since planning (another inode)"
+    assert survived == "True"
+    assert files_under(session) == ["a.txt", "sub/b.txt", "sub2/c.txt"]  # under the mount
