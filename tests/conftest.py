@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 import pytest
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
+
+# No test is timed (speed is the benchmark's business): on a loaded 2-core machine a
+# Hypothesis example may take seconds, which says nothing about the code under test.
+settings.register_profile("untimed", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("untimed")
 
 HOUR = 3600
 DAY = 86400
