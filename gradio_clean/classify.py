@@ -8,7 +8,9 @@ Every shape here was checked against Gradio's released source (see README).
 from __future__ import annotations
 
 import enum
+import functools
 import re
+from collections.abc import Callable
 
 
 class Category(str, enum.Enum):
@@ -48,7 +50,7 @@ class Kind(enum.Enum):
     OTHER = "other"
 
 
-_HASH_DIR = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_HEX_DIGITS = "0123456789abcdef"  # a hash folder's name: 40 or 64 of them (sha1, sha256)
 # tempfile's names: "tmp" + 8 of [a-z0-9_]; Gradio adds suffixes such as
 # ".vtt", ".mp4" or "_processed.mp4" (video.py, routes.py, screen_recording_utils.py).
 _TMP_FILE = re.compile(r"tmp[a-z0-9_]{8}(?:[._][A-Za-z0-9_.]+)?")
@@ -63,11 +65,18 @@ _BASE36 = re.compile(r"[0-9a-z]{7,14}")
 _RUN = re.compile(r"[0-9]+|[a-z]+")
 
 TEMP_INTERNAL_DIRS = frozenset({"vibe_edit_history", "deep_links"})
+# Directly inside a hash folder, only a file whose name starts with this can be a leftover
+# (a staging copy or our own temporary link): the walk asks category_in_hash_dir about
+# no other file.
+LEFTOVER_FILE_START = "."
 
 
 def is_hash_dir_name(name: str) -> bool:
-    """sha1 (Gradio 3.x-4.40) or sha256 (4.41+) hex folder names."""
-    return _HASH_DIR.fullmatch(name) is not None
+    """sha1 (Gradio 3.x-4.40) or sha256 (4.41+) hex folder names: 40 or 64 of [0-9a-f].
+
+    A length test and one strip: the walk asks this of every top-level folder, and a
+    regex that tries 40 characters before 64 costs several times as much."""
+    return (len(name) == 64 or len(name) == 40) and not name.strip(_HEX_DIGITS)
 
 
 def is_tmp_file_name(name: str) -> bool:
@@ -147,6 +156,13 @@ def classify_top(role: Role, name: str, is_dir: bool) -> Kind:
     if role is Role.FLAGGED:
         return Kind.FLAGGED
     return Kind.EXAMPLES
+
+
+def classifier(role: Role) -> Callable[[str, bool], Kind]:
+    """classify_top for one role, decided once per folder rather than once per entry."""
+    if role is Role.TEMP:
+        return _classify_temp
+    return functools.partial(classify_top, role)
 
 
 def is_gradio_top_name(name: str, is_dir: bool) -> bool:

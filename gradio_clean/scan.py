@@ -16,18 +16,19 @@ import contextlib
 import itertools
 import os
 import resource
-import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from stat import S_ISDIR
 
 from gradio_clean.classify import (
     KIND_CATEGORY,
+    LEFTOVER_FILE_START,
     Category,
     Kind,
     Role,
     category_in_hash_dir,
-    classify_top,
+    classifier,
 )
 from gradio_clean.counts import Counts, Warnings, age_cuts
 from gradio_clean.roots import DIR_FLAGS, Root, open_error_reason
@@ -71,13 +72,12 @@ __all__ = [  # the result types, re-exported: `from gradio_clean.scan import Ite
     "scan",
 ]
 
-_RANKED = frozenset({Kind.HASH_DIR, Kind.SESSION_DIR})
 # Below this many entries in a root, a fork costs more than it saves. (apply_plan counts
 # actions instead, each one a re-check and a removal: see delete.FORK_MIN_ACTIONS.)
 FORK_MIN_ENTRIES = 2000
 _PACE = 0x3FF  # every 1024 regular files: check for a stop, report progress
-# An open folder being walked: (fd, its listing, rel path, category, depth in the item)
-_Frame = tuple[int, Iterator[os.DirEntry[str]], str, Category, int]
+# An open folder inside an item being walked: (fd, its listing, rel path)
+_Frame = tuple[int, Iterator[os.DirEntry[str]], str]
 # What an item holds: (files, other entries, bytes, newest mtime, newest age timestamp,
 # allocated bytes: du -s of the item)
 _Held = tuple[int, int, int, int, int, int]
@@ -159,12 +159,14 @@ class _RootWalker:
 
     def _container(self, fd: int, rel: str, role: Role) -> None:
         """Classify each child of a root (or nested .gradio) and walk it as one item."""
-        self._container_names(fd, rel, role, self._listing(fd, rel))
+        self._container_entries(fd, rel, role, self._listing(fd, rel))
 
-    def _listing(self, fd: int, rel: str, share: int = 0, shares: int = 1) -> Iterator[str]:
-        """A folder's names as the kernel hands them out, never all at once (a root of a
-        million hash folders: ~110 MB as a list). With `shares`, only the names whose
-        hash falls to `share` (forked workers share the parent's hash seed)."""
+    def _listing(
+        self, fd: int, rel: str, share: int = 0, shares: int = 1
+    ) -> Iterator[os.DirEntry[str]]:
+        """A folder's entries as the kernel hands them out, never all at once (a root of a
+        million hash folders: ~110 MB as a list). With `shares`, only the entries whose
+        name's hash falls to `share` (forked workers share the parent's hash seed)."""
         # A descriptor of its own: a scandir of `fd` itself would share its offset with
         # every worker forked with it, and each would read only part of the folder.
         try:
@@ -174,30 +176,37 @@ class _RootWalker:
             return
         try:
             with os.scandir(own) as listing:  # scandir reads a copy of `own`
-                for entry in listing:
-                    name = entry.name
-                    if shares == 1 or hash(name) % shares == share:
-                        yield name
+                if shares == 1:
+                    yield from listing
+                else:
+                    for entry in listing:
+                        if hash(entry.name) % shares == share:
+                            yield entry
         except OSError as exc:
             self.warn(self._path(rel), open_error_reason(exc))
         finally:
             os.close(own)
 
-    def _container_names(self, fd: int, rel: str, role: Role, names: Iterable[str]) -> None:
-        for name in names:
+    def _container_entries(
+        self, fd: int, rel: str, role: Role, entries: Iterable[os.DirEntry[str]]
+    ) -> None:
+        dev = self.dev
+        classify = classifier(role)
+        for entry in entries:
             check_stop()
+            name = entry.name
             child_rel = f"{rel}/{name}" if rel else name
-            try:
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            try:  # an lstat (fstatat with AT_SYMLINK_NOFOLLOW) through the listing's descriptor
+                st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
             except OSError as exc:
                 self.warn(self._path(child_rel), open_error_reason(exc))
                 continue
-            is_dir = stat.S_ISDIR(st.st_mode)
-            kind = classify_top(role, name, is_dir)
+            is_dir = S_ISDIR(st.st_mode)
+            kind = classify(name, is_dir)
             # a nested .gradio on another device falls through to _item, which warns once
-            if kind is Kind.GRADIO_DIR and st.st_dev == self.dev:
+            if kind is Kind.GRADIO_DIR and st.st_dev == dev:
                 self.counts.add_dir(st, Category.OTHER)
                 sub = self._open(fd, name, child_rel)
                 if sub is not None:
@@ -206,7 +215,7 @@ class _RootWalker:
                     finally:
                         os.close(sub)
                 continue
-            self._item(fd, name, child_rel, st, kind)
+            self._item(fd, name, child_rel, st, kind, is_dir)
 
     def _open(self, parent_fd: int, name: str, rel: str) -> int | None:
         try:
@@ -234,45 +243,49 @@ class _RootWalker:
             self.warn(self._path(rel), open_error_reason(exc))
             return None
 
-    def _age(self, st: os.stat_result) -> int:
-        age = self.hooks.age
-        return st.st_mtime_ns if age is None else age(st)
-
-    def _item(self, parent_fd: int, name: str, rel: str, st: os.stat_result, kind: Kind) -> None:
-        cat = KIND_CATEGORY[kind]
+    def _item(
+        self, parent_fd: int, name: str, rel: str, st: os.stat_result, kind: Kind, is_dir: bool
+    ) -> None:
+        # Kind hashes in Python (Enum.__hash__): the common kind needs no lookup
+        cat = Category.CACHE if kind is Kind.HASH_DIR else KIND_CATEGORY[kind]
+        age_of = self.hooks.age
+        age = st.st_mtime_ns if age_of is None else age_of(st)
         counts = self.counts
-        if not stat.S_ISDIR(st.st_mode):
+        held: _Held
+        if not is_dir:
             if counts.add_leaf(st, cat):
                 if self.hooks.on_file is not None:
                     self.hooks.on_file(rel, st, cat)
                 if not counts.files & _PACE:
                     self.report()
-                held = (1, 0, st.st_size, st.st_mtime_ns, self._age(st), st.st_blocks * 512)
+                held = (1, 0, st.st_size, st.st_mtime_ns, age, st.st_blocks * 512)
             else:
-                held = (0, 1, 0, st.st_mtime_ns, self._age(st), st.st_blocks * 512)
-            self._finish(rel, st, kind, cat, False, held)
-            return
-        if st.st_dev != self.dev:
+                held = (0, 1, 0, st.st_mtime_ns, age, st.st_blocks * 512)
+        elif st.st_dev != self.dev:
             self.warn(self._path(rel), MOUNT_WARNING)
-            held = (0, 1, 0, st.st_mtime_ns, self._age(st), st.st_blocks * 512)
+            held = (0, 1, 0, st.st_mtime_ns, age, st.st_blocks * 512)
         else:
-            held, empty = self._walk_dir(parent_fd, name, rel, st, kind, cat)
-            if kind is Kind.HASH_DIR and empty:
+            held, empty = self._walk_dir(parent_fd, name, rel, st, age, cat, kind is Kind.HASH_DIR)
+            if empty and kind is Kind.HASH_DIR:
                 cat = Category.LEFTOVER  # delete_cache removes files, never their folders
-            files, other, nbytes, newest, age, disk = held
-            held = (files, other, nbytes, newest, age, disk + st.st_blocks * 512)
-        counts.add_dir(st, cat)
-        self._finish(rel, st, kind, cat, True, held)
+        if is_dir:
+            counts.add_dir(st, cat)
+        ranked = (kind is Kind.HASH_DIR or kind is Kind.SESSION_DIR) and counts.ranks(held[2])
+        if ranked or self.hooks.on_item is not None:  # most items: no object built at all
+            self._finish(rel, st, kind, cat, is_dir, held, ranked)
 
     def _finish(
-        self, rel: str, st: os.stat_result, kind: Kind, cat: Category, is_dir: bool, held: _Held
+        self,
+        rel: str,
+        st: os.stat_result,
+        kind: Kind,
+        cat: Category,
+        is_dir: bool,
+        held: _Held,
+        ranked: bool,
     ) -> None:
         """Hand the item to prune, and keep it if it is among the largest."""
         files, other, nbytes, newest_ns, age_ns, disk = held
-        counts = self.counts
-        ranked = kind in _RANKED and counts.ranks(nbytes)
-        if not ranked and self.hooks.on_item is None:
-            return  # most items: no object built at all
         item = Item(
             self._path(rel),
             rel,
@@ -292,94 +305,172 @@ class _RootWalker:
         if self.hooks.on_item is not None:
             self.hooks.on_item(item)
         if ranked:
-            counts.rank(nbytes, item)
+            self.counts.rank(nbytes, item)
 
     def _walk_dir(
-        self, parent_fd: int, name: str, rel: str, st: os.stat_result, kind: Kind, cat: Category
+        self,
+        parent_fd: int,
+        name: str,
+        rel: str,
+        st: os.stat_result,
+        age: int,
+        cat: Category,
+        hash_dir: bool,
     ) -> tuple[_Held, bool]:
-        """Walk one item folder: what it holds, and whether it is empty."""
-        listing = self._open_listing(parent_fd, name, rel)
-        if listing is None:
-            return (0, 1, 0, st.st_mtime_ns, self._age(st), 0), False
-        stack: list[_Frame] = [(listing[0], listing[1], rel, cat, 0)]
-        try:
-            return self._walk_frames(stack, kind is Kind.HASH_DIR, st.st_mtime_ns, self._age(st))
-        finally:
-            for dfd, it, *_ in stack:  # what an interruption left open
-                it.close()  # type: ignore[attr-defined]
-                os.close(dfd)
-
-    def _walk_frames(
-        self, stack: list[_Frame], hash_dir: bool, newest: int, newest_age: int
-    ) -> tuple[_Held, bool]:
-        """Depth first through an item's folders, from the open ones on `stack`: the hot loop.
+        """Walk one item folder: what it holds (its own blocks included), and whether it
+        is empty. The hot loop: most items are a folder of a few files. Its own entries
+        are counted here, each subfolder's tree by _walk_tree.
 
         A hash folder's own entries get their category by name (a staging copy is a
         leftover); deeper ones inherit their folder's.
         """
-        files = other = item_bytes = 0  # item_bytes: each inode once, whatever the order
-        item_disk = 0  # allocated bytes below the item folder, as item_bytes
-        item_links: set[tuple[int, int]] = set()
+        newest = st.st_mtime_ns
+        disk = st.st_blocks * 512  # allocated bytes of the item, each inode once
+        listing = self._open_listing(parent_fd, name, rel)
+        if listing is None:
+            return (0, 1, 0, newest, age, disk), False
+        fd, it = listing
+        files = other = nbytes = 0  # nbytes: each inode once, whatever the order
+        links: set[tuple[int, int]] = set()  # multiply-linked inodes seen in the item
         empty = True
         counts = self.counts
         add_leaf = counts.add_leaf
         on_file = self.hooks.on_file
         age_of = self.hooks.age
-        S_ISDIR = stat.S_ISDIR
-        while stack:
-            dfd, it, drel, dcat, depth = stack[-1]
-            child: _Frame | None = None
-            try:
-                for entry in it:
-                    empty = False
-                    ename = entry.name
-                    try:
-                        est = entry.stat(follow_symlinks=False)
-                    except OSError as exc:
-                        other += self._unstatable(f"{drel}/{ename}", exc)
-                        continue
-                    mtime = est.st_mtime_ns
-                    if mtime > newest:
-                        newest = mtime
-                    age = mtime if age_of is None else age_of(est)
-                    if age > newest_age:
-                        newest_age = age
-                    is_dir = S_ISDIR(est.st_mode)
-                    ecat = (
-                        category_in_hash_dir(ename, is_dir, 1) if hash_dir and not depth else dcat
+        try:
+            for entry in it:
+                empty = False
+                ename = entry.name
+                try:
+                    est = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    other += self._unstatable(f"{rel}/{ename}", exc)
+                    continue
+                mtime = est.st_mtime_ns
+                if mtime > newest:
+                    newest = mtime
+                eage = mtime if age_of is None else age_of(est)
+                if eage > age:
+                    age = eage
+                if S_ISDIR(est.st_mode):
+                    ecat = category_in_hash_dir(ename, True, 1) if hash_dir else cat
+                    sub = self._walk_tree(
+                        fd, ename, f"{rel}/{ename}", est, ecat, links, newest, age
                     )
-                    if is_dir:
-                        item_disk += est.st_blocks * 512
-                        child = self._subdir(dfd, ename, f"{drel}/{ename}", est, ecat, depth)
-                        if child is not None:
-                            break
-                        other += 1
-                    elif add_leaf(est, ecat):
-                        files += 1
-                        if est.st_nlink == 1:
-                            item_bytes += est.st_size
-                            item_disk += est.st_blocks * 512
-                        elif (est.st_dev, est.st_ino) not in item_links:
-                            item_links.add((est.st_dev, est.st_ino))
-                            item_bytes += est.st_size
-                            item_disk += est.st_blocks * 512
-                        if on_file is not None:
-                            on_file(f"{drel}/{ename}", est, ecat)
-                        if not counts.files & _PACE:
-                            self.report()
-                    else:
-                        other += 1
-                        item_disk += est.st_blocks * 512
-            except OSError as exc:  # the listing itself failed part-way (EIO, ESTALE)
-                self.warn(self._path(drel), open_error_reason(exc))
-                other += 1
-            if child is None:
+                    files += sub[0]
+                    other += sub[1]
+                    nbytes += sub[2]
+                    newest = sub[3]
+                    age = sub[4]
+                    disk += sub[5]
+                    continue
+                if hash_dir and ename[:1] == LEFTOVER_FILE_START:
+                    ecat = category_in_hash_dir(ename, False, 1)
+                else:
+                    ecat = cat
+                if add_leaf(est, ecat):
+                    files += 1
+                    if est.st_nlink == 1:
+                        nbytes += est.st_size
+                        disk += est.st_blocks * 512
+                    elif (est.st_dev, est.st_ino) not in links:
+                        links.add((est.st_dev, est.st_ino))
+                        nbytes += est.st_size
+                        disk += est.st_blocks * 512
+                    if on_file is not None:
+                        on_file(f"{rel}/{ename}", est, ecat)
+                    if not counts.files & _PACE:
+                        self.report()
+                else:
+                    other += 1
+                    disk += est.st_blocks * 512
+        except OSError as exc:  # the listing itself failed part-way (EIO, ESTALE)
+            self.warn(self._path(rel), open_error_reason(exc))
+            other += 1
+        finally:
+            it.close()  # type: ignore[attr-defined]
+            os.close(fd)
+        return (files, other, nbytes, newest, age, disk), empty
+
+    def _walk_tree(
+        self,
+        parent_fd: int,
+        name: str,
+        rel: str,
+        st: os.stat_result,
+        cat: Category,
+        links: set[tuple[int, int]],
+        newest: int,
+        newest_age: int,
+    ) -> _Held:
+        """A folder inside an item, and everything below it (each entry of the folder's
+        category): what it holds, its own blocks included, and the newest mtime and age
+        of the item so far and of everything in it. Depth first through the open folders
+        on a stack, never by Python's recursion: depth is limited only by open descriptors."""
+        files = other = nbytes = 0
+        disk = st.st_blocks * 512
+        first = self._subdir(parent_fd, name, rel, st, cat)
+        if first is None:
+            return (0, 1, 0, newest, newest_age, disk)
+        stack = [first]
+        counts = self.counts
+        add_leaf = counts.add_leaf
+        on_file = self.hooks.on_file
+        age_of = self.hooks.age
+        try:
+            while stack:
+                dfd, it, drel = stack[-1]
+                child: _Frame | None = None
+                try:
+                    for entry in it:
+                        ename = entry.name
+                        try:
+                            est = entry.stat(follow_symlinks=False)
+                        except OSError as exc:
+                            other += self._unstatable(f"{drel}/{ename}", exc)
+                            continue
+                        mtime = est.st_mtime_ns
+                        if mtime > newest:
+                            newest = mtime
+                        age = mtime if age_of is None else age_of(est)
+                        if age > newest_age:
+                            newest_age = age
+                        if S_ISDIR(est.st_mode):
+                            disk += est.st_blocks * 512
+                            child = self._subdir(dfd, ename, f"{drel}/{ename}", est, cat)
+                            if child is not None:
+                                break
+                            other += 1
+                        elif add_leaf(est, cat):
+                            files += 1
+                            if est.st_nlink == 1:
+                                nbytes += est.st_size
+                                disk += est.st_blocks * 512
+                            elif (est.st_dev, est.st_ino) not in links:
+                                links.add((est.st_dev, est.st_ino))
+                                nbytes += est.st_size
+                                disk += est.st_blocks * 512
+                            if on_file is not None:
+                                on_file(f"{drel}/{ename}", est, cat)
+                            if not counts.files & _PACE:
+                                self.report()
+                        else:
+                            other += 1
+                            disk += est.st_blocks * 512
+                except OSError as exc:  # the listing itself failed part-way (EIO, ESTALE)
+                    self.warn(self._path(drel), open_error_reason(exc))
+                    other += 1
+                if child is None:
+                    it.close()  # type: ignore[attr-defined]
+                    os.close(dfd)
+                    stack.pop()
+                else:
+                    stack.append(child)
+        finally:
+            for dfd, it, _ in stack:  # what an interruption left open
                 it.close()  # type: ignore[attr-defined]
                 os.close(dfd)
-                stack.pop()
-            else:
-                stack.append(child)
-        return (files, other, item_bytes, newest, newest_age, item_disk), empty
+        return (files, other, nbytes, newest, newest_age, disk)
 
     def _unstatable(self, rel: str, exc: OSError) -> int:
         """An entry that could not be stat'ed: 1 (warned about), or 0 if it is just gone."""
@@ -389,7 +480,7 @@ class _RootWalker:
         return 1
 
     def _subdir(
-        self, parent_fd: int, name: str, rel: str, st: os.stat_result, cat: Category, depth: int
+        self, parent_fd: int, name: str, rel: str, st: os.stat_result, cat: Category
     ) -> _Frame | None:
         """Count a folder inside an item, and open it to walk unless it is on another device."""
         self.counts.add_dir(st, cat)
@@ -397,7 +488,7 @@ class _RootWalker:
             self.warn(self._path(rel), MOUNT_WARNING)
             return None
         listing = self._open_listing(parent_fd, name, rel)
-        return None if listing is None else (listing[0], listing[1], rel, cat, depth + 1)
+        return None if listing is None else (listing[0], listing[1], rel)
 
 
 def _count(fd: int, most: int) -> int:
@@ -424,19 +515,19 @@ def _walk_shared(walker: _RootWalker, fd: int) -> None:
         seen = _count(fd, max(jobs, FORK_MIN_ENTRIES))
         jobs = 1 if walker.auto_jobs and seen < FORK_MIN_ENTRIES else min(jobs, seen)
     if jobs < 2:
-        walker._container_names(fd, "", root.role, walker._listing(fd, ""))
+        walker._container_entries(fd, "", root.role, walker._listing(fd, ""))
         return
 
     def work(share: Share) -> _Counted | None:
         if share.index == 0:  # here, in the parent: counts go straight into the walker's
             walker.tell = share.report
-            walker._container_names(fd, "", root.role, walker._listing(fd, "", 0, jobs))
+            walker._container_entries(fd, "", root.role, walker._listing(fd, "", 0, jobs))
             return None
         # the share's own warnings only: the parent caps and counts the sum
         other = _RootWalker(root, walker.counts.fresh(), Warnings(), hooks)
         other.dev, other.tell = walker.dev, share.report
-        names = other._listing(fd, "", share.index, jobs)
-        other._container_names(fd, "", root.role, names)
+        entries = other._listing(fd, "", share.index, jobs)
+        other._container_entries(fd, "", root.role, entries)
         export = hooks.export if share.forked else None  # else the hooks ran here
         return _Counted(other.counts, other.warnings, export() if export else None)
 

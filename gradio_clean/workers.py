@@ -60,10 +60,12 @@ def stop_signal() -> int:
 
 
 def check_stop() -> None:
-    """Raise Interrupted if a stop was asked for: for work that changes nothing (walks)."""
-    signum = stop_signal()
-    if signum:
-        raise Interrupted(signum, f"interrupted by {signal_name(signum)}")
+    """Raise Interrupted if a stop was asked for: for work that changes nothing (walks).
+    Called once per entry: in a main process not asked to stop, one test and no call."""
+    if _STOP.signum or _STOP.parent:
+        signum = stop_signal()
+        if signum:
+            raise Interrupted(signum, f"interrupted by {signal_name(signum)}")
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:

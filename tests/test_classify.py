@@ -17,10 +17,12 @@ from hypothesis import strategies as st
 
 from gradio_clean.classify import (
     KIND_CATEGORY,
+    LEFTOVER_FILE_START,
     Category,
     Kind,
     Role,
     category_in_hash_dir,
+    classifier,
     classify_top,
     is_hash_dir_name,
     is_session_name,
@@ -113,6 +115,23 @@ def test_a_hash_name_with_one_foreign_character_is_not_a_hash_dir(
     bad = data.draw(st.sampled_from("ABCDEFgxz-_. \n"))
     assert not is_hash_dir_name(name[:i] + bad + name[i + 1 :])
     assert not is_hash_dir_name(name + "\n")
+
+
+HASH_DIR_SHAPE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # the shape, as a regex
+
+
+@given(
+    st.one_of(
+        st.text(max_size=70),
+        st.sampled_from([40, 64]).flatmap(lambda n: text_of(HEX + "AF\n\u0660", n)),
+        st.sampled_from([39, 40, 41, 63, 64, 65]).flatmap(lambda n: text_of(HEX, n)),
+    )
+)
+@example("a" * 40 + "\n")
+@example("\n" + "a" * 63)
+@example("\u0660" * 64)  # a digit, but not an ASCII one
+def test_hash_dir_names_are_exactly_the_shape(name: str) -> None:
+    assert is_hash_dir_name(name) is (HASH_DIR_SHAPE.fullmatch(name) is not None)
 
 
 # -- tempfile leftovers ---------------------------------------------------------------
@@ -269,6 +288,28 @@ def test_workflow_files_are_internal(hex16: str, ext: str) -> None:
 )
 def test_classify_top(role: Role, name: str, is_dir: bool, kind: Kind) -> None:
     assert classify_top(role, name, is_dir) is kind
+    assert classifier(role)(name, is_dir) is kind
+
+
+@given(
+    st.sampled_from(Role),
+    st.one_of(file_names, st.sampled_from(["a" * 64, "tmpabcd1234", "flagged", ".gradio"])),
+    st.booleans(),
+)
+def test_the_classifier_of_a_role_is_classify_top(role: Role, name: str, is_dir: bool) -> None:
+    assert classifier(role)(name, is_dir) is classify_top(role, name, is_dir)
+
+
+@given(file_names)
+@example(".x.abcd1234")
+@example(".gradio-clean-0123456789ab.tmp")
+def test_only_a_file_with_the_leftover_start_can_be_a_leftover_in_a_hash_folder(
+    name: str,
+) -> None:
+    """The walk asks category_in_hash_dir only about files named LEFTOVER_FILE_START..."""
+    if category_in_hash_dir(name, False, 1) is Category.LEFTOVER:
+        assert name.startswith(LEFTOVER_FILE_START)
+    assert category_in_hash_dir(name.lstrip(LEFTOVER_FILE_START) or "x", False, 1) is Category.CACHE
 
 
 def test_every_kind_has_a_category() -> None:
