@@ -29,10 +29,11 @@ has no known collision, and with SHA-NI it is also the fastest in hashlib
 Speed: both cores. Most files are small, so the cost is system calls and the
 Python around them, not sha256; threads would only pass the GIL back and forth.
 So the size groups are dealt out, by expected cost, to `workers` forked
-processes (workers.py), each given its share packed as bytes and sending back,
-per inode, only where it ends up (group, paths left, digest); this process
-waits, so that neither it nor they write to the pages they share. A worker
-that dies costs time, not correctness: its share is hashed here.
+processes (workers.py), each reading its share from the columns it inherited and
+sending back, per inode of a set, only pool indices (the path it was scanned by,
+the paths left) and its digest; this process waits, so that neither it nor they
+write to the pages they share. A worker that dies costs time, not correctness:
+its share is hashed here.
 
 Memory: the candidates come in columns (`Pool`, ~170 bytes a file where a
 Candidate object with its path and ints takes ~440), and a size group is a slice
