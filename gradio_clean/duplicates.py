@@ -29,20 +29,25 @@ has no known collision, and with SHA-NI it is also the fastest in hashlib
 Speed: both cores. Most files are small, so the cost is system calls and the
 Python around them, not sha256; threads would only pass the GIL back and forth.
 So the size groups are dealt out, by expected cost, to `workers` forked
-processes (workers.py), each given its share packed as bytes and sending back,
-per inode, only where it ends up (group, paths left, digest); this process
-waits, so that neither it nor they write to the pages they share. A worker
-that dies costs time, not correctness: its share is hashed here.
+processes (workers.py), each reading its share from the columns it inherited and
+sending back, per inode of a set, only pool indices (the path it was scanned by,
+the paths left) and its digest; this process waits, so that neither it nor they
+write to the pages they share. A worker that dies costs time, not correctness:
+its share is hashed here.
 
-Memory: a size group is a list of the caller's candidates; its inode objects
-exist only while its batch is hashed.
+Memory: the candidates come in columns (`Pool`, ~170 bytes a file where a
+Candidate object with its path and ints takes ~440), and a size group is a slice
+of one array of indices. A batch's Candidate and Inode objects exist only while
+it is hashed; only the files of a set live on as objects. The forked workers read
+the same columns without writing to their pages (no per-file reference counts),
+so nothing is packed or pickled for them.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import stat
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -83,6 +88,7 @@ __all__ = [
     "DuplicateReport",
     "DuplicateSet",
     "Keep",
+    "Pool",
     "find_duplicates",
 ]
 
@@ -121,6 +127,132 @@ class Candidate:
         )
 
 
+class Pool:
+    """Candidates in columns, each path as `prefix` plus its encoded rest (issue 12).
+
+    `tag` is one byte a file that the caller may use (rules.py: the category) by
+    overriding `candidate`. A pool made from Candidate objects keeps them and hands
+    them back as they were.
+    """
+
+    __slots__ = (
+        "ctime",
+        "dev",
+        "ends",
+        "gid",
+        "ino",
+        "mode",
+        "mtime",
+        "objects",
+        "prefix",
+        "rest",
+        "size",
+        "tag",
+        "uid",
+    )
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.rest = bytearray()  # os.fsencode of each path's rest, back to back
+        self.ends = array("Q")  # where each rest ends in `rest`
+        self.dev, self.ino = array("Q"), array("Q")
+        self.size, self.mtime, self.ctime = array("q"), array("q"), array("q")
+        self.uid, self.gid, self.mode = array("q"), array("q"), array("q")
+        self.tag = bytearray()
+        self.objects: list[Candidate] | None = None  # set by `of`: candidate(i) is objects[i]
+
+    @classmethod
+    def of(cls, candidates: Iterable[Candidate]) -> Pool:
+        pool = cls()
+        pool.objects = objects = list(candidates)
+        for c in objects:
+            pool._columns(c.dev, c.ino, c.size, c.mtime_ns, c.ctime_ns, c.uid, c.gid, c.mode, 0)
+        return pool
+
+    def __len__(self) -> int:
+        return len(self.tag)
+
+    def add(self, rest: str, st: os.stat_result, tag: int = 0) -> None:
+        """The file at prefix + rest, from the lstat the scan made."""
+        self.rest += os.fsencode(rest)
+        self.ends.append(len(self.rest))
+        self._columns(
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            st.st_uid,
+            st.st_gid,
+            st.st_mode,
+            tag,
+        )
+
+    def _columns(self, *row: int) -> None:
+        dev, ino, size, mtime, ctime, uid, gid, mode, tag = row
+        self.dev.append(dev)
+        self.ino.append(ino)
+        self.size.append(size)
+        self.mtime.append(mtime)
+        self.ctime.append(ctime)
+        self.uid.append(uid)
+        self.gid.append(gid)
+        self.mode.append(mode)
+        self.tag.append(tag)
+
+    def extend(self, other: Pool) -> None:
+        """Another pool of the same prefix (a walk worker's) after this one's files."""
+        if self.objects is not None or other.objects is not None or other.prefix != self.prefix:
+            raise ValueError("only pools of paths with the same prefix extend each other")
+        base = len(self.rest)
+        self.rest += other.rest
+        self.ends.extend(end + base for end in other.ends)
+        for name in ("dev", "ino", "size", "mtime", "ctime", "uid", "gid", "mode", "tag"):
+            getattr(self, name).extend(getattr(other, name))
+
+    def partition(self, tags: frozenset[int]) -> tuple[Pool, Pool]:
+        """The files whose tag is in `tags`, and the others, as two pools like this one."""
+        if self.objects is not None:
+            raise ValueError("a pool of Candidate objects has no tags")
+        present = set(self.tag)
+        if present <= tags:  # one side is empty (usually the sessions'): nothing to copy
+            return self, type(self)(self.prefix)
+        if present.isdisjoint(tags):
+            return type(self)(self.prefix), self
+        pools = (type(self)(self.prefix), type(self)(self.prefix))
+        columns = ("dev", "ino", "size", "mtime", "ctime", "uid", "gid", "mode")
+        for i, tag in enumerate(self.tag):
+            pool = pools[0] if tag in tags else pools[1]
+            start = self.ends[i - 1] if i else 0
+            pool.rest += self.rest[start : self.ends[i]]
+            pool.ends.append(len(pool.rest))
+            for name in columns:
+                getattr(pool, name).append(getattr(self, name)[i])
+            pool.tag.append(tag)
+        return pools
+
+    def path(self, i: int) -> str:
+        if self.objects is not None:
+            return self.objects[i].path
+        start = self.ends[i - 1] if i else 0
+        return self.prefix + os.fsdecode(bytes(self.rest[start : self.ends[i]]))
+
+    def candidate(self, i: int) -> Candidate:
+        if self.objects is not None:
+            return self.objects[i]
+        return Candidate(
+            self.path(i),
+            self.dev[i],
+            self.ino[i],
+            self.size[i],
+            self.mtime[i],
+            self.uid[i],
+            self.gid[i],
+            self.mode[i],
+            self.ctime[i],
+        )
+
+
 @dataclass(frozen=True)
 class DuplicateSet:
     keep: Candidate
@@ -147,28 +279,59 @@ def _path_key(path: str) -> bytes:
     return os.fsencode(path)
 
 
-def _size_groups(candidates: Iterable[Candidate]) -> list[list[Candidate]]:
-    """Candidates of one size, owner, group and mode, where there are two or more.
+class _Groups:
+    """Size groups as slices of one array of pool indices: group g is
+    order[starts[g] : starts[g + 1]], its files in the pool's order."""
 
-    Only candidates: the objects of a group's inodes are made when it is hashed
-    (`_inodes`) and let go when it is done, so memory holds a few batches of them.
-    """
-    by_size: dict[int, list[Candidate]] = {}
-    for c in candidates:
-        if c.size > 0:
-            group = by_size.get(c.size)
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.order = array("Q")
+        self.starts = array("Q", [0])
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def add(self, indices: list[int]) -> None:
+        self.order.extend(indices)
+        self.starts.append(len(self.order))
+
+    def files(self, g: int) -> int:
+        return self.starts[g + 1] - self.starts[g]
+
+    def size(self, g: int) -> int:
+        return self.pool.size[self.order[self.starts[g]]]
+
+    def indices(self, g: int) -> array[int]:
+        return self.order[self.starts[g] : self.starts[g + 1]]
+
+    def candidates(self, g: int) -> list[Candidate]:
+        """The group's Candidate objects, made now: only a batch's exist at a time."""
+        make = self.pool.candidate
+        return [make(i) for i in self.order[self.starts[g] : self.starts[g + 1]]]
+
+
+def _size_groups(pool: Pool) -> _Groups:
+    """Files of one size, owner, group and mode, where there are two or more."""
+    by_size: dict[int, list[int]] = {}
+    for i, size in enumerate(pool.size):
+        if size > 0:
+            group = by_size.get(size)
             if group is None:
-                by_size[c.size] = [c]
+                by_size[size] = [i]
             else:
-                group.append(c)
-    out: list[list[Candidate]] = []
+                group.append(i)
+    out = _Groups(pool)
+    uid, gid, mode = pool.uid, pool.gid, pool.mode
     for group in by_size.values():
         if len(group) < 2:
             continue
-        owners: dict[tuple[int, int, int], list[Candidate]] = {}
-        for c in group:  # never a set across owners, groups or modes
-            owners.setdefault((c.uid, c.gid, c.mode), []).append(c)
-        out += [g for g in owners.values() if len(g) > 1]
+        owners: dict[tuple[int, int, int], list[int]] = {}
+        for i in group:  # never a set across owners, groups or modes
+            owners.setdefault((uid[i], gid[i], mode[i]), []).append(i)
+        for g in owners.values():
+            if len(g) > 1:
+                out.add(g)
+    by_size.clear()
     return out
 
 
@@ -221,117 +384,90 @@ def _recheck_links(node: Inode, warnings: Warnings) -> None:
     node.cands = kept
 
 
-def _weight(group: list[Candidate]) -> int:
-    return len(group) * (FILE_COST + group[0].size)
+def _weight(groups: _Groups, g: int) -> int:
+    return groups.files(g) * (FILE_COST + groups.size(g))
 
 
-def _deal(size_groups: list[list[Candidate]], shares: int) -> list[list[int]]:
+def _deal(groups: _Groups, shares: int) -> list[list[int]]:
     """Size groups (by index) dealt to `shares` processes, the costliest first, each to the
-    least loaded so far; within a share they keep the order of size_groups."""
-    order = sorted(range(len(size_groups)), key=lambda i: _weight(size_groups[i]), reverse=True)
+    least loaded so far; within a share they keep the order of the groups."""
+    weights = [_weight(groups, g) for g in range(len(groups))]
+    order = sorted(range(len(groups)), key=weights.__getitem__, reverse=True)
     loads = [0] * shares
     dealt: list[list[int]] = [[] for _ in range(shares)]
     for i in order:
         k = loads.index(min(loads))
         dealt[k].append(i)
-        loads[k] += _weight(size_groups[i])
+        loads[k] += weights[i]
     return [sorted(d) for d in dealt if d]
 
 
-def _batches_of(size_groups: list[list[Candidate]], share: list[int]) -> Iterator[Sequence[int]]:
-    return batches(share, lambda i: len(size_groups[i]), lambda i: _weight(size_groups[i]))
+def _batches_of(groups: _Groups, share: list[int]) -> Iterator[Sequence[int]]:
+    return batches(share, groups.files, lambda g: _weight(groups, g))
 
 
-def _hash_batch(
-    reader: Reader, batch: Sequence[int], groups: list[list[Candidate]]
-) -> list[tuple[int, list[Inode], list[list[Inode]]]]:
-    """(size group index, its inodes, its inodes with the same full hash) for a batch."""
-    pairs = [(i, _inodes(g, reader.warnings)) for i, g in zip(batch, groups, strict=True)]
-    pairs = [(i, nodes) for i, nodes in pairs if nodes]
-    done = reader.hash_batch([nodes for _, nodes in pairs])
-    return [(i, nodes, subs) for (i, nodes), subs in zip(pairs, done, strict=True)]
+_Found = list[list[tuple[int, tuple[int, ...], bytes]]]
+# Each group of inodes with the same full hash, an inode as the pool indices of the path
+# the scan saw it by first and of its paths still left, and its digest.
 
 
-def _hash_here(
-    reader: Reader, size_groups: list[list[Candidate]], share: list[int]
-) -> list[list[Inode]]:
-    """Hash a share in this process; each size group is let go once done."""
-    found: list[list[Inode]] = []
-    for batch in _batches_of(size_groups, share):
-        for _, _, subs in _hash_batch(reader, batch, [size_groups[i] for i in batch]):
-            found += subs
-        for i in batch:
-            size_groups[i] = []
+def _hash_batch(reader: Reader, batch: Sequence[int], groups: _Groups) -> _Found:
+    """A batch's inodes with the same full hash, by pool index: only what is found stays."""
+    pairs = []
+    where: dict[int, int] = {}  # id of a candidate: its pool index
+    for g in batch:
+        cands = groups.candidates(g)
+        where.update(zip(map(id, cands), groups.indices(g), strict=True))
+        nodes = _inodes(cands, reader.warnings)
+        if nodes:
+            pairs.append(nodes)
+    found: _Found = []
+    for subs in reader.hash_batch(pairs):
+        for sub in subs:
+            found.append(
+                [(where[id(n.first)], tuple(where[id(c)] for c in n.cands), n.digest) for n in sub]
+            )
     return found
 
 
-_Packed = list[tuple[Sequence[int], bytes]]  # batches: size group indices, their candidates
-
-
-def _pack(size_groups: list[list[Candidate]], share: list[int]) -> _Packed:
-    """A worker's share as one pickle per batch, made before the fork.
-
-    A worker that read the candidate objects themselves would write to every page
-    holding them (reference counts) and so copy them all: at 200k files ~100 MB
-    more across the two processes. Reading a few bytes objects copies nothing.
-    """
-    packed: _Packed = []
-    for batch in _batches_of(size_groups, share):
-        rows = [
-            [
-                (c.path, c.dev, c.ino, c.size, c.mtime_ns, c.uid, c.gid, c.mode, c.ctime_ns)
-                for c in g
-            ]
-            for g in (size_groups[i] for i in batch)
-        ]
-        packed.append((batch, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)))
-    return packed
-
-
-_Found = list[
-    list[tuple[int, int, int, bytes]]
-]  # groups of (size group, inode, paths left, digest)
-
-
-def _hash_remote(folders: Folders, packed: _Packed) -> tuple[_Found, Warnings, int]:
-    """Hash a packed share in a forked worker; what it found, as indices the parent applies."""
-    reader = Reader(folders)
+def _hash_share(reader: Reader, groups: _Groups, share: list[int]) -> _Found:
+    """Hash a share in this process or a forked worker (which reads the columns it
+    shares with the parent, never writing to them); a batch's objects go once it is done."""
     found: _Found = []
-    for batch, blob in packed:
-        groups = [[Candidate(*row) for row in g] for g in pickle.loads(blob)]  # noqa: S301
-        for i, nodes, subs in _hash_batch(reader, batch, groups):
-            where = {id(node): k for k, node in enumerate(nodes)}
-            found += [[(i, where[id(n)], len(n.cands), n.digest) for n in sub] for sub in subs]
-    return found, reader.warnings, reader.read
+    for batch in _batches_of(groups, share):
+        found += _hash_batch(reader, batch, groups)
+    return found
 
 
-def _apply(size_groups: list[list[Candidate]], found: _Found) -> list[list[Inode]]:
-    """A worker's findings on this process's inodes: the same paths dropped, the digests."""
+def _hash_remote(
+    folders: Folders, groups: _Groups, share: list[int]
+) -> tuple[_Found, Warnings, int]:
+    """A forked worker's share: what it found, its warnings and the bytes it read."""
+    reader = Reader(folders)
+    return _hash_share(reader, groups, share), reader.warnings, reader.read
+
+
+def _rebuild(pool: Pool, found: _Found) -> list[list[Inode]]:
+    """The inodes of what was found, made after the hashing is done, so that the objects
+    that stay lie together rather than among a batch's freed ones."""
     out: list[list[Inode]] = []
-    made: dict[int, list[Inode]] = {}
     for sub in found:
         nodes = []
-        for i, k, left, digest in sub:
-            if i not in made:
-                made[i] = _inodes(size_groups[i], [])  # the worker reported its warnings
-            node = made[i][k]
-            del node.cands[: len(node.cands) - left]  # failed paths go from the front
+        for first, left, digest in sub:
+            node = Inode(pool.candidate(first))
+            node.cands = [node.first if i == first else pool.candidate(i) for i in left]
             node.digest = digest
             nodes.append(node)
         out.append(nodes)
     return out
 
 
-def _hash_all(
-    reader: Reader, size_groups: list[list[Candidate]], workers: int
-) -> list[list[Inode]]:
+def _hash_all(reader: Reader, groups: _Groups, workers: int) -> list[list[Inode]]:
     """Groups of inodes with the same full hash, from `workers` forked processes (this one
     waits), or from this one alone for a few files or workers=1."""
-    files = sum(len(g) for g in size_groups)
-    if workers < 2 or files < FORK_MIN_FILES:
-        return _hash_here(reader, size_groups, list(range(len(size_groups))))
-    shares = _deal(size_groups, workers)
-    packed = [_pack(size_groups, s) for s in shares]
+    if workers < 2 or len(groups.order) < FORK_MIN_FILES:
+        return _rebuild(groups.pool, _hash_share(reader, groups, list(range(len(groups)))))
+    shares = _deal(groups, workers)
 
     def work(share: Share) -> object:
         if share.index == 0:
@@ -339,28 +475,27 @@ def _hash_all(
             # page they share with it (each such write would copy the page).
             return None
         if share.forked:
-            return _hash_remote(reader.folders, packed[share.index - 1])
-        return _hash_here(reader, size_groups, shares[share.index - 1])  # its worker died
+            return _hash_remote(reader.folders, groups, shares[share.index - 1])
+        return _hash_share(reader, groups, shares[share.index - 1])  # its worker died
 
     results = run_shares(len(shares) + 1, work)[1:]
-    packed.clear()  # the pickled shares: let them go before the sets are built
     final: list[list[Inode]] = []
     for result in results:
         if result is None:  # stopping: run_shares left a dead worker's share undone
             check_stop()
             continue
         if isinstance(result, list):  # hashed here after its worker died
-            final += cast(list[list[Inode]], result)
+            final += _rebuild(groups.pool, cast(_Found, result))
             continue
         found, warnings, read = cast(tuple[_Found, Warnings, int], result)
-        final += _apply(size_groups, found)
+        final += _rebuild(groups.pool, found)
         reader.warnings += warnings
         reader.read += read
     return final
 
 
 def find_duplicates(
-    candidates: Iterable[Candidate],
+    candidates: Iterable[Candidate] | Pool,
     *,
     keep: Keep = Keep.NEWEST,
     verify: bool = False,
@@ -392,13 +527,14 @@ def find_duplicates(
 
 
 def _find(
-    candidates: Iterable[Candidate], keep: Keep, verify: bool, workers: int, folders: Folders
+    candidates: Iterable[Candidate] | Pool, keep: Keep, verify: bool, workers: int, folders: Folders
 ) -> DuplicateReport:
     warnings: Warnings = []
-    size_groups = _size_groups(candidates)
+    pool = candidates if isinstance(candidates, Pool) else Pool.of(candidates)
+    groups = _size_groups(pool)
     reader = Reader(folders)
-    final = _hash_all(reader, size_groups, workers)
-    del size_groups
+    final = _hash_all(reader, groups, workers)
+    del groups, pool
     hashed = reader.read
     reader.read = 0
     if verify:

@@ -4,16 +4,54 @@ A folder is opened from the root's descriptor one component at a time with
 O_NOFOLLOW | O_DIRECTORY and must be on the root's filesystem. A folder swapped
 for a symlink after the walk then fails to open instead of leading outside the
 root, where even opening a FIFO has an effect (it releases a blocked writer).
+
+Where the kernel has openat2 (Linux 5.6+), a file is first opened in one call from
+the root's descriptor with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV:
+the kernel then refuses a symlink or a mount anywhere on the way, and a path
+leaving the root. That saves a folder's open, fstat and close per file (issue 12).
+Any failure takes the component-by-component way, whose error is the one reported.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
+import sys
 import threading
+from collections.abc import Callable
+from typing import cast
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NOATIME = getattr(os, "O_NOATIME", 0)
+_SYS_OPENAT2 = 437  # the same number on every Linux architecture
+# RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH
+_RESOLVE = 0x01 | 0x02 | 0x04 | 0x08
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = (("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64))
+
+
+def _openat2_call() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        call = ctypes.CDLL(None, use_errno=True).syscall
+    except (OSError, AttributeError):
+        return None
+    call.restype = ctypes.c_long
+    call.argtypes = (
+        ctypes.c_long,
+        ctypes.c_long,
+        ctypes.c_char_p,
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+    )
+    return cast("Callable[..., int]", call)
+
+
+_OPENAT2 = _openat2_call()
 
 
 class NotAFolder(OSError):
@@ -58,11 +96,37 @@ class Folders:
         self._lock = threading.Lock()
         self._caches: list[dict[str, int]] = []
         self._local = threading.local()
+        self._prefix = "" if self.root is None else self.root.rstrip("/") + "/"
+        flags = [file_flags | _NOATIME, file_flags] if _NOATIME else [file_flags]
+        self._how = [_OpenHow(f, 0, _RESOLVE) for f in flags]  # kept alive: pointed to below
+        self._how_ptrs = [ctypes.addressof(h) for h in self._how]
+        self._openat2 = _OPENAT2 if self.root_fd >= 0 else None
 
     def open_file(self, path: str) -> int:
         """An fd on `path`'s file through its folder's descriptor; raises OSError."""
+        if self._openat2 is not None and path.startswith(self._prefix):
+            fd = self._open_beneath(os.fsencode(path[len(self._prefix) :]))
+            if fd >= 0:
+                return fd
         head, _, name = path.rpartition("/")
         return open_at(self._folder(head or "/"), name, self.file_flags)
+
+    def _open_beneath(self, rel: bytes) -> int:
+        """openat2 from the root, O_NOATIME first as open_at does; -1 if it fails at all."""
+        call = self._openat2
+        if call is None or not rel:
+            return -1
+        for how in self._how_ptrs:
+            fd = int(call(_SYS_OPENAT2, self.root_fd, rel, how, ctypes.sizeof(_OpenHow)))
+            if fd >= 0:
+                return fd
+            err = ctypes.get_errno()
+            if err == errno.ENOSYS:  # an old kernel, or a sandbox that forbids it
+                self._openat2 = None
+                return -1
+            if err != errno.EPERM:
+                return -1
+        return -1
 
     def _cache(self) -> dict[str, int]:
         cache: dict[str, int] | None = getattr(self._local, "cache", None)
@@ -126,6 +190,7 @@ class Folders:
             for fd in cache.values():
                 os.close(fd)
             cache.clear()
+        self._openat2 = None
         if self.root_fd >= 0:
             os.close(self.root_fd)
             self.root_fd = -1

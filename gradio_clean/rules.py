@@ -23,7 +23,7 @@ from gradio_clean.ages import age_getter
 from gradio_clean.ages import age_ns as age_ns  # re-exported: rules.age_ns keeps working
 from gradio_clean.budget import UnitCollector, apply_budget
 from gradio_clean.classify import Category, Kind, Role, is_our_temp_name
-from gradio_clean.duplicates import Candidate, find_duplicates
+from gradio_clean.duplicates import Candidate, Pool, find_duplicates
 from gradio_clean.durations import format_duration
 from gradio_clean.gcpause import gc_paused
 from gradio_clean.ignore import (
@@ -126,16 +126,34 @@ def allowed_categories(role: Role, rules: RuleSet) -> frozenset[Category]:
 
 @dataclass(frozen=True, slots=True)
 class _Dupe(Candidate):
-    """A duplicate candidate that knows its category: one object per file, no side table
-    (at 200k files a tuple and a rel path each cost ~60 MB, issue 12)."""
+    """A duplicate candidate that knows its category (made only for the files of a set)."""
 
     category: Category = Category.CACHE
 
-    @classmethod
-    def of(cls, path: str, st: os.stat_result, category: Category) -> _Dupe:
-        c = Candidate.from_stat(path, st)
-        return cls(
-            c.path, c.dev, c.ino, c.size, c.mtime_ns, c.uid, c.gid, c.mode, c.ctime_ns, category
+
+_CATEGORIES = tuple(Category)  # a _DupePool's tag is the index of the file's category
+_TAGS = {c: i for i, c in enumerate(_CATEGORIES)}
+_SESSION_TAGS = frozenset(_TAGS[c] for c in SESSION_DEDUPE)
+
+
+class _DupePool(Pool):
+    """The duplicates rule's files in columns (issue 12: ~170 bytes a file, not a ~440
+    byte object), the category as the tag; a file of a set comes back as a _Dupe."""
+
+    __slots__ = ()
+
+    def candidate(self, i: int) -> Candidate:
+        return _Dupe(
+            self.path(i),
+            self.dev[i],
+            self.ino[i],
+            self.size[i],
+            self.mtime[i],
+            self.uid[i],
+            self.gid[i],
+            self.mode[i],
+            self.ctime[i],
+            _CATEGORIES[self.tag[i]],
         )
 
 
@@ -212,7 +230,7 @@ class _RootPlanner:
     scope: Scope
     actions: Actions = field(default_factory=Actions)  # the walk's, in its order
     extra: Actions = field(default_factory=Actions)  # after the walk: stray links, duplicates
-    dupes: list[_Dupe] = field(default_factory=list)
+    dupes: _DupePool = field(init=False)  # rel paths under the root's
     reported: list[Action] = field(default_factory=list)  # duplicates shown, never acted on
     strays: list[_Stray] = field(default_factory=list)
     linked: set[tuple[int, int]] = field(default_factory=set)  # inodes with another path
@@ -242,6 +260,7 @@ class _RootPlanner:
         self.age = age_getter(rules.age_by)
         self.older_ns = None if rules.older_than is None else rules.older_than * 1e9
         self.orphan_ns = rules.session_ttl * 1e9 if rules.orphaned_sessions else None
+        self.dupes = _DupePool(os.path.join(self.root.path, ""))
 
     def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
         if st.st_nlink > 1:
@@ -373,8 +392,7 @@ class _RootPlanner:
         if rules.duplicates:
             for rel, st, category in self.unselected:
                 if st.st_size > 0 and (category in DEDUPE_CATEGORIES or category in SESSION_DEDUPE):
-                    path = os.path.join(self.root.path, rel)
-                    self.dupes.append(_Dupe.of(path, st, category))
+                    self.dupes.add(rel, st, _TAGS[category])
         return planned
 
     def _whole_item_rule(self, item: Item) -> tuple[Rule, str] | None:
@@ -413,11 +431,10 @@ class _RootPlanner:
         Each pool is hashed on its own so that a set never mixes them: a cache
         path linked to a session file would change whenever the app rewrote it.
         """
-        if not self.dupes:
+        if not len(self.dupes):
             return
-        cache = [d for d in self.dupes if d.category not in SESSION_DEDUPE]
-        sessions = [d for d in self.dupes if d.category in SESSION_DEDUPE]
-        self.dupes.clear()
+        sessions, cache = self.dupes.partition(_SESSION_TAGS)
+        self.dupes = _DupePool(self.dupes.prefix)
         rules = self.rules
         delete_sessions = (
             rules.dedupe is Dedupe.DELETE
@@ -427,9 +444,9 @@ class _RootPlanner:
         self._dedupe(cache, warn, act=True)
         self._dedupe(sessions, warn, act=delete_sessions)
 
-    def _dedupe(self, pool: list[_Dupe], warn: Callable[[str, str], None], *, act: bool) -> None:
+    def _dedupe(self, pool: Pool, warn: Callable[[str, str], None], *, act: bool) -> None:
         """Plan one pool's extras; with `act` False they go to `reported` only."""
-        if not pool:
+        if not len(pool):
             return
         start = len(os.path.join(self.root.path, ""))  # a candidate's path is root + rel
         report = find_duplicates(
@@ -516,7 +533,7 @@ class _Planning:
         actions, dupes, strays, linked, (excluded, ignored), units = cast(
             tuple[
                 Actions,
-                list[_Dupe],
+                _DupePool,
                 list[_Stray],
                 set[tuple[int, int]],
                 tuple[int, int],
