@@ -303,9 +303,11 @@ class Plan:
 
     @property
     def to_free(self) -> tuple[int, int, int]:
-        """Bytes, files and folders of the actions the preflight expects to go."""
+        """Bytes, files and folders of the actions the preflight expects to go. A copy
+        replaced by a hard link frees its bytes but no file: its path stays (as apply's
+        freed_files counts it)."""
         going = self.actions.going(self.skips)
-        return going.bytes + going.link_bytes, going.files + going.link_files, going.folders
+        return going.bytes + going.link_bytes, going.files, going.folders
 
 
 @dataclass(frozen=True, slots=True)

@@ -524,14 +524,17 @@ def test_linked_duplicates_say_linked_in_summary_json_and_metrics(
     assert 'gradio_clean_freed_files{rule="duplicates"} 0' in lines
     assert all(os.stat(p).st_ino == os.stat(keep).st_ino for p in extras)
 
-    for p in extras:  # the same again, as JSON
+    for p in extras:  # the same again, as JSON: the dry run promises what apply does
         p.unlink()
         write(p, data, age=DAY)
+    would = prune_json(runner, str(temp), "--duplicates")["totals"]["would_free"]
+    assert would == {"files": 0, "folders": 0, "bytes": 9000}  # linked paths stay
     doc = prune_json(runner, str(temp), "--duplicates", "--apply")
     assert doc["schema_version"] == 2
     assert [a["status"] for a in doc["actions"]] == ["linked"] * 3
     totals = doc["totals"]
     assert (totals["deleted"], totals["linked"], totals["freed_bytes"]) == (0, 3, 9000)
+    assert (totals["freed_files"], totals["freed_bytes"]) == (would["files"], would["bytes"])
 
 
 def test_session_duplicates_are_reported_never_linked(runner: CliRunner, tmp_path: Path) -> None:
