@@ -113,6 +113,7 @@ def apply_summary(plan: Plan, result: ApplyResult) -> list[str]:
             f"freed {size(sum(o.freed_bytes for o in linked))}."
         )
     lines += _reported_line(plan)
+    lines += budget_lines(plan)  # the cut applied; an unmet one also says so on stderr
     skipped, failed = result.count(Status.SKIPPED), result.count(Status.FAILED)
     if skipped or failed:
         lines.append(

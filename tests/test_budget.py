@@ -378,7 +378,15 @@ def test_prune_exits_5_with_one_line_when_the_rest_is_young(tmp_path: Path) -> N
     ]
     assert all(f.exists() for f in old + young)  # a dry run
 
-    applied = run_cli(*base, "--apply", "--quiet", temp_dir=temp)
+    shown = run_cli(*base, "--apply", temp_dir=temp)  # without --quiet, stdout says it too
+    assert shown.returncode == ExitCode.OVER_BUDGET
+    out = shown.stdout.decode().splitlines()
+    assert any(line.startswith("Budget --max-size 1K: usage ") for line in out), out
+    assert f"Budget not met: still {over} over: {young_bytes} is younger than 10m." in out
+    assert [x for x in shown.stderr.decode().splitlines() if "budget not met" in x] == lines
+    assert not any(f.exists() for f in old) and all(f.exists() for f in young)
+
+    applied = run_cli(*base, "--apply", "--quiet", temp_dir=temp)  # the same again, quiet
     assert applied.returncode == ExitCode.OVER_BUDGET
     assert applied.stdout == b""
     assert applied.stderr.decode().splitlines() == lines
