@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import platform
 import sys
 import threading
 from collections.abc import Callable
@@ -24,7 +25,21 @@ from typing import cast
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NOATIME = getattr(os, "O_NOATIME", 0)
-_SYS_OPENAT2 = 437  # the same number on every Linux architecture
+# openat2's number in the unified syscall table; alpha and the MIPS ABIs number it
+# otherwise, so there (and anywhere not listed) the folder-by-folder way is used.
+_SYS_OPENAT2 = 437
+_UNIFIED_TABLE = (
+    "x86_64",
+    "i386",
+    "i486",
+    "i586",
+    "i686",
+    "aarch64",
+    "arm",
+    "riscv",
+    "ppc",
+    "s390",
+)
 # RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH
 _RESOLVE = 0x01 | 0x02 | 0x04 | 0x08
 
@@ -34,7 +49,7 @@ class _OpenHow(ctypes.Structure):
 
 
 def _openat2_call() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or not platform.machine().startswith(_UNIFIED_TABLE):
         return None
     try:
         call = ctypes.CDLL(None, use_errno=True).syscall
