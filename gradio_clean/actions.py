@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar, overload
 
 from gradio_clean.classify import Category
-from gradio_clean.plan import Action, Identity, Outcome, Rule, Status
+from gradio_clean.plan import Action, Identity, Rule
 
 _RULES = tuple(Rule)
 _CATEGORIES = tuple(Category)
@@ -532,88 +532,3 @@ def merge(first: Actions, second: Actions) -> Actions:
         first.extend(second)
         first.sort()
     return first
-
-
-_STATUSES = (None, *Status)
-_STATUS_IX = {s: i for i, s in enumerate(_STATUSES)}
-
-
-class Outcomes(Sequence[Outcome]):
-    """What apply did to each action, in plan order: dense columns over the plan's rows
-    (a status byte and two counts each), so a million outcomes hold no million objects."""
-
-    def __init__(self, actions: Sequence[Action]) -> None:
-        self.actions = actions
-        self._status = bytearray(len(actions))  # 0: no outcome (the run stopped first)
-        self._bytes = array("q", bytes(8 * len(actions)))
-        self._files = array("q", bytes(8 * len(actions)))
-        self._detail: dict[int, str] = {}
-        self._count = 0
-        self._positions: array[int] | None = None  # rows with an outcome, for indexing
-
-    def record(self, i: int, status: Status, detail: str | None, nbytes: int, files: int) -> None:
-        if not self._status[i]:
-            self._count += 1
-        self._status[i] = _STATUS_IX[status]
-        self._bytes[i], self._files[i] = nbytes, files
-        if detail is not None:
-            self._detail[i] = detail
-
-    def state(self, i: int) -> tuple[Status, str | None] | None:
-        """Action `i`'s status and detail (None: no outcome), without building the Outcome."""
-        s = self._status[i]
-        status = _STATUSES[s]
-        return None if status is None else (status, self._detail.get(i))
-
-    def at(self, i: int) -> Outcome | None:
-        """The outcome of action `i`, or None when the run stopped before it."""
-        s = self._status[i]
-        if not s:
-            return None
-        status = _STATUSES[s]
-        assert status is not None
-        return Outcome(self.actions[i], status, self._detail.get(i), self._bytes[i], self._files[i])
-
-    def __len__(self) -> int:
-        return self._count
-
-    @overload
-    def __getitem__(self, i: int) -> Outcome: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> list[Outcome]: ...
-
-    def __getitem__(self, i: int | slice) -> Outcome | list[Outcome]:
-        if self._positions is None or len(self._positions) != self._count:
-            self._positions = array("Q", (j for j, s in enumerate(self._status) if s))
-        if isinstance(i, slice):
-            return [self._at(j) for j in self._positions[i]]
-        return self._at(self._positions[i])
-
-    def _at(self, i: int) -> Outcome:
-        outcome = self.at(i)
-        assert outcome is not None
-        return outcome
-
-    def __iter__(self) -> Iterator[Outcome]:
-        for i in range(len(self._status)):
-            outcome = self.at(i)
-            if outcome is not None:
-                yield outcome
-
-    def with_status(self, status: Status) -> int:
-        return self._status.count(_STATUS_IX[status])
-
-    @property
-    def all_done(self) -> bool:
-        """Every outcome deleted or linked (rows with none are not asked about)."""
-        done = {_STATUS_IX[Status.DELETED], _STATUS_IX[Status.LINKED], 0}
-        return all(s in done for s in set(self._status))
-
-    @property
-    def freed_bytes(self) -> int:
-        return sum(self._bytes)
-
-    @property
-    def freed_files(self) -> int:
-        return sum(self._files)

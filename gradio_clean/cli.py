@@ -436,9 +436,9 @@ def _plan_and_apply(
 ) -> tuple[Plan, ApplyResult | None]:
     """Lock (with --apply), plan, forecast, ask on a terminal, apply."""
     from gradio_clean import report, summary
-    from gradio_clean.actions import Outcomes
     from gradio_clean.delete import apply_plan
     from gradio_clean.lock import lock_roots
+    from gradio_clean.outcomes import Outcomes
     from gradio_clean.plan import ApplyResult
     from gradio_clean.preflight import preflight
     from gradio_clean.rules import build_plan

@@ -33,8 +33,8 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from gradio_clean.actions import Outcomes
 from gradio_clean.inuse import InUseWatcher
+from gradio_clean.outcomes import Outcomes
 from gradio_clean.plan import Action, ApplyResult, Identity, Outcome, Plan, Rule, Status
 from gradio_clean.removal import (
     Entered,

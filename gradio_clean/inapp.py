@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from gradio_clean.actions import Outcomes
 from gradio_clean.classify import Role
 from gradio_clean.config import Where, check_value
 from gradio_clean.delete import apply_plan
@@ -30,6 +29,7 @@ from gradio_clean.inuse import InUseWatcher
 from gradio_clean.live import REASON, LiveSessions, LiveStats
 from gradio_clean.lock import lock_roots
 from gradio_clean.options import KEYS, OPTIONS, duration_option
+from gradio_clean.outcomes import Outcomes
 from gradio_clean.plan import DONE, ApplyResult, Plan, Status
 from gradio_clean.roots import Root, detect_role, gradio_temp_dir, refuse_dangerous
 from gradio_clean.rules import RuleSet, build_plan

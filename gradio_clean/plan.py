@@ -18,8 +18,9 @@ from gradio_clean.roots import Root
 from gradio_clean.scanned import ScanResult, ScanWarning
 
 if TYPE_CHECKING:
-    from gradio_clean.actions import Actions, Outcomes
+    from gradio_clean.actions import Actions
     from gradio_clean.duplicates import Candidate
+    from gradio_clean.outcomes import Outcomes
     from gradio_clean.scan import Item
 
 
