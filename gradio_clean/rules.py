@@ -23,7 +23,7 @@ from gradio_clean.ages import age_getter
 from gradio_clean.ages import age_ns as age_ns  # re-exported: rules.age_ns keeps working
 from gradio_clean.budget import UnitCollector, apply_budget
 from gradio_clean.classify import Category, Kind, Role, is_our_temp_name
-from gradio_clean.duplicates import Candidate, Pool, find_duplicates
+from gradio_clean.dedupe import Deduping, DupePool, plan_duplicates
 from gradio_clean.durations import format_duration
 from gradio_clean.gcpause import gc_paused
 from gradio_clean.ignore import (
@@ -41,24 +41,23 @@ from gradio_clean.plan import (
     Identity,
     Plan,
     Rule,
-    duplicate_action,
     file_action,
     folder_action,
     stray_link_action,
 )
 from gradio_clean.roots import Root
-from gradio_clean.scan import Hooks, Item, ProgressHook, ScanResult, ScanWarning, scan
+from gradio_clean.scan import (
+    Hooks,
+    Item,
+    ProgressHook,
+    RootHooks,
+    ScanResult,
+    ScanWarning,
+    scan,
+)
 from gradio_clean.sizes import MinFree
 
 USER_DATA = frozenset({Category.FLAGGED, Category.EXAMPLES})
-# Content worth deduplicating; Gradio's leftovers and internal state are not. Gradio never
-# rewrites these in place, so a hard link between two copies is safe (flagged data and
-# cached examples are seen only when --category asks for them).
-DEDUPE_CATEGORIES = frozenset({Category.CACHE, Category.FLAGGED, Category.EXAMPLES})
-# An app rewrites its own session files (`open(path, "w")`): linking two sessions' copies
-# would make a write in one show in the other. Their duplicates are only reported, and
-# deleted only with --dedupe delete and an explicit --category session.
-SESSION_DEDUPE = frozenset({Category.SESSION})
 STRAY_LINK_AGE = 3600.0  # seconds (by ctime) before an interrupted run's temporary goes
 DEFAULT_CATEGORIES = frozenset(
     {Category.CACHE, Category.LEFTOVER, Category.SESSION, Category.INTERNAL, Category.OTHER}
@@ -122,39 +121,6 @@ def allowed_categories(role: Role, rules: RuleSet) -> frozenset[Category]:
     return frozenset(
         c for c in rules.categories if c is Category.SESSION or (c in USER_DATA and named)
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Dupe(Candidate):
-    """A duplicate candidate that knows its category (made only for the files of a set)."""
-
-    category: Category = Category.CACHE
-
-
-_CATEGORIES = tuple(Category)  # a _DupePool's tag is the index of the file's category
-_TAGS = {c: i for i, c in enumerate(_CATEGORIES)}
-_SESSION_TAGS = frozenset(_TAGS[c] for c in SESSION_DEDUPE)
-
-
-class _DupePool(Pool):
-    """The duplicates rule's files in columns (issue 12: ~170 bytes a file, not a ~440
-    byte object), the category as the tag; a file of a set comes back as a _Dupe."""
-
-    __slots__ = ()
-
-    def candidate(self, i: int) -> Candidate:
-        return _Dupe(
-            self.path(i),
-            self.dev[i],
-            self.ino[i],
-            self.size[i],
-            self.mtime[i],
-            self.uid[i],
-            self.gid[i],
-            self.mode[i],
-            self.ctime[i],
-            _CATEGORIES[self.tag[i]],
-        )
 
 
 _Stray = tuple[str, os.stat_result]  # an interrupted run's temporary link: rel path, lstat
@@ -230,7 +196,7 @@ class _RootPlanner:
     scope: Scope
     actions: Actions = field(default_factory=Actions)  # the walk's, in its order
     extra: Actions = field(default_factory=Actions)  # after the walk: stray links, duplicates
-    dupes: _DupePool = field(init=False)  # rel paths under the root's
+    dupes: DupePool = field(init=False)  # rel paths under the root's
     reported: list[Action] = field(default_factory=list)  # duplicates shown, never acted on
     strays: list[_Stray] = field(default_factory=list)
     linked: set[tuple[int, int]] = field(default_factory=set)  # inodes with another path
@@ -260,7 +226,7 @@ class _RootPlanner:
         self.age = age_getter(rules.age_by)
         self.older_ns = None if rules.older_than is None else rules.older_than * 1e9
         self.orphan_ns = rules.session_ttl * 1e9 if rules.orphaned_sessions else None
-        self.dupes = _DupePool(os.path.join(self.root.path, ""))
+        self.dupes = DupePool(os.path.join(self.root.path, ""))
 
     def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
         if st.st_nlink > 1:
@@ -390,9 +356,7 @@ class _RootPlanner:
                 )
             )
         if rules.duplicates:
-            for rel, st, category in self.unselected:
-                if st.st_size > 0 and (category in DEDUPE_CATEGORIES or category in SESSION_DEDUPE):
-                    self.dupes.add(rel, st, _TAGS[category])
+            self.dupes.add_files(self.unselected)
         return planned
 
     def _whole_item_rule(self, item: Item) -> tuple[Rule, str] | None:
@@ -426,57 +390,16 @@ class _RootPlanner:
         return None
 
     def duplicate_actions(self, warn: Callable[[str, str], None]) -> None:
-        """Duplicate sets, found apart for cache content and for session files.
-
-        Each pool is hashed on its own so that a set never mixes them: a cache
-        path linked to a session file would change whenever the app rewrote it.
-        """
-        if not len(self.dupes):
-            return
-        sessions, cache = self.dupes.partition(_SESSION_TAGS)
-        self.dupes = _DupePool(self.dupes.prefix)
+        """Plan the duplicate sets of the files no other rule took (dedupe.py)."""
+        pool, self.dupes = self.dupes, DupePool(self.dupes.prefix)
         rules = self.rules
         delete_sessions = (
             rules.dedupe is Dedupe.DELETE
             and rules.explicit_categories
             and Category.SESSION in rules.categories
         )
-        self._dedupe(cache, warn, act=True)
-        self._dedupe(sessions, warn, act=delete_sessions)
-
-    def _dedupe(self, pool: Pool, warn: Callable[[str, str], None], *, act: bool) -> None:
-        """Plan one pool's extras; with `act` False they go to `reported` only."""
-        if not len(pool):
-            return
-        start = len(os.path.join(self.root.path, ""))  # a candidate's path is root + rel
-        report = find_duplicates(
-            pool,
-            keep=self.rules.keep,
-            verify=self.rules.verify,
-            root=self.root.path,
-        )
-        for path, message in report.warnings:
-            warn(path, message)
-        hardlink = self.rules.dedupe is Dedupe.HARDLINK and act
-        if not act:
-            verb = "same content as"
-            why = "; session files are never linked (an app may rewrite them)"
-        else:
-            verb = "hard-linked to" if hardlink else "deleted; same content as"
-            why = ""
-        for dset in report.sets:
-            keep_rel = dset.keep.path[start:]
-            for extra in dset.extras:
-                rel = extra.path[start:]
-                category = cast(_Dupe, extra).category
-                reason = f"{verb} {keep_rel}{why}"
-                action = duplicate_action(
-                    self.root.path, rel, category, extra, dset.keep, reason, hardlink=hardlink
-                )
-                if act:
-                    self.extra.append(action)
-                else:
-                    self.reported.append(action)
+        how = Deduping(self.root.path, rules.keep, rules.verify, rules.dedupe, delete_sessions)
+        plan_duplicates(pool, how, warn, self.extra, self.reported)
 
 
 class _Planning:
@@ -490,21 +413,18 @@ class _Planning:
         self.ignore_files: dict[str, IgnoreFile | None] = {}
         self.current: _RootPlanner  # set by on_root, which the walk calls first
         self.warnings: list[ScanWarning] = []
-        self._hooks: Hooks | None = None
 
     def hooks(self, progress: ProgressHook | None) -> Hooks:
-        self._hooks = Hooks(
+        return Hooks(
             on_root=self.on_root,
-            on_file=self.on_file,
-            on_item=self.on_item,
             progress=progress,
             age=None if self.rules.age_by is AgeBy.MTIME else age_getter(self.rules.age_by),
             export=self.export,
             absorb=self.absorb,
         )
-        return self._hooks
 
-    def on_root(self, root: Root) -> None:
+    def on_root(self, root: Root) -> RootHooks:
+        """The root's planner; the walk sends the root's files and items straight to it."""
         ignore = self.ignore_files[root.path] = read_ignore_file(root)
         for path, message in refused_files([ScopeReport(root.path, ignore)]):
             self.warnings.append(ScanWarning(path, message))
@@ -515,14 +435,7 @@ class _Planning:
         if rules.budget:
             planner.units = UnitCollector(root.path)
         self.current = self.planners[root.path] = planner
-        if self._hooks is not None:  # the root's entries straight to its planner: one call each
-            self._hooks.on_file, self._hooks.on_item = planner.on_file, planner.on_item
-
-    def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
-        self.current.on_file(rel, st, category)
-
-    def on_item(self, item: Item) -> None:
-        self.current.on_item(item)
+        return RootHooks(planner.on_file, planner.on_item)
 
     def export(self) -> object:  # in a forked worker: what it planned for its share
         p = self.current
@@ -533,7 +446,7 @@ class _Planning:
         actions, dupes, strays, linked, (excluded, ignored), units = cast(
             tuple[
                 Actions,
-                _DupePool,
+                DupePool,
                 list[_Stray],
                 set[tuple[int, int]],
                 tuple[int, int],

@@ -44,6 +44,7 @@ from gradio_clean.scanned import (
     ItemHook,
     ProgressHook,
     RootHook,
+    RootHooks,
     RootScan,
     ScanResult,
     ScanWarning,
@@ -64,6 +65,7 @@ __all__ = [  # the result types, re-exported: `from gradio_clean.scan import Ite
     "ItemHook",
     "ProgressHook",
     "RootHook",
+    "RootHooks",
     "RootScan",
     "ScanResult",
     "ScanWarning",
@@ -123,12 +125,14 @@ class _RootWalker:
         # where report() tells progress: the hook, or in a split walk the share's report
         self.tell: Report | None = hooks.progress
         self.dev = 0
+        self.on_file, self.on_item = hooks.on_file, hooks.on_item
 
     # -- entry points -------------------------------------------------------------
 
     def run(self) -> RootScan:
-        if self.hooks.on_root is not None:
-            self.hooks.on_root(self.root)
+        own = self.hooks.on_root(self.root) if self.hooks.on_root is not None else None
+        if own is not None:  # this root's entries straight to its own hooks: one call each
+            self.on_file, self.on_item = own
         try:
             fd = os.open(self.root.path, DIR_FLAGS)
         except OSError as exc:
@@ -254,8 +258,8 @@ class _RootWalker:
         held: _Held
         if not is_dir:
             if counts.add_leaf(st, cat):
-                if self.hooks.on_file is not None:
-                    self.hooks.on_file(rel, st, cat)
+                if self.on_file is not None:
+                    self.on_file(rel, st, cat)
                 if not counts.files & _PACE:
                     self.report()
                 held = (1, 0, st.st_size, st.st_mtime_ns, age, st.st_blocks * 512)
@@ -271,7 +275,7 @@ class _RootWalker:
         if is_dir:
             counts.add_dir(st, cat)
         ranked = (kind is Kind.HASH_DIR or kind is Kind.SESSION_DIR) and counts.ranks(held[2])
-        if ranked or self.hooks.on_item is not None:  # most items: no object built at all
+        if ranked or self.on_item is not None:  # most items: no object built at all
             self._finish(rel, st, kind, cat, is_dir, held, ranked)
 
     def _finish(
@@ -302,8 +306,8 @@ class _RootWalker:
             age_ns,
             disk,
         )
-        if self.hooks.on_item is not None:
-            self.hooks.on_item(item)
+        if self.on_item is not None:
+            self.on_item(item)
         if ranked:
             self.counts.rank(nbytes, item)
 
@@ -335,8 +339,11 @@ class _RootWalker:
         empty = True
         counts = self.counts
         add_leaf = counts.add_leaf
-        on_file = self.hooks.on_file
+        on_file = self.on_file
         age_of = self.hooks.age
+        # The leaf counting below is written again in _walk_tree's loop, on purpose: this is
+        # the hot path (one pass per file of the tree), and a shared helper called per
+        # file costs about what the split walk saves. Change both together.
         try:
             for entry in it:
                 empty = False
@@ -415,8 +422,9 @@ class _RootWalker:
         stack = [first]
         counts = self.counts
         add_leaf = counts.add_leaf
-        on_file = self.hooks.on_file
+        on_file = self.on_file
         age_of = self.hooks.age
+        # The leaf counting here repeats the item folder's own loop (see there): inlined.
         try:
             while stack:
                 dfd, it, drel = stack[-1]
@@ -526,6 +534,7 @@ def _walk_shared(walker: _RootWalker, fd: int) -> None:
         # the share's own warnings only: the parent caps and counts the sum
         other = _RootWalker(root, walker.counts.fresh(), Warnings(), hooks)
         other.dev, other.tell = walker.dev, share.report
+        other.on_file, other.on_item = walker.on_file, walker.on_item  # the root's own
         entries = other._listing(fd, "", share.index, jobs)
         other._container_entries(fd, "", root.role, entries)
         export = hooks.export if share.forked else None  # else the hooks ran here

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from gradio_clean.classify import Category, Kind, Role
 from gradio_clean.roots import Root
@@ -97,8 +98,17 @@ class ScanResult:
 FileHook = Callable[[str, os.stat_result, Category], None]
 ItemHook = Callable[[Item], None]
 ProgressHook = Callable[[int, int], None]
-RootHook = Callable[[Root], None]
 AgeHook = Callable[[os.stat_result], int]
+
+
+class RootHooks(NamedTuple):
+    """One root's file and item hooks, as `Hooks.on_root` returns them for that root."""
+
+    on_file: FileHook | None
+    on_item: ItemHook | None
+
+
+RootHook = Callable[[Root], RootHooks | None]  # None: the shared on_file/on_item
 
 
 @dataclass
@@ -118,5 +128,5 @@ class Hooks:
     absorb: Callable[[object], None] | None = None
 
     def parallel_safe(self) -> bool:
-        walking = self.on_file is not None or self.on_item is not None
+        walking = self.on_file is not None or self.on_item is not None or self.on_root is not None
         return not walking or (self.export is not None and self.absorb is not None)

@@ -1,0 +1,135 @@
+"""The duplicates rule's part of a plan: which files it may take, and their sets' actions.
+
+The rule sees the files no other rule picked (rules.py hands them over item by item),
+keeps them in columns (duplicates.Pool), and after the walk turns each set's extra
+copies into actions: hard links or deletions, or for session files a report only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import cast
+
+from gradio_clean.actions import Actions
+from gradio_clean.classify import Category
+from gradio_clean.duplicates import Candidate, Pool, find_duplicates
+from gradio_clean.options import Dedupe, Keep
+from gradio_clean.plan import Action, duplicate_action
+
+# Content worth deduplicating; Gradio's leftovers and internal state are not. Gradio never
+# rewrites these in place, so a hard link between two copies is safe (flagged data and
+# cached examples are seen only when --category asks for them).
+DEDUPE_CATEGORIES = frozenset({Category.CACHE, Category.FLAGGED, Category.EXAMPLES})
+# An app rewrites its own session files (`open(path, "w")`): linking two sessions' copies
+# would make a write in one show in the other. Their duplicates are only reported, and
+# deleted only with --dedupe delete and an explicit --category session.
+SESSION_DEDUPE = frozenset({Category.SESSION})
+
+_CATEGORIES = tuple(Category)  # a DupePool's tag is the index of the file's category
+_TAGS = {c: i for i, c in enumerate(_CATEGORIES)}
+_SESSION_TAGS = frozenset(_TAGS[c] for c in SESSION_DEDUPE)
+_TAKEN = tuple(c for c in _CATEGORIES if c in DEDUPE_CATEGORIES or c in SESSION_DEDUPE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Dupe(Candidate):
+    """A duplicate candidate that knows its category (made only for the files of a set)."""
+
+    category: Category = Category.CACHE
+
+
+class DupePool(Pool):
+    """The duplicates rule's files in columns (issue 12: ~170 bytes a file, not a ~440
+    byte object), the category as the tag; a file of a set comes back as a _Dupe."""
+
+    __slots__ = ()
+
+    def add_files(self, files: Iterable[tuple[str, os.stat_result, Category]]) -> None:
+        """The files of one item that no other rule took: those worth comparing."""
+        for rel, st, category in files:
+            if st.st_size > 0 and category in _TAKEN:
+                self.add(rel, st, _TAGS[category])
+
+    def candidate(self, i: int) -> Candidate:
+        return _Dupe(
+            self.path(i),
+            self.dev[i],
+            self.ino[i],
+            self.size[i],
+            self.mtime[i],
+            self.uid[i],
+            self.gid[i],
+            self.mode[i],
+            self.ctime[i],
+            _CATEGORIES[self.tag[i]],
+        )
+
+
+@dataclass(frozen=True)
+class Deduping:
+    """How one root's duplicates are planned (from the run's rules)."""
+
+    root: str
+    keep: Keep
+    verify: bool
+    dedupe: Dedupe
+    delete_sessions: bool  # --dedupe delete with an explicit --category session
+
+
+def plan_duplicates(
+    pool: DupePool,
+    how: Deduping,
+    warn: Callable[[str, str], None],
+    acted: Actions,
+    reported: list[Action],
+) -> None:
+    """Duplicate sets, found apart for cache content and for session files.
+
+    Each pool is hashed on its own so that a set never mixes them: a cache
+    path linked to a session file would change whenever the app rewrote it.
+    """
+    if not len(pool):
+        return
+    sessions, cache = pool.partition(_SESSION_TAGS)
+    del pool
+    _dedupe(cache, how, warn, acted, act=True)
+    if how.delete_sessions:
+        _dedupe(sessions, how, warn, acted, act=True)
+    else:
+        _dedupe(sessions, how, warn, reported, act=False)
+
+
+def _dedupe(
+    pool: Pool,
+    how: Deduping,
+    warn: Callable[[str, str], None],
+    into: Actions | list[Action],
+    *,
+    act: bool,
+) -> None:
+    """Plan one pool's extras into `into`; with `act` False they are reported only."""
+    if not len(pool):
+        return
+    start = len(os.path.join(how.root, ""))  # a candidate's path is root + rel
+    report = find_duplicates(pool, keep=how.keep, verify=how.verify, root=how.root)
+    for path, message in report.warnings:
+        warn(path, message)
+    hardlink = how.dedupe is Dedupe.HARDLINK and act
+    if not act:
+        verb = "same content as"
+        why = "; session files are never linked (an app may rewrite them)"
+    else:
+        verb = "hard-linked to" if hardlink else "deleted; same content as"
+        why = ""
+    for dset in report.sets:
+        keep_rel = dset.keep.path[start:]
+        reason = f"{verb} {keep_rel}{why}"
+        for extra in dset.extras:
+            category = cast(_Dupe, extra).category
+            rel = extra.path[start:]
+            action = duplicate_action(
+                how.root, rel, category, extra, dset.keep, reason, hardlink=hardlink
+            )
+            into.append(action)
