@@ -31,7 +31,7 @@ import stat
 import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gradio_clean.inuse import InUseWatcher
 from gradio_clean.outcomes import Outcomes
@@ -146,10 +146,29 @@ def _parent_and_name(rel: str) -> tuple[str, str]:
     return head, name
 
 
+_Link = tuple[int, int, int, int]  # a removed name of a linked inode: dev, ino, size, nlink
+
+
 @dataclass
 class _Freed:
+    """What one action freed. The blocks of an inode with other names count only when
+    the last name goes: known here when the count was 1 before this unlink, and for
+    the names in `linked` only once every worker's are in (_count_linked)."""
+
     bytes: int = 0
     files: int = 0
+    linked: list[_Link] = field(default_factory=list)
+
+    def unlinked(self, st: os.stat_result) -> None:
+        """A name of this regular file is gone (`st`: its stat before the unlink)."""
+        self.files += 1
+        self.name_gone(st)
+
+    def name_gone(self, st: os.stat_result) -> None:
+        if st.st_nlink == 1:
+            self.bytes += st.st_size
+        else:
+            self.linked.append((st.st_dev, st.st_ino, st.st_size, st.st_nlink))
 
 
 def _planned_entry(chain: _DirChain, action: Action) -> tuple[int, str, os.stat_result] | None:
@@ -186,17 +205,14 @@ def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> s
         try:
             if action.hardlink:
                 _replace_with_link(chain, action, parent, name, keep_parent, keep_fd)
-                if st.st_nlink == 1:
-                    freed.bytes += st.st_size
+                freed.name_gone(st)
                 return None
         finally:
             os.close(keep_fd)
             if keep_parent != chain.root_fd:
                 os.close(keep_parent)
     _unlink_noting(chain, parent, name, st, lambda: os.unlink(name, dir_fd=parent))
-    freed.files += 1
-    if st.st_nlink == 1:
-        freed.bytes += st.st_size
+    freed.unlinked(st)
     return None
 
 
@@ -345,9 +361,7 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
 
     def removed(st: os.stat_result) -> None:
         if stat.S_ISREG(st.st_mode):
-            freed.files += 1
-            if st.st_nlink == 1:
-                freed.bytes += st.st_size
+            freed.unlinked(st)
 
     entered = _enter_planned(parent, name, mount, action.identity)
     if entered is None:
@@ -416,7 +430,7 @@ def _apply_root(
     root_path: str,
     actions: Iterable[tuple[int, Action]],
     why: Why,
-    done: Callable[[int, Outcome], None],
+    done: Callable[[int, Outcome, list[_Link]], None],
 ) -> list[str]:
     """Apply one root's actions (each with its plan index), read one at a time."""
     try:
@@ -424,7 +438,7 @@ def _apply_root(
     except OSError as exc:
         msg = describe_open_error(root_path, exc)
         for i, action in actions:
-            done(i, Outcome(action, Status.FAILED, msg))
+            done(i, Outcome(action, Status.FAILED, msg), [])
         return []
     chain = _DirChain(root_fd, os.fstat(root_fd).st_dev)
     tidy: set[str] = set()
@@ -439,13 +453,15 @@ def _apply_root(
                 else:
                     note = _delete_file(chain, action, why, freed)
                 status = Status.LINKED if action.hardlink and note is None else Status.DELETED
-                done(i, Outcome(action, status, note, freed.bytes, freed.files))
+                done(i, Outcome(action, status, note, freed.bytes, freed.files), freed.linked)
                 tidy.update(_parents_to_tidy(action))
             except Skip as exc:
-                done(i, Outcome(action, Status.SKIPPED, str(exc), freed.bytes, freed.files))
+                outcome = Outcome(action, Status.SKIPPED, str(exc), freed.bytes, freed.files)
+                done(i, outcome, freed.linked)
             except OSError as exc:
                 detail = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
-                done(i, Outcome(action, Status.FAILED, detail, freed.bytes, freed.files))
+                outcome = Outcome(action, Status.FAILED, detail, freed.bytes, freed.files)
+                done(i, outcome, freed.linked)
         return _tidy(chain, tidy, root_path)
     finally:
         chain.close()
@@ -478,8 +494,12 @@ class _Rows:
         self.freed_bytes = array("q")
         self.freed_files = array("q")
         self.details: dict[int, str] = {}  # by position in these rows
+        self.linked = array("q")  # per removed name of a linked inode: index, dev, ino, size, nlink
 
-    def add(self, i: int, outcome: Outcome) -> None:
+    def add(self, i: int, outcome: Outcome, linked: list[_Link]) -> None:
+        for link in linked:
+            self.linked.append(i)
+            self.linked.extend(link)
         if outcome.detail is not None:
             self.details[len(self.status)] = outcome.detail
         self.index.append(i)
@@ -509,10 +529,10 @@ def _run_share(
     rows = _Rows()
     freed = 0
 
-    def done(i: int, outcome: Outcome) -> None:
+    def done(i: int, outcome: Outcome, linked: list[_Link]) -> None:
         nonlocal freed
         freed += outcome.freed_bytes
-        rows.add(i, outcome)
+        rows.add(i, outcome, linked)
         report(len(rows.status), freed)
 
     removed: list[str] = []
@@ -549,6 +569,31 @@ def _shares(plan: Plan, jobs: int) -> list[array[int]]:
     return shares
 
 
+def _count_linked(linked: array[int], outcomes: Outcomes) -> None:
+    """The blocks of linked inodes whose last name this run removed, counted once.
+
+    Each removed name of an inode with other names came with the link count its
+    unlink saw (index, dev, ino, size, nlink, flat). The first of an inode's names to go
+    saw the count before any of this run's unlinks: if the run removed at least that
+    many names, it removed them all. A name that saw a count of 1 counted the blocks
+    itself, and then its inode's other names number one less than the first count.
+    Two workers removing an inode's two names at once each see 2: neither counted it.
+    """
+    names: dict[tuple[int, int], list[int]] = {}  # inode -> [names gone, most seen, size, index]
+    for n in range(0, len(linked), 5):
+        i, dev, ino, size, nlink = linked[n : n + 5]
+        seen = names.get((dev, ino))
+        if seen is None:
+            names[(dev, ino)] = [1, nlink, size, i]
+        else:
+            seen[0] += 1
+            seen[1] = max(seen[1], nlink)
+            seen[3] = min(seen[3], i)
+    for gone, first, size, i in names.values():
+        if gone >= first:
+            outcomes.add_freed(i, size)
+
+
 def apply_plan(
     plan: Plan,
     *,
@@ -581,12 +626,15 @@ def apply_plan(
     outcomes = Outcomes(plan.actions)
     removed: list[str] = []
     stopped = 0
+    linked = array("q")
     for result in run_shares(len(shares), work, report if progress else None):
         if result is None:  # a worker died while stopping: what it did is unknown
             continue
         result[0].into(outcomes)
+        linked.extend(result[0].linked)
         removed.extend(result[1])
         stopped = stopped or result[2]  # a worker told alone: its share is not done either
+    _count_linked(linked, outcomes)
     return ApplyResult(
         outcomes, tuple(sorted(removed)), time.perf_counter() - started, stop_signal() or stopped
     )

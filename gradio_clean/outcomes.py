@@ -37,6 +37,10 @@ class Outcomes(Sequence[Outcome]):
         if detail is not None:
             self._detail[i] = detail
 
+    def add_freed(self, i: int, nbytes: int) -> None:
+        """Bytes action `i` freed that were known only after every share was in."""
+        self._bytes[i] += nbytes
+
     def state(self, i: int) -> tuple[Status, str | None] | None:
         """Action `i`'s status and detail (None: no outcome), without building the Outcome."""
         s = self._status[i]
