@@ -436,7 +436,7 @@ def _plan_and_apply(
 ) -> tuple[Plan, ApplyResult | None]:
     """Lock (with --apply), plan, forecast, ask on a terminal, apply."""
     from gradio_clean import report, summary
-    from gradio_clean.delete import apply_plan
+    from gradio_clean.apply import apply_plan
     from gradio_clean.lock import lock_roots
     from gradio_clean.outcomes import Outcomes
     from gradio_clean.plan import ApplyResult

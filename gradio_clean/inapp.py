@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
 from gradio_clean.config import Where, check_value
-from gradio_clean.delete import apply_plan
 from gradio_clean.durations import Duration
 from gradio_clean.errors import GradioCleanError, UsageError
 from gradio_clean.inuse import InUseWatcher

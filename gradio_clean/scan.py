@@ -75,7 +75,7 @@ __all__ = [  # the result types, re-exported: `from gradio_clean.scan import Ite
 ]
 
 # Below this many entries in a root, a fork costs more than it saves. (apply_plan counts
-# actions instead, each one a re-check and a removal: see delete.FORK_MIN_ACTIONS.)
+# actions instead, each one a re-check and a removal: see apply.FORK_MIN_ACTIONS.)
 FORK_MIN_ENTRIES = 2000
 _PACE = 0x3FF  # every 1024 regular files: check for a stop, report progress
 # An open folder inside an item being walked: (fd, its listing, rel path)

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradio_clean.actions import Actions, Brief, merge
+from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Category, Role
-from gradio_clean.delete import apply_plan
 from gradio_clean.plan import Action, Identity, Rule, Status, whole_action
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan

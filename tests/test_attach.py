@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gradio_clean.delete import apply_plan
+from gradio_clean.apply import apply_plan
 from gradio_clean.errors import UsageError
 from gradio_clean.inapp import Options, attach, parse_options, run_rules
 from gradio_clean.inuse import snapshot

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
-from gradio_clean.delete import apply_plan
 from gradio_clean.documents import prune_to_dict
 from gradio_clean.errors import ExitCode
 from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics
@@ -215,7 +215,7 @@ import json, os, sys, time
 sys.path.insert(0, sys.argv[2])
 from pathlib import Path
 from gradio_clean.classify import Role
-from gradio_clean.delete import apply_plan
+from gradio_clean.apply import apply_plan
 from gradio_clean.options import AgeBy
 from gradio_clean.errors import ExitCode
 from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics

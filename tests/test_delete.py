@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Category, Role, category_in_hash_dir, is_our_temp_name
 from gradio_clean.cli import app
-from gradio_clean.delete import apply_plan, temp_link_name
+from gradio_clean.delete import temp_link_name
 from gradio_clean.errors import ExitCode
 from gradio_clean.inuse import snapshot
 from gradio_clean.plan import Status
@@ -427,7 +428,7 @@ def test_a_mount_that_appears_after_planning_is_not_entered(tmp_path: Path) -> N
     code = f"""
         import os, subprocess, time
         from gradio_clean.classify import Role
-        from gradio_clean.delete import apply_plan
+        from gradio_clean.apply import apply_plan
         from gradio_clean.roots import Root
         from gradio_clean.rules import AgeBy, RuleSet, build_plan
         rules = RuleSet(older_than=86400, age_by=AgeBy.MTIME)
@@ -681,44 +682,3 @@ def test_a_killed_worker_share_is_planned_and_done_again(tmp_path: Path) -> None
         if both_killed or time.monotonic() > deadline:
             break
     assert both_killed, "no worker was caught still busy"
-
-
-@pytest.mark.parametrize("whole", [True, False], ids=["folders", "files"])
-def test_a_hard_link_split_across_workers_counts_its_bytes_once(
-    tmp_path: Path, whole: bool
-) -> None:
-    """Two names of one inode, in items that two workers remove at the same moment: each
-    sees a link count of 2 before it unlinks, yet together they free the inode. Its bytes
-    are counted once (they were counted by neither). A barrier in the in-use check makes
-    both workers stat before either unlinks, every time."""
-    import multiprocessing
-
-    temp = tmp_path / "temp"
-    first = write(temp / f"{1:064x}" / "a.bin", b"x" * 10_000)
-    second = temp / f"{2:064x}" / "b.bin"
-    second.parent.mkdir()
-    os.link(first, second)
-    inode = first.stat().st_ino
-    for path in (first, second):
-        set_age(path, 40 * 86400)
-    if not whole:  # a second file in each folder: the linked names go as file actions
-        for folder in (first.parent, second.parent):
-            write(folder / "young.bin", b"y")
-    plan = build_plan(
-        [Root(str(temp), Role.TEMP, "test")],
-        RuleSet(older_than=30 * 86400, age_by=AgeBy.MTIME),
-        now=time.time(),
-    )
-    assert [a.is_dir for a in plan.actions] == [whole, whole]
-    barrier = multiprocessing.get_context("fork").Barrier(2, timeout=10)
-
-    def why(dev: int, ino: int) -> str | None:
-        if ino == inode:  # both workers check the same inode as often: they pair up
-            barrier.wait()
-        return None
-
-    result = apply_plan(plan, why=why, jobs=2)
-    assert [o.status for o in result.outcomes] == [Status.DELETED, Status.DELETED]
-    assert not first.exists() and not second.exists()
-    assert result.outcomes.freed_bytes == 10_000
-    assert result.outcomes.freed_files == 2

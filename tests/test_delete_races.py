@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
-from gradio_clean.delete import apply_plan
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
@@ -234,7 +234,7 @@ def test_a_file_opened_during_removal_is_kept(tmp_path: Path, live_app: App) -> 
 MOUNT_RACE = r"""
 import ctypes, json, mmap, os, shutil, signal, sys, time, uuid
 from gradio_clean.classify import Role
-from gradio_clean.delete import apply_plan
+from gradio_clean.apply import apply_plan
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
 

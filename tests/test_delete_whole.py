@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
-from gradio_clean.delete import apply_plan
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
@@ -121,7 +121,7 @@ def test_a_bind_mount_of_the_same_filesystem_is_not_entered(tmp_path: Path) -> N
     code = f"""
         import os, subprocess, time
         from gradio_clean.classify import Role
-        from gradio_clean.delete import apply_plan
+        from gradio_clean.apply import apply_plan
         from gradio_clean.roots import Root
         from gradio_clean.rules import AgeBy, RuleSet, build_plan
         plan = build_plan([Root({str(app_dir)!r}, Role.APP, "t")],
@@ -208,7 +208,7 @@ def test_a_mount_over_the_planned_folder_itself_is_not_entered(tmp_path: Path) -
     code = f"""
         import os, subprocess, time
         from gradio_clean.classify import Role
-        from gradio_clean.delete import apply_plan
+        from gradio_clean.apply import apply_plan
         from gradio_clean.roots import Root
         from gradio_clean.rules import AgeBy, RuleSet, build_plan
         plan = build_plan([Root({str(app_dir)!r}, Role.APP, "t")],

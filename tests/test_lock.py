@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
 from gradio_clean.cli import app
-from gradio_clean.delete import apply_plan
 from gradio_clean.errors import ExitCode, GradioCleanError
 from gradio_clean.lock import folder_key, open_lock_dir
 from gradio_clean.plan import Status

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
-from gradio_clean.delete import apply_plan
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan

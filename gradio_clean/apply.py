@@ -1,0 +1,180 @@
+"""Run a plan: its actions shared out to forked workers item by item, each applied by
+delete.py with every re-check, and the outcomes gathered in columns (outcomes.py).
+
+What a run frees is settled here once every share is in: blocks of an inode whose
+names two workers removed are known to be freed only then.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from array import array
+from collections.abc import Callable, Sequence
+
+from gradio_clean.delete import Link, Why, apply_root
+from gradio_clean.inuse import InUseWatcher
+from gradio_clean.outcomes import Outcomes
+from gradio_clean.plan import ApplyResult, Outcome, Plan, Rule, Status
+from gradio_clean.workers import Share, available_jobs, run_shares, stop_signal
+
+ApplyProgress = Callable[[int, int, int], None]  # (actions done, actions total, bytes freed)
+
+# Fewer actions than this are not worth a fork. (A scan counts a root's entries instead,
+# each one a stat at least: see scan.FORK_MIN_ENTRIES.)
+FORK_MIN_ACTIONS = 1000
+
+
+class _Rows:
+    """A share's outcomes in columns: they travel back pickled, a million at once."""
+
+    def __init__(self) -> None:
+        self.index = array("Q")
+        self.status = bytearray()
+        self.freed_bytes = array("q")
+        self.freed_files = array("q")
+        self.details: dict[int, str] = {}  # by position in these rows
+        self.linked = array("q")  # per removed name of a linked inode: index, dev, ino, size, nlink
+
+    def add(self, i: int, outcome: Outcome, linked: list[Link]) -> None:
+        for link in linked:
+            self.linked.append(i)
+            self.linked.extend(link)
+        if outcome.detail is not None:
+            self.details[len(self.status)] = outcome.detail
+        self.index.append(i)
+        self.status.append(_STATUS_IX[outcome.status])
+        self.freed_bytes.append(outcome.freed_bytes)
+        self.freed_files.append(outcome.freed_files)
+
+    def into(self, outcomes: Outcomes) -> None:
+        for n, i in enumerate(self.index):
+            status = _STATUSES[self.status[n]]
+            detail = self.details.get(n)
+            outcomes.record(i, status, detail, self.freed_bytes[n], self.freed_files[n])
+
+
+_STATUSES = tuple(Status)
+_STATUS_IX = {status: n for n, status in enumerate(_STATUSES)}
+_Applied = tuple[_Rows, list[str], int]  # rows, folders removed, the signal that stopped it
+
+
+def _run_share(
+    plan: Plan,
+    indices: Sequence[int],
+    why: Why,
+    report: Callable[[int, int], None],
+) -> _Applied:
+    """Apply the actions at `indices` (in plan order), root by root."""
+    rows = _Rows()
+    freed = 0
+
+    def done(i: int, outcome: Outcome, linked: list[Link]) -> None:
+        nonlocal freed
+        freed += outcome.freed_bytes
+        rows.add(i, outcome, linked)
+        report(len(rows.status), freed)
+
+    removed: list[str] = []
+    actions = plan.actions
+    for root_path, group in itertools.groupby(indices, key=actions.root):
+        removed.extend(apply_root(root_path, ((i, actions[i]) for i in group), why, done))
+    return rows, removed, stop_signal()
+
+
+def _shares(plan: Plan, jobs: int) -> list[array[int]]:
+    """Whole items per share, dealt in turn in plan order, so an item's actions and the
+    folders it empties stay together. An item's actions are next to each other in plan
+    order, so only the last item is remembered, not a table of a million. A root's
+    duplicates (and stray links) go to one worker: each link moves the kept inode's ctime,
+    which only the worker that made it knows for its own (_DirChain.ctimes)."""
+    shares = [array("Q") for _ in range(jobs)]
+    actions = plan.actions
+    dealt = -1
+    last: tuple[str, str] | None = None
+    duplicates: dict[str, int] = {}  # root -> its share
+    for i in range(len(actions)):
+        root = actions.root(i)
+        if actions.rule(i) is Rule.DUPLICATES:
+            if root not in duplicates:
+                dealt += 1
+                duplicates[root] = dealt % jobs
+            shares[duplicates[root]].append(i)
+            continue
+        item = (root, actions.item_rel(i))
+        if item != last:
+            dealt += 1
+            last = item
+        shares[dealt % jobs].append(i)
+    return shares
+
+
+def _count_linked(linked: array[int], outcomes: Outcomes) -> None:
+    """The blocks of linked inodes whose last name this run removed, counted once.
+
+    Each removed name of an inode with other names came with the link count its
+    unlink saw (index, dev, ino, size, nlink, flat). The first of an inode's names to go
+    saw the count before any of this run's unlinks: if the run removed at least that
+    many names, it removed them all. A name that saw a count of 1 counted the blocks
+    itself, and then its inode's other names number one less than the first count.
+    Two workers removing an inode's two names at once each see 2: neither counted it.
+    """
+    names: dict[tuple[int, int], list[int]] = {}  # inode -> [names gone, most seen, size, index]
+    for n in range(0, len(linked), 5):
+        i, dev, ino, size, nlink = linked[n : n + 5]
+        seen = names.get((dev, ino))
+        if seen is None:
+            names[(dev, ino)] = [1, nlink, size, i]
+        else:
+            seen[0] += 1
+            seen[1] = max(seen[1], nlink)
+            seen[3] = min(seen[3], i)
+    for gone, first, size, i in names.values():
+        if gone >= first:
+            outcomes.add_freed(i, size)
+
+
+def apply_plan(
+    plan: Plan,
+    *,
+    why: Why | None = None,
+    progress: ApplyProgress | None = None,
+    jobs: int | None = None,
+) -> ApplyResult:
+    """Execute the plan's actions, each re-checked first; report what happened to each.
+
+    `jobs`: forked workers sharing the actions item by item (None: one per core for a
+    plan of at least FORK_MIN_ACTIONS). Each re-checks its own actions exactly as a
+    single process would, so a dead worker's share redone here (workers.run_shares)
+    finds what it had done already gone.
+    """
+    started = time.perf_counter()
+    total = len(plan.actions)
+    if jobs is None:
+        jobs = available_jobs() if total >= FORK_MIN_ACTIONS else 1
+    jobs = max(1, min(jobs, total))
+    check = why or InUseWatcher().why
+    shares = _shares(plan, jobs) if total else [array("Q")]
+
+    def work(share: Share) -> _Applied:
+        return _run_share(plan, shares[share.index], check, share.report)
+
+    def report(done: int, freed: int) -> None:
+        if progress is not None:
+            progress(done, total, freed)
+
+    outcomes = Outcomes(plan.actions)
+    removed: list[str] = []
+    stopped = 0
+    linked = array("q")
+    for result in run_shares(len(shares), work, report if progress else None):
+        if result is None:  # a worker died while stopping: what it did is unknown
+            continue
+        result[0].into(outcomes)
+        linked.extend(result[0].linked)
+        removed.extend(result[1])
+        stopped = stopped or result[2]  # a worker told alone: its share is not done either
+    _count_linked(linked, outcomes)
+    return ApplyResult(
+        outcomes, tuple(sorted(removed)), time.perf_counter() - started, stop_signal() or stopped
+    )
