@@ -1,8 +1,9 @@
 """What a run imports: on a small tree, start-up is most of what a run costs.
 
 A run that prints only JSON, or nothing (cron's `prune --apply --quiet`), imports
-neither rich nor the table renderer; a dry run neither the lock nor the deleter.
-The runs that draw tables are checked too, so the check itself can fail.
+neither rich nor the table renderer; a dry run neither the lock nor the deleter;
+scan --json not even humanize (prune's summary lines need it). The runs that draw
+tables are checked too, so the check itself can fail.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from gradio_clean.scan import FORK_MIN_ENTRIES
 from gradio_clean.workers import available_jobs
 from tests.conftest import build_gradio_tree, cli_env
 
-RENDERING = ("rich", "gradio_clean.report", "gradio_clean.lock", "gradio_clean.delete")
+RENDERING = ("rich", "humanize", "gradio_clean.report", "gradio_clean.lock", "gradio_clean.delete")
 
 IMPORTED = """
 import runpy, sys
@@ -63,16 +64,16 @@ def _imported(
     ("args", "allowed"),
     [
         (["scan", "{temp}", "--json"], ""),
-        (["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime", "--json"], ""),
-        (["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime", "--quiet"], ""),
+        (["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime", "--json"], "humanize"),
+        (["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime", "--quiet"], "humanize"),
         (
             ["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime", "--apply", "--quiet"],
-            "gradio_clean.lock gradio_clean.delete",
+            "humanize gradio_clean.lock gradio_clean.delete",
         ),
-        (["scan", "{temp}"], "rich gradio_clean.report"),
+        (["scan", "{temp}"], "rich humanize gradio_clean.report"),
         (
             ["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime"],
-            "rich gradio_clean.report",
+            "rich humanize gradio_clean.report",
         ),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else f"imports: {v or 'none'}",
