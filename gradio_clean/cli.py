@@ -445,7 +445,7 @@ def prune_command(
             plan, result = _plan_and_apply(roots, rules, run, io)
             stopped = result.interrupted if result is not None else 0
             numbers = metrics.run_metrics(plan, result, started, success=not stopped)
-            _show_prune(plan, result, settings, run, io, now=started)
+            _show_prune(plan, result, settings, run, io, started)
             if result is not None and stopped:
                 line = summary.stopped_line(stopped, result, plan)
                 io.err.print(line, markup=False, highlight=False)
@@ -467,12 +467,13 @@ def _plan_and_apply(
 ) -> tuple[Plan, ApplyResult | None]:
     """Lock (with --apply), plan, forecast, ask on a terminal, apply."""
     from gradio_clean import summary
+    from gradio_clean.lock import lock_roots
     from gradio_clean.preflight import preflight
     from gradio_clean.rules import build_plan
 
     show = io.err_is_terminal() and not run.quiet
     try:
-        with _locked(roots, run):
+        with lock_roots(roots, run.wait) if run.apply else contextlib.nullcontext():
             if not (run.quiet or run.json_out):
                 from gradio_clean.report import say_roles  # rich: not for --json or --quiet
 
@@ -508,43 +509,26 @@ def _plan_and_apply(
         raise Interrupted(exc.signum, f"{exc.message}; nothing was deleted") from None
 
 
-def _locked(roots: list[Root], run: PruneRun) -> contextlib.AbstractContextManager[object]:
-    """The roots' locks with --apply; a dry run takes none (nor imports lock.py)."""
-    if not run.apply:
-        return contextlib.nullcontext()
-    from gradio_clean.lock import lock_roots
-
-    return lock_roots(roots, run.wait)
-
-
 def _show_prune(
-    plan: Plan,
-    result: ApplyResult | None,
-    settings: Settings,
-    run: PruneRun,
-    io: Consoles,
-    *,
-    now: float,
+    plan: Plan, result: ApplyResult | None, s: Settings, run: PruneRun, io: Consoles, now: float
 ) -> None:
     """prune's output: the JSON document, or the tables and summary; with --quiet only
-    what a run left behind, on stderr."""
+    what a run left behind, on stderr (cron mails it)."""
+    from gradio_clean import summary
+
     if run.json_out:
         from gradio_clean.documents import iter_json, prune_to_dict
 
-        for chunk in iter_json(prune_to_dict(plan, result, settings.document())):
+        for chunk in iter_json(prune_to_dict(plan, result, s.document())):
             sys.stdout.write(chunk)
         sys.stdout.write("\n")
-        return
-    if run.quiet:
-        if result is not None and not result.complete:  # cron mails stderr: what was left, why
-            from gradio_clean.summary import apply_summary, left_behind
+    elif not run.quiet:
+        from gradio_clean.report import render_prune  # the tables: rich
 
-            for line in [*left_behind(result), *apply_summary(plan, result)]:
-                io.err.print(line, markup=False, highlight=False, soft_wrap=True)
-        return
-    from gradio_clean.report import render_prune  # the tables: rich
-
-    render_prune(plan, result, io.out, limit=run.limit, now=now)
+        render_prune(plan, result, io.out, limit=run.limit, now=now)
+    elif result is not None and not result.complete:
+        for line in [*summary.left_behind(result), *summary.apply_summary(plan, result)]:
+            io.err.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 # -- config -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """What a run imports: on a small tree, start-up is most of what a run costs.
 
 A run that prints only JSON, or nothing (cron's `prune --apply --quiet`), imports
-neither rich nor the table renderer; a dry run neither the lock nor the deleter;
+neither rich nor the table renderer; a dry run not the deleter either;
 scan --json not even humanize (prune's summary lines need it). The runs that draw
 tables are checked too, so the check itself can fail.
 """
@@ -22,7 +22,7 @@ from gradio_clean.scan import FORK_MIN_ENTRIES
 from gradio_clean.workers import available_jobs
 from tests.conftest import build_gradio_tree, cli_env
 
-RENDERING = ("rich", "humanize", "gradio_clean.report", "gradio_clean.lock", "gradio_clean.delete")
+RENDERING = ("rich", "humanize", "gradio_clean.report", "gradio_clean.delete")
 
 IMPORTED = """
 import runpy, sys
@@ -68,7 +68,7 @@ def _imported(
         (["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime", "--quiet"], "humanize"),
         (
             ["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime", "--apply", "--quiet"],
-            "humanize gradio_clean.lock gradio_clean.delete",
+            "humanize gradio_clean.delete",
         ),
         (["scan", "{temp}"], "rich humanize gradio_clean.report"),
         (
