@@ -13,7 +13,7 @@ import inspect
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Optional, ParamSpec
 
 import typer
@@ -223,11 +223,11 @@ def _with_flags(keys: Iterable[str]) -> Callable[[Callable[..., None]], Callable
     return decorate
 
 
-def _settings(flags: Flags, err: Console) -> Settings:
+def _settings(flags: Flags, io: Consoles) -> Settings:
     from gradio_clean.config import effective
 
     def warn(message: str) -> None:  # a planted ./gradio-clean.toml: always said, even --quiet
-        err.print(f"gradio-clean: warning: {shown(message)}", markup=False, highlight=False)
+        io.err.print(f"gradio-clean: warning: {shown(message)}", markup=False, highlight=False)
 
     return effective(flags.given, flags.config, os.environ, os.getcwd(), warn=warn)
 
@@ -242,27 +242,68 @@ def _rules(settings: Settings) -> RuleSet:
     return rules
 
 
-def _consoles() -> tuple[Console, Console]:
-    """Data to stdout, everything else to stderr."""
-    from rich.console import Console
+class Consoles:
+    """Data to stdout, everything else to stderr, as rich Consoles made on first use:
+    a --json run with nothing to say on stderr never imports rich (nor report.py)."""
 
-    return Console(soft_wrap=True), Console(stderr=True, soft_wrap=True)
+    @functools.cached_property
+    def out(self) -> Console:
+        from rich.console import Console
+
+        return Console(soft_wrap=True)
+
+    @functools.cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, soft_wrap=True)
+
+    def err_is_terminal(self) -> bool:
+        """rich's `is_terminal` for stderr; without rich where the answer is plainly no:
+        stderr is no tty, and neither TTY_COMPATIBLE nor FORCE_COLOR says it is one."""
+        forced = any(name in os.environ for name in ("TTY_COMPATIBLE", "FORCE_COLOR"))
+        if sys.stderr is not None and not forced:
+            try:
+                if not sys.stderr.isatty():
+                    return False
+            except ValueError:  # closed: rich says no as well
+                return False
+        return self.err.is_terminal
 
 
 @contextlib.contextmanager
-def handled(err: Console) -> Iterator[None]:
+def handled(io: Consoles) -> Iterator[None]:
     """The one place a GradioCleanError becomes a one-line message and an exit code."""
     try:
         yield
     except Interrupted as exc:  # not an error: asked for
-        err.print(f"gradio-clean: {exc.message}", markup=False, highlight=False)
+        io.err.print(f"gradio-clean: {exc.message}", markup=False, highlight=False)
         raise typer.Exit(int(exc.exit_code)) from None
     except GradioCleanError as exc:
-        err.print(f"gradio-clean: error: {shown(exc.message)}", markup=False, highlight=False)
+        io.err.print(f"gradio-clean: error: {shown(exc.message)}", markup=False, highlight=False)
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
-        err.print("gradio-clean: interrupted", markup=False)
+        io.err.print("gradio-clean: interrupted", markup=False)
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+def _progress_line(
+    io: Consoles, label: str, show: bool
+) -> contextlib.AbstractContextManager[Callable[[int, int], None] | None]:
+    """report's progress line where one is shown; none (and no rich) where not."""
+    if not show:
+        return contextlib.nullcontext()
+    from gradio_clean.report import progress_line
+
+    return progress_line(io.err, label)
+
+
+def _warn(io: Consoles, warnings: Sequence[tuple[str, str]], dropped: int) -> None:
+    """The warnings on stderr; report.py (and rich) only when there are some."""
+    if warnings or dropped:
+        from gradio_clean.report import render_warnings
+
+        render_warnings(warnings, dropped, io.err)
 
 
 def _stopping_on_signals(command: Callable[P, None]) -> Callable[P, None]:
@@ -276,7 +317,7 @@ def _stopping_on_signals(command: Callable[P, None]) -> Callable[P, None]:
     return run
 
 
-def _roots(s: Settings, err: Console, *, quiet: bool = False) -> list[Root]:
+def _roots(s: Settings, io: Consoles, *, quiet: bool = False) -> list[Root]:
     from gradio_clean.roots import default_roots, resolve_roots
 
     paths, sessions = s.get("roots"), s.get("sessions_dirs")
@@ -284,7 +325,7 @@ def _roots(s: Settings, err: Console, *, quiet: bool = False) -> list[Root]:
         return resolve_roots(paths or (), sessions or ())
     roots, looked_at = default_roots()
     if not roots and not quiet:
-        err.print(
+        io.err.print(
             "gradio-clean: no Gradio cache found; looked at " + shown(", ".join(looked_at)),
             markup=False,
             highlight=False,
@@ -325,34 +366,34 @@ def scan_command(
     top: TopOpt = 10,
 ) -> None:
     """Show how much the Gradio caches hold, what holds it, how old it is, and where."""
-    from gradio_clean import documents, report, summary
+    from gradio_clean import documents
     from gradio_clean.filesystems import filesystems_of
     from gradio_clean.ignore import ignore_file_report, refused_files
     from gradio_clean.scan import Hooks, ScanResult, ScanWarning, scan
 
-    out, err = _consoles()
-    with handled(err):
-        settings = _settings(flags, err)
-        roots = _roots(settings, err)
+    io = Consoles()
+    with handled(io):
+        settings = _settings(flags, io)
+        roots = _roots(settings, io)
         if not roots and not json_out:
             return  # _roots said why; empty tables would add nothing
-        with report.progress_line(err, "Scanning…", err.is_terminal) as progress:
+        with _progress_line(io, "Scanning…", io.err_is_terminal()) as progress:
             result: ScanResult = scan(roots, top=top, hooks=Hooks(progress=progress))
         scopes = [ignore_file_report(root) for root in roots]
         refused = tuple(ScanWarning(path, message) for path, message in refused_files(scopes))
         result = dataclasses.replace(result, warnings=(*refused, *result.warnings))
-        report.render_warnings(
-            ((w.path, w.message) for w in result.warnings), result.warnings_dropped, err
-        )
+        _warn(io, [(w.path, w.message) for w in result.warnings], result.warnings_dropped)
         disks = filesystems_of(result.roots)
         if json_out:
             doc = documents.scan_to_dict(result, scopes, filesystems=disks)
             typer.echo(documents.dump_json(doc))
             return
-        report.say_roles(((r.path, r.role.value, r.role_why) for r in result.roots), err)
+        from gradio_clean import report, summary  # the tables: rich, humanize
+
+        report.say_roles(((r.path, r.role.value, r.role_why) for r in result.roots), io.err)
         for line in summary.scope_lines(scopes, scan=True):
-            err.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
-        report.render_scan(result, out, top=top, filesystems=disks)
+            io.err.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
+        report.render_scan(result, io.out, top=top, filesystems=disks)
 
 
 # -- prune --------------------------------------------------------------------------
@@ -385,93 +426,109 @@ def prune_command(
     metrics_file: MetricsOpt = None,
 ) -> None:
     """Remove what the rules select: a dry run unless --apply."""
-    from gradio_clean import metrics, report, summary
+    from gradio_clean import metrics, summary
     from gradio_clean.roots import refuse_dangerous
 
     run = PruneRun(apply, yes, wait, quiet, json_out, limit)
-    out, err = _consoles()
+    io = Consoles()
     started = time.time()
     numbers: RunMetrics | None = None
     try:
-        with handled(err):
-            settings = _settings(flags, err)
+        with handled(io):
+            settings = _settings(flags, io)
             rules = _rules(settings)
             if metrics_file is not None:  # before anything is deleted, not after
                 metrics.check_folder(metrics_file)
-            roots = _roots(settings, err, quiet=quiet)
+            roots = _roots(settings, io, quiet=quiet)
             for root in roots:  # a dry run must not offer a run that --apply refuses
                 refuse_dangerous(root)
-            plan, result = _plan_and_apply(roots, rules, run, out, err)
+            plan, result = _plan_and_apply(roots, rules, run, io)
             stopped = result.interrupted if result is not None else 0
             numbers = metrics.run_metrics(plan, result, started, success=not stopped)
-            report.render_prune(
-                plan,
-                result,
-                settings.document(),
-                out,
-                err,
-                json_out=json_out,
-                quiet=quiet,
-                limit=limit,
-                now=started,
-            )
+            _show_prune(plan, result, settings, run, io, started)
             if result is not None and stopped:
                 line = summary.stopped_line(stopped, result, plan)
-                err.print(line, markup=False, highlight=False)
+                io.err.print(line, markup=False, highlight=False)
                 raise typer.Exit(int(signal_exit_code(stopped)))
             over = summary.over_budget_line(plan, [g.usage_after_bytes for g in numbers.budget])
             if over is not None:  # said even with --quiet: cron mails it
-                err.print(f"gradio-clean: {over}", markup=False, highlight=False, soft_wrap=True)
+                io.err.print(f"gradio-clean: {over}", markup=False, highlight=False, soft_wrap=True)
                 raise typer.Exit(int(ExitCode.OVER_BUDGET))
             if result is not None and not result.complete:
                 raise typer.Exit(int(ExitCode.PARTIAL))
     finally:
         if metrics_file is not None and metrics.folder_exists(metrics_file):
-            with handled(err):
+            with handled(io):
                 metrics.write_metrics(metrics_file, numbers or metrics.failed_run(started))
 
 
 def _plan_and_apply(
-    roots: list[Root], rules: RuleSet, run: PruneRun, out: Console, err: Console
+    roots: list[Root], rules: RuleSet, run: PruneRun, io: Consoles
 ) -> tuple[Plan, ApplyResult | None]:
     """Lock (with --apply), plan, forecast, ask on a terminal, apply."""
-    from gradio_clean import report, summary
-    from gradio_clean.apply import apply_plan
+    from gradio_clean import summary
     from gradio_clean.lock import lock_roots
-    from gradio_clean.outcomes import Outcomes
-    from gradio_clean.plan import ApplyResult
     from gradio_clean.preflight import preflight
     from gradio_clean.rules import build_plan
 
-    show = err.is_terminal and not run.quiet
+    show = io.err_is_terminal() and not run.quiet
     try:
         with lock_roots(roots, run.wait) if run.apply else contextlib.nullcontext():
             if not (run.quiet or run.json_out):
-                report.say_roles(((r.path, r.role.value, r.why) for r in roots), err)
+                from gradio_clean.report import say_roles  # rich: not for --json or --quiet
+
+                say_roles(((r.path, r.role.value, r.why) for r in roots), io.err)
             now = time.time()
-            with report.progress_line(err, "Planning…", show) as progress:
+            with _progress_line(io, "Planning…", show) as progress:
                 plan = build_plan(roots, rules, now=now, progress=progress)
             if not run.quiet:  # --quiet: nothing on a successful run, so cron mails nothing
-                warnings = ((w.path, w.message) for w in plan.warnings)
-                report.render_warnings(warnings, plan.scan.warnings_dropped, err)
+                _warn(io, [(w.path, w.message) for w in plan.warnings], plan.scan.warnings_dropped)
             if not run.apply:
                 return preflight(plan), None
+            from gradio_clean.apply import apply_plan  # what only --apply needs
+            from gradio_clean.outcomes import Outcomes
+            from gradio_clean.plan import ApplyResult
+
             if not plan.actions:
                 return plan, ApplyResult(Outcomes(plan.actions), (), 0.0)
             if not run.yes and sys.stdin.isatty():
+                from gradio_clean.report import render_plan
+
                 plan = preflight(plan)
-                report.render_plan(plan, err if run.json_out else out, now=now, limit=run.limit)
+                render_plan(plan, io.err if run.json_out else io.out, now=now, limit=run.limit)
                 with raise_on_stop():  # nothing in hand at a prompt: a signal ends it now
                     confirmed = typer.confirm(
                         summary.confirm_question(plan), default=False, err=True
                     )
                 if not confirmed:
                     raise typer.Exit(int(ExitCode.OK))
-            with report.progress_line(err, "Deleting…", show) as line:
+            with _progress_line(io, "Deleting…", show) as line:
                 deleting = None if line is None else (lambda done, _, freed: line(done, freed))
                 return plan, apply_plan(plan, progress=deleting)
     except Interrupted as exc:  # apply reports a stop in its result, never raises it
         raise Interrupted(exc.signum, f"{exc.message}; nothing was deleted") from None
+
+
+def _show_prune(
+    plan: Plan, result: ApplyResult | None, s: Settings, run: PruneRun, io: Consoles, now: float
+) -> None:
+    """prune's output: the JSON document, or the tables and summary; with --quiet only
+    what a run left behind, on stderr (cron mails it)."""
+    from gradio_clean import summary
+
+    if run.json_out:
+        from gradio_clean.documents import iter_json, prune_to_dict
+
+        for chunk in iter_json(prune_to_dict(plan, result, s.document())):
+            sys.stdout.write(chunk)
+        sys.stdout.write("\n")
+    elif not run.quiet:
+        from gradio_clean.report import render_prune  # the tables: rich
+
+        render_prune(plan, result, io.out, limit=run.limit, now=now)
+    elif result is not None and not result.complete:
+        for line in [*summary.left_behind(result), *summary.apply_summary(plan, result)]:
+            io.err.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 # -- config -------------------------------------------------------------------------
@@ -484,14 +541,14 @@ def config_command(flags: Flags, *, json_out: JsonOpt = False) -> None:
     from gradio_clean.documents import config_to_dict, dump_json
     from gradio_clean.summary import config_lines
 
-    out, err = _consoles()
-    with handled(err):
-        settings = _settings(flags, err)
+    io = Consoles()
+    with handled(io):
+        settings = _settings(flags, io)
         if json_out:
             typer.echo(dump_json(config_to_dict(settings)))
             return
         for line in config_lines(settings):
-            out.print(line, markup=False, highlight=False, soft_wrap=True)
+            io.out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 # -- schedule -----------------------------------------------------------------------
@@ -524,11 +581,11 @@ def schedule_command(
     """Print a crontab line (or systemd units) that runs prune --apply --quiet."""
     from gradio_clean.schedule import crontab_line, installed_executable, prune_args, systemd_units
 
-    out, err = _consoles()
-    with handled(err):
-        settings = _settings(flags, err)
+    io = Consoles()
+    with handled(io):
+        settings = _settings(flags, io)
         _rules(settings)
-        roots = [r.path for r in _roots(settings, err)]
+        roots = [r.path for r in _roots(settings, io)]
         args = prune_args(
             argv(flags.given),
             pinned=any(settings.get(k) for k in SCOPE_KEYS),
@@ -539,11 +596,11 @@ def schedule_command(
         exe = installed_executable()
         if not systemd:
             line = crontab_line(every, args, exe)
-            out.print(line, markup=False, highlight=False, soft_wrap=True)
+            io.out.print(line, markup=False, highlight=False, soft_wrap=True)
             return
         metrics = metrics_file and os.path.abspath(metrics_file)
         for unit in systemd_units(every, args, exe, roots=roots, metrics_file=metrics):
-            out.print(unit, markup=False, highlight=False)
+            io.out.print(unit, markup=False, highlight=False)
 
 
 def main() -> None:

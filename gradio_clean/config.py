@@ -66,11 +66,6 @@ from gradio_clean.options import (
     plain,
 )
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # tomllib arrived in 3.11; tomli is the same parser, published separately
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-
 ENV_VAR = "GRADIO_CLEAN_CONFIG"
 LOCAL_NAME = "gradio-clean.toml"
 SYSTEM_CONFIG = "/etc/gradio-clean/config.toml"
@@ -224,6 +219,10 @@ def load_config(path: str, *, local: bool = False) -> Config:
 
 
 def _load(path: str, text: str) -> Config:
+    if sys.version_info >= (3, 11):  # imported here: most runs read no config file
+        import tomllib
+    else:  # tomllib arrived in 3.11; tomli is the same parser, published separately
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -26,9 +26,9 @@ from gradio_clean.plan import (
     Status,
 )
 from gradio_clean.scanned import Item, RootScan, ScanResult
-from gradio_clean.summary import EPOCH as _EPOCH
 from gradio_clean.text import jsonable
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # summary.EPOCH, without humanize
 SCHEMA_VERSION = 1  # scan's JSON; `filesystems` came within 1: keys may be added
 
 

@@ -13,11 +13,9 @@ import contextlib
 import heapq
 import os
 import re
-import sys
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from rich import box
 from rich.cells import cell_len
@@ -27,7 +25,6 @@ from rich.table import Table
 from rich.text import Text
 
 from gradio_clean.classify import Category
-from gradio_clean.documents import iter_json, prune_to_dict
 from gradio_clean.filesystems import Filesystem, filesystems_of
 from gradio_clean.plan import (
     Action,
@@ -41,7 +38,6 @@ from gradio_clean.summary import (
     age,
     apply_summary,
     dry_run_summary,
-    left_behind,
     scope_lines,
     size,
 )
@@ -447,29 +443,9 @@ def say_roles(roles: Iterable[tuple[str, str, str]], err: Console) -> None:
 
 
 def render_prune(
-    plan: Plan,
-    result: ApplyResult | None,
-    settings: Mapping[str, Any],
-    out: Console,
-    err: Console,
-    *,
-    json_out: bool,
-    quiet: bool,
-    limit: int,
-    now: float,
+    plan: Plan, result: ApplyResult | None, out: Console, *, limit: int, now: float
 ) -> None:
-    """prune's output: the JSON document, or the table and summary; with --quiet only
-    what a run left behind, on stderr."""
-    if json_out:
-        for chunk in iter_json(prune_to_dict(plan, result, settings)):
-            sys.stdout.write(chunk)
-        sys.stdout.write("\n")
-        return
-    if quiet:
-        if result is not None and not result.complete:  # cron mails stderr: what was left, why
-            for line in [*left_behind(result), *apply_summary(plan, result)]:
-                err.print(line, markup=False, highlight=False, soft_wrap=True)
-        return
+    """prune's tables and summary, for people (cli.py writes --json and --quiet itself)."""
     render_plan(plan, out, now=now, limit=limit, result=result)
     for line in scope_lines(plan.scopes):
         out.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)

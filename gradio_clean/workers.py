@@ -18,10 +18,7 @@ entries everywhere), so no worker goes on deleting alone.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import mmap
 import os
-import pickle
 import signal
 import struct
 import sys
@@ -130,6 +127,8 @@ class _Prctl:
         if not cls.loaded:
             cls.loaded = True
             if sys.platform.startswith("linux"):
+                import ctypes  # here, as pickle and mmap: a run that forks no worker needs none
+
                 with contextlib.suppress(OSError, AttributeError):
                     cls.call = ctypes.CDLL(None, use_errno=True).prctl
         return cls.call
@@ -145,6 +144,8 @@ def _become_worker(parent: int, prctl: Callable[..., int] | None) -> None:
     for s in STOP_SIGNALS:
         signal.signal(s, _on_signal)
     if prctl is not None:
+        import ctypes  # loaded by the parent with prctl: no file is read in the child
+
         zero = ctypes.c_ulong(0)  # prctl is variadic: pass what the kernel reads
         prctl(PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGTERM), zero, zero, zero)
     stop_signal()  # the parent may have died before prctl took effect
@@ -163,6 +164,8 @@ class _Board:
     """Anonymous shared memory where each share publishes its two running totals."""
 
     def __init__(self, jobs: int) -> None:
+        import mmap
+
         self.jobs = jobs
         self.mem = mmap.mmap(-1, 16 * jobs)
 
@@ -248,6 +251,8 @@ class _Child(Generic[T]):
     def result(self) -> T | _Died:
         """Unpickled as it arrives, never held whole as bytes as well (a plan of a million
         actions is ~100 MB either way); kept only if the worker then exited cleanly."""
+        import pickle
+
         value: T | _Died
         try:
             with os.fdopen(self.pipe, "rb") as src:
@@ -273,6 +278,8 @@ class _Child(Generic[T]):
 
 def _fork(work: Callable[[], T]) -> _Child[T]:
     """Run `work` in a forked child; its pickled return value comes back through a pipe."""
+    import pickle  # before the fork: the child only writes, with what the parent loaded
+
     prctl = _Prctl.die_with_parent()
     parent = os.getpid()
     read_end, write_end = os.pipe()
