@@ -499,6 +499,20 @@ class Actions(Sequence[Action]):
     def folders(self) -> int:
         return sum(1 for f in self._flags if f & _DIR)
 
+    def by_rule(self, rule: Rule, roots: Iterable[str]) -> tuple[int, int]:
+        """How many folders and files `rule` takes in `roots`, read off the columns."""
+        names = set(roots)
+        wanted = {i for i, root in enumerate(self._roots) if root in names}
+        number = _RULE_IX[rule]
+        folders = files = 0
+        for flags, root in zip(self._flags, self._root, strict=True):
+            if flags & 7 == number and root in wanted:
+                if flags & _DIR:
+                    folders += 1
+                else:
+                    files += 1
+        return folders, files
+
     def going(self, skipped: Iterable[int] = ()) -> Going:
         """What the actions not `skipped` (reading positions) free, links apart."""
         links = link_bytes = link_files = link_folders = 0

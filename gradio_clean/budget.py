@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-import itertools
 import os
 import sys
 from array import array
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import compress, groupby
 from operator import itemgetter
 
 from gradio_clean.actions import Actions, Wholes
@@ -351,22 +352,32 @@ class _Cut:
         """The units the budget may evict, least recently used first; a tie by root, then
         rel (sorted by last use alone, then each run of equal ones by its paths)."""
         units = self.units
-        flags, age, roots, root = units.flags, units.age, units.roots, units.root
-        root_fs = self.root_fs
-        latest = self.now_ns - self.young_ns  # a unit used after this is young (see _young)
-        order = [
-            i
-            for i in range(len(units))
-            if flags[i] & _STATE == ELIGIBLE and root_fs[root[i]] is not None and age[i] <= latest
-        ]
+        age, root, root_fs = units.age, units.root, self.root_fs
+        order = [i for i, flags in enumerate(units.flags) if flags & _STATE == ELIGIBLE]
+        if None in root_fs:  # a root on no filesystem known: left out
+            order = [i for i in order if root_fs[root[i]] is not None]
         order.sort(key=age.__getitem__)
-        out: list[int] = []
-        for _, run in groupby(order, key=age.__getitem__):
-            tied = list(run)
-            if len(tied) > 1:
-                tied.sort(key=lambda i: (roots[root[i]], units.rel(i)))
-            out.extend(tied)
-        return out
+        ages = list(map(age.__getitem__, order))
+        young = bisect_right(ages, self.now_ns - self.young_ns)  # the first young one (_young)
+        del order[young:], ages[young:]
+        if len(set(ages)) < len(ages):
+            self._break_ties(order, ages)
+        return order
+
+    def _break_ties(self, order: list[int], ages: list[int]) -> None:
+        """Each run of units last used at the same time, in `order` sorted by `ages`: by
+        root, then rel (only these rels are read)."""
+        units = self.units
+        roots, root = units.roots, units.root
+
+        def by_path(i: int) -> tuple[str, str]:
+            return roots[root[i]], units.rel(i)
+
+        tied = {age for age, n in Counter(ages).items() if n > 1}
+        at = [p for p, age in enumerate(ages) if age in tied]
+        for _, run in groupby(at, key=ages.__getitem__):  # positions of one last use
+            first, *_, last = run  # two at least: tied
+            order[first : last + 1] = sorted(order[first : last + 1], key=by_path)
 
     def unit_of(self, root: str, rel: str) -> int | None:
         """The unit holding `rel` (itself or its nearest ancestor that is a unit)."""
@@ -420,22 +431,25 @@ class _Cut:
         t = _Target(rule, fs, usage, ceiling, reason)
         self.targets.append(t)
         number = len(self.targets)
-        ledger, evicted, units = self.ledger, self.evicted, self.units
+        ledger, evicted, partial = self.ledger, self.evicted, self.partial
+        root_fs, root, ages = self.root_fs, self.units.root, self.units.age
+        on = None if fs is None else fs.dev  # min-free: only this filesystem's units
         for i in self.order:
-            freed = ledger.usage if fs is None else ledger.fs.get(fs.dev, 0)
+            freed = ledger.usage if on is None else ledger.fs.get(on, 0)
             if usage - freed <= ceiling:
                 break
-            dev = self.root_fs[units.root[i]]
-            if evicted[i] or (fs is not None and dev != fs.dev) or self._busy(i):
+            dev = root_fs[root[i]]
+            if evicted[i] or (on is not None and dev != on) or self._busy(i):
                 continue
             evicted[i] = number
             gained = ledger.take(i)
-            partial = self.partial.get(i, 0)
-            ledger.free(dev or 0, -partial)  # the actions inside it were counted already
+            inside = partial.get(i, 0)
+            if inside:  # the actions inside it were counted already
+                ledger.free(dev or 0, -inside)
             t.evicted += 1
-            t.evicted_bytes += (gained[0] if fs is None else gained[1]) - partial
-            age = units.age[i]
-            t.newest_ns = age if t.newest_ns is None else max(t.newest_ns, age)
+            t.evicted_bytes += (gained[0] if on is None else gained[1]) - inside
+            if t.newest_ns is None or ages[i] > t.newest_ns:
+                t.newest_ns = ages[i]
         return t
 
     def _busy(self, i: int) -> bool:
@@ -511,7 +525,7 @@ class _Cut:
         """The evicted units, in plan order (by root, then the rel's bytes)."""
         units, evicted = self.units, self.evicted
         by_root: dict[int, list[int]] = {}
-        for i in itertools.compress(range(len(units)), evicted):
+        for i in compress(range(len(units)), evicted):
             by_root.setdefault(units.root[i], []).append(i)
         for root in sorted(by_root, key=units.roots.__getitem__):
             name = units.roots[root]
