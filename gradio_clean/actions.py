@@ -27,7 +27,7 @@ _DIR, _HARDLINK, _STRAY, _AGE = 8, 16, 32, 64
 _SHA1, _SHA256 = 8, 16
 _PACKED = {0: 0, 20: _SHA1, 32: _SHA256}
 _HEX_DIGITS = frozenset("0123456789abcdef")
-_HEX_BYTES = frozenset(b"0123456789abcdef")
+_HEX_BYTES = b"0123456789abcdef"  # what bytes.translate deletes: nothing left, all hex
 _COLUMNS = (
     "_root",
     "_item",
@@ -226,7 +226,8 @@ class Actions(Sequence[Action]):
             zip(rows.rels, rows.categories, rows.dirs, rows.devs, strict=True)
         ):
             head, sep, rest = raw.partition(b"/")  # packed as _encode packs the str
-            packed = len(head) // 2 if len(head) in (40, 64) and _HEX_BYTES.issuperset(head) else 0
+            hexed = len(head) in (40, 64) and not head.translate(None, _HEX_BYTES)
+            packed = len(head) // 2 if hexed else 0
             blob += bytes.fromhex(head.decode()) + sep + rest if packed else raw
             ends.append(len(blob))
             length = len(raw) if raw.isascii() else len(os.fsdecode(raw))
