@@ -27,6 +27,7 @@ _DIR, _HARDLINK, _STRAY, _AGE = 8, 16, 32, 64
 _SHA1, _SHA256 = 8, 16
 _PACKED = {0: 0, 20: _SHA1, 32: _SHA256}
 _HEX_DIGITS = frozenset("0123456789abcdef")
+_HEX_BYTES = b"0123456789abcdef"  # what bytes.translate deletes: nothing left, all hex
 _COLUMNS = (
     "_root",
     "_item",
@@ -59,6 +60,26 @@ def _intern(table: list[_K], index: dict[_K, int], value: _K) -> int:
         i = index[value] = len(table)
         table.append(value)
     return i
+
+
+class Wholes(NamedTuple):
+    """Rows of whole items, column by column (Actions.add_wholes): what add_whole takes
+    for each, the rel as os.fsencode gives it."""
+
+    rels: Sequence[bytes]
+    categories: Sequence[Category]
+    dirs: Sequence[bool]
+    devs: Sequence[int]
+    inos: Sequence[int]
+    mtimes: Sequence[int]
+    sizes: Sequence[int]
+    files: Sequence[int]
+    newests: Sequence[int]
+    ages: Sequence[int]
+
+
+# The Actions columns Wholes' numbers after `devs` go to, in Wholes' order.
+_WHOLE_COLUMNS = ("_ino", "_mtime", "_bytes", "_files", "_newest", "_age")
 
 
 class Brief(NamedTuple):
@@ -171,12 +192,56 @@ class Actions(Sequence[Action]):
         reason: str,
     ) -> None:
         """The row `append(plan.whole_action(...))` writes, without the Action: `numbers`
-        are dev, ino, size, files, mtime_ns, newest_ns and age_ns (budget evictions)."""
+        are dev, ino, size, files, mtime_ns, newest_ns and age_ns (add_wholes' one row)."""
         dev, ino, size, files, mtime_ns, newest_ns, age_ns = numbers
-        self._add(
-            root, rel, rel, _RULE_IX[rule] | _AGE | (_DIR if is_dir else 0), category, dev, reason
+        row = Wholes(
+            [os.fsencode(rel)],
+            [category],
+            [is_dir],
+            [dev],
+            [ino],
+            [mtime_ns],
+            [size],
+            [files],
+            [newest_ns],
+            [age_ns],
         )
-        self._numbers(ino, mtime_ns, size, files, newest_ns, age_ns)
+        self.add_wholes(root, rule, reason, row)
+
+    def add_wholes(self, root: str, rule: Rule, reason: str, rows: Wholes) -> None:
+        """The rows add_whole writes for each of `rows` (of one root, rule and reason),
+        column by column: the budget's evictions, tens of thousands at a time."""
+        n = len(self._flags)
+        count = len(rows.rels)
+        if self._order is not None:
+            self._order.extend(range(n, n + count))
+        root_ix = _intern(self._roots, self._roots_ix, root)
+        self._root.extend(array("H", (root_ix,)) * count)
+        rule_flags = _RULE_IX[rule] | _AGE
+        devs, devs_ix = self._devs, self._devs_ix
+        blob, ends, item, cat, flags, dev = (
+            self._blob, self._end, self._item, self._cat, self._flags, self._dev
+        )  # fmt: skip
+        for j, (raw, category, is_dir, device) in enumerate(
+            zip(rows.rels, rows.categories, rows.dirs, rows.devs, strict=True)
+        ):
+            head, sep, rest = raw.partition(b"/")  # packed as _encode packs the str
+            hexed = len(head) in (40, 64) and not head.translate(None, _HEX_BYTES)
+            packed = len(head) // 2 if hexed else 0
+            blob += bytes.fromhex(head.decode()) + sep + rest if packed else raw
+            ends.append(len(blob))
+            length = len(raw) if raw.isascii() else len(os.fsdecode(raw))
+            if length < 0x10000:
+                item.append(length)
+            else:
+                item.append(0)
+                self._item_odd[n + j] = os.fsdecode(raw)
+            flags.append(rule_flags | (_DIR if is_dir else 0))
+            cat.append(_CATEGORY_IX[category] | _PACKED[packed])
+            dev.append(_intern(devs, devs_ix, device))
+        self._reason.extend(array("I", (_intern(self._reasons, self._reasons_ix, reason),)) * count)
+        for name, column in zip(_WHOLE_COLUMNS, rows[4:], strict=True):
+            getattr(self, name).extend(column)
 
     def copy_row(self, other: Actions, i: int) -> None:
         """Action `i` (reading order) of `other`, as `append(other[i])` would write it."""
@@ -434,6 +499,20 @@ class Actions(Sequence[Action]):
     @property
     def folders(self) -> int:
         return sum(1 for f in self._flags if f & _DIR)
+
+    def by_rule(self, rule: Rule, roots: Iterable[str]) -> tuple[int, int]:
+        """How many folders and files `rule` takes in `roots`, read off the columns."""
+        names = set(roots)
+        wanted = {i for i, root in enumerate(self._roots) if root in names}
+        number = _RULE_IX[rule]
+        folders = files = 0
+        for flags, root in zip(self._flags, self._root, strict=True):
+            if flags & 7 == number and root in wanted:
+                if flags & _DIR:
+                    folders += 1
+                else:
+                    files += 1
+        return folders, files
 
     def going(self, skipped: Iterable[int] = ()) -> Going:
         """What the actions not `skipped` (reading positions) free, links apart."""

@@ -24,17 +24,20 @@ import heapq
 import os
 import sys
 from array import array
-from collections.abc import Iterator
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import compress, groupby
+from operator import itemgetter
 
-from gradio_clean.actions import Actions
+from gradio_clean.actions import Actions, Wholes
 from gradio_clean.classify import Category
 from gradio_clean.durations import format_duration
 from gradio_clean.filesystems import Filesystem, filesystems_of
 from gradio_clean.plan import Budget, BudgetTarget, Plan, Rule
 from gradio_clean.preflight import Forecast
-from gradio_clean.scan import Item
+from gradio_clean.scan import Held
 from gradio_clean.sizes import MinFree, format_size, human_size
 
 LRU = "least recently used"
@@ -77,10 +80,20 @@ class UnitCollector:
         if st.st_nlink == 1:
             self.selected_disk[(st.st_dev, st.st_ino)] = st.st_blocks * 512
 
-    def on_item(self, item: Item, *, in_scope: bool, planned: bool) -> None:
-        """One unit; `in_scope`: the item and every file in it are in the rules' scope."""
+    def on_item(
+        self,
+        rel: str,
+        st: os.stat_result,
+        category: Category,
+        is_dir: bool,
+        held: Held,
+        in_scope: bool,
+        planned: bool,
+    ) -> None:
+        """One unit, as the walk's item hook has it (ItemHook); `in_scope`: the item and
+        every file in it are in the rules' scope; `planned`: another rule takes it whole."""
         i = len(self.flags)
-        disk = item.disk_bytes
+        files, other, size, newest, age, disk = held
         if self.pending:
             links, self.pending = self.pending, []
             shared = {}
@@ -94,23 +107,21 @@ class UnitCollector:
             disk = max(0, disk - sum(shared.values()))
         if planned:
             state = PLANNED
-        elif in_scope and item.other == 0:
+        elif in_scope and other == 0:
             state = ELIGIBLE
         else:
             state = PROTECTED
         self.root.append(0)
-        self.rels += item.rel.encode(_FS_ENCODING, _FS_ERRORS)
+        self.rels += rel.encode(_FS_ENCODING, _FS_ERRORS)
         self.rel_end.append(len(self.rels))
-        self.flags.append(
-            _CATEGORIES.index(item.category) << _CATEGORY_SHIFT | item.is_dir << 2 | state
-        )
-        self.dev.append(item.dev)
-        self.ino.append(item.ino)
-        self.size.append(item.bytes)
-        self.files.append(item.files)
-        self.mtime.append(item.mtime_ns)
-        self.newest.append(item.newest_ns)
-        self.age.append(item.age_ns)
+        self.flags.append(_CATEGORIES.index(category) << _CATEGORY_SHIFT | is_dir << 2 | state)
+        self.dev.append(st.st_dev)
+        self.ino.append(st.st_ino)
+        self.size.append(size)
+        self.files.append(files)
+        self.mtime.append(st.st_mtime_ns)
+        self.newest.append(newest)
+        self.age.append(age)
         self.disk.append(disk)
 
     def absorb(self, other: UnitCollector) -> None:
@@ -138,30 +149,34 @@ class UnitCollector:
         start = self.rel_end[i - 1] if i else 0
         return self.rels[start : self.rel_end[i]].decode(_FS_ENCODING, _FS_ERRORS)
 
+    def raw(self, i: int) -> bytes:
+        """Unit `i`'s rel as os.fsencode gives it (what plan order sorts by)."""
+        start = self.rel_end[i - 1] if i else 0
+        return bytes(self.rels[start : self.rel_end[i]])
+
+    def wholes(self, units: list[int]) -> Wholes:
+        """These units as the rows of whole actions, column by column (a column of one
+        unit's numbers is read out at a time, in C)."""
+        one = itemgetter(*units)  # a column's values of these units, read in C
+        get: Callable[[Sequence[int]], Sequence[int]] = (
+            one if len(units) > 1 else lambda column: (one(column),)  # one: not a tuple
+        )
+        flags = get(self.flags)
+        return Wholes(
+            [self.raw(i) for i in units],
+            [_CATEGORIES[f >> _CATEGORY_SHIFT] for f in flags],
+            [bool(f & _DIR) for f in flags],
+            get(self.dev),
+            get(self.ino),
+            get(self.mtime),
+            get(self.size),
+            get(self.files),
+            get(self.newest),
+            get(self.age),
+        )
+
     def state(self, i: int) -> int:
         return self.flags[i] & _STATE
-
-    def add_to(self, out: Actions, i: int, rel: str, rule: Rule, reason: str) -> None:
-        """Unit `i` (whose rel is `rel`) evicted whole, as a row of `out` (the row of
-        plan.whole_action's Action, none built): the one place such rows are written."""
-        flags = self.flags[i]
-        out.add_whole(
-            self.roots[self.root[i]],
-            rel,
-            _CATEGORIES[flags >> _CATEGORY_SHIFT],
-            bool(flags & _DIR),
-            (
-                self.dev[i],
-                self.ino[i],
-                self.size[i],
-                self.files[i],
-                self.mtime[i],
-                self.newest[i],
-                self.age[i],
-            ),
-            rule,
-            reason,
-        )
 
 
 # The columns that absorb() appends as they are (rels, roots and unit numbers move).
@@ -229,8 +244,8 @@ class _Ledger:
 
 
 # A row of the budget's plan, in plan order: its (root, path bytes) key, then the kept
-# plan action's index (-1: an eviction), the evicted unit (-1: a kept action) and its rel.
-_Row = tuple[tuple[str, bytes], int, int, str]
+# plan action's index (-1: an eviction) and the evicted unit (-1: a kept action).
+_Row = tuple[tuple[str, bytes], int, int]
 
 
 def apply_budget(
@@ -337,22 +352,32 @@ class _Cut:
         """The units the budget may evict, least recently used first; a tie by root, then
         rel (sorted by last use alone, then each run of equal ones by its paths)."""
         units = self.units
-        flags, age, roots, root = units.flags, units.age, units.roots, units.root
-        root_fs = self.root_fs
-        latest = self.now_ns - self.young_ns  # a unit used after this is young (see _young)
-        order = [
-            i
-            for i in range(len(units))
-            if flags[i] & _STATE == ELIGIBLE and root_fs[root[i]] is not None and age[i] <= latest
-        ]
+        age, root, root_fs = units.age, units.root, self.root_fs
+        order = [i for i, flags in enumerate(units.flags) if flags & _STATE == ELIGIBLE]
+        if None in root_fs:  # a root on no filesystem known: left out
+            order = [i for i in order if root_fs[root[i]] is not None]
         order.sort(key=age.__getitem__)
-        out: list[int] = []
-        for _, run in groupby(order, key=age.__getitem__):
-            tied = list(run)
-            if len(tied) > 1:
-                tied.sort(key=lambda i: (roots[root[i]], units.rel(i)))
-            out.extend(tied)
-        return out
+        ages = list(map(age.__getitem__, order))
+        young = bisect_right(ages, self.now_ns - self.young_ns)  # the first young one (_young)
+        del order[young:], ages[young:]
+        if len(set(ages)) < len(ages):
+            self._break_ties(order, ages)
+        return order
+
+    def _break_ties(self, order: list[int], ages: list[int]) -> None:
+        """Each run of units last used at the same time, in `order` sorted by `ages`: by
+        root, then rel (only these rels are read)."""
+        units = self.units
+        roots, root = units.roots, units.root
+
+        def by_path(i: int) -> tuple[str, str]:
+            return roots[root[i]], units.rel(i)
+
+        tied = {age for age, n in Counter(ages).items() if n > 1}
+        at = [p for p, age in enumerate(ages) if age in tied]
+        for _, run in groupby(at, key=ages.__getitem__):  # positions of one last use
+            first, *_, last = run  # two at least: tied
+            order[first : last + 1] = sorted(order[first : last + 1], key=by_path)
 
     def unit_of(self, root: str, rel: str) -> int | None:
         """The unit holding `rel` (itself or its nearest ancestor that is a unit)."""
@@ -406,22 +431,25 @@ class _Cut:
         t = _Target(rule, fs, usage, ceiling, reason)
         self.targets.append(t)
         number = len(self.targets)
-        ledger, evicted, units = self.ledger, self.evicted, self.units
+        ledger, evicted, partial = self.ledger, self.evicted, self.partial
+        root_fs, root, ages = self.root_fs, self.units.root, self.units.age
+        on = None if fs is None else fs.dev  # min-free: only this filesystem's units
         for i in self.order:
-            freed = ledger.usage if fs is None else ledger.fs.get(fs.dev, 0)
+            freed = ledger.usage if on is None else ledger.fs.get(on, 0)
             if usage - freed <= ceiling:
                 break
-            dev = self.root_fs[units.root[i]]
-            if evicted[i] or (fs is not None and dev != fs.dev) or self._busy(i):
+            dev = root_fs[root[i]]
+            if evicted[i] or (on is not None and dev != on) or self._busy(i):
                 continue
             evicted[i] = number
             gained = ledger.take(i)
-            partial = self.partial.get(i, 0)
-            ledger.free(dev or 0, -partial)  # the actions inside it were counted already
+            inside = partial.get(i, 0)
+            if inside:  # the actions inside it were counted already
+                ledger.free(dev or 0, -inside)
             t.evicted += 1
-            t.evicted_bytes += (gained[0] if fs is None else gained[1]) - partial
-            age = units.age[i]
-            t.newest_ns = age if t.newest_ns is None else max(t.newest_ns, age)
+            t.evicted_bytes += (gained[0] if on is None else gained[1]) - inside
+            if t.newest_ns is None or ages[i] > t.newest_ns:
+                t.newest_ns = ages[i]
         return t
 
     def _busy(self, i: int) -> bool:
@@ -443,22 +471,37 @@ class _Cut:
 
         A duplicate whose kept copy is evicted goes too: apply would refuse it, and a
         link made to it first would keep the evicted copy's blocks. Rows are copied
-        column to column: no Action is built.
+        column to column, the evictions between two kept rows at once: no Action is built.
         """
         merged = heapq.merge(self._kept(), self._evictions())  # both in plan order, no key in both
-        planned, units, targets, evicted = self.plan.actions, self.units, self.targets, self.evicted
+        planned, evicted = self.plan.actions, self.evicted
         out = Actions()
         skips: dict[int, str] = {}
-        for _, index, i, rel in merged:
-            if i < 0:
-                why = self.skips.get(index)
-                if why is not None:
-                    skips[len(out)] = why
-                out.copy_row(planned, index)
-            else:
-                t = targets[evicted[i] - 1]
-                units.add_to(out, i, rel, t.rule, t.reason)
+        run: list[int] = []  # evicted units of one root and target, in plan order
+        for (root, _), index, i in merged:
+            if run and (i < 0 or evicted[i] != evicted[run[0]] or root != self._root_of(run[0])):
+                self._write(out, run)
+                run = []
+            if i >= 0:
+                run.append(i)
+                continue
+            why = self.skips.get(index)
+            if why is not None:
+                skips[len(out)] = why
+            out.copy_row(planned, index)
+        if run:
+            self._write(out, run)
         return out, skips
+
+    def _root_of(self, i: int) -> str:
+        return self.units.roots[self.units.root[i]]
+
+    def _write(self, out: Actions, run: list[int]) -> None:
+        """Evicted units of one root and target, in plan order, as rows of `out` (the rows
+        of plan.whole_action's Actions, none built)."""
+        units = self.units
+        t = self.targets[self.evicted[run[0]] - 1]
+        out.add_wholes(self._root_of(run[0]), t.rule, t.reason, units.wholes(run))
 
     def _kept(self) -> Iterator[_Row]:
         """The plan's actions no eviction supersedes."""
@@ -476,20 +519,18 @@ class _Cut:
                     if dev is not None:
                         self.ledger.free(dev, -self.estimates.get(index, 0))
                     continue
-            yield planned.sort_key(index), index, -1, ""
+            yield planned.sort_key(index), index, -1
 
     def _evictions(self) -> Iterator[_Row]:
-        """The evicted units, in plan order."""
+        """The evicted units, in plan order (by root, then the rel's bytes)."""
         units, evicted = self.units, self.evicted
         by_root: dict[int, list[int]] = {}
-        for i in range(len(units)):
-            if evicted[i]:
-                by_root.setdefault(units.root[i], []).append(i)
+        for i in compress(range(len(units)), evicted):
+            by_root.setdefault(units.root[i], []).append(i)
         for root in sorted(by_root, key=units.roots.__getitem__):
             name = units.roots[root]
-            rels = ((units.rel(i), i) for i in by_root.pop(root))
-            for key, rel, i in sorted((os.fsencode(rel), rel, i) for rel, i in rels):
-                yield (name, key), -1, i, rel
+            for raw, i in sorted((units.raw(i), i) for i in by_root.pop(root)):
+                yield (name, raw), -1, i
 
     def summary(self, t: _Target, plan: Plan) -> BudgetTarget:
         ledger = self.ledger

@@ -196,6 +196,7 @@ def _item_to_dict(item: Item) -> dict[str, Any]:
 
 _DAYS: dict[int, str] = {}  # days since the epoch -> "YYYY-MM-DD" (the per-action dates)
 _FAST_DATES = 1 << 32  # seconds: below this, a date is formatted from its day (iso_ns)
+_TWO = tuple(f"{n:02d}" for n in range(60))  # hours, minutes, seconds: no format() per date
 
 
 def iso_ns(ns: int) -> str:
@@ -211,7 +212,7 @@ def iso_ns(ns: int) -> str:
         date = _DAYS[days] = (_EPOCH + dt.timedelta(days=days)).date().isoformat()
     hour, second = divmod(second, 3600)
     minute, second = divmod(second, 60)
-    return f"{date}T{hour:02d}:{minute:02d}:{second:02d}+00:00"
+    return f"{date}T{_TWO[hour]}:{_TWO[minute]}:{_TWO[second]}+00:00"
 
 
 _TYPES = ("file", "folder")

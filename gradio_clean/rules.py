@@ -47,6 +47,7 @@ from gradio_clean.plan import (
 )
 from gradio_clean.roots import Root
 from gradio_clean.scan import (
+    Held,
     Hooks,
     Item,
     ProgressHook,
@@ -290,32 +291,35 @@ class _RootPlanner:
         self.strays.clear()
         self.linked.clear()
 
-    def on_item(self, item: Item) -> None:
+    def on_item(
+        self, rel: str, st: os.stat_result, kind: Kind, category: Category, is_dir: bool, held: Held
+    ) -> None:
+        """The walk's item hook (numbers, see ItemHook): an Item is built only for an item
+        with something to plan (a pick, a file kept for duplicates, a whole-item rule)."""
         excluded = self.item_excluded_inside or self.item_outside
         planned = False  # an action for the item itself (not for files inside it)
-        try:
-            if self.selected.kind or self.unselected or self.rules.orphaned_sessions:
-                planned = self._item(item)  # else nothing to plan: no pick, no duplicate, no whole
-        finally:
-            if self.selected.kind:
-                self.selected = _Picks()
-            self.unselected.clear()
-            self.any_unselected = False
-            self.item_excluded_inside = False
-            self.item_outside = False
+        if self.selected.kind or self.unselected or self.rules.orphaned_sessions:
+            try:
+                planned = self._item(Item.of(self.root.path, rel, st, kind, category, is_dir, held))
+            finally:
+                if self.selected.kind:
+                    self.selected = _Picks()
+                self.unselected.clear()
+                self.any_unselected = self.item_excluded_inside = self.item_outside = False
+        else:  # nothing to plan: no pick, no duplicate, no whole
+            self.any_unselected = self.item_excluded_inside = self.item_outside = False
         units = self.units
         if units is not None:
-            rel = item.rel
             in_scope = (
                 not excluded
-                and item.category in self.category_list
+                and category in self.category_list
                 and not (
-                    item.is_dir
+                    is_dir
                     and (self.filtered or rel == IGNORE_FILE)
                     and not self.scope.wants(rel, is_dir=True)
                 )
             )
-            units.on_item(item, in_scope=in_scope, planned=planned)
+            units.on_item(rel, st, category, is_dir, held, in_scope, planned)
 
     def _item(self, item: Item) -> bool:
         """Plan the item's actions; True if one of them is the item itself."""

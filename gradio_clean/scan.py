@@ -39,6 +39,7 @@ from gradio_clean.scanned import (
     AgeBucket,
     AgeHook,
     FileHook,
+    Held,
     Hooks,
     Item,
     ItemHook,
@@ -60,6 +61,7 @@ __all__ = [  # the result types, re-exported: `from gradio_clean.scan import Ite
     "AgeBucket",
     "AgeHook",
     "FileHook",
+    "Held",
     "Hooks",
     "Item",
     "ItemHook",
@@ -80,9 +82,6 @@ FORK_MIN_ENTRIES = 2000
 _PACE = 0x3FF  # every 1024 regular files: check for a stop, report progress
 # An open folder inside an item being walked: (fd, its listing, rel path)
 _Frame = tuple[int, Iterator[os.DirEntry[str]], str]
-# What an item holds: (files, other entries, bytes, newest mtime, newest age timestamp,
-# allocated bytes: du -s of the item)
-_Held = tuple[int, int, int, int, int, int]
 
 
 def raise_fd_limit() -> None:
@@ -255,7 +254,7 @@ class _RootWalker:
         age_of = self.hooks.age
         age = st.st_mtime_ns if age_of is None else age_of(st)
         counts = self.counts
-        held: _Held
+        held: Held
         if not is_dir:
             if counts.add_leaf(st, cat):
                 if self.on_file is not None:
@@ -274,42 +273,10 @@ class _RootWalker:
                 cat = Category.LEFTOVER  # delete_cache removes files, never their folders
         if is_dir:
             counts.add_dir(st, cat)
-        ranked = (kind is Kind.HASH_DIR or kind is Kind.SESSION_DIR) and counts.ranks(held[2])
-        if ranked or self.on_item is not None:  # most items: no object built at all
-            self._finish(rel, st, kind, cat, is_dir, held, ranked)
-
-    def _finish(
-        self,
-        rel: str,
-        st: os.stat_result,
-        kind: Kind,
-        cat: Category,
-        is_dir: bool,
-        held: _Held,
-        ranked: bool,
-    ) -> None:
-        """Hand the item to prune, and keep it if it is among the largest."""
-        files, other, nbytes, newest_ns, age_ns, disk = held
-        item = Item(
-            self._path(rel),
-            rel,
-            cat,
-            kind,
-            is_dir,
-            st.st_dev,
-            st.st_ino,
-            files,
-            other,
-            nbytes,
-            st.st_mtime_ns,
-            newest_ns,
-            age_ns,
-            disk,
-        )
-        if self.on_item is not None:
-            self.on_item(item)
-        if ranked:
-            self.counts.rank(nbytes, item)
+        if self.on_item is not None:  # numbers: no object built for prune's items
+            self.on_item(rel, st, kind, cat, is_dir, held)
+        if (kind is Kind.HASH_DIR or kind is Kind.SESSION_DIR) and counts.ranks(held[2]):
+            counts.rank(held[2], Item.of(self.root.path, rel, st, kind, cat, is_dir, held))
 
     def _walk_dir(
         self,
@@ -320,7 +287,7 @@ class _RootWalker:
         age: int,
         cat: Category,
         hash_dir: bool,
-    ) -> tuple[_Held, bool]:
+    ) -> tuple[Held, bool]:
         """Walk one item folder: what it holds (its own blocks included), and whether it
         is empty. The hot loop: most items are a folder of a few files. Its own entries
         are counted here, each subfolder's tree by _walk_tree.
@@ -409,7 +376,7 @@ class _RootWalker:
         links: set[tuple[int, int]],
         newest: int,
         newest_age: int,
-    ) -> _Held:
+    ) -> Held:
         """A folder inside an item, and everything below it (each entry of the folder's
         category): what it holds, its own blocks included, and the newest mtime and age
         of the item so far and of everything in it. Depth first through the open folders

@@ -66,6 +66,36 @@ class Item:
     # (du -s of the item alone; an inode linked from elsewhere too is counted here as well).
     disk_bytes: int = 0
 
+    @classmethod
+    def of(
+        cls,
+        root: str,
+        rel: str,
+        st: os.stat_result,
+        kind: Kind,
+        category: Category,
+        is_dir: bool,
+        held: Held,
+    ) -> Item:
+        """The item an item hook was handed as numbers (see ItemHook), as an object."""
+        files, other, nbytes, newest_ns, age_ns, disk = held
+        return cls(
+            os.path.join(root, rel),
+            rel,
+            category,
+            kind,
+            is_dir,
+            st.st_dev,
+            st.st_ino,
+            files,
+            other,
+            nbytes,
+            st.st_mtime_ns,
+            newest_ns,
+            age_ns,
+            disk,
+        )
+
 
 @dataclass(frozen=True)
 class RootScan:
@@ -95,8 +125,14 @@ class ScanResult:
     duration: float
 
 
+# What the walk found in an item: (files, other entries, bytes, newest mtime, newest
+# age timestamp, allocated bytes), as Item's fields of the same names.
+Held = tuple[int, int, int, int, int, int]
 FileHook = Callable[[str, os.stat_result, Category], None]
-ItemHook = Callable[[Item], None]
+# An item as the walk has it, no object built (most items of a plan need none): its
+# rel, its own lstat, kind, category, whether it is a folder, and what it holds.
+# Item.of(root, ...) makes the Item of the same arguments.
+ItemHook = Callable[[str, os.stat_result, Kind, Category, bool, Held], None]
 ProgressHook = Callable[[int, int], None]
 AgeHook = Callable[[os.stat_result], int]
 

@@ -169,9 +169,7 @@ def over_budget_line(plan: Plan, after: Sequence[int]) -> str | None:
 def _evicting(plan: Plan, t: BudgetTarget) -> str:
     if not t.evicted or t.newest_evicted_ns is None:
         return "nothing to evict" if t.over == 0 else "nothing left to evict"
-    units = [a for a in plan.actions if a.rule is t.rule and a.root in t.roots]
-    folders = sum(a.is_dir for a in units)
-    files = len(units) - folders
+    folders, files = plan.actions.by_rule(t.rule, t.roots)
     what = " and ".join(plural(n, noun) for n, noun in ((folders, "folder"), (files, "file")) if n)
     minute = -(-t.newest_evicted_ns // 60_000_000_000) * 60  # rounded up: "before" holds
     when = EPOCH + dt.timedelta(seconds=minute)

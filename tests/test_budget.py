@@ -316,6 +316,32 @@ def test_a_split_walk_plans_the_same_cut(tmp_path: Path) -> None:
     assert split.budget == one.budget
 
 
+def test_units_last_used_at_the_same_time_go_by_root_then_rel(tmp_path: Path) -> None:
+    """Ties in last use (a copied tree: every ctime alike) are cut in one order over all
+    roots: by root, then by rel; the units used earlier go first all the same."""
+    roots, units = [], []
+    then = (int(time.time()) - 5 * HOUR) * 1_000_000_000
+    for name in ("b", "a"):
+        temp = tmp_path / name / "temp"
+        for i in range(8):
+            rel = unit_name(i * 37 % 8) if i % 3 else f"tmp{i * 5 % 8}abcdef"
+            path = write(temp / rel / "f.bin" if i % 3 else temp / rel, os.urandom(8 * KI))
+            os.utime(path, ns=(then, then))
+            os.utime(temp / rel, ns=(then, then))
+            units.append((str(temp), rel))
+        early = make_unit(temp, 99, 8 * KI, 9 * HOUR)  # used before the tie: goes first
+        roots.append(Root(str(temp), Role.TEMP, "test"))
+    usage = sum(du(Path(r.path)) for r in roots)
+    plan = plan_for(roots, max_size=usage // 2)
+    evicted = [(a.root, a.rel) for a in plan.actions]
+    assert (str(tmp_path / "a" / "temp"), early.name) in evicted
+    assert (str(tmp_path / "b" / "temp"), early.name) in evicted
+    tied = sorted(units)
+    rest = [u for u in evicted if u[1] != early.name]
+    assert 0 < len(rest) < len(tied)
+    assert sorted(rest) == tied[: len(rest)]
+
+
 def test_the_cut_is_shown_in_the_dry_run_json_and_metrics(tmp_path: Path) -> None:
     temp = tmp_path / "temp"
     for i in range(4):

@@ -17,7 +17,7 @@ import pytest
 
 from gradio_clean.classify import Category, Kind, Role
 from gradio_clean.roots import Root
-from gradio_clean.scan import Hooks, Item, scan
+from gradio_clean.scan import Held, Hooks, Item, scan
 
 NS = 1_000_000_000
 NOW = 1_700_000_000
@@ -133,13 +133,16 @@ def expected_item(top: Path) -> tuple[int, int, int, int, int]:
 class Seen:
     """Hooks that record every item and file, from this process and from workers."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: str) -> None:
+        self.root = root
         self.items: dict[str, Item] = {}
         self.files: dict[str, Category] = {}
 
-    def on_item(self, item: Item) -> None:
-        assert item.rel not in self.items
-        self.items[item.rel] = item
+    def on_item(
+        self, rel: str, st: os.stat_result, kind: Kind, cat: Category, is_dir: bool, held: Held
+    ) -> None:
+        assert rel not in self.items
+        self.items[rel] = Item.of(self.root, rel, st, kind, cat, is_dir, held)
 
     def on_file(self, rel: str, st: os.stat_result, cat: Category) -> None:
         assert rel not in self.files
@@ -165,7 +168,7 @@ class Seen:
 def test_each_item_equals_an_independent_walk(tmp_path: Path, seed: int) -> None:
     built = build(tmp_path, seed)
     for jobs in (1, 3):
-        seen = Seen()
+        seen = Seen(str(built.temp))
         result = scan([Root(str(built.temp), Role.TEMP, "t")], jobs=jobs, hooks=seen.hooks())
         assert not result.warnings
         assert seen.files == built.categories
@@ -193,5 +196,10 @@ def test_each_item_equals_an_independent_walk(tmp_path: Path, seed: int) -> None
                 empty = not os.listdir(top)
                 assert item.kind is Kind.HASH_DIR
                 assert item.category is (Category.LEFTOVER if empty else Category.CACHE), rel
+            assert item.is_dir is stat.S_ISDIR(st.st_mode), rel
         assert any(item.newest_ns < 0 for item in seen.items.values())  # dates before 1970
+        # the largest the scan keeps are built from the same numbers the hook is handed
+        largest = result.roots[0].largest
+        assert len(largest) == 10
+        assert all(seen.items[item.rel] == item for item in largest)
         assert any(item.files > 1 and item.other for item in seen.items.values())
