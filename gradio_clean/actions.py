@@ -243,6 +243,28 @@ class Actions(Sequence[Action]):
         for name, column in zip(_WHOLE_COLUMNS, rows[4:], strict=True):
             getattr(self, name).extend(column)
 
+    def add_duplicate(
+        self,
+        root: str,
+        rel: str,
+        category: Category,
+        numbers: tuple[int, int, int, int, int],
+        keep: tuple[str, Identity],
+        reason: str,
+        hardlink: bool,
+    ) -> None:
+        """The row `append(plan.duplicate_action(...))` writes, without the Action or the
+        Candidates (issue 12): `numbers` are the extra copy's dev, ino, size, mtime_ns and
+        ctime_ns; `keep` the kept copy's path and identity, one tuple a set shares."""
+        dev, ino, size, mtime_ns, ctime_ns = numbers
+        flags = _RULE_IX[Rule.DUPLICATES] | (_HARDLINK if hardlink else 0)
+        self._add(root, rel, rel.split("/", 1)[0], flags, category, dev, reason)
+        self._numbers(ino, mtime_ns, size, 1, mtime_ns, 0)
+        n = len(self._flags) - 1
+        if ctime_ns:  # the identity's size is the row's bytes
+            self._odd_identity[n] = (size, ctime_ns)
+        self._keep[n] = keep
+
     def copy_row(self, other: Actions, i: int) -> None:
         """Action `i` (reading order) of `other`, as `append(other[i])` would write it."""
         row = other._row(i)

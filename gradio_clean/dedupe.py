@@ -14,9 +14,9 @@ from typing import cast
 
 from gradio_clean.actions import Actions
 from gradio_clean.classify import Category
-from gradio_clean.duplicates import Candidate, Pool, find_duplicates
+from gradio_clean.duplicates import Candidate, Pool, find_sets
 from gradio_clean.options import Dedupe, Keep
-from gradio_clean.plan import Action, duplicate_action
+from gradio_clean.plan import Action, Identity, duplicate_action
 
 # Content worth deduplicating; Gradio's leftovers and internal state are not. Gradio never
 # rewrites these in place, so a hard link between two copies is safe (flagged data and
@@ -89,10 +89,13 @@ def plan_duplicates(
 
     Each pool is hashed on its own so that a set never mixes them: a cache
     path linked to a session file would change whenever the app rewrote it.
+    The pool is handed over: its columns are freed as soon as they are planned.
     """
     if not len(pool):
         return
     sessions, cache = pool.partition(_SESSION_TAGS)
+    if pool is not sessions and pool is not cache:
+        pool.clear()  # both parts are copies
     del pool
     _dedupe(cache, how, warn, acted, act=True)
     if how.delete_sessions:
@@ -109,12 +112,15 @@ def _dedupe(
     *,
     act: bool,
 ) -> None:
-    """Plan one pool's extras into `into`; with `act` False they are reported only."""
+    """Plan one pool's extras into `into`; with `act` False they are reported only.
+
+    Rows are written from the pool's columns (Actions.add_duplicate): no Candidate,
+    DuplicateSet or Action is made for a file of a set (issue 12).
+    """
     if not len(pool):
         return
-    start = len(os.path.join(how.root, ""))  # a candidate's path is root + rel
-    report = find_duplicates(pool, keep=how.keep, verify=how.verify, root=how.root)
-    for path, message in report.warnings:
+    sets = find_sets(pool, keep=how.keep, verify=how.verify, root=how.root)
+    for path, message in sets.warnings:
         warn(path, message)
     hardlink = how.dedupe is Dedupe.HARDLINK and act
     if not act:
@@ -123,13 +129,28 @@ def _dedupe(
     else:
         verb = "hard-linked to" if hardlink else "deleted; same content as"
         why = ""
-    for dset in report.sets:
-        keep_rel = dset.keep.path[start:]
-        reason = f"{verb} {keep_rel}{why}"
-        for extra in dset.extras:
+    start = len(os.path.join(how.root, ""))  # a pool's path is root + rel
+    path_of, tag = pool.path, pool.tag
+    dev, ino, size, mtime, ctime = pool.dev, pool.ino, pool.size, pool.mtime, pool.ctime
+    for s, k in enumerate(sets.keep):
+        keep_path = path_of(k)
+        reason = f"{verb} {keep_path[start:]}{why}"
+        if isinstance(into, Actions):
+            kept = (keep_path, Identity(dev[k], ino[k], size[k], mtime[k], ctime[k]))
+            for i in sets.extras_of(s):
+                numbers = (dev[i], ino[i], size[i], mtime[i], ctime[i])
+                rel = path_of(i)[start:]
+                into.add_duplicate(
+                    how.root, rel, _CATEGORIES[tag[i]], numbers, kept, reason, hardlink
+                )
+            continue
+        keep = pool.candidate(k)
+        for i in sets.extras_of(s):
+            extra = pool.candidate(i)
             category = cast(_Dupe, extra).category
-            rel = extra.path[start:]
             action = duplicate_action(
-                how.root, rel, category, extra, dset.keep, reason, hardlink=hardlink
+                how.root, extra.path[start:], category, extra, keep, reason, hardlink=hardlink
             )
             into.append(action)
+    del sets
+    pool.clear()

@@ -31,22 +31,22 @@ Python around them, not sha256; threads would only pass the GIL back and forth.
 So the size groups are dealt out, by expected cost, to `workers` forked
 processes (workers.py), each reading its share from the columns it inherited and
 sending back, per inode of a set, only pool indices (the path it was scanned by,
-the paths left) and its digest; this process waits, so that neither it nor they
-write to the pages they share. A worker that dies costs time, not correctness:
-its share is hashed here.
+the paths left) and its digest, in flat arrays (hashing.Found); this process
+waits, so that neither it nor they write to the pages they share. A worker that
+dies costs time, not correctness: its share is hashed here.
 
-Memory: the candidates come in columns (`Pool`, ~170 bytes a file where a
-Candidate object with its path and ints takes ~440), and a size group is a slice
-of one array of indices. A batch's Candidate and Inode objects exist only while
-it is hashed; only the files of a set live on as objects. The forked workers read
-the same columns without writing to their pages (no per-file reference counts),
-so nothing is packed or pickled for them.
+Memory (issue 12): the candidates come in columns (`Pool`, pool.py), and a size
+group is a slice of one array of indices. A batch's Inode objects (pool indices,
+no Candidate) exist only while it is hashed, a set's only while it is built; the
+sets are arrays of pool indices (`Sets`, ~20 bytes a file of a set), from which
+the rules write their rows. Candidate and DuplicateSet objects are made only for
+find_duplicates' callers. The forked workers read the same columns without
+writing to their pages (no per-file reference counts), so nothing is packed or
+pickled for them.
 """
 
 from __future__ import annotations
 
-import os
-import stat
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -58,19 +58,23 @@ from gradio_clean.hashing import (
     BUFFER_SIZE,
     CHANGED,
     DENIED,
+    DIGEST_SIZE,
     FOLDER_SWAPPED,
     NOT_REGULAR,
     OPEN_FLAGS,
     PARTIAL_SIZE,
     SYMLINK,
     VANISHED,
+    Found,
     Inode,
     Reader,
     Warnings,
     batches,
-    describe,
+    recheck_links,
 )
 from gradio_clean.options import Keep as Keep  # re-exported: duplicates.Keep keeps working
+from gradio_clean.pool import Candidate as Candidate  # re-exported, as Pool is
+from gradio_clean.pool import Pool as Pool
 from gradio_clean.workers import Share, available_jobs, check_stop, run_shares
 
 __all__ = [
@@ -89,168 +93,13 @@ __all__ = [
     "DuplicateSet",
     "Keep",
     "Pool",
+    "Sets",
     "find_duplicates",
+    "find_sets",
 ]
 
 FORK_MIN_FILES = 256  # fewer files to read than this: one process (a fork costs ~10 ms)
 FILE_COST = 48 << 10  # one file's syscalls and Python cost about as much as hashing 48 KiB
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    path: str  # absolute path (may contain surrogate-escaped non-UTF-8 bytes)
-    dev: int
-    ino: int
-    size: int
-    mtime_ns: int
-    # Only files of one owner, group and mode can be duplicates: linking or deleting across
-    # owners would hand one user's path to another's inode. ctime catches a rewrite that
-    # restored size and mtime. The defaults match no real file, which is then dropped.
-    uid: int = -1
-    gid: int = -1
-    mode: int = 0
-    ctime_ns: int = 0
-
-    @classmethod
-    def from_stat(cls, path: str, st: os.stat_result) -> Candidate:
-        """A candidate from the lstat the scan already made, so nothing is stat'ed twice."""
-        return cls(
-            path,
-            st.st_dev,
-            st.st_ino,
-            st.st_size,
-            st.st_mtime_ns,
-            st.st_uid,
-            st.st_gid,
-            st.st_mode,
-            st.st_ctime_ns,
-        )
-
-
-class Pool:
-    """Candidates in columns, each path as `prefix` plus its encoded rest (issue 12).
-
-    `tag` is one byte a file that the caller may use (rules.py: the category) by
-    overriding `candidate`. A pool made from Candidate objects keeps them and hands
-    them back as they were.
-    """
-
-    __slots__ = (
-        "ctime",
-        "dev",
-        "ends",
-        "gid",
-        "ino",
-        "mode",
-        "mtime",
-        "objects",
-        "prefix",
-        "rest",
-        "size",
-        "tag",
-        "uid",
-    )
-
-    def __init__(self, prefix: str = "") -> None:
-        self.prefix = prefix
-        self.rest = bytearray()  # os.fsencode of each path's rest, back to back
-        self.ends = array("Q")  # where each rest ends in `rest`
-        self.dev, self.ino = array("Q"), array("Q")
-        self.size, self.mtime, self.ctime = array("q"), array("q"), array("q")
-        self.uid, self.gid, self.mode = array("q"), array("q"), array("q")
-        self.tag = bytearray()
-        self.objects: list[Candidate] | None = None  # set by `of`: candidate(i) is objects[i]
-
-    @classmethod
-    def of(cls, candidates: Iterable[Candidate]) -> Pool:
-        pool = cls()
-        pool.objects = objects = list(candidates)
-        for c in objects:
-            pool._columns(c.dev, c.ino, c.size, c.mtime_ns, c.ctime_ns, c.uid, c.gid, c.mode, 0)
-        return pool
-
-    def __len__(self) -> int:
-        return len(self.tag)
-
-    def add(self, rest: str, st: os.stat_result, tag: int = 0) -> None:
-        """The file at prefix + rest, from the lstat the scan made."""
-        self.rest += os.fsencode(rest)
-        self.ends.append(len(self.rest))
-        self._columns(
-            st.st_dev,
-            st.st_ino,
-            st.st_size,
-            st.st_mtime_ns,
-            st.st_ctime_ns,
-            st.st_uid,
-            st.st_gid,
-            st.st_mode,
-            tag,
-        )
-
-    def _columns(self, *row: int) -> None:
-        dev, ino, size, mtime, ctime, uid, gid, mode, tag = row
-        self.dev.append(dev)
-        self.ino.append(ino)
-        self.size.append(size)
-        self.mtime.append(mtime)
-        self.ctime.append(ctime)
-        self.uid.append(uid)
-        self.gid.append(gid)
-        self.mode.append(mode)
-        self.tag.append(tag)
-
-    def extend(self, other: Pool) -> None:
-        """Another pool of the same prefix (a walk worker's) after this one's files."""
-        if self.objects is not None or other.objects is not None or other.prefix != self.prefix:
-            raise ValueError("only pools of paths with the same prefix extend each other")
-        base = len(self.rest)
-        self.rest += other.rest
-        self.ends.extend(end + base for end in other.ends)
-        for name in ("dev", "ino", "size", "mtime", "ctime", "uid", "gid", "mode", "tag"):
-            getattr(self, name).extend(getattr(other, name))
-
-    def partition(self, tags: frozenset[int]) -> tuple[Pool, Pool]:
-        """The files whose tag is in `tags`, and the others, as two pools like this one."""
-        if self.objects is not None:
-            raise ValueError("a pool of Candidate objects has no tags")
-        present = set(self.tag)
-        if present <= tags:  # one side is empty (usually the sessions'): nothing to copy
-            return self, type(self)(self.prefix)
-        if present.isdisjoint(tags):
-            return type(self)(self.prefix), self
-        pools = (type(self)(self.prefix), type(self)(self.prefix))
-        columns = ("dev", "ino", "size", "mtime", "ctime", "uid", "gid", "mode")
-        for i, tag in enumerate(self.tag):
-            pool = pools[0] if tag in tags else pools[1]
-            start = self.ends[i - 1] if i else 0
-            pool.rest += self.rest[start : self.ends[i]]
-            pool.ends.append(len(pool.rest))
-            for name in columns:
-                getattr(pool, name).append(getattr(self, name)[i])
-            pool.tag.append(tag)
-        return pools
-
-    def path(self, i: int) -> str:
-        if self.objects is not None:
-            return self.objects[i].path
-        start = self.ends[i - 1] if i else 0
-        return self.prefix + os.fsdecode(bytes(self.rest[start : self.ends[i]]))
-
-    def candidate(self, i: int) -> Candidate:
-        if self.objects is not None:
-            return self.objects[i]
-        return Candidate(
-            self.path(i),
-            self.dev[i],
-            self.ino[i],
-            self.size[i],
-            self.mtime[i],
-            self.uid[i],
-            self.gid[i],
-            self.mode[i],
-            self.ctime[i],
-        )
 
 
 @dataclass(frozen=True)
@@ -274,9 +123,41 @@ class DuplicateReport:
     bytes_compared: int = 0  # read again by verify, both sides counted
 
 
-def _path_key(path: str) -> bytes:
-    """Order paths by their bytes, as `ls` in the C locale does, whatever their encoding."""
-    return os.fsencode(path)
+@dataclass(frozen=True)
+class Sets:
+    """Duplicate sets as pool indices (issue 12): what the rules plan from, with no
+    object per file. Set s keeps the file at pool index keep[s]; its extras are
+    extras[starts[s] : starts[s + 1]] in path order, its digest digests[32 s : 32 s + 32].
+    Sets come in the order of their kept paths, as DuplicateReport's do."""
+
+    pool: Pool
+    keep: array[int]
+    starts: array[int]
+    extras: array[int]
+    digests: bytes
+    warnings: tuple[tuple[str, str], ...]  # (path, message): vanished, changed or unreadable
+    bytes_hashed: int
+    bytes_compared: int  # read again by verify, both sides counted
+
+    def __len__(self) -> int:
+        return len(self.keep)
+
+    def extras_of(self, s: int) -> array[int]:
+        return self.extras[self.starts[s] : self.starts[s + 1]]
+
+    def report(self) -> DuplicateReport:
+        """The sets as Candidate objects (a pool made of them hands back the very ones)."""
+        make, size = self.pool.candidate, self.pool.size
+        sets = tuple(
+            DuplicateSet(
+                make(k),
+                tuple(make(i) for i in self.extras_of(s)),
+                self.digests[s * DIGEST_SIZE : (s + 1) * DIGEST_SIZE].hex(),
+                size[k],
+            )
+            for s, k in enumerate(self.keep)
+        )
+        return DuplicateReport(sets, self.warnings, self.bytes_hashed, self.bytes_compared)
 
 
 class _Groups:
@@ -304,11 +185,6 @@ class _Groups:
     def indices(self, g: int) -> array[int]:
         return self.order[self.starts[g] : self.starts[g + 1]]
 
-    def candidates(self, g: int) -> list[Candidate]:
-        """The group's Candidate objects, made now: only a batch's exist at a time."""
-        make = self.pool.candidate
-        return [make(i) for i in self.order[self.starts[g] : self.starts[g + 1]]]
-
 
 def _size_groups(pool: Pool) -> _Groups:
     """Files of one size, owner, group and mode, where there are two or more."""
@@ -335,53 +211,38 @@ def _size_groups(pool: Pool) -> _Groups:
     return out
 
 
-def _inodes(cands: list[Candidate], warnings: Warnings) -> list[Inode]:
+def _inodes(pool: Pool, indices: array[int], warnings: Warnings) -> list[Inode]:
     """A size group's inodes, if two or more: paths sharing (dev, ino) are one inode.
 
-    Deterministic (the candidates' order), so a worker's indices name the same inodes here.
+    Deterministic (the pool's order), so every process makes the same inodes of a group.
     """
     inodes: dict[tuple[int, int], Inode] = {}
-    for c in cands:
-        node = inodes.get((c.dev, c.ino))
+    dev, ino, mtime, path = pool.dev, pool.ino, pool.mtime, pool.path
+    for i in indices:
+        node = inodes.get((dev[i], ino[i]))
         if node is None:
-            inodes[(c.dev, c.ino)] = Inode(c)
-        elif c.mtime_ns != node.first.mtime_ns:  # two scans of one inode disagree
-            warnings.append((c.path, CHANGED))
-        elif all(c.path != x.path for x in node.cands):  # a path given twice counts once
-            node.cands.append(c)
+            inodes[(dev[i], ino[i])] = Inode(i, pool.want(i))
+        elif mtime[i] != mtime[node.first]:  # two scans of one inode disagree
+            warnings.append((path(i), CHANGED))
+        elif all(path(i) != path(x) for x in node.cands):  # a path given twice counts once
+            node.cands.append(i)
     if len(inodes) < 2:
         return []
     for node in inodes.values():
         if len(node.cands) > 1:
-            node.cands.sort(key=lambda c: _path_key(c.path))
+            node.cands.sort(key=pool.key)
     return list(inodes.values())
 
 
-def _pick(nodes: Sequence[Inode], keep: Keep) -> Inode:
+def _pick(pool: Pool, nodes: Sequence[Inode], keep: Keep) -> Inode:
     """The newest (or oldest) inode; ties go to the byte-wise smallest path, so runs agree."""
     sign = -1 if keep == Keep.NEWEST else 1
-    best = min(sign * n.first.mtime_ns for n in nodes)
-    tied = [n for n in nodes if sign * n.first.mtime_ns == best]
+    mtime = pool.mtime
+    best = min(sign * mtime[n.first] for n in nodes)
+    tied = [n for n in nodes if sign * mtime[n.first] == best]
     if len(tied) == 1:
         return tied[0]
-    return min(tied, key=lambda n: _path_key(n.cands[0].path))
-
-
-def _recheck_links(node: Inode, warnings: Warnings) -> None:
-    """The paths of an inode that were never opened must still name it (lstat, no follow)."""
-    kept = node.cands[:1]
-    first = node.first
-    for c in node.cands[1:]:
-        try:
-            st = os.lstat(c.path)
-        except OSError as exc:
-            warnings.append((c.path, describe(exc)))
-            continue
-        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (first.dev, first.ino):
-            kept.append(c)
-        else:
-            warnings.append((c.path, CHANGED))
-    node.cands = kept
+    return min(tied, key=lambda n: pool.key(n.cands[0]))
 
 
 def _weight(groups: _Groups, g: int) -> int:
@@ -406,67 +267,36 @@ def _batches_of(groups: _Groups, share: list[int]) -> Iterator[Sequence[int]]:
     return batches(share, groups.files, lambda g: _weight(groups, g))
 
 
-_Found = list[list[tuple[int, tuple[int, ...], bytes]]]
-# Each group of inodes with the same full hash, an inode as the pool indices of the path
-# the scan saw it by first and of its paths still left, and its digest.
-
-
-def _hash_batch(reader: Reader, batch: Sequence[int], groups: _Groups) -> _Found:
-    """A batch's inodes with the same full hash, by pool index: only what is found stays."""
-    pairs = []
-    where: dict[int, int] = {}  # id of a candidate: its pool index
-    for g in batch:
-        cands = groups.candidates(g)
-        where.update(zip(map(id, cands), groups.indices(g), strict=True))
-        nodes = _inodes(cands, reader.warnings)
-        if nodes:
-            pairs.append(nodes)
-    found: _Found = []
-    for subs in reader.hash_batch(pairs):
-        for sub in subs:
-            found.append(
-                [(where[id(n.first)], tuple(where[id(c)] for c in n.cands), n.digest) for n in sub]
-            )
-    return found
-
-
-def _hash_share(reader: Reader, groups: _Groups, share: list[int]) -> _Found:
+def _hash_share(reader: Reader, groups: _Groups, share: list[int]) -> Found:
     """Hash a share in this process or a forked worker (which reads the columns it
     shares with the parent, never writing to them); a batch's objects go once it is done."""
-    found: _Found = []
+    found = Found()
+    pool = groups.pool
     for batch in _batches_of(groups, share):
-        found += _hash_batch(reader, batch, groups)
+        pairs = []
+        for g in batch:
+            nodes = _inodes(pool, groups.indices(g), reader.warnings)
+            if nodes:
+                pairs.append(nodes)
+        for subs in reader.hash_batch(pairs):
+            for sub in subs:
+                found.add(sub)
     return found
 
 
 def _hash_remote(
     folders: Folders, groups: _Groups, share: list[int]
-) -> tuple[_Found, Warnings, int]:
+) -> tuple[Found, Warnings, int]:
     """A forked worker's share: what it found, its warnings and the bytes it read."""
-    reader = Reader(folders)
+    reader = Reader(folders, groups.pool.path)
     return _hash_share(reader, groups, share), reader.warnings, reader.read
 
 
-def _rebuild(pool: Pool, found: _Found) -> list[list[Inode]]:
-    """The inodes of what was found, made after the hashing is done, so that the objects
-    that stay lie together rather than among a batch's freed ones."""
-    out: list[list[Inode]] = []
-    for sub in found:
-        nodes = []
-        for first, left, digest in sub:
-            node = Inode(pool.candidate(first))
-            node.cands = [node.first if i == first else pool.candidate(i) for i in left]
-            node.digest = digest
-            nodes.append(node)
-        out.append(nodes)
-    return out
-
-
-def _hash_all(reader: Reader, groups: _Groups, workers: int) -> list[list[Inode]]:
+def _hash_all(reader: Reader, groups: _Groups, workers: int) -> Found:
     """Groups of inodes with the same full hash, from `workers` forked processes (this one
     waits), or from this one alone for a few files or workers=1."""
     if workers < 2 or len(groups.order) < FORK_MIN_FILES:
-        return _rebuild(groups.pool, _hash_share(reader, groups, list(range(len(groups)))))
+        return _hash_share(reader, groups, list(range(len(groups))))
     shares = _deal(groups, workers)
 
     def work(share: Share) -> object:
@@ -479,19 +309,30 @@ def _hash_all(reader: Reader, groups: _Groups, workers: int) -> list[list[Inode]
         return _hash_share(reader, groups, shares[share.index - 1])  # its worker died
 
     results = run_shares(len(shares) + 1, work)[1:]
-    final: list[list[Inode]] = []
+    final = Found()
     for result in results:
         if result is None:  # stopping: run_shares left a dead worker's share undone
             check_stop()
             continue
-        if isinstance(result, list):  # hashed here after its worker died
-            final += _rebuild(groups.pool, cast(_Found, result))
+        if isinstance(result, Found):  # hashed here after its worker died
+            final.extend(result)
             continue
-        found, warnings, read = cast(tuple[_Found, Warnings, int], result)
-        final += _rebuild(groups.pool, found)
+        found, warnings, read = cast(tuple[Found, Warnings, int], result)
+        final.extend(found)
         reader.warnings += warnings
         reader.read += read
     return final
+
+
+def _workers(keep: Keep, workers: int | None) -> int:
+    """The arguments checked; the count of hashing processes."""
+    if keep not in ("newest", "oldest"):
+        raise ValueError(f"keep must be 'newest' or 'oldest', not {keep!r}")
+    if workers is None:
+        workers = available_jobs()
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    return workers
 
 
 def find_duplicates(
@@ -512,65 +353,108 @@ def find_duplicates(
     file is then opened through descriptors walked down from it (folders.py).
     `workers`: processes that hash (None: one per available core).
     """
-    if keep not in ("newest", "oldest"):
-        raise ValueError(f"keep must be 'newest' or 'oldest', not {keep!r}")
-    if workers is None:
-        workers = available_jobs()
-    if workers < 1:
-        raise ValueError("workers must be at least 1")
+    workers = _workers(keep, workers)
+    pool = candidates if isinstance(candidates, Pool) else Pool.of(candidates)
+    return find_sets(pool, keep=keep, verify=verify, workers=workers, root=root).report()
+
+
+def find_sets(
+    pool: Pool,
+    *,
+    keep: Keep = Keep.NEWEST,
+    verify: bool = False,
+    workers: int | None = None,
+    root: str | None = None,
+) -> Sets:
+    """find_duplicates' sets as pool indices, for a caller that plans from the pool's
+    columns (dedupe.py): no Candidate is made for a file of a set."""
+    workers = _workers(keep, workers)
     folders = Folders(root, OPEN_FLAGS)
     try:
         with gc_paused():
-            return _find(candidates, keep, verify, workers, folders)
+            return _find(pool, keep, verify, workers, folders)
     finally:
         folders.close()
 
 
-def _find(
-    candidates: Iterable[Candidate] | Pool, keep: Keep, verify: bool, workers: int, folders: Folders
-) -> DuplicateReport:
-    warnings: Warnings = []
-    pool = candidates if isinstance(candidates, Pool) else Pool.of(candidates)
+def _find(pool: Pool, keep: Keep, verify: bool, workers: int, folders: Folders) -> Sets:
     groups = _size_groups(pool)
-    reader = Reader(folders)
-    final = _hash_all(reader, groups, workers)
-    del groups, pool
+    reader = Reader(folders, pool.path)
+    found = _hash_all(reader, groups, workers)
+    del groups
     hashed = reader.read
     reader.read = 0
     if verify:
-        final = _verified(final, keep, reader)
-    warnings += reader.warnings
-    sets = [_build(g, keep, warnings) for g in final]
-    sets.sort(key=lambda s: _path_key(s.keep.path))
-    return DuplicateReport(tuple(sets), tuple(warnings), hashed, reader.read)
+        found = _verified(pool, found, keep, reader)
+    warnings = reader.warnings  # then the links rechecked while the sets are built
+    built = _Built()
+    for group in found.groups(pool.want):
+        _build(pool, group, keep, warnings, built)
+    del found
+    return built.sets(pool, warnings, hashed, reader.read)
 
 
-def _verified(groups: list[list[Inode]], keep: Keep, reader: Reader) -> list[list[Inode]]:
+def _verified(pool: Pool, found: Found, keep: Keep, reader: Reader) -> Found:
     """Byte-compare every group against its keep; a keep that fails is replaced and retried."""
-    done: list[list[Inode]] = []
-    while groups:
+    done = Found()
+    groups: Iterable[list[Inode]] = found.groups(pool.want)
+    while True:
         retry: list[list[Inode]] = []
         for g in groups:
             check_stop()
-            k = _pick(g, keep)
+            k = _pick(pool, g, keep)
             others = [n for n in g if n is not k]
             reader.verify(k, others)
             alive = [n for n in others if n.digest]
             if k.digest:
                 if alive:
-                    done.append([k, *alive])
+                    done.add([k, *alive])
             elif len(alive) > 1:
                 retry.append(alive)
+        if not retry:
+            return done
         groups = retry
-    return done
 
 
-def _build(group: list[Inode], keep: Keep, warnings: Warnings) -> DuplicateSet:
-    """Freeze a group; each of its two or more inodes has at least its opened path."""
+class _Built:
+    """Sets in the order they were built, as Sets' columns."""
+
+    def __init__(self) -> None:
+        self.keep = array("Q")
+        self.starts = array("Q", [0])
+        self.extras = array("Q")
+        self.digests = bytearray()
+
+    def sets(self, pool: Pool, warnings: Warnings, hashed: int, compared: int) -> Sets:
+        """The sets sorted by their kept paths."""
+        keep, starts, extras, digests = self.keep, self.starts, self.extras, self.digests
+        out = _Built()
+        for s in sorted(range(len(keep)), key=lambda s: pool.key(keep[s])):
+            out.keep.append(keep[s])
+            out.extras += extras[starts[s] : starts[s + 1]]
+            out.starts.append(len(out.extras))
+            out.digests += digests[s * DIGEST_SIZE : (s + 1) * DIGEST_SIZE]
+        return Sets(
+            pool,
+            out.keep,
+            out.starts,
+            out.extras,
+            bytes(out.digests),
+            tuple(warnings),
+            hashed,
+            compared,
+        )
+
+
+def _build(pool: Pool, group: list[Inode], keep: Keep, warnings: Warnings, built: _Built) -> None:
+    """A group's set; each of its two or more inodes has at least its opened path."""
     for node in group:
         if len(node.cands) > 1:
-            _recheck_links(node, warnings)
-    kept = _pick(group, keep)
+            recheck_links(node, pool.path, warnings)
+    kept = _pick(pool, group, keep)
     extras = [c for n in group if n is not kept for c in n.cands]
-    extras.sort(key=lambda c: _path_key(c.path))
-    return DuplicateSet(kept.cands[0], tuple(extras), kept.digest.hex(), kept.first.size)
+    extras.sort(key=pool.key)
+    built.keep.append(kept.cands[0])
+    built.extras.extend(extras)
+    built.starts.append(len(built.extras))
+    built.digests += kept.digest

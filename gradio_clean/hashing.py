@@ -22,6 +22,7 @@ import errno
 import hashlib
 import os
 import stat
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
@@ -30,8 +31,6 @@ from gradio_clean.workers import check_stop
 
 if TYPE_CHECKING:
     from hashlib import _Hash
-
-    from gradio_clean.duplicates import Candidate
 
 # jdupes reads 4 KiB. On the bench's 50k tree (issue 12) a 4 KiB head reads 313 MB where
 # 16 KiB reads 336 (the floor, every copy read whole, is 249), but sends 9,942 files to a
@@ -55,17 +54,24 @@ OUTSIDE = "on another filesystem or outside the root; not read"
 DIFFERS = "content differs from the kept copy (changed while it was read)"
 
 Warnings = list[tuple[str, str]]
+DIGEST_SIZE = hashlib.sha256().digest_size
 _T = TypeVar("_T")
 
 
+Want = tuple[int, int, int, int, int, int, int]  # ino, mtime_ns, size, dev, mode, uid, gid
+
+
 class Inode:
-    """One file on disk and every candidate path naming it; mutable, private to a run."""
+    """One file on disk and every path naming it, as pool indices (duplicates.Pool); mutable,
+    private to a run, and made only while its size group is hashed or its set is built."""
 
-    __slots__ = ("cands", "digest", "fd", "first", "hasher")
+    __slots__ = ("cands", "digest", "fd", "first", "hasher", "size", "want")
 
-    def __init__(self, first: Candidate) -> None:
+    def __init__(self, first: int, want: Want) -> None:
         self.cands = [first]  # cands[0] is the path that is opened; paths that fail go
-        self.first = first  # the scan's view of the inode: dev, ino, size, mtime, owner, mode
+        self.first = first  # the path the scan saw it by first
+        self.want = want  # the scan's view of the inode (see _same_file)
+        self.size = want[2]
         self.digest = b""  # partial, then full; b"" once the file dropped out
         self.hasher: _Hash | None = None  # the head's hash state, for a file > PARTIAL_SIZE
         self.fd = -1  # held open from the head to the tail of a large file
@@ -87,7 +93,7 @@ def describe(exc: OSError) -> str:
     return f"could not be read: {exc.strerror}"
 
 
-def _same_file(st: os.stat_result, c: Candidate) -> bool:
+def _same_file(st: os.stat_result, want: Want) -> bool:
     """The scanned inode with the size, mtime, owner and mode the scan saw.
 
     Not ctime: a link added or removed moves it without touching the content. The plan
@@ -95,14 +101,14 @@ def _same_file(st: os.stat_result, c: Candidate) -> bool:
     deletes, so a rewrite that restored size and mtime is caught there.
     """
     return (
-        st.st_ino == c.ino
-        and st.st_mtime_ns == c.mtime_ns
-        and st.st_size == c.size
-        and st.st_dev == c.dev
-        and st.st_mode == c.mode
-        and st.st_uid == c.uid
-        and st.st_gid == c.gid
-    )
+        st.st_ino,
+        st.st_mtime_ns,
+        st.st_size,
+        st.st_dev,
+        st.st_mode,
+        st.st_uid,
+        st.st_gid,
+    ) == want
 
 
 def _prefetch(fd: int, offset: int, length: int) -> None:
@@ -137,11 +143,75 @@ def split(nodes: Iterable[Inode]) -> list[list[Inode]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-class Reader:
-    """One process's reading: its folders, its read buffer, its warnings and byte count."""
+class Found:
+    """Groups of inodes with the same full hash, flat: a few bytes an inode and no object,
+    which is what a worker sends back. `ints` holds, for each group, its inode count, then
+    for each inode the pool index it was first seen by, its count of paths left and their
+    indices; `digests` their digests, DIGEST_SIZE bytes each, in the same order."""
 
-    def __init__(self, folders: Folders) -> None:
+    __slots__ = ("digests", "ints")
+
+    def __init__(self) -> None:
+        self.ints = array("Q")
+        self.digests = bytearray()
+
+    def add(self, nodes: Sequence[Inode]) -> None:
+        ints = self.ints
+        ints.append(len(nodes))
+        for node in nodes:
+            ints.append(node.first)
+            ints.append(len(node.cands))
+            ints.extend(node.cands)
+            self.digests += node.digest
+
+    def extend(self, other: Found) -> None:
+        self.ints.extend(other.ints)
+        self.digests += other.digests
+
+    def groups(self, want: Callable[[int], Want]) -> Iterator[list[Inode]]:
+        """Each group's inodes again, made one group at a time (`want`: Pool.want)."""
+        ints, digests = self.ints, self.digests
+        at = d = 0
+        while at < len(ints):
+            nodes = []
+            for _ in range(ints[at]):
+                first, paths = ints[at + 1], ints[at + 2]
+                node = Inode(first, want(first))
+                node.cands = list(ints[at + 3 : at + 3 + paths])
+                node.digest = bytes(digests[d : d + DIGEST_SIZE])
+                nodes.append(node)
+                at += 2 + paths
+                d += DIGEST_SIZE
+            at += 1
+            yield nodes
+
+
+def recheck_links(node: Inode, path_of: Callable[[int], str], warnings: Warnings) -> None:
+    """The paths of an inode that were never opened must still name it (lstat, no follow)."""
+    kept = node.cands[:1]
+    ino, dev = node.want[0], node.want[3]
+    for c in node.cands[1:]:
+        path = path_of(c)
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            warnings.append((path, describe(exc)))
+            continue
+        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == (dev, ino):
+            kept.append(c)
+        else:
+            warnings.append((path, CHANGED))
+    node.cands = kept
+
+
+class Reader:
+    """One process's reading: its folders, its read buffer, its warnings and byte count.
+
+    `path` gives the path of a pool index (an Inode's cands)."""
+
+    def __init__(self, folders: Folders, path: Callable[[int], str]) -> None:
         self.folders = folders
+        self.path = path
         self.warnings: Warnings = []
         self.read = 0
         self._buf: memoryview | None = None
@@ -159,7 +229,7 @@ class Reader:
         cands = node.cands
         warnings = self.warnings
         while cands:
-            path = cands[0].path
+            path = self.path(cands[0])
             try:
                 fd = self.folders.open_file(path)
             except OSError as exc:
@@ -173,7 +243,7 @@ class Reader:
                 warnings.append((path, describe(exc)))
                 del cands[0]
                 continue
-            if stat.S_ISREG(st.st_mode) and _same_file(st, node.first):
+            if stat.S_ISREG(st.st_mode) and _same_file(st, node.want):
                 return fd
             os.close(fd)
             warnings.append((path, NOT_REGULAR if not stat.S_ISREG(st.st_mode) else CHANGED))
@@ -181,7 +251,8 @@ class Reader:
         return None
 
     def drop(self, node: Inode, message: str) -> None:
-        self.warnings.extend((c.path, message) for c in node.cands)
+        path = self.path
+        self.warnings.extend((path(c), message) for c in node.cands)
         node.cands.clear()
         node.digest = b""
         node.hasher = None
@@ -196,7 +267,7 @@ class Reader:
             if fd is not None:
                 node.fd = fd
                 held += 1
-                _prefetch(fd, 0, min(node.first.size, PARTIAL_SIZE))
+                _prefetch(fd, 0, min(node.size, PARTIAL_SIZE))
 
     def hash_head(self, node: Inode) -> None:
         """Hash the first PARTIAL_SIZE bytes, the whole file if it is no bigger.
@@ -211,7 +282,7 @@ class Reader:
                 return
             fd = opened
         node.fd = -1
-        size = node.first.size
+        size = node.size
         small = size <= PARTIAL_SIZE
         try:
             # One byte more than a small file holds: a grown file shows in the same read.
@@ -243,7 +314,7 @@ class Reader:
                 node.hasher = None
                 return 0
             node.fd = fd
-        ahead = min(node.first.size - PARTIAL_SIZE, budget)
+        ahead = min(node.size - PARTIAL_SIZE, budget)
         if ahead > 0:
             _prefetch(node.fd, PARTIAL_SIZE, ahead)
         return ahead
@@ -258,7 +329,7 @@ class Reader:
             node.digest = b""
             return
         buf = self.buffer()
-        size = node.first.size
+        size = node.size
         off = PARTIAL_SIZE
         try:
             while True:
@@ -286,7 +357,7 @@ class Reader:
         for node in group:
             self.hash_head(node)
         heads = split(group)
-        if group[0].first.size <= PARTIAL_SIZE:
+        if group[0].size <= PARTIAL_SIZE:
             return heads
         done: list[list[Inode]] = []
         for same_head in heads:
@@ -332,13 +403,13 @@ class Reader:
                     node.digest = b""
                     continue
                 try:
-                    same = _same_content(fd_keep, fd, keep.first.size)
+                    same = _same_content(fd_keep, fd, keep.size)
                 except OSError as exc:
                     self.drop(node, describe(exc))
                     continue
                 finally:
                     os.close(fd)
-                self.read += 2 * keep.first.size
+                self.read += 2 * keep.size
                 if not same:
                     self.drop(node, DIFFERS)
         finally:

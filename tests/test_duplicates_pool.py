@@ -9,6 +9,8 @@ with forked workers reading the columns.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import random
 import tempfile
@@ -18,7 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gradio_clean.actions import Actions
+from gradio_clean.classify import Category
+from gradio_clean.dedupe import Deduping, DupePool, plan_duplicates
 from gradio_clean.duplicates import FORK_MIN_FILES, Candidate, Keep, Pool, find_duplicates
+from gradio_clean.options import Dedupe
+from gradio_clean.plan import Action, duplicate_action
 
 NAMES = ("f", "copy of f.png", "é.wav", "x" * 150)
 
@@ -112,3 +119,103 @@ def test_pools_of_other_prefixes_or_of_objects_do_not_mix(tmp_path: Path) -> Non
         a.extend(objects)
     with pytest.raises(ValueError):
         objects.partition(frozenset({0}))
+
+
+# -- the rule's plan straight from the columns (dedupe.py, issue 12) -----------------------
+
+
+def reference_plan(
+    root: Path, rels: list[str], categories: list[Category], how: Deduping, workers: int
+) -> tuple[Actions, list[Action], list[tuple[str, str]]]:
+    """The plan as it was made before dedupe.py wrote rows from the pool: Candidate
+    objects, a DuplicateSet each, an Action per extra copy, appended."""
+    acted, reported, warnings = Actions(), list[Action](), list[tuple[str, str]]()
+    start = len(os.path.join(str(root), ""))
+    sessions = [i for i, c in enumerate(categories) if c is Category.SESSION]
+    others = [i for i, c in enumerate(categories) if c is not Category.SESSION]
+    for part, act in ((others, True), (sessions, how.delete_sessions)):
+        mine = [rels[i] for i in part]
+        where = {str(root / rels[i]): categories[i] for i in part}
+        report = find_duplicates(
+            candidates(root, mine), keep=how.keep, verify=how.verify, workers=workers, root=how.root
+        )
+        warnings += report.warnings
+        hardlink = how.dedupe is Dedupe.HARDLINK and act
+        if not act:
+            verb, why = (
+                "same content as",
+                "; session files are never linked (an app may rewrite them)",
+            )
+        else:
+            verb, why = ("hard-linked to" if hardlink else "deleted; same content as"), ""
+        into: Actions | list[Action] = acted if act else reported
+        for dset in report.sets:
+            reason = f"{verb} {dset.keep.path[start:]}{why}"
+            for extra in dset.extras:
+                category = where[extra.path]
+                into.append(
+                    duplicate_action(
+                        how.root,
+                        extra.path[start:],
+                        category,
+                        extra,
+                        dset.keep,
+                        reason,
+                        hardlink=hardlink,
+                    )
+                )
+    return acted, reported, warnings
+
+
+def check_rule_plan(root: Path, rng: random.Random, files: int, how: Deduping, workers: int) -> int:
+    """plan_duplicates on a DupePool (as the walk fills it) against reference_plan; the
+    number of rows planned."""
+    rels = make_tree(root, rng, files)
+    categories = [rng.choice((Category.CACHE, Category.CACHE, Category.SESSION)) for _ in rels]
+    expected = reference_plan(root, rels, categories, how, workers)
+    pool = DupePool(os.path.join(str(root), ""))
+    pool.add_files((rel, os.lstat(root / rel), c) for rel, c in zip(rels, categories, strict=True))
+    acted, reported, warnings = Actions(), list[Action](), list[tuple[str, str]]()
+    with contextlib.ExitStack() as stack:
+        if workers > 1:  # find_sets takes the count of cores: make it `workers`
+            cores = os.sched_getaffinity(0)
+            if len(cores) < workers:
+                pytest.skip(f"needs {workers} cores")
+            stack.callback(os.sched_setaffinity, 0, cores)
+            os.sched_setaffinity(0, sorted(cores)[:workers])
+        plan_duplicates(pool, how, lambda p, m: warnings.append((p, m)), acted, reported)
+    assert (acted, reported, warnings) == expected
+    # the very rows append(duplicate_action(...)) writes, not only the same Actions read back
+    assert vars(acted) == vars(expected[0])
+    assert len(pool) == 0, "the pool's columns are freed once planned"
+    return len(acted) + len(reported)
+
+
+HOWS = st.builds(
+    Deduping,
+    root=st.just(""),
+    keep=st.sampled_from((Keep.NEWEST, Keep.OLDEST)),
+    verify=st.booleans(),
+    dedupe=st.sampled_from((Dedupe.HARDLINK, Dedupe.DELETE)),
+    delete_sessions=st.booleans(),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), files=st.integers(2, 60), how=HOWS)
+def test_the_rule_plans_from_the_columns_what_it_planned_from_objects(
+    seed: int, files: int, how: Deduping
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        how = dataclasses.replace(how, root=tmp)
+        check_rule_plan(Path(tmp), random.Random(seed), files, how, workers=1)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), how=HOWS)
+def test_the_rule_plans_the_same_with_forked_workers(seed: int, how: Deduping) -> None:
+    """Enough files that the hashing forks (two workers) on both paths."""
+    with tempfile.TemporaryDirectory() as tmp:
+        how = dataclasses.replace(how, root=tmp)
+        rows = check_rule_plan(Path(tmp), random.Random(seed), 3 * FORK_MIN_FILES, how, workers=2)
+        assert rows > FORK_MIN_FILES // 4
