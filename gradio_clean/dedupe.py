@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import cast
 
 from gradio_clean.actions import Actions
 from gradio_clean.classify import Category
-from gradio_clean.duplicates import Candidate, Pool, find_sets
+from gradio_clean.duplicates import Pool, find_sets
 from gradio_clean.options import Dedupe, Keep
-from gradio_clean.plan import Action, Identity, duplicate_action
+from gradio_clean.plan import Action, Identity
 
 # Content worth deduplicating; Gradio's leftovers and internal state are not. Gradio never
 # rewrites these in place, so a hard link between two copies is safe (flagged data and
@@ -33,16 +32,9 @@ _SESSION_TAGS = frozenset(_TAGS[c] for c in SESSION_DEDUPE)
 _TAKEN = tuple(c for c in _CATEGORIES if c in DEDUPE_CATEGORIES or c in SESSION_DEDUPE)
 
 
-@dataclass(frozen=True, slots=True)
-class _Dupe(Candidate):
-    """A duplicate candidate that knows its category (made only for the files of a set)."""
-
-    category: Category = Category.CACHE
-
-
 class DupePool(Pool):
     """The duplicates rule's files in columns (issue 12: ~170 bytes a file, not a ~440
-    byte object), the category as the tag; a file of a set comes back as a _Dupe."""
+    byte object), the category as the tag."""
 
     __slots__ = ()
 
@@ -51,20 +43,6 @@ class DupePool(Pool):
         for rel, st, category in files:
             if st.st_size > 0 and category in _TAKEN:
                 self.add(rel, st, _TAGS[category])
-
-    def candidate(self, i: int) -> Candidate:
-        return _Dupe(
-            self.path(i),
-            self.dev[i],
-            self.ino[i],
-            self.size[i],
-            self.mtime[i],
-            self.uid[i],
-            self.gid[i],
-            self.mode[i],
-            self.ctime[i],
-            _CATEGORIES[self.tag[i]],
-        )
 
 
 @dataclass(frozen=True)
@@ -132,25 +110,16 @@ def _dedupe(
     start = len(os.path.join(how.root, ""))  # a pool's path is root + rel
     path_of, tag = pool.path, pool.tag
     dev, ino, size, mtime, ctime = pool.dev, pool.ino, pool.size, pool.mtime, pool.ctime
+    rows = into if isinstance(into, Actions) else Actions()  # reported: read back as Actions
     for s, k in enumerate(sets.keep):
         keep_path = path_of(k)
         reason = f"{verb} {keep_path[start:]}{why}"
-        if isinstance(into, Actions):
-            kept = (keep_path, Identity(dev[k], ino[k], size[k], mtime[k], ctime[k]))
-            for i in sets.extras_of(s):
-                numbers = (dev[i], ino[i], size[i], mtime[i], ctime[i])
-                rel = path_of(i)[start:]
-                into.add_duplicate(
-                    how.root, rel, _CATEGORIES[tag[i]], numbers, kept, reason, hardlink
-                )
-            continue
-        keep = pool.candidate(k)
+        kept = (keep_path, Identity(dev[k], ino[k], size[k], mtime[k], ctime[k]))
         for i in sets.extras_of(s):
-            extra = pool.candidate(i)
-            category = cast(_Dupe, extra).category
-            action = duplicate_action(
-                how.root, extra.path[start:], category, extra, keep, reason, hardlink=hardlink
-            )
-            into.append(action)
+            numbers = (dev[i], ino[i], size[i], mtime[i], ctime[i])
+            rel = path_of(i)[start:]
+            rows.add_duplicate(how.root, rel, _CATEGORIES[tag[i]], numbers, kept, reason, hardlink)
+    if rows is not into:
+        into.extend(rows)
     del sets
     pool.clear()
