@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from bisect import bisect_left
+from collections.abc import Collection, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar, overload
 
@@ -42,6 +43,7 @@ _COLUMNS = (
 )
 _K = TypeVar("_K", bound=Hashable)
 _Bytes = bytes  # in Actions, `bytes` is a property
+SortKey = tuple[str, bytes]  # an action's root, then its path's bytes: plan order
 _SORT_AT_ONCE = 1 << 16  # rows sorted by their keys at once (~100 bytes of key each)
 
 
@@ -412,6 +414,17 @@ class Actions(Sequence[Action]):
     def rule(self, i: int) -> Rule:
         return _RULES[self._flags[self._row(i)] & 7]
 
+    def is_dir(self, i: int) -> bool:
+        return bool(self._flags[self._row(i)] & _DIR)
+
+    def hardlink(self, i: int) -> bool:
+        """A duplicate to be replaced by a hard link (its path stays)."""
+        return bool(self._flags[self._row(i)] & _HARDLINK)
+
+    def stray(self, i: int) -> bool:
+        """An interrupted run's temporary link: one name less, nothing freed."""
+        return bool(self._flags[self._row(i)] & _STRAY)
+
     def item_rel(self, i: int) -> str:
         row = self._row(i)
         odd = self._item_odd.get(row)
@@ -595,6 +608,20 @@ class Actions(Sequence[Action]):
         for root in sorted(by_root):
             order.extend(self._sorted_rows(by_root.pop(root), at_once))
         self._order = order
+
+    def positions(self, keys: Collection[SortKey]) -> dict[SortKey, int]:
+        """Where the actions with these sort keys (root, path bytes) are, in plan order:
+        each looked up by bisection, or every key made once when that is cheaper."""
+        n = len(self)
+        if len(keys) * 2 * max(1, n.bit_length()) < n:
+            found = {}
+            for key in keys:
+                i = bisect_left(range(n), key, key=self.sort_key)
+                if i < n and self.sort_key(i) == key:
+                    found[key] = i
+            return found
+        wanted = keys if isinstance(keys, (set, frozenset, dict)) else set(keys)
+        return {key: i for i in range(n) if (key := self.sort_key(i)) in wanted}
 
     def _path(self, row: int) -> _Bytes:
         return self._key(row)[1]

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 from gradio_clean.classify import Category
 from gradio_clean.ignore import ScopeReport
+from gradio_clean.links import LinkedNames, taken_back
 from gradio_clean.roots import Root
 from gradio_clean.scanned import ScanResult, ScanWarning
 
 if TYPE_CHECKING:
-    from gradio_clean.actions import Actions
+    from gradio_clean.actions import Actions, Going
     from gradio_clean.duplicates import Candidate
     from gradio_clean.outcomes import Outcomes
     from gradio_clean.scan import Item
@@ -283,6 +284,8 @@ class Plan:
     # Duplicates shown but never acted on (session files; see rules.duplicate_actions).
     reported: tuple[Action, ...] = ()
     budget: Budget | None = None  # --max-size / --min-free: the targets and the cut
+    # Every name the walk saw of each file with more than one link (links.py).
+    linked: LinkedNames | None = None
 
     @property
     def bytes(self) -> int:
@@ -303,11 +306,22 @@ class Plan:
             yield action, skips.get(i)
 
     @property
+    def going(self) -> Going:
+        """What apply will free: the actions the preflight expects to go, an inode with
+        several names counted once, and only if all of them go (as apply counts it)."""
+        going = self.actions.going(self.skips)
+        if self.linked:
+            deleted, linked = taken_back(self.actions, self.skips, self.linked)
+            going.bytes -= deleted
+            going.link_bytes -= linked
+        return going
+
+    @property
     def to_free(self) -> tuple[int, int, int]:
         """Bytes, files and folders of the actions the preflight expects to go. A copy
         replaced by a hard link frees its bytes but no file: its path stays (as apply's
         freed_files counts it)."""
-        going = self.actions.going(self.skips)
+        going = self.going
         return going.bytes + going.link_bytes, going.files, going.folders
 
 

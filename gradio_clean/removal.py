@@ -148,11 +148,13 @@ def open_elsewhere(dir_fd: int, name: str, ino: int) -> bool | None:
 
 
 _U64 = (1 << 64) - 1  # a time before 1970 is negative; stored unsigned like the rest
-Seen = tuple[int, int, int, int, int, int]  # dev, ino, mode, size, mtime_ns, ctime_ns (& _U64)
+# dev, ino, mode, size, mtime_ns, ctime_ns (& _U64), link count
+Seen = tuple[int, int, int, int, int, int, int]
+_SEEN = 7  # ints per entry
 
 
 def seen(st: os.stat_result) -> Seen:
-    """What the survey keeps of an entry: six ints, not a stat_result (issue 13)."""
+    """What the survey keeps of an entry: seven ints, not a stat_result (issue 13)."""
     return (
         st.st_dev,
         st.st_ino,
@@ -160,12 +162,20 @@ def seen(st: os.stat_result) -> Seen:
         st.st_size,
         st.st_mtime_ns & _U64,
         st.st_ctime_ns & _U64,
+        st.st_nlink,
     )
 
 
 def _same(st: os.stat_result, want: Seen) -> bool:
     """The same entry, unchanged but for its ctime (dev, ino, type and mode, size, mtime)."""
     return seen(st)[:5] == want[:5]
+
+
+def _unchanged(now: Seen, want: Seen) -> bool:
+    """Still the entry surveyed. A ctime that moved while the link count fell is another
+    name of the file going (this run's own, in the same folder or another worker's), not
+    a change to the file: a folder holding two names of one inode is removed whole."""
+    return now == want or (now[:5] == want[:5] and now[6] < want[6])
 
 
 def unlink_checked(dir_fd: int, name: str, want: Seen, why: Why) -> os.stat_result | None:
@@ -178,7 +188,7 @@ def unlink_checked(dir_fd: int, name: str, want: Seen, why: Why) -> os.stat_resu
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
-    if seen(st) != want:
+    if not _unchanged(seen(st), want):
         raise Refused("changed while being removed: {name} changed")
     if stat.S_ISREG(st.st_mode):
         busy = why(st.st_dev, st.st_ino)
@@ -235,13 +245,13 @@ class Mount:
 class Folder:
     """A folder as the survey saw it: the names it held, and its subfolders.
 
-    Each name's lstat is kept as the six ints `seen` takes, flat in one array: a folder
-    of a million files costs ~120 MB, not ~900 with a stat_result each (issue 13)."""
+    Each name's lstat is kept as the seven ints `seen` takes, flat in one array: a folder
+    of a million files costs ~130 MB, not ~900 with a stat_result each (issue 13)."""
 
     st: os.stat_result  # fstat of its own descriptor
     lstat: os.stat_result | None = None  # a subfolder: its lstat through its parent
     names: list[str] = field(default_factory=list)  # in survey order
-    seen: array[int] = field(default_factory=lambda: array("Q"))  # 6 per name (Seen)
+    seen: array[int] = field(default_factory=lambda: array("Q"))  # _SEEN per name (Seen)
     folders: dict[str, Folder] = field(default_factory=dict)
 
     def add(self, name: str, st: os.stat_result) -> None:
@@ -250,8 +260,8 @@ class Folder:
 
     def entry(self, i: int) -> Seen:
         s = self.seen
-        j = 6 * i
-        return (s[j], s[j + 1], s[j + 2], s[j + 3], s[j + 4], s[j + 5])
+        j = _SEEN * i
+        return (s[j], s[j + 1], s[j + 2], s[j + 3], s[j + 4], s[j + 5], s[j + 6])
 
 
 Check = Callable[[Folder, int, str, os.stat_result], None]  # (parent, its fd, shown name, st)

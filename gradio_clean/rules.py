@@ -34,6 +34,7 @@ from gradio_clean.ignore import (
     read_ignore_file,
     refused_files,
 )
+from gradio_clean.links import LinkedNames
 from gradio_clean.options import TABLE, Dedupe, Keep, selects
 from gradio_clean.options import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
 from gradio_clean.plan import (
@@ -201,6 +202,7 @@ class _RootPlanner:
     reported: list[Action] = field(default_factory=list)  # duplicates shown, never acted on
     strays: list[_Stray] = field(default_factory=list)
     linked: set[tuple[int, int]] = field(default_factory=set)  # inodes with another path
+    names: LinkedNames = field(default_factory=LinkedNames)  # every name of those inodes
     selected: _Picks = field(default_factory=_Picks)
     # Files no rule picked: kept only for the duplicates rule; else whether there was one.
     unselected: list[tuple[str, os.stat_result, Category]] = field(default_factory=list)
@@ -231,6 +233,7 @@ class _RootPlanner:
 
     def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
         if st.st_nlink > 1:
+            self.names.add(self.root.path, rel, st)
             if self.units is not None:
                 self.units.pending.append((st.st_dev, st.st_ino, st.st_blocks * 512, st.st_nlink))
             if self._stray(rel, st, category):
@@ -444,15 +447,17 @@ class _Planning:
     def export(self) -> object:  # in a forked worker: what it planned for its share
         p = self.current
         scope = p.scope  # forked before the root's first entry: counts are its own
-        return p.actions, p.dupes, p.strays, p.linked, (scope.excluded, scope.ignored), p.units
+        counts = (scope.excluded, scope.ignored)
+        return p.actions, p.dupes, p.strays, p.linked, p.names, counts, p.units
 
     def absorb(self, payload: object) -> None:
-        actions, dupes, strays, linked, (excluded, ignored), units = cast(
+        actions, dupes, strays, linked, names, (excluded, ignored), units = cast(
             tuple[
                 Actions,
                 DupePool,
                 list[_Stray],
                 set[tuple[int, int]],
+                LinkedNames,
                 tuple[int, int],
                 UnitCollector | None,
             ],
@@ -465,6 +470,7 @@ class _Planning:
         p.dupes.extend(dupes)
         p.strays.extend(strays)
         p.linked.update(linked)
+        p.names.absorb(names)
         p.scope.excluded += excluded
         p.scope.ignored += ignored
 
@@ -472,8 +478,10 @@ class _Planning:
         """After the walk: stray links and duplicate sets, then every root's actions."""
         reported: list[Action] = []
         stores = []
+        names = LinkedNames()
         for path in sorted(self.planners):  # plan order: by root, then by path
             planner = self.planners[path]
+            names.absorb(planner.names)
             planner.stray_actions()
             if self.rules.duplicates:
                 planner.duplicate_actions(lambda p, m: self.warnings.append(ScanWarning(p, m)))
@@ -493,6 +501,7 @@ class _Planning:
                 for path, p in self.planners.items()
             ),
             reported=tuple(sorted(reported, key=lambda a: (a.root, a.rel))),
+            linked=names,
         )
         return self._budget(plan) if self.rules.budget else plan
 

@@ -78,7 +78,7 @@ def _in(files: int, folders: int) -> str:
 
 def dry_run_summary(plan: Plan) -> list[str]:
     """What --apply would do, deletions and links apart, leaving out forecast skips."""
-    going = plan.actions.going(plan.skips)
+    going = plan.going
     links = going.links
     lines = []
     if going.files or going.folders or not links:

@@ -240,3 +240,24 @@ def test_a_mount_over_the_planned_folder_itself_is_not_entered(tmp_path: Path) -
     assert status == "skipped replaced since planning (another inode)"
     assert survived == "True"
     assert files_under(session) == ["a.txt", "sub/b.txt", "sub2/c.txt"]  # under the mount
+
+
+def test_a_folder_holding_two_names_of_one_inode_goes_whole(tmp_path: Path) -> None:
+    """Removing one name moves the inode's ctime, which the other name's own check sees:
+    a name going is no change to the file (--duplicates links copies in one folder)."""
+    temp = tmp_path / "gradio"
+    folder = temp / f"{7:064x}"
+    first = write(folder / "image.png", b"x" * 5000, age=40 * 86400)
+    os.link(first, folder / "image (1).png")
+    os.link(first, folder / "image (2).png")
+    set_age(folder, 40 * 86400)
+    plan = build_plan(
+        [Root(str(temp), Role.TEMP, "test")],
+        RuleSet(older_than=30 * 86400, age_by=AgeBy.MTIME),
+        now=time.time(),
+        jobs=1,
+    )
+    result = apply_plan(plan, why=never_busy, jobs=1)
+    assert [(o.status, o.detail) for o in result.outcomes] == [(Status.DELETED, None)]
+    assert not folder.exists()
+    assert (result.freed_bytes, result.freed_files) == (5000, 3)

@@ -1,0 +1,100 @@
+"""What a plan frees of files with more than one name, counted as apply counts it.
+
+Apply frees an inode's bytes when its last name goes (apply._count_linked). A plan's
+entries each count the inodes they hold once: two entries holding names of one inode
+would count its bytes twice, and an entry whose inode keeps a name no entry removes
+would count bytes that stay. The walk notes every name of a file with more than one
+link (rare in a cache, until --duplicates links copies), so that a dry run's totals
+say what apply will free (issue: a dry run that tells the truth).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gradio_clean.actions import Actions, SortKey
+
+Name = tuple[str, str]  # root, rel
+
+
+class LinkedNames:
+    """Every name the walk saw of each file with more than one link, by inode."""
+
+    __slots__ = ("inodes",)
+
+    def __init__(self) -> None:
+        # (dev, ino) -> (size, link count when first seen, its names seen)
+        self.inodes: dict[tuple[int, int], tuple[int, int, list[Name]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.inodes)
+
+    def add(self, root: str, rel: str, st: os.stat_result) -> None:
+        seen = self.inodes.get((st.st_dev, st.st_ino))
+        if seen is None:
+            self.inodes[(st.st_dev, st.st_ino)] = (st.st_size, st.st_nlink, [(root, rel)])
+        else:
+            seen[2].append((root, rel))
+
+    def absorb(self, other: LinkedNames) -> None:
+        """Add another walk's names (a forked worker's share, or another root's)."""
+        for key, (size, nlink, names) in other.inodes.items():
+            seen = self.inodes.get(key)
+            if seen is None:
+                self.inodes[key] = (size, nlink, names)
+            else:
+                seen[2].extend(names)
+
+
+def taken_back(actions: Actions, skips: Mapping[int, str], linked: LinkedNames) -> tuple[int, int]:
+    """Bytes the going entries count of linked inodes but apply will not free: from the
+    deletions, and from the copies replaced by a link.
+
+    Each entry counted an inode it holds once. Apply frees it once, and only if every
+    name goes; its blocks are counted with the name that goes last, in plan order. An
+    interrupted run's temporary link counted nothing and frees nothing (its inode keeps
+    the name it was linked to).
+    """
+    wanted: set[SortKey] = set()
+    for _, _, names in linked.inodes.values():
+        for root, rel in names:
+            wanted.add((root, os.fsencode(rel)))
+            wanted.add((root, os.fsencode(rel.split("/", 1)[0])))
+    at = actions.positions(wanted)
+    deleted = linked_back = 0
+    for size, nlink, names in linked.inodes.values():
+        holders: set[int] = set()
+        for root, rel in names:
+            i = _holder(actions, at, root, rel)
+            if i is not None and i not in skips and not actions.stray(i):
+                holders.add(i)
+        for i in holders:
+            if actions.hardlink(i):
+                linked_back += size
+            else:
+                deleted += size
+        gone = sum(1 for root, rel in names if _holder(actions, at, root, rel) in holders)
+        if holders and gone >= nlink:
+            if actions.hardlink(max(holders)):
+                linked_back -= size
+            else:
+                deleted -= size
+    return deleted, linked_back
+
+
+def _holder(
+    actions: Actions, at: Mapping[tuple[str, bytes], int], root: str, rel: str
+) -> int | None:
+    """The position of the entry that removes the name: its own, or its top-level
+    folder's when that goes whole (whole folders are always top-level items)."""
+    own = at.get((root, os.fsencode(rel)))
+    if own is not None and not actions.is_dir(own):
+        return own
+    item = rel.split("/", 1)[0]
+    if item == rel:
+        return None
+    whole = at.get((root, os.fsencode(item)))
+    return whole if whole is not None and actions.is_dir(whole) else None
