@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from array import array
-from bisect import bisect_left
 from collections.abc import Collection, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar, overload
 
+from gradio_clean import order
 from gradio_clean.classify import Category
 from gradio_clean.plan import Action, Identity, Rule
 
@@ -43,8 +43,6 @@ _COLUMNS = (
 )
 _K = TypeVar("_K", bound=Hashable)
 _Bytes = bytes  # in Actions, `bytes` is a property
-SortKey = tuple[str, bytes]  # an action's root, then its path's bytes: plan order
-_SORT_AT_ONCE = 1 << 16  # rows sorted by their keys at once (~100 bytes of key each)
 
 
 def _encode(rel: str) -> tuple[bytes, int]:
@@ -438,11 +436,11 @@ class Actions(Sequence[Action]):
             return os.fsencode(f"{root}\0\0duplicates")
         return os.fsencode(f"{root}\0{self.item_rel(i)}")
 
-    def sort_key(self, i: int) -> tuple[str, bytes]:
+    def sort_key(self, i: int) -> order.SortKey:
         """Root, then the path's own bytes: the order a plan is shown and applied in."""
         return self._key(self._row(i))
 
-    def _key(self, row: int) -> tuple[str, bytes]:
+    def _key(self, row: int) -> order.SortKey:
         raw, head = self._raw(row)
         if head:
             raw = raw[:head].hex().encode() + raw[head:]
@@ -581,21 +579,11 @@ class Actions(Sequence[Action]):
     # -- order ---------------------------------------------------------------------------
 
     def is_sorted(self) -> bool:
-        if not len(self):
-            return True
-        last = self.sort_key(0)
-        for i in range(1, len(self)):
-            key = self.sort_key(i)  # each key made once
-            if key < last:
-                return False
-            last = key
-        return True
+        return order.is_sorted(len(self), self.sort_key)
 
-    def sort(self, at_once: int = _SORT_AT_ONCE) -> None:
-        """Into (root, path) order, in place, rows left where they are: only a reading
-        order of 4 bytes a row is added. Keys are made for at most `at_once` rows
-        at a time: larger groups are split by the next two bytes after what all their
-        paths share (a flat folder of a million files shares a long head)."""
+    def sort(self, at_once: int = order.AT_ONCE) -> None:
+        """Into plan order, in place, rows left where they are: only a reading order of
+        4 bytes a row is added (order.sorted_rows)."""
         if self.is_sorted():
             return
         by_root: dict[str, array[int]] = {}
@@ -604,48 +592,17 @@ class Actions(Sequence[Action]):
             if root not in by_root:
                 by_root[root] = array("I")
             by_root[root].append(row)
-        order = array("I")
+        rows = array("I")
         for root in sorted(by_root):
-            order.extend(self._sorted_rows(by_root.pop(root), at_once))
-        self._order = order
+            rows.extend(order.sorted_rows(by_root.pop(root), self._path, at_once))
+        self._order = rows
 
-    def positions(self, keys: Collection[SortKey]) -> dict[SortKey, int]:
-        """Where the actions with these sort keys (root, path bytes) are, in plan order:
-        each looked up by bisection, or every key made once when that is cheaper."""
-        n = len(self)
-        if len(keys) * 2 * max(1, n.bit_length()) < n:
-            found = {}
-            for key in keys:
-                i = bisect_left(range(n), key, key=self.sort_key)
-                if i < n and self.sort_key(i) == key:
-                    found[key] = i
-            return found
-        wanted = keys if isinstance(keys, (set, frozenset, dict)) else set(keys)
-        return {key: i for i in range(n) if (key := self.sort_key(i)) in wanted}
+    def positions(self, keys: Collection[order.SortKey]) -> dict[order.SortKey, int]:
+        """Where the actions with these sort keys are (the store in plan order)."""
+        return order.positions(len(self), self.sort_key, keys)
 
     def _path(self, row: int) -> _Bytes:
         return self._key(row)[1]
-
-    def _sorted_rows(self, rows: array[int], at_once: int) -> Iterator[int]:
-        """Rows of one root in path order, a group of rows at a time."""
-        if len(rows) <= at_once:
-            yield from sorted(rows, key=self._path)
-            return
-        low, high = self._path(min(rows, key=self._path)), self._path(max(rows, key=self._path))
-        if low == high:
-            yield from rows  # the same path twice: no order to find between them
-            return
-        # what every path here starts with (bytes, not path parts)
-        shared = len(os.path.commonprefix([low, high]))  # noqa: RUF071
-        groups: dict[_Bytes, array[int]] = {}
-        for row in rows:
-            key = self._path(row)[shared : shared + 2]
-            if key not in groups:
-                groups[key] = array("I")
-            groups[key].append(row)
-        del rows
-        for key in sorted(groups):
-            yield from self._sorted_rows(groups.pop(key), at_once)
 
     def __getstate__(self) -> dict[str, Any]:
         return self.__dict__

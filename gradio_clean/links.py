@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gradio_clean.actions import Actions, SortKey
+    from gradio_clean.actions import Actions
+    from gradio_clean.order import SortKey
 
 Name = tuple[str, str]  # root, rel
 
