@@ -1,6 +1,6 @@
 """The command line: parse, call the library, render. No decisions live here.
 
-The rule and scope options come from options.py's table (`_with_flags` turns it
+The rule and scope options come from options.py's table (cli_flags.py turns it
 into typer parameters); what they mean is decided in the library.
 """
 
@@ -9,31 +9,39 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import inspect
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Optional, ParamSpec
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, ParamSpec
 
 import typer
 
 from gradio_clean import __version__
+from gradio_clean.cli_flags import (
+    SCHEDULE_PANEL,
+    ApplyOpt,
+    Flags,
+    JsonOpt,
+    LimitOpt,
+    MetricsOpt,
+    QuietOpt,
+    TopOpt,
+    WaitOpt,
+    YesOpt,
+    with_flags,
+)
+from gradio_clean.consoles import Consoles, handled, progress_line, show_warnings
 from gradio_clean.errors import (
     ExitCode,
-    GradioCleanError,
     Interrupted,
     UsageError,
     signal_exit_code,
 )
 from gradio_clean.options import (
     KEYS,
-    ROOTS_PANEL,
     SCOPE_KEYS,
-    Kind,
-    Option,
     argv,
-    in_flag_order,
     no_rule_message,
 )
 from gradio_clean.schedule import DEFAULT_EVERY
@@ -43,8 +51,6 @@ from gradio_clean.workers import raise_on_stop, stop_on_signals
 # Only what the options need is imported here, so --help starts fast; rich and the
 # library are imported by the commands that use them.
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from gradio_clean.config import Settings
     from gradio_clean.metrics import RunMetrics
     from gradio_clean.plan import ApplyResult, Plan
@@ -67,161 +73,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-APPLY_PANEL = "Applying"
-OUTPUT_PANEL = "Output"
-SCHEDULE_PANEL = "Schedule"
-
-# -- options ------------------------------------------------------------------------
-# `Optional[...]` rather than `X | None`: typer reads these at runtime on 3.10.
-
-ConfigOpt = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option(
-        "--config",
-        metavar="FILE",
-        show_default=False,
-        help="Config file (default: $GRADIO_CLEAN_CONFIG, ./gradio-clean.toml, "
-        "$XDG_CONFIG_HOME/gradio-clean/config.toml, /etc/gradio-clean/config.toml).",
-        rich_help_panel=ROOTS_PANEL,
-    ),
-]
-JsonOpt = Annotated[
-    bool,
-    typer.Option("--json", help="Print one JSON document on stdout.", rich_help_panel=OUTPUT_PANEL),
-]
-QuietOpt = Annotated[
-    bool,
-    typer.Option(
-        "--quiet",
-        "-q",
-        help="Print nothing on success (for cron); errors and "
-        "skipped entries still reach stderr and the exit code.",
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
-TopOpt = Annotated[
-    int,
-    typer.Option(
-        "--top",
-        min=0,
-        metavar="N",
-        help="How many of the largest hash folders and sessions to list.",
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
-MetricsOpt = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option(
-        "--metrics-file",
-        metavar="FILE",
-        show_default=False,
-        help="Write Prometheus textfile-collector metrics here (atomically).",
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
-
-ApplyOpt = Annotated[
-    bool,
-    typer.Option(
-        "--apply", help="Delete for real (the default is a dry run).", rich_help_panel=APPLY_PANEL
-    ),
-]
-YesOpt = Annotated[
-    bool,
-    typer.Option(
-        "--yes",
-        "-y",
-        help="Do not ask for confirmation on a terminal.",
-        rich_help_panel=APPLY_PANEL,
-    ),
-]
-WaitOpt = Annotated[
-    float,
-    typer.Option(
-        "--wait",
-        metavar="SECONDS",
-        min=0,
-        help="How long to wait for another run on the same root to finish.",
-        rich_help_panel=APPLY_PANEL,
-    ),
-]
-LimitOpt = Annotated[
-    int,
-    typer.Option(
-        "--limit",
-        min=0,
-        metavar="N",
-        help="Rows shown per rule in the table (0: all).",
-        rich_help_panel=OUTPUT_PANEL,
-    ),
-]
-
-
-@dataclasses.dataclass(frozen=True)
-class Flags:
-    """What the command line said: the table's options as given (None: not given, so
-    the config and the defaults fill in), keyed like the config, and --config."""
-
-    given: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    config: str | None = None
-
-
-def _typer_parameter(option: Option) -> inspect.Parameter:
-    """One option of the table as typer reads a parameter: Annotated[type, Option]."""
-    value: Any = option.choices or str
-    if option.argument:
-        info: Any = typer.Argument(metavar=option.metavar, help=option.help, show_default=False)
-    else:
-        decl = option.flag
-        if option.kind is Kind.SWITCH:
-            decl, value = f"{option.flag}/--no-{option.flag[2:]}", bool
-        info = typer.Option(
-            decl,
-            metavar=option.metavar,
-            show_default=False,
-            help=option.help,
-            rich_help_panel=option.panel,
-        )
-    if option.kind is Kind.LIST:
-        value = list[value]
-    kind = (
-        inspect.Parameter.POSITIONAL_OR_KEYWORD
-        if option.argument
-        else inspect.Parameter.KEYWORD_ONLY
-    )
-    return inspect.Parameter(
-        option.param,
-        kind,
-        default=None,
-        annotation=Annotated[Optional[value], info],  # noqa: UP045
-    )
-
-
-def _with_flags(keys: Iterable[str]) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Give a command the table's options for `keys`, and --config; the command gets
-    them as one `Flags`, its first parameter, and keeps its own parameters after."""
-    chosen = in_flag_order(keys)
-    scope = [_typer_parameter(o) for o in chosen if o.key in SCOPE_KEYS]
-    rules = [_typer_parameter(o) for o in chosen if o.key not in SCOPE_KEYS]
-    config = inspect.Parameter(
-        "config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigOpt
-    )
-
-    def decorate(command: Callable[..., None]) -> Callable[..., None]:
-        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
-
-        @functools.wraps(command)
-        def run(**kwargs: Any) -> None:
-            given = {o.key: kwargs.pop(o.param) for o in chosen}
-            command(Flags(given, kwargs.pop("config")), **kwargs)
-
-        params = [*scope, config, *rules, *own]
-        run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        run.__annotations__ = {p.name: p.annotation for p in params}
-        return run
-
-    return decorate
-
 
 def _settings(flags: Flags, io: Consoles) -> Settings:
     from gradio_clean.config import effective
@@ -240,70 +91,6 @@ def _rules(settings: Settings) -> RuleSet:
     if not rules.any:
         raise UsageError(no_rule_message())
     return rules
-
-
-class Consoles:
-    """Data to stdout, everything else to stderr, as rich Consoles made on first use:
-    a --json run with nothing to say on stderr never imports rich (nor report.py)."""
-
-    @functools.cached_property
-    def out(self) -> Console:
-        from rich.console import Console
-
-        return Console(soft_wrap=True)
-
-    @functools.cached_property
-    def err(self) -> Console:
-        from rich.console import Console
-
-        return Console(stderr=True, soft_wrap=True)
-
-    def err_is_terminal(self) -> bool:
-        """rich's `is_terminal` for stderr; without rich where the answer is plainly no:
-        stderr is no tty, and neither TTY_COMPATIBLE nor FORCE_COLOR says it is one."""
-        forced = any(name in os.environ for name in ("TTY_COMPATIBLE", "FORCE_COLOR"))
-        if sys.stderr is not None and not forced:
-            try:
-                if not sys.stderr.isatty():
-                    return False
-            except ValueError:  # closed: rich says no as well
-                return False
-        return self.err.is_terminal
-
-
-@contextlib.contextmanager
-def handled(io: Consoles) -> Iterator[None]:
-    """The one place a GradioCleanError becomes a one-line message and an exit code."""
-    try:
-        yield
-    except Interrupted as exc:  # not an error: asked for
-        io.err.print(f"gradio-clean: {exc.message}", markup=False, highlight=False)
-        raise typer.Exit(int(exc.exit_code)) from None
-    except GradioCleanError as exc:
-        io.err.print(f"gradio-clean: error: {shown(exc.message)}", markup=False, highlight=False)
-        raise typer.Exit(int(exc.exit_code)) from None
-    except KeyboardInterrupt:
-        io.err.print("gradio-clean: interrupted", markup=False)
-        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-
-
-def _progress_line(
-    io: Consoles, label: str, show: bool
-) -> contextlib.AbstractContextManager[Callable[[int, int], None] | None]:
-    """report's progress line where one is shown; none (and no rich) where not."""
-    if not show:
-        return contextlib.nullcontext()
-    from gradio_clean.report import progress_line
-
-    return progress_line(io.err, label)
-
-
-def _warn(io: Consoles, warnings: Sequence[tuple[str, str]], dropped: int) -> None:
-    """The warnings on stderr; report.py (and rich) only when there are some."""
-    if warnings or dropped:
-        from gradio_clean.report import render_warnings
-
-        render_warnings(warnings, dropped, io.err)
 
 
 def _stopping_on_signals(command: Callable[P, None]) -> Callable[P, None]:
@@ -358,7 +145,7 @@ def _main(
 
 @app.command("scan")
 @_stopping_on_signals
-@_with_flags(SCOPE_KEYS)
+@with_flags(SCOPE_KEYS)
 def scan_command(
     flags: Flags,
     *,
@@ -377,12 +164,12 @@ def scan_command(
         roots = _roots(settings, io)
         if not roots and not json_out:
             return  # _roots said why; empty tables would add nothing
-        with _progress_line(io, "Scanning…", io.err_is_terminal()) as progress:
+        with progress_line(io, "Scanning…", io.err_is_terminal()) as progress:
             result: ScanResult = scan(roots, top=top, hooks=Hooks(progress=progress))
         scopes = [ignore_file_report(root) for root in roots]
         refused = tuple(ScanWarning(path, message) for path, message in refused_files(scopes))
         result = dataclasses.replace(result, warnings=(*refused, *result.warnings))
-        _warn(io, [(w.path, w.message) for w in result.warnings], result.warnings_dropped)
+        show_warnings(io, [(w.path, w.message) for w in result.warnings], result.warnings_dropped)
         disks = filesystems_of(result.roots)
         if json_out:
             doc = documents.scan_to_dict(result, scopes, filesystems=disks)
@@ -413,7 +200,7 @@ class PruneRun:
 
 @app.command("prune")
 @_stopping_on_signals
-@_with_flags(KEYS)
+@with_flags(KEYS)
 def prune_command(
     flags: Flags,
     *,
@@ -479,10 +266,12 @@ def _plan_and_apply(
 
                 say_roles(((r.path, r.role.value, r.why) for r in roots), io.err)
             now = time.time()
-            with _progress_line(io, "Planning…", show) as progress:
+            with progress_line(io, "Planning…", show) as progress:
                 plan = build_plan(roots, rules, now=now, progress=progress)
             if not run.quiet:  # --quiet: nothing on a successful run, so cron mails nothing
-                _warn(io, [(w.path, w.message) for w in plan.warnings], plan.scan.warnings_dropped)
+                show_warnings(
+                    io, [(w.path, w.message) for w in plan.warnings], plan.scan.warnings_dropped
+                )
             if not run.apply:
                 return preflight(plan), None
             from gradio_clean.apply import apply_plan  # what only --apply needs
@@ -502,7 +291,7 @@ def _plan_and_apply(
                     )
                 if not confirmed:
                     raise typer.Exit(int(ExitCode.OK))
-            with _progress_line(io, "Deleting…", show) as line:
+            with progress_line(io, "Deleting…", show) as line:
                 deleting = None if line is None else (lambda done, _, freed: line(done, freed))
                 return plan, apply_plan(plan, progress=deleting)
     except Interrupted as exc:  # apply reports a stop in its result, never raises it
@@ -535,7 +324,7 @@ def _show_prune(
 
 
 @app.command("config")
-@_with_flags(())
+@with_flags(())
 def config_command(flags: Flags, *, json_out: JsonOpt = False) -> None:
     """Show the effective configuration and where each value comes from."""
     from gradio_clean.documents import config_to_dict, dump_json
@@ -555,7 +344,7 @@ def config_command(flags: Flags, *, json_out: JsonOpt = False) -> None:
 
 
 @app.command("schedule")
-@_with_flags(KEYS)
+@with_flags(KEYS)
 def schedule_command(
     flags: Flags,
     *,
