@@ -31,7 +31,13 @@ from gradio_clean.cli_flags import (
     YesOpt,
     with_flags,
 )
-from gradio_clean.consoles import Consoles, handled, progress_line, show_warnings
+from gradio_clean.consoles import (
+    Consoles,
+    OneLineUsageErrors,
+    handled,
+    progress_line,
+    show_warnings,
+)
 from gradio_clean.errors import (
     ExitCode,
     Interrupted,
@@ -61,6 +67,7 @@ P = ParamSpec("P")
 
 app = typer.Typer(
     name="gradio-clean",
+    cls=OneLineUsageErrors,
     help="Audit and clean the files Gradio apps leave on disk.",
     no_args_is_help=True,
     # The shipped scripts (completions/) answer Tab without starting Python; typer's own

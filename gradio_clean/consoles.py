@@ -8,9 +8,10 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from gradio_clean.errors import ExitCode, GradioCleanError, Interrupted
 from gradio_clean.text import shown
@@ -81,3 +82,56 @@ def show_warnings(io: Consoles, warnings: Sequence[tuple[str, str]], dropped: in
         from gradio_clean.report import render_warnings
 
         render_warnings(warnings, dropped, io.err)
+
+
+# typer 0.29 and later carry a copy of click of their own, so these are not `click.*`:
+# they are found from typer's public exceptions, whichever click they come from.
+_UsageError: Any = typer.BadParameter.__mro__[1]
+_ClickException: Any = _UsageError.__mro__[1]
+
+
+class OneLineUsageErrors(TyperGroup):
+    """click's own usage errors (an unknown option or command, a missing value) as the
+    one line every other bad argument gets, exit 2, instead of click's usage, hint and
+    error on three lines. Run with no arguments, the help is still shown."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        run = functools.partial(
+            super().main,
+            args,
+            prog_name,
+            complete_var,
+            windows_expand_args=windows_expand_args,
+            **extra,
+        )
+        if not standalone_mode:
+            return run(standalone_mode=False)
+        try:
+            code = run(standalone_mode=False)
+        except _UsageError as exc:
+            _usage_error(exc)
+        except _ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            print("Aborted!", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: Any) -> NoReturn:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # click 8.2 and later: the help
+        exc.show()
+        sys.exit(exc.exit_code)
+    where = exc.ctx.command_path if exc.ctx is not None else "gradio-clean"
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    print(f"gradio-clean: error: {shown(message)} (see '{where} -h')", file=sys.stderr)
+    sys.exit(exc.exit_code)
