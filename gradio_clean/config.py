@@ -453,6 +453,15 @@ def _toml_escape(c: str) -> str:
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+def toml_setting(key: str, value: object) -> str:
+    """An option's typed value as its config line writes it: `max_size = 21474836480`,
+    a number of bytes, as the file may say it (a number, not a string)."""
+    text = plain(value)
+    if OPTIONS[key].byte_count and isinstance(text, str) and text.isdigit():
+        return f"{toml_key(key)} = {int(text)}"
+    return f"{toml_key(key)} = {toml_value(text)}"
+
+
 def toml_value(value: object) -> str:
     """`value` as it would be written in the config, on one line.
 

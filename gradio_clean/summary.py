@@ -11,10 +11,9 @@ from collections.abc import Iterable, Sequence
 
 import humanize
 
-from gradio_clean.config import Settings, toml_key, toml_value
+from gradio_clean.config import Settings, toml_setting
 from gradio_clean.errors import signal_name
 from gradio_clean.ignore import ScopeReport
-from gradio_clean.options import plain
 from gradio_clean.plan import (
     DONE,
     ApplyResult,
@@ -208,7 +207,7 @@ def config_lines(settings: Settings) -> list[str]:
     for key, value in settings.values.items():
         line = f"# {key} is not set"
         if value is not None:
-            line = f"{toml_key(key)} = {toml_value(plain(value))}"
+            line = toml_setting(key, value)
         lines.append(f"{line:<48} # {shown(settings.sources[key])}")
     return lines
 

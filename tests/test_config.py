@@ -265,6 +265,22 @@ def test_a_size_may_be_a_toml_integer_of_bytes(tmp_path: Path) -> None:
     assert values["min_free"].bytes == 1 << 30
 
 
+def test_config_shows_a_size_of_bytes_as_the_number_it_was(tmp_path: Path) -> None:
+    """What `gradio-clean config` prints reads back the same: a number of bytes stays
+    a TOML integer, a size written with a unit stays that string."""
+    path = write_config(tmp_path / "c.toml", 'max_size = 20000000000\nmin_free = "10%"\n')
+    done = run_cli("config", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    shown = {
+        line.split(" = ")[0]: line.split("#")[0].split(" = ")[1].strip()
+        for line in done.stdout.decode().splitlines()
+        if line.startswith(("max_size", "min_free"))
+    }
+    assert shown == {"max_size": "20000000000", "min_free": '"10%"'}
+    again = write_config(tmp_path / "again.toml", f"max_size = {shown['max_size']}\n")
+    assert load_config(again).values["max_size"] == Size(20_000_000_000, "20000000000")
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
