@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from gradio_clean.actions import Actions
     from gradio_clean.order import SortKey
 
-Name = tuple[str, str]  # root, rel
+Name = tuple[str, bytes]  # root, then the rel as os.fsencode gives it (its sort key)
 
 
 class LinkedNames:
@@ -35,10 +35,11 @@ class LinkedNames:
 
     def add(self, root: str, rel: str, st: os.stat_result) -> None:
         seen = self.inodes.get((st.st_dev, st.st_ino))
+        name = (root, os.fsencode(rel))
         if seen is None:
-            self.inodes[(st.st_dev, st.st_ino)] = (st.st_size, st.st_nlink, [(root, rel)])
+            self.inodes[(st.st_dev, st.st_ino)] = (st.st_size, st.st_nlink, [name])
         else:
-            seen[2].append((root, rel))
+            seen[2].append(name)
 
     def absorb(self, other: LinkedNames) -> None:
         """Add another walk's names (a forked worker's share, or another root's)."""
@@ -62,23 +63,22 @@ def taken_back(actions: Actions, skips: Mapping[int, str], linked: LinkedNames) 
     wanted: set[SortKey] = set()
     for _, _, names in linked.inodes.values():
         for root, rel in names:
-            wanted.add((root, os.fsencode(rel)))
-            wanted.add((root, os.fsencode(rel.split("/", 1)[0])))
+            wanted.add((root, rel))
+            wanted.add((root, rel.partition(b"/")[0]))
     at = actions.positions(wanted)
+    del wanted
     deleted = linked_back = 0
     for size, nlink, names in linked.inodes.values():
-        holders: set[int] = set()
-        for root, rel in names:
-            i = _holder(actions, at, root, rel)
-            if i is not None and i not in skips and not actions.stray(i):
-                holders.add(i)
+        going = [i for i in (_holder(actions, at, name) for name in names) if i is not None]
+        holders = {i for i in going if i not in skips and not actions.stray(i)}
+        if not holders:
+            continue
         for i in holders:
             if actions.hardlink(i):
                 linked_back += size
             else:
                 deleted += size
-        gone = sum(1 for root, rel in names if _holder(actions, at, root, rel) in holders)
-        if holders and gone >= nlink:
+        if sum(1 for i in going if i in holders) >= nlink:
             if actions.hardlink(max(holders)):
                 linked_back -= size
             else:
@@ -86,16 +86,13 @@ def taken_back(actions: Actions, skips: Mapping[int, str], linked: LinkedNames) 
     return deleted, linked_back
 
 
-def _holder(
-    actions: Actions, at: Mapping[tuple[str, bytes], int], root: str, rel: str
-) -> int | None:
+def _holder(actions: Actions, at: Mapping[SortKey, int], name: Name) -> int | None:
     """The position of the entry that removes the name: its own, or its top-level
     folder's when that goes whole (whole folders are always top-level items)."""
-    own = at.get((root, os.fsencode(rel)))
+    own = at.get(name)
     if own is not None and not actions.is_dir(own):
         return own
-    item = rel.split("/", 1)[0]
-    if item == rel:
-        return None
-    whole = at.get((root, os.fsencode(item)))
+    root, rel = name
+    item, sep, _ = rel.partition(b"/")
+    whole = at.get((root, item)) if sep else None
     return whole if whole is not None and actions.is_dir(whole) else None
