@@ -47,6 +47,7 @@ _STATE, _DIR, _CATEGORY_SHIFT = 3, 4, 3  # flags: category << 3 | is_dir << 2 | 
 _CATEGORIES = tuple(Category)
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _UNASKED, _FREE, _BUSY = 0, 1, 2  # what the forecast said of a unit
+_WRITE_AT = 4096  # evictions written to the plan at a time: their rows are lists till then
 
 
 class UnitCollector:
@@ -337,6 +338,7 @@ class _Cut:
         self.estimates: dict[int, int] = {}  # duplicate action index -> what it frees
         self.skips: dict[int, str] = {}  # plan action index -> why apply is expected to skip it
         self.busy = bytearray(len(units))  # per unit: _UNASKED, _FREE or _BUSY (asked once)
+        self.free_roots: dict[int, bool] = {}  # root number -> no folder of it is in use
         self.targets: list[_Target] = []  # the targets that evict, in order
         self.evicted = array("H", bytes(2 * len(units)))  # per unit: 0, or its target's number
         self._by_rel: dict[str, dict[str, int]] | None = None  # built on first use
@@ -455,15 +457,23 @@ class _Cut:
     def _busy(self, i: int) -> bool:
         if self.busy[i] == _UNASKED:
             units = self.units
+            root = units.root[i]
+            is_dir = bool(units.flags[i] & _DIR)
+            if is_dir and self._folders_free(root):
+                self.busy[i] = _FREE  # what why_entry says of every folder of the root
+                return False
             why = self.forecast.why_entry(
-                units.roots[units.root[i]],
-                units.rel(i),
-                bool(units.flags[i] & _DIR),
-                units.dev[i],
-                units.ino[i],
+                units.roots[root], units.rel(i), is_dir, units.dev[i], units.ino[i]
             )
             self.busy[i] = _FREE if why is None else _BUSY
         return self.busy[i] == _BUSY
+
+    def _folders_free(self, root: int) -> bool:
+        """Forecast.folders_free of root number `root`, asked once."""
+        free = self.free_roots.get(root)
+        if free is None:
+            free = self.free_roots[root] = self.forecast.folders_free(self.units.roots[root])
+        return free
 
     def actions(self) -> tuple[Actions, dict[int, str]]:
         """The plan's actions less those an evicted unit supersedes, plus the evictions,
@@ -477,9 +487,14 @@ class _Cut:
         planned, evicted = self.plan.actions, self.evicted
         out = Actions()
         skips: dict[int, str] = {}
-        run: list[int] = []  # evicted units of one root and target, in plan order
+        run: list[int] = []  # evicted units of one root and target, in plan order, a batch
         for (root, _), index, i in merged:
-            if run and (i < 0 or evicted[i] != evicted[run[0]] or root != self._root_of(run[0])):
+            if run and (
+                i < 0
+                or evicted[i] != evicted[run[0]]
+                or root != self._root_of(run[0])
+                or len(run) == _WRITE_AT
+            ):
                 self._write(out, run)
                 run = []
             if i >= 0:

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any, cast
 
 from gradio_clean.actions import Brief
@@ -75,8 +76,8 @@ def iter_json(doc: Mapping[str, Any]) -> Iterator[str]:
             continue
         yield '  "actions": ['
         row_sep = "\n    "
-        for row in value:
-            yield row_sep + _row(row)
+        for text in value.texts() if isinstance(value, ActionRows) else map(_row, value):
+            yield row_sep + text
             row_sep = ",\n    "
         yield "\n  ]" if row_sep != "\n    " else "]"
     yield "\n}"
@@ -259,24 +260,85 @@ def _action_to_dict(
     return doc
 
 
-def _action_rows(plan: Plan, result: ApplyResult | None) -> Iterator[dict[str, Any]]:
-    """Each action's row, read from the plan's columns (no Action built), lazily."""
-    actions = plan.actions
-    prefixes: dict[str, str] = {}
-    if result is None:
-        skips = plan.skips
-        for i in range(len(actions)):
-            yield _action_to_dict(actions.brief(i), None, skips.get(i), prefixes=prefixes)
-    else:
-        outcomes = result.outcomes
-        for i in range(len(actions)):
-            yield _action_to_dict(actions.brief(i), outcomes.state(i), prefixes=prefixes)
+class ActionRows:
+    """prune's action rows, read from the plan's columns (no Action built), lazily: as
+    dicts when iterated (the document's value), or as their JSON text (`texts`, what
+    iter_json writes), with no dict and no encoder call per row."""
+
+    def __init__(self, plan: Plan, result: ApplyResult | None) -> None:
+        self.plan, self.result = plan, result
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for brief, outcome, skip, prefixes in self._rows():
+            yield _action_to_dict(brief, outcome, skip, prefixes=prefixes)
+
+    def texts(self) -> Iterator[str]:
+        """Each row as `_row(dict)` writes it (pinned by a test), a row at a time."""
+        for brief, outcome, skip, prefixes in self._rows():
+            text = _row_text(brief, outcome, skip, prefixes)
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate in a reason or detail
+                    text = _row(_action_to_dict(brief, outcome, skip, prefixes=prefixes))
+            yield text
+
+    def _rows(
+        self,
+    ) -> Iterator[tuple[Brief, tuple[Status, str | None] | None, str | None, dict[str, str]]]:
+        actions = self.plan.actions
+        prefixes: dict[str, str] = {}
+        if self.result is None:
+            skips = self.plan.skips
+            for i in range(len(actions)):
+                yield actions.brief(i), None, skips.get(i), prefixes
+        else:
+            outcomes = self.result.outcomes
+            for i in range(len(actions)):
+                yield actions.brief(i), outcomes.state(i), None, prefixes
+
+
+_quote = encode_basestring  # a str as the encoder writes it (ensure_ascii=False), in C
+_TYPE_TEXTS = tuple(_quote(t) for t in _TYPES)
+
+
+def _row_text(
+    action: Brief,
+    outcome: tuple[Status, str | None] | None,
+    skip: str | None,
+    prefixes: dict[str, str],
+) -> str:
+    """`_compact(_action_to_dict(...))`, written directly: the enums are str subclasses
+    whose text is their value, the dates ASCII digits and signs."""
+    status = outcome[0] if outcome else Status.SKIPPED if skip else Status.PLANNED
+    detail = outcome[1] if outcome else skip
+    root, rel = action.root, action.rel
+    prefix = prefixes.get(root)
+    if prefix is None:
+        prefix = prefixes[root] = os.path.join(root, "")
+    path = prefix + rel
+    age = action.age_ns
+    text = (
+        f'{{"path": {_quote(path if path.isascii() else jsonable(path))}, '
+        f'"rule": {_quote(action.rule)}, "category": {_quote(action.category)}, '
+        f'"type": {_TYPE_TEXTS[action.is_dir]}, "bytes": {action.bytes}, '
+        f'"files": {action.files}, "status": {_quote(status)}, '
+        f'"reason": {_quote(action.reason)}, '
+        f'"detail": {"null" if detail is None else _quote(detail)}, '
+        f'"mtime": {_quote(iso_ns(action.newest_ns))}, '
+        f'"age_from": {"null" if age is None else _quote(iso_ns(age))}'
+    )
+    if action.keep is None:
+        return text + "}"
+    reported = status is Status.REPORTED
+    dedupe = "null" if reported else '"hardlink"' if action.hardlink else '"delete"'
+    return f'{text}, "keep": {_quote(jsonable(action.keep))}, "dedupe": {dedupe}}}'
 
 
 def prune_to_dict(
     plan: Plan, result: ApplyResult | None, settings: Mapping[str, Any]
 ) -> dict[str, Any]:
-    actions = _action_rows(plan, result)  # lazy
+    actions = ActionRows(plan, result)  # lazy
     scopes = {s.root: s for s in plan.scopes}
     totals: dict[str, Any] = {
         "planned": {

@@ -94,15 +94,36 @@ class Forecast:
         """As `why`, for an entry no action was built for (a unit the budget may evict)."""
         return self._locked_why(root, rel, is_dir, self._in_use(root, rel, is_dir, dev, ino))
 
+    def folders_free(self, path: str) -> bool:
+        """True when `why_entry` says None of every folder below root `path`, whatever
+        its rel: no file in use placed below it, none left unplaced, no mount point below
+        it, no locked folder below it. The budget then asks about each file unit it may
+        evict, not about each folder (tens of thousands a run)."""
+        root = self._root(path)
+        if root is not None and (root.walk_all or self.unsure or root.found):
+            return False
+        prefix = os.path.join(path, "")
+        if any(m.startswith(prefix) for m in self.mounts):
+            return False
+        places, snap = self.places, self.snap
+        if places is None or not places.dirs or not snap.locked:
+            return True
+        if path not in self.locked:
+            self.locked[path] = _locked_below(path, places, snap)
+        return not self.locked[path]
+
+    def _root(self, path: str) -> _Root | None:
+        if path not in self.roots:
+            root = self.roots[path] = _Root.open(path, self.snap)
+            if root is not None and root.keys:
+                root.place(self.places, self.snap)
+        return self.roots[path]
+
     def _in_use(self, path: str, rel: str, is_dir: bool, dev: int, ino: int) -> str | None:
         snap = self.snap
         if not is_dir:
             return snap.why(dev, ino)
-        if path not in self.roots:
-            root = self.roots[path] = _Root.open(path, snap)
-            if root is not None and root.keys:
-                root.place(self.places, snap)
-        root = self.roots[path]
+        root = self._root(path)
         if root is None:
             return None  # apply will fail on it and say why; nothing to forecast
         mounts = self.mounts

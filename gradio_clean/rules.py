@@ -216,7 +216,6 @@ class _RootPlanner:
     # The same as a tuple: `in` compares by identity first, no Enum.__hash__ (Python) call.
     category_list: tuple[Category, ...] = field(init=False)
     filtered: bool = field(init=False)  # patterns to match (else only the ignore file is out)
-    age: Callable[[os.stat_result], int] = field(init=False)
     older_ns: float | None = field(init=False)  # --older-than in ns
     orphan_ns: float | None = field(init=False)  # --session-ttl in ns, with --orphaned-sessions
 
@@ -226,12 +225,13 @@ class _RootPlanner:
         self.categories = self.scope.categories
         self.category_list = tuple(self.categories)
         self.filtered = self.scope.filtered
-        self.age = age_getter(rules.age_by)
         self.older_ns = None if rules.older_than is None else rules.older_than * 1e9
         self.orphan_ns = rules.session_ttl * 1e9 if rules.orphaned_sessions else None
         self.dupes = DupePool(os.path.join(self.root.path, ""))
 
-    def on_file(self, rel: str, st: os.stat_result, category: Category) -> None:
+    def on_file(self, rel: str, st: os.stat_result, category: Category, then: int) -> None:
+        """The walk's file hook; `then`: the file's --age-by timestamp, as the walk took it
+        for its item (Hooks.age, or the mtime with --age-by mtime): taken once."""
         if st.st_nlink > 1:
             self.names.add(self.root.path, rel, st)
             if self.units is not None:
@@ -246,7 +246,6 @@ class _RootPlanner:
             return
         older, orphan = self.older_ns, self.orphan_ns
         if older is not None or orphan is not None:
-            then = self.age(st)
             idle = self.now_ns - then
             if older is not None and idle > older:
                 self._pick(rel, st, category, Rule.OLDER_THAN, then)

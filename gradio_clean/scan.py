@@ -37,6 +37,7 @@ from gradio_clean.scanned import (
     MAX_WARNINGS,
     MOUNT_WARNING,
     AgeBucket,
+    AgedFileHook,
     AgeHook,
     FileHook,
     Held,
@@ -124,7 +125,7 @@ class _RootWalker:
         # where report() tells progress: the hook, or in a split walk the share's report
         self.tell: Report | None = hooks.progress
         self.dev = 0
-        self.on_file, self.on_item = hooks.on_file, hooks.on_item
+        self.on_file, self.on_item = _aged(hooks.on_file), hooks.on_item
 
     # -- entry points -------------------------------------------------------------
 
@@ -258,7 +259,7 @@ class _RootWalker:
         if not is_dir:
             if counts.add_leaf(st, cat):
                 if self.on_file is not None:
-                    self.on_file(rel, st, cat)
+                    self.on_file(rel, st, cat, age)
                 if not counts.files & _PACE:
                     self.report()
                 held = (1, 0, st.st_size, st.st_mtime_ns, age, st.st_blocks * 512)
@@ -352,7 +353,7 @@ class _RootWalker:
                         nbytes += est.st_size
                         disk += est.st_blocks * 512
                     if on_file is not None:
-                        on_file(f"{rel}/{ename}", est, ecat)
+                        on_file(f"{rel}/{ename}", est, ecat, eage)
                     if not counts.files & _PACE:
                         self.report()
                 else:
@@ -426,7 +427,7 @@ class _RootWalker:
                                 nbytes += est.st_size
                                 disk += est.st_blocks * 512
                             if on_file is not None:
-                                on_file(f"{drel}/{ename}", est, cat)
+                                on_file(f"{drel}/{ename}", est, cat, age)
                             if not counts.files & _PACE:
                                 self.report()
                         else:
@@ -464,6 +465,17 @@ class _RootWalker:
             return None
         listing = self._open_listing(parent_fd, name, rel)
         return None if listing is None else (listing[0], listing[1], rel)
+
+
+def _aged(hook: FileHook | None) -> AgedFileHook | None:
+    """Hooks.on_file as a root's own file hook is called (the file's age left out)."""
+    if hook is None:
+        return None
+
+    def on_file(rel: str, st: os.stat_result, category: Category, _age: int) -> None:
+        hook(rel, st, category)
+
+    return on_file
 
 
 def _count(fd: int, most: int) -> int:

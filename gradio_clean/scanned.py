@@ -129,6 +129,9 @@ class ScanResult:
 # age timestamp, allocated bytes), as Item's fields of the same names.
 Held = tuple[int, int, int, int, int, int]
 FileHook = Callable[[str, os.stat_result, Category], None]
+# A root's own file hook (RootHooks) gets the file's Hooks.age timestamp too (its mtime
+# when unset): the walk computed it already, so the planner's age rules need not.
+AgedFileHook = Callable[[str, os.stat_result, Category, int], None]
 # An item as the walk has it, no object built (most items of a plan need none): its
 # rel, its own lstat, kind, category, whether it is a folder, and what it holds.
 # Item.of(root, ...) makes the Item of the same arguments.
@@ -140,7 +143,7 @@ AgeHook = Callable[[os.stat_result], int]
 class RootHooks(NamedTuple):
     """One root's file and item hooks, as `Hooks.on_root` returns them for that root."""
 
-    on_file: FileHook | None
+    on_file: AgedFileHook | None
     on_item: ItemHook | None
 
 
