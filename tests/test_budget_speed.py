@@ -168,9 +168,11 @@ def test_folders_of_a_root_with_nothing_in_use_are_free_as_asked_one_by_one(
     places = Places()
     snap = snapshot(places=places)
     mine = InUse({key: p for key, p in snap.open_by.items() if p == pid}, frozenset())
+    inos = {ino for _, ino in mine.open_by}  # its own libraries are mapped, by path
     places = Places(
         paths={k: v for k, v in places.paths.items() if k in mine.open_by},
         nlink={k: v for k, v in places.nlink.items() if k in mine.open_by},
+        mapped={ino: v for ino, v in places.mapped.items() if ino in inos},
     )
 
     with Forecast((), 0, mine, places) as forecast:
