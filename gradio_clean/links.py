@@ -62,8 +62,10 @@ def taken_back(actions: Actions, skips: Mapping[int, str], linked: LinkedNames) 
     wanted: set[SortKey] = set()
     for _, _, names in linked.inodes.values():
         for root, rel in names:
-            wanted.add((root, os.fsencode(rel)))
-            wanted.add((root, os.fsencode(rel.split("/", 1)[0])))
+            head = rel
+            while head:  # the name, and every folder above it that might go whole
+                wanted.add((root, os.fsencode(head)))
+                head = head.rpartition("/")[0]
     at = actions.positions(wanted)
     deleted = linked_back = 0
     for size, nlink, names in linked.inodes.values():
@@ -89,13 +91,15 @@ def taken_back(actions: Actions, skips: Mapping[int, str], linked: LinkedNames) 
 def _holder(
     actions: Actions, at: Mapping[tuple[str, bytes], int], root: str, rel: str
 ) -> int | None:
-    """The position of the entry that removes the name: its own, or its top-level
-    folder's when that goes whole (whole folders are always top-level items)."""
+    """The position of the entry that removes the name: its own, or a folder's above it
+    that goes whole (a top-level item, or one inside a nested .gradio: .gradio/flagged)."""
     own = at.get((root, os.fsencode(rel)))
     if own is not None and not actions.is_dir(own):
         return own
-    item = rel.split("/", 1)[0]
-    if item == rel:
-        return None
-    whole = at.get((root, os.fsencode(item)))
-    return whole if whole is not None and actions.is_dir(whole) else None
+    head = rel.rpartition("/")[0]
+    while head:
+        whole = at.get((root, os.fsencode(head)))
+        if whole is not None and actions.is_dir(whole):
+            return whole
+        head = head.rpartition("/")[0]
+    return None
