@@ -87,15 +87,17 @@ def _shares(plan: Plan, jobs: int) -> list[array[int]]:
     folders it empties stay together. An item's actions are next to each other in plan
     order, so only the last item is remembered, not a table of a million. A root's
     duplicates (and stray links) go to one worker: each link moves the kept inode's ctime,
-    which only the worker that made it knows for its own (_DirChain.ctimes)."""
+    which only the worker that made it knows for its own (_DirChain.ctimes); so do the items
+    holding other names of the files those actions check (_tied_items)."""
     shares = [array("Q") for _ in range(jobs)]
     actions = plan.actions
     dealt = -1
     last: tuple[str, str] | None = None
     duplicates: dict[str, int] = {}  # root -> its share
+    tied = _tied_items(plan) if jobs > 1 else set()
     for i in range(len(actions)):
         root = actions.root(i)
-        if actions.rule(i) is Rule.DUPLICATES:
+        if actions.rule(i) is Rule.DUPLICATES or (tied and (root, actions.item_rel(i)) in tied):
             if root not in duplicates:
                 dealt += 1
                 duplicates[root] = dealt % jobs
@@ -107,6 +109,32 @@ def _shares(plan: Plan, jobs: int) -> list[array[int]]:
             last = item
         shares[dealt % jobs].append(i)
     return shares
+
+
+def _tied_items(plan: Plan) -> set[tuple[str, str]]:
+    """The items (and the folders above them) holding another name of a file that a
+    duplicate's action checks, its copy or its kept copy: removing that name moves the
+    file's ctime, which only the worker that removed it knows, so they go to the
+    duplicates' worker. Only files with several names, which the walk noted (links.py)."""
+    linked = plan.linked
+    if not linked:
+        return set()
+    actions = plan.actions
+    inodes = set()
+    for i in range(len(actions)):
+        if actions.rule(i) is Rule.DUPLICATES:
+            action = actions[i]
+            for identity in (action.identity, action.keep_identity):
+                if identity is not None:
+                    inodes.add((identity.dev, identity.ino))
+    tied = set()
+    for key in inodes & linked.inodes.keys():
+        for root, rel in linked.inodes[key][2]:
+            head = rel
+            while head:
+                tied.add((root, head))
+                head = head.rpartition("/")[0]
+    return tied
 
 
 def _count_linked(linked: array[int], outcomes: Outcomes) -> None:

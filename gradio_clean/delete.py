@@ -375,7 +375,7 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
         if euid != 0:  # `permitted` checks nothing for root: no fstat of the parent
             permitted(Folder(os.fstat(parent)), parent, name, top)
         tree = survey(fd, mount, verify, top)  # everything checked before anything goes
-        remove_tree(fd, tree, mount, why, removed)
+        remove_tree(fd, tree, mount, why, removed, chain.ctimes)
         rmdir_checked(parent, name, top)
     except Refused as exc:
         raise Skip(str(exc)) from None

@@ -63,8 +63,10 @@ def taken_back(actions: Actions, skips: Mapping[int, str], linked: LinkedNames) 
     wanted: set[SortKey] = set()
     for _, _, names in linked.inodes.values():
         for root, rel in names:
-            wanted.add((root, rel))
-            wanted.add((root, rel.partition(b"/")[0]))
+            head = rel
+            while head:  # the name, and every folder above it that might go whole
+                wanted.add((root, head))
+                head = head.rpartition(b"/")[0]
     at = actions.positions(wanted)
     del wanted
     deleted = linked_back = 0
@@ -87,12 +89,16 @@ def taken_back(actions: Actions, skips: Mapping[int, str], linked: LinkedNames) 
 
 
 def _holder(actions: Actions, at: Mapping[SortKey, int], name: Name) -> int | None:
-    """The position of the entry that removes the name: its own, or its top-level
-    folder's when that goes whole (whole folders are always top-level items)."""
+    """The position of the entry that removes the name: its own, or a folder's above it
+    that goes whole (a top-level item, or one inside a nested .gradio: .gradio/flagged)."""
     own = at.get(name)
     if own is not None and not actions.is_dir(own):
         return own
     root, rel = name
-    item, sep, _ = rel.partition(b"/")
-    whole = at.get((root, item)) if sep else None
-    return whole if whole is not None and actions.is_dir(whole) else None
+    head = rel.rpartition(b"/")[0]
+    while head:
+        whole = at.get((root, head))
+        if whole is not None and actions.is_dir(whole):
+            return whole
+        head = head.rpartition(b"/")[0]
+    return None

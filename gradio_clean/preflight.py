@@ -219,12 +219,14 @@ class _Root:
         return None
 
     def _mark(self, rel: str, snap: InUse, key: Key) -> None:
+        """Note the file in every folder above it, named by its path inside each (as
+        apply's survey names it: sub/0.webp)."""
         head = os.path.dirname(rel)
         while head:
             if head not in self.found:
                 busy = snap.why(*key)
                 if busy is not None:
-                    self.found[head] = f"{os.path.basename(rel)} is {busy}"
+                    self.found[head] = f"{rel[len(head) + 1 :]} is {busy}"
             head = os.path.dirname(head)
 
     def folder(self, rel: str, snap: InUse) -> str | None:
@@ -248,11 +250,12 @@ class _Root:
         return fd
 
     def _walk(self, top: int, snap: InUse) -> str | None:
-        """Depth-first in apply's order (each listing from its end); the first finding wins."""
-        stack: list[tuple[int, list[os.DirEntry[str]]]] = [(top, list(os.scandir(top)))]
+        """Depth-first in apply's order (each listing from its end); the first finding wins,
+        named by its path inside the folder, as apply names it."""
+        stack: list[tuple[int, list[os.DirEntry[str]], str]] = [(top, list(os.scandir(top)), "")]
         try:
             while stack:
-                fd, pending = stack[-1]
+                fd, pending, prefix = stack[-1]
                 if not pending:
                     stack.pop()
                     if fd != top:
@@ -263,19 +266,19 @@ class _Root:
                     if entry.is_dir(follow_symlinks=False):
                         st = entry.stat(follow_symlinks=False)
                         if st.st_dev != self.dev:
-                            return holds_mount(entry.name)
+                            return holds_mount(prefix + entry.name)
                         child = os.open(entry.name, DIR_FLAGS, dir_fd=fd)
-                        stack.append((child, list(os.scandir(child))))
+                        stack.append((child, list(os.scandir(child)), f"{prefix}{entry.name}/"))
                     elif entry.inode() in self.inos:
                         st = entry.stat(follow_symlinks=False)
                         busy = snap.why(st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
                         if busy is not None:
-                            return f"{entry.name} is {busy}"
+                            return f"{prefix}{entry.name} is {busy}"
                 except OSError:
                     continue  # vanished or unreadable: apply decides
             return None
         finally:
-            for fd, _ in stack:
+            for fd, _, _ in stack:
                 if fd != top:
                     os.close(fd)
 

@@ -178,11 +178,18 @@ def _unchanged(now: Seen, want: Seen) -> bool:
     return now == want or (now[:5] == want[:5] and now[6] < want[6])
 
 
-def unlink_checked(dir_fd: int, name: str, want: Seen, why: Why) -> os.stat_result | None:
+Ctimes = dict[tuple[int, int], int]  # (dev, ino) -> the ctime this run's own unlink gave it
+
+
+def unlink_checked(
+    dir_fd: int, name: str, want: Seen, why: Why, ctimes: Ctimes | None = None
+) -> os.stat_result | None:
     """Unlink `name` only if it is still the entry surveyed as `want` and nobody holds it.
 
     Returns the stat of what was removed; None if the name was already gone. Raises
     Refused when the entry changed, is in use or is a mount point; OSError otherwise.
+    `ctimes`: where to note the ctime the unlink gave a file that keeps other names, so
+    that a later check of one of them (a duplicate's kept copy) knows the change was ours.
     """
     try:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -204,14 +211,14 @@ def unlink_checked(dir_fd: int, name: str, want: Seen, why: Why) -> os.stat_resu
             raise Refused("{name} is a mount point: left alone, on another filesystem") from None
         if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
             raise
-        return _unlink_by_name(dir_fd, name, st)
+        return _unlink_by_name(dir_fd, name, st, ctimes)
     try:
         got = os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False)
         if not _same(got, want):
             raise Refused("changed while being removed: {name} was replaced")
         if stat.S_ISREG(got.st_mode) and open_elsewhere(dir_fd, tmp, got.st_ino):
             raise Refused("{name} is open by another process")
-        os.unlink(tmp, dir_fd=dir_fd)
+        _unlink_noting(dir_fd, tmp, got, ctimes)
     except BaseException as exc:
         try:
             _rename_noreplace(dir_fd, tmp, name)
@@ -222,15 +229,36 @@ def unlink_checked(dir_fd: int, name: str, want: Seen, why: Why) -> os.stat_resu
     return got
 
 
-def _unlink_by_name(dir_fd: int, name: str, st: os.stat_result) -> os.stat_result:
+def _unlink_by_name(
+    dir_fd: int, name: str, st: os.stat_result, ctimes: Ctimes | None
+) -> os.stat_result:
     """Without RENAME_NOREPLACE: probe, then unlink by name right after a last stat."""
     if stat.S_ISREG(st.st_mode) and open_elsewhere(dir_fd, name, st.st_ino):
         raise Refused("{name} is open by another process")
     again = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     if not _same(again, seen(st)):
         raise Refused("changed while being removed: {name} was replaced")
-    os.unlink(name, dir_fd=dir_fd)
+    _unlink_noting(dir_fd, name, st, ctimes)
     return st
+
+
+_PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC  # the inode itself: nothing opened
+
+
+def _unlink_noting(dir_fd: int, name: str, st: os.stat_result, ctimes: Ctimes | None) -> None:
+    """Unlink `name`; if it is a file with other names, note the ctime its unlink gave them
+    (read through an O_PATH descriptor on it, since no name of ours is left to stat)."""
+    if ctimes is None or st.st_nlink < 2 or not stat.S_ISREG(st.st_mode):
+        os.unlink(name, dir_fd=dir_fd)
+        return
+    fd = os.open(name, _PATH_FLAGS, dir_fd=dir_fd)
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+        after = os.fstat(fd)
+        if (after.st_dev, after.st_ino) == (st.st_dev, st.st_ino):
+            ctimes[(after.st_dev, after.st_ino)] = after.st_ctime_ns
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -354,10 +382,16 @@ def survey(top_fd: int, mount: Mount, check: Check, top: os.stat_result | None =
 
 
 def remove_tree(
-    top_fd: int, tree: Folder, mount: Mount, why: Why, removed: Callable[[os.stat_result], None]
+    top_fd: int,
+    tree: Folder,
+    mount: Mount,
+    why: Why,
+    removed: Callable[[os.stat_result], None],
+    ctimes: Ctimes | None = None,
 ) -> None:
     """Remove what the survey saw, folder by folder, each entry re-checked right before
-    its own unlink; stop at the first name that was not there (whole or not at all)."""
+    its own unlink; stop at the first name that was not there (whole or not at all).
+    `ctimes`: as unlink_checked's."""
     frames: list[_Frame] = []
 
     def empty(fd: int, node: Folder, prefix: str) -> None:
@@ -368,7 +402,7 @@ def remove_tree(
             if name in node.folders:
                 continue
             try:
-                gone = unlink_checked(fd, name, node.entry(i), why)
+                gone = unlink_checked(fd, name, node.entry(i), why, ctimes)
             except Refused as exc:
                 raise Refused(exc.shown(prefix + name)) from None
             if gone is not None:

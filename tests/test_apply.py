@@ -48,3 +48,39 @@ def test_a_hard_link_split_across_workers_counts_its_bytes_once(tmp_path: Path) 
     assert not first.exists() and not second.exists()
     assert result.outcomes.freed_bytes == 10_000
     assert result.outcomes.freed_files == 2
+
+
+def test_a_duplicate_and_another_name_of_it_go_in_one_worker(tmp_path: Path) -> None:
+    """A leftover (an old staging copy) and a duplicate to link are two names of one file,
+    in items dealt to two workers: the leftover's unlink moves the duplicate's ctime,
+    which its worker then took for a rewrite and skipped the link (found by
+    tests/test_truth.py). Such items go to the duplicates' worker, which knows the change
+    is its own. The in-use check of the duplicate waits, so the other unlink comes first."""
+    temp = tmp_path / "temp"
+    content = b"same bytes" * 100
+    staging = write(temp / f"{1:064x}" / ".a.png.ab12cd34", content, age=3 * 3600)
+    copy = temp / f"{1:064x}" / "l0.bin"
+    os.link(staging, copy)
+    keep = write(temp / f"{2:064x}" / "keep.bin", content)
+    plan = build_plan(
+        [Root(str(temp), Role.TEMP, "test")],
+        RuleSet(duplicates=True, orphaned_sessions=True, age_by=AgeBy.MTIME),
+        now=time.time(),
+    )
+    assert [(a.rel, a.keep) for a in plan.actions] == [
+        (f"{1:064x}/.a.png.ab12cd34", None),
+        (f"{1:064x}/l0.bin", str(keep)),
+    ]
+    inode = copy.stat().st_ino
+
+    def why(dev: int, ino: int) -> str | None:
+        if ino == inode:
+            time.sleep(0.5)
+        return None
+
+    result = apply_plan(plan, why=why, jobs=2)
+    assert [(o.status, o.detail) for o in result.outcomes] == [
+        (Status.DELETED, None),
+        (Status.LINKED, None),
+    ]
+    assert copy.stat().st_ino == keep.stat().st_ino and not staging.exists()

@@ -261,3 +261,32 @@ def test_a_folder_holding_two_names_of_one_inode_goes_whole(tmp_path: Path) -> N
     assert [(o.status, o.detail) for o in result.outcomes] == [(Status.DELETED, None)]
     assert not folder.exists()
     assert (result.freed_bytes, result.freed_files) == (5000, 3)
+
+
+def test_a_folder_removing_a_name_of_the_kept_copy_does_not_spoil_its_link(
+    tmp_path: Path,
+) -> None:
+    """The budget evicts a folder holding one name of the copy a duplicate is linked to:
+    that unlink moves the kept inode's ctime. It is the run's own change, noted like a
+    file action's, so the link is still made (found by tests/test_truth.py)."""
+    temp = tmp_path / "gradio"
+    content = b"same bytes" * 100
+    keep = write(temp / f"{1:064x}" / "keep.bin", content)  # its folder is protected:
+    os.symlink("keep.bin", temp / f"{1:064x}" / "link")  # a symlink inside
+    (temp / f"{2:064x}").mkdir()  # evicted: it holds only another name of the kept copy
+    os.link(keep, temp / f"{2:064x}" / "other-name.bin")
+    copy = write(temp / f"{3:064x}" / "copy.bin", content, age=HOUR)
+    os.symlink("copy.bin", temp / f"{3:064x}" / "link")
+    rules = RuleSet(duplicates=True, max_size=0, min_age=0)
+    plan = build_plan([Root(str(temp), Role.TEMP, "test")], rules, now=time.time())
+    assert [(a.rel, a.keep) for a in plan.actions] == [
+        (f"{2:064x}", None),
+        (f"{3:064x}/copy.bin", str(keep)),
+    ]
+    result = apply_plan(plan, why=never_busy, jobs=1)
+    assert [(o.status, o.detail) for o in result.outcomes] == [
+        (Status.DELETED, None),
+        (Status.LINKED, None),
+    ]
+    assert copy.stat().st_ino == keep.stat().st_ino
+    assert not (temp / f"{2:064x}").exists()

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradio_clean.apply import apply_plan
-from gradio_clean.classify import Role
+from gradio_clean.classify import Category, Role
 from gradio_clean.options import Dedupe
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
@@ -133,3 +133,28 @@ def test_the_dry_run_frees_what_apply_frees(
         assert (would_bytes, would_files) == (result.freed_bytes, result.freed_files)
         linked = sum(o.freed_bytes for o in result.outcomes if o.status.value == "linked")
         assert going.link_bytes == linked
+
+
+def test_a_name_outside_the_plan_keeps_its_bytes_in_a_folder_inside_dot_gradio(
+    tmp_path: Path,
+) -> None:
+    """Flagged data goes whole as .gradio/flagged, an item below the root's top level: a
+    file in it with a name outside the root frees nothing, and the dry run said it would
+    (found by tests/test_truth.py)."""
+    app = tmp_path / "app"
+    flagged = app / ".gradio" / "flagged"
+    linked = write(flagged / "dataset1.csv", b"x" * SIZE, age=OLD)
+    write(flagged / "image" / "in.png", b"i" * 100, age=OLD)
+    os.link(linked, tmp_path / "kept.csv")
+    set_age(flagged / "image", OLD)
+    rules = RuleSet(
+        older_than=30 * 86400,
+        age_by=AgeBy.MTIME,
+        categories=frozenset({Category.FLAGGED}),
+        explicit_categories=True,
+    )
+    plan = build_plan([Root(str(app), Role.APP, "test")], rules, now=time.time())
+    assert [(a.rel, a.is_dir) for a in plan.actions] == [(".gradio/flagged", True)]
+    result = apply_plan(plan)
+    assert plan.to_free[:2] == (result.freed_bytes, result.freed_files) == (100, 2)
+    assert (tmp_path / "kept.csv").read_bytes() == b"x" * SIZE

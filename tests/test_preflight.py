@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
 from gradio_clean.inuse import Places, snapshot
 from gradio_clean.preflight import preflight
@@ -227,6 +228,31 @@ def test_placing_files_by_path_agrees_with_walking_the_folders(
     skipped = {plan.actions[i].rel: why for i, why in by_path.skips.items()}
     assert set(skipped) == {HELD_DIR, f"{LOCKED_DIR}/locked.bin", PLAIN_DIR}
     assert skipped[PLAIN_DIR].startswith("mapped.bin is open by process ")
+
+
+@pytest.mark.parametrize("walked", [False, True], ids=["placed", "walked"])
+def test_a_file_held_deeper_in_a_folder_is_named_as_apply_names_it(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]], walked: bool
+) -> None:
+    """Apply names an in-use file by its path inside the folder it skips (sub/deep/0.webp);
+    the forecast said only 0.webp, placed or walked (found by tests/test_truth.py)."""
+    temp = tmp_path / "gradio"
+    held = write(temp / HELD_DIR / "sub" / "deep" / "0.webp", b"w" * 100, age=OLD)
+    for folder in (held.parent, held.parent.parent, temp / HELD_DIR):
+        set_age(folder, OLD)
+    pid = hold(
+        holder,
+        f"import time; fh = open({str(held)!r}, 'rb'); print('ready', flush=True); time.sleep(120)",
+    )
+    root = Root(str(temp), Role.TEMP, "test")
+    plan = build_plan([root], RuleSet(age_by=AgeBy.MTIME, older_than=DAY), now=time.time())
+    places = None if walked else Places()
+    plan = preflight(plan, snapshot(places=places), places)
+    result = apply_plan(plan)
+    assert [a.rel for a in plan.actions] == [HELD_DIR]
+    why = f"sub/deep/0.webp is open by process {pid} (python"
+    assert plan.skips[0].startswith(why)
+    assert result.outcomes[0].detail == plan.skips[0]
 
 
 @pytest.mark.skipif(
