@@ -8,6 +8,7 @@ names two workers removed are known to be freed only then.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from array import array
 from collections.abc import Callable, Sequence
@@ -129,8 +130,8 @@ def _tied_items(plan: Plan) -> set[tuple[str, str]]:
                     inodes.add((identity.dev, identity.ino))
     tied = set()
     for key in inodes & linked.inodes.keys():
-        for root, rel in linked.inodes[key][2]:
-            head = rel
+        for root, raw in linked.inodes[key][2]:
+            head = os.fsdecode(raw)
             while head:
                 tied.add((root, head))
                 head = head.rpartition("/")[0]
