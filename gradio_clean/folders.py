@@ -23,8 +23,10 @@ import threading
 from collections.abc import Callable
 from typing import cast
 
+from gradio_clean.roots import NOATIME as _NOATIME
+from gradio_clean.roots import open_at
+
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_NOATIME = getattr(os, "O_NOATIME", 0)
 # openat2's number in the unified syscall table; alpha and the MIPS ABIs number it
 # otherwise, so there (and anywhere not listed) the folder-by-folder way is used.
 _SYS_OPENAT2 = 437
@@ -71,18 +73,6 @@ _OPENAT2 = _openat2_call()
 
 class NotAFolder(OSError):
     """A folder on a file's way is a symlink (or no folder) now: nothing is opened through it."""
-
-
-def open_at(dir_fd: int, name: str, flags: int) -> int:
-    """os.open relative to dir_fd, with O_NOATIME where the kernel allows it (our own
-    files, or as root), so that reading does not make a file look used to --age-by atime."""
-    if _NOATIME:
-        try:
-            return os.open(name, flags | _NOATIME, dir_fd=dir_fd)
-        except PermissionError as exc:
-            if exc.errno != errno.EPERM:  # EPERM: not our file; EACCES is final
-                raise
-    return os.open(name, flags, dir_fd=dir_fd)
 
 
 class Folders:

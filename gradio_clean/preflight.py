@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from gradio_clean.inuse import InUse, Key, Places, snapshot
 from gradio_clean.plan import Action, Plan
 from gradio_clean.removal import holds_mount
-from gradio_clean.roots import DIR_FLAGS
+from gradio_clean.roots import DIR_FLAGS, open_at
 from gradio_clean.scanned import MOUNT_WARNING, ScanWarning
 
 
@@ -243,7 +243,7 @@ class _Root:
     def _open(self, rel: str) -> int:
         fd = self.fd
         for name in rel.split("/"):
-            child = os.open(name, DIR_FLAGS, dir_fd=fd)
+            child = open_at(fd, name, DIR_FLAGS)
             if fd != self.fd:
                 os.close(fd)
             fd = child
@@ -267,7 +267,7 @@ class _Root:
                         st = entry.stat(follow_symlinks=False)
                         if st.st_dev != self.dev:
                             return holds_mount(prefix + entry.name)
-                        child = os.open(entry.name, DIR_FLAGS, dir_fd=fd)
+                        child = open_at(fd, entry.name, DIR_FLAGS)
                         stack.append((child, list(os.scandir(child)), f"{prefix}{entry.name}/"))
                     elif entry.inode() in self.inos:
                         st = entry.stat(follow_symlinks=False)

@@ -22,6 +22,20 @@ from gradio_clean.classify import (
 from gradio_clean.errors import GradioCleanError, UsageError
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+NOATIME = getattr(os, "O_NOATIME", 0)
+
+
+def open_at(dir_fd: int, name: str, flags: int) -> int:
+    """os.open relative to dir_fd, with O_NOATIME where the kernel allows it (our own
+    files, or as root), so that reading a file or listing a folder does not make it
+    look used to --age-by atime (a dry run must not change what apply then sees)."""
+    if NOATIME:
+        try:
+            return os.open(name, flags | NOATIME, dir_fd=dir_fd)
+        except PermissionError as exc:
+            if exc.errno != errno.EPERM:  # EPERM: not our file; EACCES is final
+                raise
+    return os.open(name, flags, dir_fd=dir_fd)
 
 
 @dataclass(frozen=True)

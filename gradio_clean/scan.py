@@ -31,7 +31,7 @@ from gradio_clean.classify import (
     classifier,
 )
 from gradio_clean.counts import Counts, Warnings, age_cuts
-from gradio_clean.roots import DIR_FLAGS, Root, open_error_reason
+from gradio_clean.roots import DIR_FLAGS, Root, open_at, open_error_reason
 from gradio_clean.scanned import (
     AGE_BUCKETS,
     MAX_WARNINGS,
@@ -174,7 +174,7 @@ class _RootWalker:
         # A descriptor of its own: a scandir of `fd` itself would share its offset with
         # every worker forked with it, and each would read only part of the folder.
         try:
-            own = os.open(".", DIR_FLAGS, dir_fd=fd)
+            own = open_at(fd, ".", DIR_FLAGS)
         except OSError as exc:
             self.warn(self._path(rel), open_error_reason(exc))
             return
@@ -223,7 +223,7 @@ class _RootWalker:
 
     def _open(self, parent_fd: int, name: str, rel: str) -> int | None:
         try:
-            return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+            return open_at(parent_fd, name, DIR_FLAGS)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -234,7 +234,7 @@ class _RootWalker:
         self, parent_fd: int, name: str, rel: str
     ) -> tuple[int, Iterator[os.DirEntry[str]]] | None:
         try:
-            fd = os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+            fd = open_at(parent_fd, name, DIR_FLAGS)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -482,7 +482,7 @@ def _count(fd: int, most: int) -> int:
     """How many entries the folder has, counting up to `most` (0 if it cannot be read:
     the walk then says why)."""
     try:
-        own = os.open(".", DIR_FLAGS, dir_fd=fd)
+        own = open_at(fd, ".", DIR_FLAGS)
     except OSError:
         return 0
     try:

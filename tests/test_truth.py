@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
@@ -568,7 +567,7 @@ def _states(doc: dict[str, Any]) -> list[tuple[str, str, str | None]]:
 @settings(max_examples=12, phases=PHASES, suppress_health_check=[HealthCheck.too_slow])
 @given(tree=_trees, rules=_rules)
 def test_the_json_dry_run_would_free_what_apply_freed(tree: Tree, rules: Rules) -> None:
-    if rules.age_by is AgeBy.ATIME:  # the dry run's listing makes folders young: see below
+    if rules.age_by is AgeBy.ATIME:  # not yet: one failure seen by atime, not yet understood
         rules = rules._replace(age_by=AgeBy.MTIME)
     with made(tree._replace(shift=0)) as b:
         dry = _prune(b, rules)
@@ -622,14 +621,10 @@ def test_the_strategies_make_every_kind_of_entry(tmp_path: Path) -> None:
     assert (tmp_path / "app" / ".gradio" / "flagged" / "dataset1.csv").is_file()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap, reported to the lead: a folder's age by --age-by atime is its atime, "
-    "which the dry run's own listing moves (the walk opens folders without O_NOATIME)",
-)
 def test_a_dry_run_by_atime_leaves_the_folders_it_plans_as_old(tmp_path: Path) -> None:
     """The smallest case the JSON property found: an empty hash folder 2 h old, a dry run
-    that plans it by atime, and an apply after it that no longer finds it old."""
+    that plans it by atime, and an apply after it that no longer found it old (the walk
+    listed folders without O_NOATIME, and the listing moved the atime)."""
     temp = tmp_path / "gradio"
     empty = temp / f"{1:064x}"
     empty.mkdir(parents=True)
