@@ -88,23 +88,32 @@ def _shares(plan: Plan, jobs: int) -> list[array[int]]:
     folders it empties stay together. An item's actions are next to each other in plan
     order, so only the last item is remembered, not a table of a million. A root's
     duplicates (and stray links) go to one worker: each link moves the kept inode's ctime,
-    which only the worker that made it knows for its own (_DirChain.ctimes); so do the items
-    holding other names of the files those actions check (_tied_items)."""
+    which only the worker that made it knows for its own (_DirChain.ctimes). Items holding
+    names of one file go to one worker too (_tied_items): two workers removing names of
+    one inode at once would each see the other's lease probe, and skip it as in use."""
     shares = [array("Q") for _ in range(jobs)]
     actions = plan.actions
     dealt = -1
     last: tuple[str, str] | None = None
     duplicates: dict[str, int] = {}  # root -> its share
-    tied = _tied_items(plan) if jobs > 1 else set()
+    tied, with_duplicates = _tied_items(plan) if jobs > 1 else ({}, set())
+    grouped: dict[tuple[str, str], int] = {}  # a group of tied items -> its share
     for i in range(len(actions)):
         root = actions.root(i)
-        if actions.rule(i) is Rule.DUPLICATES or (tied and (root, actions.item_rel(i)) in tied):
+        item = (root, actions.item_rel(i))
+        group = tied.get(item) if tied else None
+        if actions.rule(i) is Rule.DUPLICATES or group in with_duplicates:
             if root not in duplicates:
                 dealt += 1
                 duplicates[root] = dealt % jobs
             shares[duplicates[root]].append(i)
             continue
-        item = (root, actions.item_rel(i))
+        if group is not None:
+            if group not in grouped:
+                dealt += 1
+                grouped[group] = dealt % jobs
+            shares[grouped[group]].append(i)
+            continue
         if item != last:
             dealt += 1
             last = item
@@ -112,30 +121,52 @@ def _shares(plan: Plan, jobs: int) -> list[array[int]]:
     return shares
 
 
-def _tied_items(plan: Plan) -> set[tuple[str, str]]:
-    """The items (and the folders above them) holding another name of a file that a
-    duplicate's action checks, its copy or its kept copy: removing that name moves the
-    file's ctime, which only the worker that removed it knows, so they go to the
-    duplicates' worker. Only files with several names, which the walk noted (links.py)."""
+_Folder = tuple[str, str]  # root, rel
+
+
+def _tied_items(plan: Plan) -> tuple[dict[_Folder, _Folder], set[_Folder]]:
+    """Which items go to one worker: each name of a file with several names, and every
+    folder above it, mapped to its group (the items holding names of one inode, joined);
+    and the groups holding a file a duplicate's action checks, its copy or its kept copy:
+    those go to the duplicates' worker, which knows the ctime its links move. Only files
+    with several names, which the walk noted (links.py)."""
     linked = plan.linked
     if not linked:
-        return set()
+        return {}, set()
+    parent: dict[_Folder, _Folder] = {}
+
+    def find(x: _Folder) -> _Folder:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for _, _, names in linked.inodes.values():
+        first: _Folder | None = None
+        for root, raw in names:
+            head = os.fsdecode(raw)
+            while head:
+                folder = (root, head)
+                parent.setdefault(folder, folder)
+                if first is None:
+                    first = find(folder)
+                else:
+                    parent[find(folder)] = first
+                    first = find(first)
+                head = head.rpartition("/")[0]
     actions = plan.actions
-    inodes = set()
+    checked = set()
     for i in range(len(actions)):
         if actions.rule(i) is Rule.DUPLICATES:
             action = actions[i]
             for identity in (action.identity, action.keep_identity):
                 if identity is not None:
-                    inodes.add((identity.dev, identity.ino))
-    tied = set()
-    for key in inodes & linked.inodes.keys():
-        for root, raw in linked.inodes[key][2]:
-            head = os.fsdecode(raw)
-            while head:
-                tied.add((root, head))
-                head = head.rpartition("/")[0]
-    return tied
+                    checked.add((identity.dev, identity.ino))
+    with_duplicates = set()
+    for key in checked & linked.inodes.keys():
+        root, raw = linked.inodes[key][2][0]
+        with_duplicates.add(find((root, os.fsdecode(raw))))
+    return {folder: find(folder) for folder in parent}, with_duplicates
 
 
 def _count_linked(linked: array[int], outcomes: Outcomes) -> None:
