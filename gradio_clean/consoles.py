@@ -133,5 +133,6 @@ def _usage_error(exc: Any) -> NoReturn:
         sys.exit(exc.exit_code)
     where = exc.ctx.command_path if exc.ctx is not None else "gradio-clean"
     message = " ".join(exc.format_message().split()).rstrip(".")
+    message = message.replace(": Value error, ", ": ")  # pydantic's wording, via typer 0.29
     print(f"gradio-clean: error: {shown(message)} (see '{where} -h')", file=sys.stderr)
     sys.exit(exc.exit_code)

@@ -86,6 +86,15 @@ def test_a_bad_value_for_a_typed_option_is_one_line() -> None:
     assert line.count("\n") == 1
 
 
+def test_a_bad_choice_is_one_line_naming_the_choices() -> None:
+    proc = run_cli("prune", "--older-than", "1d", "--age-by", "foo", timeout=60)
+    assert proc.returncode == 2
+    line = proc.stderr.decode()
+    assert line.startswith("gradio-clean: error: Invalid value for '--age-by': ")
+    assert "'mtime'" in line and "'newest'" in line and "Value error" not in line
+    assert line.endswith(" (see 'gradio-clean prune -h')\n") and line.count("\n") == 1
+
+
 def test_no_arguments_still_show_the_help() -> None:
     proc = run_cli(timeout=60)
     assert proc.returncode == 2
