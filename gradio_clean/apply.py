@@ -17,6 +17,7 @@ from gradio_clean.delete import Link, Why, apply_root
 from gradio_clean.inuse import InUseWatcher
 from gradio_clean.outcomes import Outcomes
 from gradio_clean.plan import ApplyResult, Outcome, Plan, Rule, Status
+from gradio_clean.removal import Ctimes
 from gradio_clean.workers import Share, available_jobs, run_shares, stop_signal
 
 ApplyProgress = Callable[[int, int, int], None]  # (actions done, actions total, bytes freed)
@@ -78,8 +79,10 @@ def _run_share(
 
     removed: list[str] = []
     actions = plan.actions
+    ctimes: Ctimes = {}
     for root_path, group in itertools.groupby(indices, key=actions.root):
-        removed.extend(apply_root(root_path, ((i, actions[i]) for i in group), why, done))
+        items = ((i, actions[i]) for i in group)
+        removed.extend(apply_root(root_path, items, why, done, ctimes))
     return rows, removed, stop_signal()
 
 

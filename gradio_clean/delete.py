@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from gradio_clean.plan import Action, Identity, Outcome, Status
 from gradio_clean.removal import (
+    Ctimes,
     Entered,
     Folder,
     Mount,
@@ -46,6 +47,7 @@ from gradio_clean.removal import (
     remove_tree,
     rmdir_checked,
     survey,
+    unlink_noting,
 )
 from gradio_clean.roots import DIR_FLAGS, describe_open_error
 from gradio_clean.workers import stop_signal
@@ -63,11 +65,12 @@ class _DirChain:
     Actions are sorted by path, so consecutive ones share most of their parents.
     """
 
-    def __init__(self, root_fd: int, dev: int) -> None:
+    def __init__(self, root_fd: int, dev: int, ctimes: Ctimes | None = None) -> None:
         self.root_fd = root_fd
         self.dev = dev
         self.mnt = mount_id(root_fd)  # a mount id, where the kernel tells it
-        self.ctimes: dict[tuple[int, int], int] = {}  # (dev, ino) -> ctime our own link moved
+        # (dev, ino) -> the ctime this worker's own links and unlinks moved, in any root
+        self.ctimes: Ctimes = {} if ctimes is None else ctimes
         self.names: list[str] = []
         self.fds: list[int] = []
         self.keys: list[tuple[int, int]] = []  # each fd's (dev, ino), read once at its open
@@ -188,7 +191,7 @@ def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> s
     if action.stray_link:  # one name less for an inode that keeps another: none in use
         if st.st_nlink < 2:
             raise Skip("no longer a hard link: it may hold the only copy")
-        _unlink_noting(chain, parent, name, st, lambda: os.unlink(name, dir_fd=parent))
+        _unlink_noting(chain, parent, name, st)
         freed.files += 1
         return None
     busy = why(st.st_dev, st.st_ino) or _folder_busy(chain.keys, why)
@@ -205,7 +208,7 @@ def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> s
             os.close(keep_fd)
             if keep_parent != chain.root_fd:
                 os.close(keep_parent)
-    _unlink_noting(chain, parent, name, st, lambda: os.unlink(name, dir_fd=parent))
+    _unlink_noting(chain, parent, name, st)
     freed.unlinked(st)
     return None
 
@@ -271,23 +274,15 @@ def _open_path(root_fd: int, rel_dir: str, dev: int) -> int:
 
 
 def _unlink_noting(
-    chain: _DirChain, parent: int, name: str, st: os.stat_result, remove: Callable[[], None]
+    chain: _DirChain,
+    parent: int,
+    name: str,
+    st: os.stat_result,
+    remove: Callable[[], None] | None = None,
 ) -> None:
-    """Run `remove` (which drops `name`'s link); if the inode lives on under another name,
-    note the ctime that moved, so that name's own check knows the change was ours."""
-    if st.st_nlink < 2:
-        remove()
-        return
-    fd = os.open(name, _KEEP_FLAGS, dir_fd=parent)
-    try:
-        before = os.fstat(fd)
-        if (before.st_dev, before.st_ino) != (st.st_dev, st.st_ino):
-            raise Skip("replaced since planning (another inode)")
-        remove()
-        after = os.fstat(fd)
-        chain.ctimes[(after.st_dev, after.st_ino)] = after.st_ctime_ns
-    finally:
-        os.close(fd)
+    """removal.unlink_noting, with this worker's ctimes; Skip if `name` was replaced."""
+    if not unlink_noting(parent, name, st, chain.ctimes, remove):
+        raise Skip("replaced since planning (another inode)")
 
 
 def temp_link_name() -> str:
@@ -425,8 +420,10 @@ def apply_root(
     actions: Iterable[tuple[int, Action]],
     why: Why,
     done: Callable[[int, Outcome, list[Link]], None],
+    ctimes: Ctimes | None = None,
 ) -> list[str]:
-    """Apply one root's actions (each with its plan index), read one at a time."""
+    """Apply one root's actions (each with its plan index), read one at a time.
+    `ctimes`: the worker's, shared by its roots (a file may have names in two)."""
     try:
         root_fd = os.open(root_path, DIR_FLAGS)
     except OSError as exc:
@@ -434,7 +431,7 @@ def apply_root(
         for i, action in actions:
             done(i, Outcome(action, Status.FAILED, msg), [])
         return []
-    chain = _DirChain(root_fd, os.fstat(root_fd).st_dev)
+    chain = _DirChain(root_fd, os.fstat(root_fd).st_dev, ctimes)
     tidy: set[str] = set()
     try:
         for i, action in actions:

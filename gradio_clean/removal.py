@@ -148,13 +148,12 @@ def open_elsewhere(dir_fd: int, name: str, ino: int) -> bool | None:
 
 
 _U64 = (1 << 64) - 1  # a time before 1970 is negative; stored unsigned like the rest
-# dev, ino, mode, size, mtime_ns, ctime_ns (& _U64), link count
-Seen = tuple[int, int, int, int, int, int, int]
-_SEEN = 7  # ints per entry
+Seen = tuple[int, int, int, int, int, int]  # dev, ino, mode, size, mtime_ns, ctime_ns (& _U64)
+_SEEN = 6  # ints per entry
 
 
 def seen(st: os.stat_result) -> Seen:
-    """What the survey keeps of an entry: seven ints, not a stat_result (issue 13)."""
+    """What the survey keeps of an entry: six ints, not a stat_result (issue 13)."""
     return (
         st.st_dev,
         st.st_ino,
@@ -162,7 +161,6 @@ def seen(st: os.stat_result) -> Seen:
         st.st_size,
         st.st_mtime_ns & _U64,
         st.st_ctime_ns & _U64,
-        st.st_nlink,
     )
 
 
@@ -171,14 +169,19 @@ def _same(st: os.stat_result, want: Seen) -> bool:
     return seen(st)[:5] == want[:5]
 
 
-def _unchanged(now: Seen, want: Seen) -> bool:
-    """Still the entry surveyed. A ctime that moved while the link count fell is another
-    name of the file going (this run's own, in the same folder or another worker's), not
-    a change to the file: a folder holding two names of one inode is removed whole."""
-    return now == want or (now[:5] == want[:5] and now[6] < want[6])
-
-
 Ctimes = dict[tuple[int, int], int]  # (dev, ino) -> the ctime this run's own unlink gave it
+
+
+def _unchanged(now: Seen, want: Seen, ctimes: Ctimes | None) -> bool:
+    """Still the entry surveyed. A ctime moved by this run's own unlink of another name
+    of the file (noted in `ctimes`) is no change: a folder holding two names of one
+    inode is removed whole. Any other moved ctime is someone else's change."""
+    if now == want:
+        return True
+    if now[:5] != want[:5] or not ctimes:
+        return False
+    ours = ctimes.get((now[0], now[1]))
+    return ours is not None and ours & _U64 == now[5]
 
 
 def unlink_checked(
@@ -195,7 +198,7 @@ def unlink_checked(
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
-    if not _unchanged(seen(st), want):
+    if not _unchanged(seen(st), want, ctimes):
         raise Refused("changed while being removed: {name} changed")
     if stat.S_ISREG(st.st_mode):
         busy = why(st.st_dev, st.st_ino)
@@ -218,7 +221,8 @@ def unlink_checked(
             raise Refused("changed while being removed: {name} was replaced")
         if stat.S_ISREG(got.st_mode) and open_elsewhere(dir_fd, tmp, got.st_ino):
             raise Refused("{name} is open by another process")
-        _unlink_noting(dir_fd, tmp, got, ctimes)
+        if not unlink_noting(dir_fd, tmp, got, ctimes):
+            raise Refused("changed while being removed: {name} was replaced")
     except BaseException as exc:
         try:
             _rename_noreplace(dir_fd, tmp, name)
@@ -238,27 +242,40 @@ def _unlink_by_name(
     again = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     if not _same(again, seen(st)):
         raise Refused("changed while being removed: {name} was replaced")
-    _unlink_noting(dir_fd, name, st, ctimes)
+    if not unlink_noting(dir_fd, name, st, ctimes):
+        raise Refused("changed while being removed: {name} was replaced")
     return st
 
 
 _PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC  # the inode itself: nothing opened
 
 
-def _unlink_noting(dir_fd: int, name: str, st: os.stat_result, ctimes: Ctimes | None) -> None:
-    """Unlink `name`; if it is a file with other names, note the ctime its unlink gave them
-    (read through an O_PATH descriptor on it, since no name of ours is left to stat)."""
+def unlink_noting(
+    dir_fd: int,
+    name: str,
+    st: os.stat_result,
+    ctimes: Ctimes | None,
+    remove: Callable[[], None] | None = None,
+) -> bool:
+    """Drop `name`'s link (unlink it, or run `remove`, a rename over it); if the file
+    lives on under another name, note in `ctimes` the ctime that moved, so that name's
+    own check knows the change was ours. The ctime is read through an O_PATH descriptor
+    on the inode, since no name of ours is left to stat. Returns False, dropping
+    nothing, when `name` is no longer the inode `st` (replaced in between)."""
     if ctimes is None or st.st_nlink < 2 or not stat.S_ISREG(st.st_mode):
-        os.unlink(name, dir_fd=dir_fd)
-        return
+        os.unlink(name, dir_fd=dir_fd) if remove is None else remove()
+        return True
     fd = os.open(name, _PATH_FLAGS, dir_fd=dir_fd)
     try:
-        os.unlink(name, dir_fd=dir_fd)
+        before = os.fstat(fd)
+        if (before.st_dev, before.st_ino) != (st.st_dev, st.st_ino):
+            return False
+        os.unlink(name, dir_fd=dir_fd) if remove is None else remove()
         after = os.fstat(fd)
-        if (after.st_dev, after.st_ino) == (st.st_dev, st.st_ino):
-            ctimes[(after.st_dev, after.st_ino)] = after.st_ctime_ns
+        ctimes[(after.st_dev, after.st_ino)] = after.st_ctime_ns
     finally:
         os.close(fd)
+    return True
 
 
 @dataclass(frozen=True)
@@ -273,7 +290,7 @@ class Mount:
 class Folder:
     """A folder as the survey saw it: the names it held, and its subfolders.
 
-    Each name's lstat is kept as the seven ints `seen` takes, flat in one array: a folder
+    Each name's lstat is kept as the six ints `seen` takes, flat in one array: a folder
     of a million files costs ~130 MB, not ~900 with a stat_result each (issue 13)."""
 
     st: os.stat_result  # fstat of its own descriptor
@@ -289,7 +306,7 @@ class Folder:
     def entry(self, i: int) -> Seen:
         s = self.seen
         j = _SEEN * i
-        return (s[j], s[j + 1], s[j + 2], s[j + 3], s[j + 4], s[j + 5], s[j + 6])
+        return (s[j], s[j + 1], s[j + 2], s[j + 3], s[j + 4], s[j + 5])
 
 
 Check = Callable[[Folder, int, str, os.stat_result], None]  # (parent, its fd, shown name, st)
