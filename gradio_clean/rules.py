@@ -201,7 +201,6 @@ class _RootPlanner:
     dupes: DupePool = field(init=False)  # rel paths under the root's
     reported: list[Action] = field(default_factory=list)  # duplicates shown, never acted on
     strays: list[_Stray] = field(default_factory=list)
-    linked: set[tuple[int, int]] = field(default_factory=set)  # inodes with another path
     names: LinkedNames = field(default_factory=LinkedNames)  # every name of those inodes
     selected: _Picks = field(default_factory=_Picks)
     # Files no rule picked: kept only for the duplicates rule; else whether there was one.
@@ -268,9 +267,8 @@ class _RootPlanner:
         return self.reasons.older if rule is Rule.OLDER_THAN else self.reasons.leftover
 
     def _stray(self, rel: str, st: os.stat_result, category: Category) -> bool:
-        """Note a hard-linked file; True for an old temporary link of ours (stray_actions)."""
+        """True for a hard-linked file that is an old temporary link of ours (stray_actions)."""
         if not is_our_temp_name(rel.rpartition("/")[2]):
-            self.linked.add((st.st_dev, st.st_ino))
             return False
         if self.now_ns - st.st_ctime_ns <= STRAY_LINK_AGE * 1e9:
             return False  # a run may still be about to rename it; an ordinary file till then
@@ -287,11 +285,16 @@ class _RootPlanner:
         content stays at that other name. Apply checks the link count again.
         """
         for rel, st in self.strays:
-            if (st.st_dev, st.st_ino) not in self.linked:
-                continue
-            self.extra.append(stray_link_action(self.root.path, rel, st))
+            if self._named_otherwise(st):
+                self.extra.append(stray_link_action(self.root.path, rel, st))
         self.strays.clear()
-        self.linked.clear()
+
+    def _named_otherwise(self, st: os.stat_result) -> bool:
+        """The walk saw this file under a name that is not a temporary link of ours."""
+        seen = self.names.inodes.get((st.st_dev, st.st_ino))
+        return seen is not None and any(
+            not is_our_temp_name(os.fsdecode(rel.rpartition(b"/")[2])) for _, rel in seen[2]
+        )
 
     def on_item(
         self, rel: str, st: os.stat_result, kind: Kind, category: Category, is_dir: bool, held: Held
@@ -447,15 +450,14 @@ class _Planning:
         p = self.current
         scope = p.scope  # forked before the root's first entry: counts are its own
         counts = (scope.excluded, scope.ignored)
-        return p.actions, p.dupes, p.strays, p.linked, p.names, counts, p.units
+        return p.actions, p.dupes, p.strays, p.names, counts, p.units
 
     def absorb(self, payload: object) -> None:
-        actions, dupes, strays, linked, names, (excluded, ignored), units = cast(
+        actions, dupes, strays, names, (excluded, ignored), units = cast(
             tuple[
                 Actions,
                 DupePool,
                 list[_Stray],
-                set[tuple[int, int]],
                 LinkedNames,
                 tuple[int, int],
                 UnitCollector | None,
@@ -468,7 +470,6 @@ class _Planning:
         p.actions.extend(actions)
         p.dupes.extend(dupes)
         p.strays.extend(strays)
-        p.linked.update(linked)
         p.names.absorb(names)
         p.scope.excluded += excluded
         p.scope.ignored += ignored
