@@ -58,7 +58,8 @@ _TMP_DIR = re.compile(r"tmp[a-z0-9_]{8}")
 # processing_utils: tempfile.mkstemp(dir=<hash dir>, prefix=f".{name}.")
 _STAGING = re.compile(r"\..+\.[a-z0-9_]{8}", re.DOTALL)
 _WORKFLOW = re.compile(r"workflow_[0-9a-f]{16}\.[A-Za-z0-9]+")
-_OUR_TEMP = re.compile(r"\.gradio-clean-[0-9a-f]{12}\.tmp")
+# removal.py claims an entry as .gradio-clean-<12 hex>.del; delete.py links as ….tmp
+_OUR_TEMP = re.compile(r"\.gradio-clean-[0-9a-f]{12}\.(?:tmp|del)")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _BASE36 = re.compile(r"[0-9a-z]{7,14}")
@@ -93,7 +94,8 @@ def is_staging_name(name: str) -> bool:
 
 
 def is_our_temp_name(name: str) -> bool:
-    """The temporary hard link `prune --dedupe hardlink` renames over a copy (delete.py)."""
+    """A name of our own a killed run left: the temporary hard link `--dedupe hardlink`
+    renames over a copy (delete.py), or an entry claimed for removal (removal.py)."""
     return _OUR_TEMP.fullmatch(name) is not None
 
 

@@ -303,6 +303,7 @@ def test_the_classifier_of_a_role_is_classify_top(role: Role, name: str, is_dir:
 @given(file_names)
 @example(".x.abcd1234")
 @example(".gradio-clean-0123456789ab.tmp")
+@example(".gradio-clean-0123456789ab.del")
 def test_only_a_file_with_the_leftover_start_can_be_a_leftover_in_a_hash_folder(
     name: str,
 ) -> None:

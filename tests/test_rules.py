@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from gradio_clean.cli import app
 from tests.conftest import (
+    HOUR,
     JS_SESSION,
     JS_SESSION_FRESH,
     SHA1_OLD,
@@ -22,6 +23,7 @@ from tests.conftest import (
     SHA256_EMPTY,
     UUID_SESSION,
     GradioTree,
+    write,
 )
 
 
@@ -162,6 +164,25 @@ def test_apply_deletes_exactly_the_plan(runner: CliRunner, gradio_tree: GradioTr
     assert str(gradio_tree.app / ".gradio" / "flagged" / "dataset1.csv") in after
     assert str(gradio_tree.outside / "secret.txt") in after
     assert doc["totals"]["freed_bytes"] > 0
+
+
+def test_a_claim_a_killed_run_left_is_an_orphaned_leftover(
+    runner: CliRunner, gradio_tree: GradioTree
+) -> None:
+    """A run killed between the claim's rename and its unlink (removal.py) leaves
+    `.gradio-clean-<hex>.del` in a folder that may be young: it goes as a leftover,
+    on its own, not only with its folder (it used to count as cache, kept for good)."""
+    folder = gradio_tree.temp / SHA256_A
+    claim = write(folder / ".gradio-clean-0123456789ab.del", b"claimed", age=5 * HOUR)
+    doc = prune(runner, str(gradio_tree.temp), "--orphaned-sessions")
+    assert planned(doc, gradio_tree.temp) == ORPHANED_TEMP | {
+        (f"{SHA256_A}/{claim.name}", "orphaned-sessions", "file")
+    }
+    scan = json.loads(runner.invoke(app, ["scan", "--json", str(gradio_tree.temp)]).stdout)
+    assert scan["roots"][0]["categories"]["leftover"]["files"] == 5  # staging, tmp x2, clip
+    prune(runner, str(gradio_tree.temp), "--orphaned-sessions", "--apply", "--yes")
+    assert not claim.exists()
+    assert (folder / "photo.png").exists()
 
 
 def test_hardlink_dedupe_keeps_every_path(runner: CliRunner, gradio_tree: GradioTree) -> None:
