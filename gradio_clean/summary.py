@@ -35,10 +35,19 @@ def size(n: int) -> str:
     return humanize.naturalsize(n, binary=True)
 
 
+_DAY = 86400
+# humanize says "a month" from 20 days on: next to the histogram's "7 - 30 d" row and an
+# --older-than 30d, an age is given in days up to this many.
+_DAYS_SHOWN = 60
+
+
 def age(ts: float | None, now: float) -> str:
     if ts is None:
         return "-"
-    return humanize.naturaldelta(dt.timedelta(seconds=min(max(0.0, now - ts), _MAX_AGE)))
+    seconds = min(max(0.0, now - ts), _MAX_AGE)
+    if _DAY <= seconds < _DAYS_SHOWN * _DAY:
+        return plural(int(seconds // _DAY), "day")
+    return humanize.naturaldelta(dt.timedelta(seconds=seconds))
 
 
 def scope_lines(scopes: Iterable[ScopeReport], *, scan: bool = False) -> list[str]:

@@ -183,6 +183,10 @@ def test_prune_json_rows_say_what_the_actions_hold(tmp_path: Path) -> None:
         (None, "-"),
         (1000.0, "a moment"),  # in the future: no negative ages
         (1000.0 - 3 * 3600, "3 hours"),
+        (1000.0 - 86400, "1 day"),
+        (1000.0 - 20 * 86400, "20 days"),  # humanize says "a month"
+        (1000.0 - 59.9 * 86400, "59 days"),
+        (1000.0 - 61 * 86400, "2 months"),
         (-(2**40), "34,865 years"),
         (-9.2e18, "317,098 years"),  # clamped, not an OverflowError
     ],
