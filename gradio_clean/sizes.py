@@ -142,12 +142,10 @@ def format_size(n: int) -> str:
 
 
 def human_size(n: int) -> str:
-    """For messages: ``1.2 GiB``, ``200 MiB``, ``512 B``."""
+    """For people: ``1.2 GiB``, ``200.0 MiB``, ``512 Bytes``, as every table and line says
+    it (humanize, powers of 1024)."""
+    import humanize  # here: a --json run never says a size to a person, nor imports it
+
     if n < 0:
         return "-" + human_size(-n)
-    value, unit = float(n), "B"
-    for bigger in ("KiB", "MiB", "GiB", "TiB", "PiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{n} B" if unit == "B" else f"{value:.1f}".removesuffix(".0") + f" {unit}"
+    return humanize.naturalsize(n, binary=True)

@@ -22,6 +22,7 @@ from gradio_clean.plan import (
     Rule,
     Status,
 )
+from gradio_clean.sizes import human_size
 from gradio_clean.text import plural, shown
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -32,7 +33,7 @@ _MAX_AGE = 1e13
 
 
 def size(n: int) -> str:
-    return humanize.naturalsize(n, binary=True)
+    return human_size(n)
 
 
 _DAY = 86400

@@ -116,7 +116,8 @@ def test_any_text_parses_or_raises_size_error(text: str) -> None:
             assert value is not None
 
 
-def test_human_size_is_short() -> None:
-    assert human_size(100) == "100 B"
+def test_human_size_says_a_size_as_the_tables_do() -> None:
+    assert human_size(100) == "100 Bytes"
     assert human_size(1288490189) == "1.2 GiB"
-    assert human_size(200 * MI) == "200 MiB"
+    assert human_size(200 * MI) == "200.0 MiB"  # as the tables say it
+    assert human_size(-3 * KI) == "-3.0 KiB"
