@@ -180,7 +180,7 @@ def _evicting(plan: Plan, t: BudgetTarget) -> str:
         return "nothing to evict" if t.over == 0 else "nothing left to evict"
     folders, files = plan.actions.by_rule(t.rule, t.roots)
     what = " and ".join(plural(n, noun) for n, noun in ((folders, "folder"), (files, "file")) if n)
-    minute = -(-t.newest_evicted_ns // 60_000_000_000) * 60  # rounded up: "before" holds
+    minute = (t.newest_evicted_ns // 60_000_000_000 + 1) * 60  # the next minute: "before" holds
     when = EPOCH + dt.timedelta(seconds=minute)
     return f"evicting {what} last used before {when:%Y-%m-%d %H:%M} UTC"
 

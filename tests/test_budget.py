@@ -354,7 +354,8 @@ def test_the_cut_is_shown_in_the_dry_run_json_and_metrics(tmp_path: Path) -> Non
     lines = dry_run_summary(plan)
     budget = next(line for line in lines if line.startswith("Budget --max-size 16K: "))
     newest = (temp / unit_name(0)).stat().st_mtime_ns  # the youngest evicted unit's last use
-    before = time.strftime("%Y-%m-%d %H:%M", time.gmtime(-(-newest // 60_000_000_000) * 60))
+    minute = (newest // 60_000_000_000 + 1) * 60  # strictly after it, even on the minute
+    before = time.strftime("%Y-%m-%d %H:%M", time.gmtime(minute))
     assert budget == (
         f"Budget --max-size 16K: usage {size(target.usage)} → target 16.0 KiB: "
         f"frees {size(target.freed)}, after {size(target.after)}; "
