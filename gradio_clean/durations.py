@@ -101,8 +101,10 @@ class Duration:
 def format_duration(seconds: float) -> str:
     """The shortest `parse_duration` text for `seconds`, rounded to a whole second.
 
-    ``129600`` gives ``1d12h``; ``0`` gives ``0s``. Used to show ages and intervals
-    back to the user in the same notation they type.
+    ``2592000`` gives ``30d`` (not ``4w2d``), ``129600`` gives ``36h``, ``604801`` gives
+    ``1w1s``; ``0`` gives ``0s``. Used to show ages and intervals back to the user in
+    the same notation they type. One unit is used only with a count under 100 (``3661``
+    stays ``1h1m1s``, not ``3661s``); a tie goes to the larger units.
     """
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"cannot format {seconds!r} as a duration")
@@ -114,4 +116,9 @@ def format_duration(seconds: float) -> str:
         count, rest = divmod(rest, size)
         if count:
             parts.append(f"{count}{unit}")
-    return "".join(parts)
+    mixed = "".join(parts)
+    whole = round(seconds)
+    single = [
+        f"{whole // size}{unit}" for unit, size in UNITS if whole % size == 0 and whole < 100 * size
+    ]
+    return min([mixed, *single], key=len)  # min keeps the first of equal lengths

@@ -87,9 +87,15 @@ def test_accepted_names_every_unit() -> None:
         (0, "0s"),
         (59.4, "59s"),
         (59.6, "1m"),
-        (129600, "1d12h"),
+        (129600, "36h"),
         (604800 + 1, "1w1s"),
-        (5400, "1h30m"),
+        (5400, "90m"),
+        (30 * 86400, "30d"),  # not 4w2d: what --older-than 30d is shown as
+        (14 * 86400, "2w"),
+        (90000, "25h"),  # shorter than 1d1h
+        (70 * 86400, "10w"),  # as short as 70d: the larger unit wins a tie
+        (86400 + 60, "1d1m"),
+        (3661, "1h1m1s"),
     ],
 )
 def test_formats_shortest(seconds: float, text: str) -> None:
