@@ -134,5 +134,7 @@ def _usage_error(exc: Any) -> NoReturn:
     where = exc.ctx.command_path if exc.ctx is not None else "gradio-clean"
     message = " ".join(exc.format_message().split()).rstrip(".")
     message = message.replace(": Value error, ", ": ")  # pydantic's wording, via typer 0.29
+    if message[1:2].islower():  # "No such option" as ours are worded; "GRADIO_…" stays
+        message = message[0].lower() + message[1:]
     print(f"gradio-clean: error: {shown(message)} (see '{where} -h')", file=sys.stderr)
     sys.exit(exc.exit_code)

@@ -757,7 +757,7 @@ def test_exit_2_bad_arguments_without_a_traceback(runner: CliRunner, temp: Path)
     )
     result = run(runner, "prune", str(temp), "--older", "1d")  # not an option: typer's usage
     assert result.exit_code == ExitCode.USAGE
-    assert "No such option: --older" in result.stderr
+    assert "no such option: --older" in result.stderr
     assert "Traceback" not in result.output
 
 

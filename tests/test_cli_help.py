@@ -56,7 +56,7 @@ def test_every_command_rejects_an_unknown_option(runner: CliRunner, path: tuple[
     command = " ".join(("gradio-clean", *path))
     assert (result.stdout, result.stderr) == (
         "",
-        f"gradio-clean: error: No such option: --no-such-option (see '{command} -h')\n",
+        f"gradio-clean: error: no such option: --no-such-option (see '{command} -h')\n",
     )
 
 
@@ -69,8 +69,8 @@ def test_top_level_help(runner: CliRunner) -> None:
 
 def test_unknown_top_level_option_and_command(runner: CliRunner) -> None:
     for args, error in (
-        (["--no-such-option"], "No such option: --no-such-option"),
-        (["no-such-command"], "No such command 'no-such-command'"),
+        (["--no-such-option"], "no such option: --no-such-option"),
+        (["no-such-command"], "no such command 'no-such-command'"),
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output
@@ -81,7 +81,7 @@ def test_a_bad_value_for_a_typed_option_is_one_line() -> None:
     proc = run_cli("scan", "--top", "-1", timeout=60)
     assert proc.returncode == 2
     line = proc.stderr.decode()  # the middle is typer's wording, which changes
-    assert line.startswith("gradio-clean: error: Invalid value for '--top': ")
+    assert line.startswith("gradio-clean: error: invalid value for '--top': ")
     assert line.endswith(" (see 'gradio-clean scan -h')\n")
     assert line.count("\n") == 1
 
@@ -90,7 +90,7 @@ def test_a_bad_choice_is_one_line_naming_the_choices() -> None:
     proc = run_cli("prune", "--older-than", "1d", "--age-by", "foo", timeout=60)
     assert proc.returncode == 2
     line = proc.stderr.decode()
-    assert line.startswith("gradio-clean: error: Invalid value for '--age-by': ")
+    assert line.startswith("gradio-clean: error: invalid value for '--age-by': ")
     assert "'mtime'" in line and "'newest'" in line and "Value error" not in line
     assert line.endswith(" (see 'gradio-clean prune -h')\n") and line.count("\n") == 1
 
@@ -118,7 +118,7 @@ def test_python_m_gradio_clean_unknown_option() -> None:
     proc = run_cli("scan", "--no-such-option", timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.decode() == (
-        "gradio-clean: error: No such option: --no-such-option (see 'gradio-clean scan -h')\n"
+        "gradio-clean: error: no such option: --no-such-option (see 'gradio-clean scan -h')\n"
     )
 
 
