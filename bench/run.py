@@ -602,10 +602,18 @@ def older_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) ->
     last: dict[str, frozenset[str]] = {}  # each tool's last survivors, for examples
     q = shlex.quote(copy)
 
+    regenerate = bool(no_room_for_copy(tree, manifest, work))
+
     def prepare(_: Tool) -> None:
         if os.path.lexists(copy):
             subprocess.run(["rm", "-rf", copy], check=True)
-        subprocess.run(["cp", "-a", tree, copy], check=True)
+        if regenerate:  # the same tree again, from the seed and the template's clock
+            same = ["--files", str(manifest["files"]), "--seed", str(manifest["seed"])]
+            same += ["--now", repr(float(manifest["now"])), "--cut-days", cut]
+            subprocess.run([sys.executable, MAKE_TREE, copy, *same, "--force", "-q"], check=True)
+            os.unlink(make_tree.manifest_path(copy))
+        else:
+            subprocess.run(["cp", "-a", tree, copy], check=True)
         os.sync()  # no writeback of the copy racing the timed run
 
     def after(tool: Tool) -> None:
@@ -655,7 +663,7 @@ def older_comparison(gc: str, tree: str, manifest: dict[str, Any], work: str) ->
         after=after,
     )
     comp.checks = {"_remaining": remaining, "_last": last}
-    why = no_room_for_copy(tree, manifest, work)
+    why = no_room_for_tree(manifest, work) if regenerate else ""
     if why:
         comp.available, comp.reason = False, why
     return comp
@@ -675,6 +683,16 @@ def no_room_for_copy(tree: str, manifest: dict[str, Any], work: str) -> str:
     free = shutil.disk_usage(work).free
     if free < need:
         return f"a copy of the tree needs ~{need / 1e9:.0f} GB free in {work}: {free / 1e9:.0f} GB"
+    return ""
+
+
+def no_room_for_tree(manifest: dict[str, Any], work: str) -> str:
+    """Why `older` cannot even write the tree again from its seed (the template's own
+    size, with a 10% margin), or "": what it does where a `cp -a` has no room."""
+    need = int(manifest["bytes"] * 1.1) + 4096 * int(manifest["dirs"] + manifest["files"])
+    free = shutil.disk_usage(work).free
+    if free < need:
+        return f"another tree needs ~{need / 1e9:.0f} GB free in {work}: {free / 1e9:.0f} GB"
     return ""
 
 
