@@ -49,7 +49,7 @@ from gradio_clean.removal import (
     survey,
     unlink_noting,
 )
-from gradio_clean.roots import DIR_FLAGS, describe_open_error
+from gradio_clean.roots import DIR_FLAGS, describe_open_error, open_at
 from gradio_clean.workers import stop_signal
 
 Why = Callable[[int, int], "str | None"]
@@ -384,7 +384,7 @@ def _enter_planned(parent: int, name: str, mount: Mount, want: Identity) -> Ente
     that it is the planned folder (_check) and on the root's mount, in that order: the
     skips read as they did when the name's lstat was checked before the open."""
     try:
-        fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+        fd = open_at(parent, name, DIR_FLAGS)  # O_NOATIME: survey() lists it
     except FileNotFoundError:
         return None
     except OSError as exc:

@@ -34,7 +34,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gradio_clean.roots import DIR_FLAGS
+from gradio_clean.roots import DIR_FLAGS, open_at
 
 Why = Callable[[int, int], "str | None"]
 
@@ -317,7 +317,7 @@ def enter(parent: int, name: str, want: os.stat_result, mount: Mount) -> Entered
     """Open a subfolder and decide from that descriptor, never from a name checked
     before it, that it is the folder surveyed and on the root's own mount."""
     try:
-        fd = os.open(name, DIR_FLAGS, dir_fd=parent)
+        fd = open_at(parent, name, DIR_FLAGS)  # O_NOATIME: a folder skipped stays old
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise Refused(f"changed while being removed: {name} is no longer a folder") from None

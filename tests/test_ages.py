@@ -11,10 +11,12 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from gradio_clean.cli import app
@@ -101,3 +103,28 @@ def test_the_age_shown_is_the_one_the_rule_used(runner: CliRunner, tmp_path: Pat
     assert result.exit_code == 0, result.output
     row = next(line for line in result.stdout.splitlines() if JS_SESSION in line)
     assert re.search(r"\b3 days\b", row), row
+
+
+def test_apply_leaves_a_folder_it_skips_as_old_by_atime(
+    runner: CliRunner, tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """Apply looks through a planned folder before removing anything; a file held open
+    inside makes it skip the folder. That look must not make the folder (or its
+    subfolder) look used to --age-by atime: the next run would see a young session and
+    take its old files one by one instead (found by tests/test_truth.py)."""
+    app_dir = tmp_path / "app"
+    session = app_dir / JS_SESSION
+    held = write(session / "sub" / "upload.txt", b"in use", age=2 * HOUR)
+    for folder in (session / "sub", session):
+        set_age(folder, 2 * HOUR)
+    with open(held, "rb") as f:
+        holder.append(subprocess.Popen(["sleep", "600"], stdin=f))
+    was = [os.stat(p).st_atime_ns for p in (session, session / "sub")]
+    rules = ["--orphaned-sessions", "--session-ttl", "1h", "--age-by", "atime"]
+    result = runner.invoke(app, ["prune", "--json", str(app_dir), *rules, "--apply", "--yes"])
+    doc = json.loads(result.stdout)
+    assert [(a["path"], a["status"]) for a in doc["actions"]] == [(str(session), "skipped")]
+    assert [os.stat(p).st_atime_ns for p in (session, session / "sub")] == was
+    os.listdir(session)  # the mount records atimes: the check above could fail
+    if os.stat(session).st_atime_ns == was[0]:
+        pytest.skip("this mount does not record atimes (noatime)")
