@@ -46,6 +46,7 @@ _Link = tuple[int, int, int, int]  # dev, ino, allocated bytes, st_nlink: one li
 ELIGIBLE, PROTECTED, PLANNED = 0, 1, 2  # a unit's state: flags & _STATE
 _STATE, _DIR, _CATEGORY_SHIFT = 3, 4, 3  # flags: category << 3 | is_dir << 2 | state
 _CATEGORIES = tuple(Category)
+_CATEGORY_INDEX = {c: i for i, c in enumerate(_CATEGORIES)}  # str hashes: no tuple.index
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _UNASKED, _FREE, _BUSY = 0, 1, 2  # what the forecast said of a unit
 _WRITE_AT = 4096  # evictions written to the plan at a time: their rows are lists till then
@@ -62,9 +63,6 @@ class UnitCollector:
         self.rels = bytearray()  # each unit's rel, encoded as os.fsencode does, back to back
         self.rel_end = array("Q")  # where each unit's rel ends in `rels`
         self.flags = bytearray()  # category, is_dir and state (ELIGIBLE, PROTECTED, PLANNED)
-        # Each unit's numbers as the walk appends them, one call each, split by done() into
-        # the columns below: dev, ino, size, files and disk; mtime, newest and age.
-        self.numbers, self.times = array("Q"), array("q")
         self.dev, self.ino = array("Q"), array("Q")
         self.size, self.files = array("Q"), array("Q")  # apparent bytes (Item.bytes), files
         self.mtime, self.newest = array("q"), array("q")
@@ -119,18 +117,15 @@ class UnitCollector:
         self.root.append(0)
         self.rels += rel.encode(_FS_ENCODING, _FS_ERRORS)
         self.rel_end.append(len(self.rels))
-        self.flags.append(_CATEGORIES.index(category) << _CATEGORY_SHIFT | is_dir << 2 | state)
-        self.numbers.extend((st.st_dev, st.st_ino, size, files, disk))
-        self.times.extend((st.st_mtime_ns, newest, age))
-
-    def done(self) -> None:
-        """The walk is over: each unit's numbers split into the columns the cut reads."""
-        if not self.numbers:
-            return
-        numbers, times = self.numbers, self.times
-        self.dev, self.ino, self.size, self.files, self.disk = (numbers[k::5] for k in range(5))
-        self.mtime, self.newest, self.age = (times[k::3] for k in range(3))
-        del numbers[:], times[:]
+        self.flags.append(_CATEGORY_INDEX[category] << _CATEGORY_SHIFT | is_dir << 2 | state)
+        self.dev.append(st.st_dev)
+        self.ino.append(st.st_ino)
+        self.size.append(size)
+        self.files.append(files)
+        self.mtime.append(st.st_mtime_ns)
+        self.newest.append(newest)
+        self.age.append(age)
+        self.disk.append(disk)
 
     def absorb(self, other: UnitCollector) -> None:
         """Append another walk's units (a worker's share, or another root's)."""
@@ -189,8 +184,14 @@ class UnitCollector:
 
 # The columns that absorb() appends as they are (rels, roots and unit numbers move).
 _COLUMNS = (
-    "numbers",
-    "times",
+    "dev",
+    "ino",
+    "size",
+    "files",
+    "mtime",
+    "newest",
+    "age",
+    "disk",
     "link_dev",
     "link_ino",
     "link_disk",
@@ -270,7 +271,6 @@ def apply_budget(
     """
     filesystems = filesystems_of(plan.scan.roots)
     fs_of = {root: fs.dev for fs in filesystems for root in fs.roots}
-    collector.done()
     own = forecast is None
     if forecast is None:
         forecast = Forecast(plan.warnings, plan.scan.warnings_dropped, own=own_marks)
