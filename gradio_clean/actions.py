@@ -9,9 +9,13 @@ row of arrays and one encoded path; an Action is built only when it is read.
 from __future__ import annotations
 
 import os
+import sys
 from array import array
+from binascii import unhexlify
 from collections.abc import Collection, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import compress
+from operator import or_
 from typing import Any, NamedTuple, TypeVar, overload
 
 from gradio_clean import order
@@ -28,6 +32,10 @@ _DIR, _HARDLINK, _STRAY, _AGE = 8, 16, 32, 64
 _SHA1, _SHA256 = 8, 16
 _PACKED = {0: 0, 20: _SHA1, 32: _SHA256}
 _HEX_DIGITS = frozenset("0123456789abcdef")
+# The flag bytes with the folder bit, and with the hard-link bit: bytes.translate deletes
+# them from the flags column, and the length lost counts the rows that have it (in C).
+_WITH_DIR = bytes(f for f in range(256) if f & _DIR)
+_WITH_HARDLINK = bytes(f for f in range(256) if f & _HARDLINK)
 _HEX_BYTES = b"0123456789abcdef"  # what bytes.translate deletes: nothing left, all hex
 _COLUMNS = (
     "_root",
@@ -41,6 +49,7 @@ _COLUMNS = (
     "_newest",
     "_age",
 )
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _K = TypeVar("_K", bound=Hashable)
 _Bytes = bytes  # in Actions, `bytes` is a property
 
@@ -52,6 +61,15 @@ def _encode(rel: str) -> tuple[bytes, int]:
     if len(head) in (40, 64) and _HEX_DIGITS.issuperset(head):
         return bytes.fromhex(head) + os.fsencode(sep + rest), len(head) // 2
     return os.fsencode(rel), 0
+
+
+def _packed(raw: bytes) -> tuple[int, bytes]:
+    """A path's bytes as a row stores them (_encode's packing of the same str) and its
+    packing bits."""
+    head, sep, rest = raw.partition(b"/")
+    if len(head) in (40, 64) and not head.translate(None, _HEX_BYTES):
+        return _PACKED[len(head) // 2], bytes.fromhex(head.decode()) + sep + rest
+    return 0, raw
 
 
 def _intern(table: list[_K], index: dict[_K, int], value: _K) -> int:
@@ -218,17 +236,17 @@ class Actions(Sequence[Action]):
         root_ix = _intern(self._roots, self._roots_ix, root)
         self._root.extend(array("H", (root_ix,)) * count)
         rule_flags = _RULE_IX[rule] | _AGE
-        devs, devs_ix = self._devs, self._devs_ix
-        blob, ends, item, cat, flags, dev = (
-            self._blob, self._end, self._item, self._cat, self._flags, self._dev
-        )  # fmt: skip
-        for j, (raw, category, is_dir, device) in enumerate(
-            zip(rows.rels, rows.categories, rows.dirs, rows.devs, strict=True)
-        ):
+        blob, ends, item = self._blob, self._end, self._item
+        packs = bytearray()  # per row: how its path's head is packed (_PACKED)
+        for j, raw in enumerate(rows.rels):
             head, sep, rest = raw.partition(b"/")  # packed as _encode packs the str
-            hexed = len(head) in (40, 64) and not head.translate(None, _HEX_BYTES)
-            packed = len(head) // 2 if hexed else 0
-            blob += bytes.fromhex(head.decode()) + sep + rest if packed else raw
+            if len(head) in (40, 64) and not head.translate(None, _HEX_BYTES):
+                blob += unhexlify(head)
+                blob += sep + rest
+                packs.append(_PACKED[len(head) // 2])
+            else:
+                blob += raw
+                packs.append(0)
             ends.append(len(blob))
             length = len(raw) if raw.isascii() else len(os.fsdecode(raw))
             if length < 0x10000:
@@ -236,9 +254,12 @@ class Actions(Sequence[Action]):
             else:
                 item.append(0)
                 self._item_odd[n + j] = os.fsdecode(raw)
-            flags.append(rule_flags | (_DIR if is_dir else 0))
-            cat.append(_CATEGORY_IX[category] | _PACKED[packed])
-            dev.append(_intern(devs, devs_ix, device))
+        # the other columns a row at a time in C: maps over the rows' values
+        dir_flags = (bytes((rule_flags,)), bytes((rule_flags | _DIR,)))
+        self._flags += b"".join(map(dir_flags.__getitem__, rows.dirs))
+        self._cat += bytes(map(or_, map(_CATEGORY_IX.__getitem__, rows.categories), packs))
+        devices = {d: _intern(self._devs, self._devs_ix, d) for d in set(rows.devs)}
+        self._dev.extend(map(devices.__getitem__, rows.devs))
         self._reason.extend(array("I", (_intern(self._reasons, self._reasons_ix, reason),)) * count)
         for name, column in zip(_WHOLE_COLUMNS, rows[4:], strict=True):
             getattr(self, name).extend(column)
@@ -521,6 +542,45 @@ class Actions(Sequence[Action]):
 
     # -- whole-store figures -------------------------------------------------------------
 
+    def briefs(self) -> Iterator[Brief]:
+        """`brief(i)` of every action in reading order, the columns read in one pass (a
+        JSON document's rows: no method call per field)."""
+        roots, reasons, keeps = self._roots, self._reasons, self._keep
+        blob, end, cat, flags_of = self._blob, self._end, self._cat, self._flags
+        root_of, reason_of, size, files = self._root, self._reason, self._bytes, self._files
+        newest, age = self._newest, self._age
+        rules, categories, new = _RULES, _CATEGORIES, tuple.__new__
+        packing = _SHA1 | _SHA256
+        for row in range(len(self)) if self._order is None else self._order:
+            start = end[row - 1] if row else 0
+            c = cat[row]
+            if c & packing:  # a packed sha1 or sha256 head: as rel() unpacks it
+                head = start + (20 if c & _SHA1 else 32)
+                rel = blob[start:head].hex() + blob[head : end[row]].decode(
+                    _FS_ENCODING, _FS_ERRORS
+                )
+            else:
+                rel = blob[start : end[row]].decode(_FS_ENCODING, _FS_ERRORS)
+            flags = flags_of[row]
+            keep = keeps.get(row) if keeps else None
+            yield new(
+                Brief,
+                (
+                    roots[root_of[row]],
+                    rel,
+                    rules[flags & 7],
+                    categories[c & 7],
+                    bool(flags & _DIR),
+                    size[row],
+                    files[row],
+                    reasons[reason_of[row]],
+                    newest[row],
+                    age[row] if flags & _AGE else None,
+                    None if keep is None else keep[0],
+                    bool(flags & _HARDLINK),
+                ),
+            )
+
     @property
     def bytes(self) -> int:
         return sum(self._bytes)
@@ -531,7 +591,15 @@ class Actions(Sequence[Action]):
 
     @property
     def folders(self) -> int:
-        return sum(1 for f in self._flags if f & _DIR)
+        return len(self._flags) - len(self._flags.translate(None, _WITH_DIR))
+
+    def of_rule(self, rule: Rule) -> array[int]:
+        """The reading positions of `rule`'s actions, in order (the flags read in C)."""
+        number = _RULE_IX[rule]
+        marks = self._flags.translate(bytes(f & 7 == number for f in range(256)))
+        if self._order is not None:  # by reading position
+            marks = bytearray(map(marks.__getitem__, self._order))
+        return array("Q", compress(range(len(marks)), marks))
 
     def by_rule(self, rule: Rule, roots: Iterable[str]) -> tuple[int, int]:
         """How many folders and files `rule` takes in `roots`, read off the columns."""
@@ -550,7 +618,8 @@ class Actions(Sequence[Action]):
     def going(self, skipped: Iterable[int] = ()) -> Going:
         """What the actions not `skipped` (reading positions) free, links apart."""
         links = link_bytes = link_files = link_folders = 0
-        for row, flags in enumerate(self._flags):
+        linking = len(self._flags) != len(self._flags.translate(None, _WITH_HARDLINK))
+        for row, flags in enumerate(self._flags) if linking else ():
             if flags & _HARDLINK:
                 links += 1
                 link_bytes += self._bytes[row]
@@ -574,7 +643,7 @@ class Actions(Sequence[Action]):
     @property
     def hardlinks(self) -> int:
         """Duplicates to be replaced by a hard link (the rest are deleted)."""
-        return sum(1 for f in self._flags if f & _HARDLINK)
+        return len(self._flags) - len(self._flags.translate(None, _WITH_HARDLINK))
 
     # -- order ---------------------------------------------------------------------------
 
@@ -598,8 +667,29 @@ class Actions(Sequence[Action]):
         self._order = rows
 
     def positions(self, keys: Collection[order.SortKey]) -> dict[order.SortKey, int]:
-        """Where the actions with these sort keys are (the store in plan order)."""
-        return order.positions(len(self), self.sort_key, keys)
+        """Where the actions with these sort keys are (the store in plan order): as
+        order.positions finds them, the keys packed as the rows are, when every row is
+        looked at (no sort key made per row)."""
+        n = len(self)
+        if len(keys) * 2 * max(1, n.bit_length()) < n:  # few: bisection
+            return order.positions(n, self.sort_key, keys)
+        wanted: dict[int, dict[tuple[int, _Bytes], order.SortKey]] = {}
+        for key in keys:
+            ix = self._roots_ix.get(key[0])
+            if ix is not None:
+                wanted.setdefault(ix, {})[_packed(key[1])] = key
+        found: dict[order.SortKey, int] = {}
+        blob, end, cat, root_of = self._blob, self._end, self._cat, self._root
+        packing = _SHA1 | _SHA256
+        for i, row in enumerate(range(n) if self._order is None else self._order):
+            want = wanted.get(root_of[row])
+            if want is not None:
+                known = want.get(
+                    (cat[row] & packing, bytes(blob[end[row - 1] if row else 0 : end[row]]))
+                )
+                if known is not None:
+                    found[known] = i
+        return found
 
     def _path(self, row: int) -> _Bytes:
         return self._key(row)[1]

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, groupby
 from operator import itemgetter
+from typing import cast
 
 from gradio_clean.actions import Actions, Wholes
 from gradio_clean.classify import Category
@@ -45,6 +46,7 @@ _Link = tuple[int, int, int, int]  # dev, ino, allocated bytes, st_nlink: one li
 ELIGIBLE, PROTECTED, PLANNED = 0, 1, 2  # a unit's state: flags & _STATE
 _STATE, _DIR, _CATEGORY_SHIFT = 3, 4, 3  # flags: category << 3 | is_dir << 2 | state
 _CATEGORIES = tuple(Category)
+_CATEGORY_INDEX = {c: i for i, c in enumerate(_CATEGORIES)}  # str hashes: no tuple.index
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _UNASKED, _FREE, _BUSY = 0, 1, 2  # what the forecast said of a unit
 _WRITE_AT = 4096  # evictions written to the plan at a time: their rows are lists till then
@@ -93,9 +95,9 @@ class UnitCollector:
     ) -> None:
         """One unit, as the walk's item hook has it (ItemHook); `in_scope`: the item and
         every file in it are in the rules' scope; `planned`: another rule takes it whole."""
-        i = len(self.flags)
         files, other, size, newest, age, disk = held
         if self.pending:
+            i = len(self.flags)
             links, self.pending = self.pending, []
             shared = {}
             for dev, ino, blocks, nlink in links:
@@ -115,7 +117,7 @@ class UnitCollector:
         self.root.append(0)
         self.rels += rel.encode(_FS_ENCODING, _FS_ERRORS)
         self.rel_end.append(len(self.rels))
-        self.flags.append(_CATEGORIES.index(category) << _CATEGORY_SHIFT | is_dir << 2 | state)
+        self.flags.append(_CATEGORY_INDEX[category] << _CATEGORY_SHIFT | is_dir << 2 | state)
         self.dev.append(st.st_dev)
         self.ino.append(st.st_ino)
         self.size.append(size)
@@ -155,16 +157,16 @@ class UnitCollector:
         start = self.rel_end[i - 1] if i else 0
         return bytes(self.rels[start : self.rel_end[i]])
 
-    def wholes(self, units: list[int]) -> Wholes:
+    def wholes(self, units: list[int], raws: list[bytes] | None = None) -> Wholes:
         """These units as the rows of whole actions, column by column (a column of one
-        unit's numbers is read out at a time, in C)."""
+        unit's numbers is read out at a time, in C); `raws`: their raw(i), if read already."""
         one = itemgetter(*units)  # a column's values of these units, read in C
         get: Callable[[Sequence[int]], Sequence[int]] = (
             one if len(units) > 1 else lambda column: (one(column),)  # one: not a tuple
         )
         flags = get(self.flags)
         return Wholes(
-            [self.raw(i) for i in units],
+            [self.raw(i) for i in units] if raws is None else raws,
             [_CATEGORIES[f >> _CATEGORY_SHIFT] for f in flags],
             [bool(f & _DIR) for f in flags],
             get(self.dev),
@@ -433,40 +435,66 @@ class _Cut:
         t = _Target(rule, fs, usage, ceiling, reason)
         self.targets.append(t)
         number = len(self.targets)
-        ledger, evicted, partial = self.ledger, self.evicted, self.partial
-        root_fs, root, ages = self.root_fs, self.units.root, self.units.age
+        ledger, evicted, partial, busy = self.ledger, self.evicted, self.partial, self.busy
+        units = self.units
+        root_fs, root, ages, flags, disk = (
+            self.root_fs,
+            units.root,
+            units.age,
+            units.flags,
+            units.disk,
+        )
+        spans, free_roots, on_fs = ledger.spans, self.free_roots, ledger.fs
         on = None if fs is None else fs.dev  # min-free: only this filesystem's units
+        freed = ledger.usage if on is None else on_fs.get(on, 0)
         for i in self.order:
-            freed = ledger.usage if on is None else ledger.fs.get(on, 0)
             if usage - freed <= ceiling:
                 break
-            dev = root_fs[root[i]]
-            if evicted[i] or (on is not None and dev != on) or self._busy(i):
+            r = root[i]
+            dev = root_fs[r]
+            if evicted[i] or (on is not None and dev != on):
+                continue
+            state = busy[i]
+            if state == _UNASKED:
+                if flags[i] & _DIR and free_roots.get(r):
+                    state = busy[i] = _FREE  # what why_entry says of every folder of the root
+                else:
+                    state = self._ask(i)
+            if state == _BUSY:
                 continue
             evicted[i] = number
-            gained = ledger.take(i)
-            inside = partial.get(i, 0)
-            if inside:  # the actions inside it were counted already
-                ledger.free(dev or 0, -inside)
+            if i in spans or i in partial:
+                gained = ledger.take(i)
+                inside = partial.get(i, 0)
+                if inside:  # the actions inside it were counted already
+                    ledger.free(dev or 0, -inside)
+                t.evicted_bytes += (gained[0] if on is None else gained[1]) - inside
+            else:  # what take() frees of a unit holding no multiply-linked file
+                size = disk[i]
+                ledger.usage += size
+                known = cast(int, dev)  # the order holds only units of known filesystems
+                on_fs[known] = on_fs.get(known, 0) + size
+                t.evicted_bytes += size
             t.evicted += 1
-            t.evicted_bytes += (gained[0] if on is None else gained[1]) - inside
             if t.newest_ns is None or ages[i] > t.newest_ns:
                 t.newest_ns = ages[i]
+            freed = ledger.usage if on is None else on_fs.get(on, 0)
         return t
 
-    def _busy(self, i: int) -> bool:
-        if self.busy[i] == _UNASKED:
-            units = self.units
-            root = units.root[i]
-            is_dir = bool(units.flags[i] & _DIR)
-            if is_dir and self._folders_free(root):
-                self.busy[i] = _FREE  # what why_entry says of every folder of the root
-                return False
+    def _ask(self, i: int) -> int:
+        """Whether unit `i` is in use, asked once (busy[i]): _FREE or _BUSY."""
+        units = self.units
+        root = units.root[i]
+        is_dir = bool(units.flags[i] & _DIR)
+        if is_dir and self._folders_free(root):
+            state = _FREE  # what why_entry says of every folder of the root
+        else:
             why = self.forecast.why_entry(
                 units.roots[root], units.rel(i), is_dir, units.dev[i], units.ino[i]
             )
-            self.busy[i] = _FREE if why is None else _BUSY
-        return self.busy[i] == _BUSY
+            state = _FREE if why is None else _BUSY
+        self.busy[i] = state
+        return state
 
     def _folders_free(self, root: int) -> bool:
         """Forecast.folders_free of root number `root`, asked once."""
@@ -483,40 +511,58 @@ class _Cut:
         link made to it first would keep the evicted copy's blocks. Rows are copied
         column to column, the evictions between two kept rows at once: no Action is built.
         """
-        merged = heapq.merge(self._kept(), self._evictions())  # both in plan order, no key in both
         planned, evicted = self.plan.actions, self.evicted
         out = Actions()
         skips: dict[int, str] = {}
+        if not planned:  # no other action to merge with: each root's evictions in runs
+            for root, rels, units in self._evicted():
+                self._write_runs(out, root, rels, units)
+            return out, skips
+        merged = heapq.merge(self._kept(), self._evictions())  # both in plan order, no key in both
         run: list[int] = []  # evicted units of one root and target, in plan order, a batch
-        for (root, _), index, i in merged:
+        raws: list[bytes] = []  # their rels
+        run_root = ""
+        for (root, raw), index, i in merged:
             if run and (
-                i < 0
-                or evicted[i] != evicted[run[0]]
-                or root != self._root_of(run[0])
-                or len(run) == _WRITE_AT
+                i < 0 or evicted[i] != evicted[run[0]] or root != run_root or len(run) == _WRITE_AT
             ):
-                self._write(out, run)
-                run = []
+                self._write(out, run_root, raws, run)
+                run, raws = [], []
             if i >= 0:
                 run.append(i)
+                raws.append(raw)
+                run_root = root
                 continue
             why = self.skips.get(index)
             if why is not None:
                 skips[len(out)] = why
             out.copy_row(planned, index)
         if run:
-            self._write(out, run)
+            self._write(out, run_root, raws, run)
         return out, skips
 
-    def _root_of(self, i: int) -> str:
-        return self.units.roots[self.units.root[i]]
+    def _write_runs(self, out: Actions, root: str, raws: list[bytes], units: list[int]) -> None:
+        """A root's evicted units in plan order, written a run of one target at a time,
+        _WRITE_AT at most (as the merge in `actions` cuts them)."""
+        evicted = self.evicted
+        numbers = [evicted[i] for i in units]
+        one = numbers.count(numbers[0]) == len(numbers)  # one target: no run to find
+        start = 0
+        while start < len(units):
+            stop = min(len(units), start + _WRITE_AT)
+            if not one:
+                end, number = start + 1, numbers[start]
+                while end < stop and numbers[end] == number:
+                    end += 1
+                stop = end
+            self._write(out, root, raws[start:stop], units[start:stop])
+            start = stop
 
-    def _write(self, out: Actions, run: list[int]) -> None:
+    def _write(self, out: Actions, root: str, raws: list[bytes], run: list[int]) -> None:
         """Evicted units of one root and target, in plan order, as rows of `out` (the rows
-        of plan.whole_action's Actions, none built)."""
-        units = self.units
+        of plan.whole_action's Actions, none built); `raws`: their rels."""
         t = self.targets[self.evicted[run[0]] - 1]
-        out.add_wholes(self._root_of(run[0]), t.rule, t.reason, units.wholes(run))
+        out.add_wholes(root, t.rule, t.reason, self.units.wholes(run, raws))
 
     def _kept(self) -> Iterator[_Row]:
         """The plan's actions no eviction supersedes."""
@@ -538,14 +584,27 @@ class _Cut:
 
     def _evictions(self) -> Iterator[_Row]:
         """The evicted units, in plan order (by root, then the rel's bytes)."""
-        units, evicted = self.units, self.evicted
-        by_root: dict[int, list[int]] = {}
-        for i in compress(range(len(units)), evicted):
-            by_root.setdefault(units.root[i], []).append(i)
-        for root in sorted(by_root, key=units.roots.__getitem__):
-            name = units.roots[root]
-            for raw, i in sorted((units.raw(i), i) for i in by_root.pop(root)):
+        for name, raws, units in self._evicted():
+            for raw, i in zip(raws, units, strict=True):
                 yield (name, raw), -1, i
+
+    def _evicted(self) -> Iterator[tuple[str, list[bytes], list[int]]]:
+        """Each root's evicted units in plan order (by root, then the rel's bytes): the
+        root, the units' rels (UnitCollector.raw) and the units."""
+        units, evicted = self.units, self.evicted
+        chosen = list(compress(range(len(units)), evicted))
+        by_root: dict[int, list[int]] = {}
+        if len(units.roots) == 1:
+            by_root = {0: chosen} if chosen else {}
+        else:
+            for i in chosen:
+                by_root.setdefault(units.root[i], []).append(i)
+        rels, ends = units.rels, units.rel_end
+        for root in sorted(by_root, key=units.roots.__getitem__):
+            these = by_root.pop(root)  # in unit order: a tie keeps it, as (raw, i) sorts
+            raws = [bytes(rels[ends[i - 1] if i else 0 : ends[i]]) for i in these]
+            at = sorted(range(len(these)), key=raws.__getitem__)  # bytes compared, not tuples
+            yield units.roots[root], [raws[k] for k in at], [these[k] for k in at]
 
     def summary(self, t: _Target, plan: Plan) -> BudgetTarget:
         ledger = self.ledger

@@ -8,6 +8,7 @@ UTF-8 whatever bytes a name holds.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -75,12 +76,19 @@ def iter_json(doc: Mapping[str, Any]) -> Iterator[str]:
             yield f"  {json.dumps(key)}: " + text.replace("\n", "\n  ")
             continue
         yield '  "actions": ['
-        row_sep = "\n    "
-        for text in value.texts() if isinstance(value, ActionRows) else map(_row, value):
-            yield row_sep + text
-            row_sep = ",\n    "
-        yield "\n  ]" if row_sep != "\n    " else "]"
+        rows = value.texts() if isinstance(value, ActionRows) else map(_row, value)
+        first = next(rows, None)
+        if first is None:
+            yield "]"
+            continue
+        yield "\n    " + first
+        while batch := list(itertools.islice(rows, _ROWS_AT_ONCE)):  # one write per batch
+            yield ",\n    " + ",\n    ".join(batch)
+        yield "\n  ]"
     yield "\n}"
+
+
+_ROWS_AT_ONCE = 512  # action rows joined into one piece of the document
 
 
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
@@ -273,8 +281,14 @@ class ActionRows:
             yield _action_to_dict(brief, outcome, skip, prefixes=prefixes)
 
     def texts(self) -> Iterator[str]:
-        """Each row as `_row(dict)` writes it (pinned by a test), a row at a time."""
-        for brief, outcome, skip, prefixes in self._rows():
+        """Each row as `_row(dict)` writes it (pinned by a test), a row at a time, the
+        plan's columns read in one pass (Actions.briefs)."""
+        prefixes: dict[str, str] = {}
+        skips: Mapping[int, str] = self.plan.skips if self.result is None else {}
+        state = None if self.result is None else self.result.outcomes.state
+        for i, brief in enumerate(self.plan.actions.briefs()):
+            outcome = None if state is None else state(i)
+            skip = skips.get(i) if skips else None
             text = _row_text(brief, outcome, skip, prefixes)
             if not text.isascii():
                 try:
@@ -310,29 +324,29 @@ def _row_text(
 ) -> str:
     """`_compact(_action_to_dict(...))`, written directly: the enums are str subclasses
     whose text is their value, the dates ASCII digits and signs."""
+    root, rel, rule, category, is_dir, size, files, reason, newest, age, keep, hardlink = action
     status = outcome[0] if outcome else Status.SKIPPED if skip else Status.PLANNED
     detail = outcome[1] if outcome else skip
-    root, rel = action.root, action.rel
     prefix = prefixes.get(root)
     if prefix is None:
         prefix = prefixes[root] = os.path.join(root, "")
     path = prefix + rel
-    age = action.age_ns
+    mtime = _quote(iso_ns(newest))
     text = (
         f'{{"path": {_quote(path if path.isascii() else jsonable(path))}, '
-        f'"rule": {_quote(action.rule)}, "category": {_quote(action.category)}, '
-        f'"type": {_TYPE_TEXTS[action.is_dir]}, "bytes": {action.bytes}, '
-        f'"files": {action.files}, "status": {_quote(status)}, '
-        f'"reason": {_quote(action.reason)}, '
+        f'"rule": {_quote(rule)}, "category": {_quote(category)}, '
+        f'"type": {_TYPE_TEXTS[is_dir]}, "bytes": {size}, '
+        f'"files": {files}, "status": {_quote(status)}, '
+        f'"reason": {_quote(reason)}, '
         f'"detail": {"null" if detail is None else _quote(detail)}, '
-        f'"mtime": {_quote(iso_ns(action.newest_ns))}, '
-        f'"age_from": {"null" if age is None else _quote(iso_ns(age))}'
+        f'"mtime": {mtime}, '
+        f'"age_from": {"null" if age is None else mtime if age == newest else _quote(iso_ns(age))}'
     )
-    if action.keep is None:
+    if keep is None:
         return text + "}"
     reported = status is Status.REPORTED
-    dedupe = "null" if reported else '"hardlink"' if action.hardlink else '"delete"'
-    return f'{text}, "keep": {_quote(jsonable(action.keep))}, "dedupe": {dedupe}}}'
+    dedupe = "null" if reported else '"hardlink"' if hardlink else '"delete"'
+    return f'{text}, "keep": {_quote(jsonable(keep))}, "dedupe": {dedupe}}}'
 
 
 def prune_to_dict(

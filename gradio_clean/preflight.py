@@ -37,10 +37,12 @@ def preflight(plan: Plan, in_use: InUse | None = None, places: Places | None = N
     `in_use`, `places`: a snapshot taken already (default: one taken now, with places).
     A plan the budget cut (`plan.budget`) is returned as it is when no snapshot is given:
     the budget asked a Forecast of its own about every action as it chose, and its plan
-    carries the answers (one /proc snapshot, not two).
+    carries the answers (one /proc snapshot, not two). An empty plan takes none.
     """
     if plan.budget is not None and in_use is None:
         return plan
+    if not plan.actions:  # nothing to ask about: no /proc snapshot (a pass over every fd)
+        return dataclasses.replace(plan, skips={})
     with Forecast(plan.warnings, plan.scan.warnings_dropped, in_use, places) as forecast:
         skips: dict[int, str] = {}
         for i, action in enumerate(plan.actions):

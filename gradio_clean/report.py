@@ -14,7 +14,6 @@ import heapq
 import os
 import re
 import time
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from rich import box
@@ -228,7 +227,7 @@ def render_plan(
     skips = plan.skips
     actions = plan.actions
     for rule in Rule:
-        picked = array("Q", (i for i in range(len(actions)) if actions.rule(i) is rule))
+        picked = actions.of_rule(rule)
         if not picked:
             continue
         largest = actions.bytes_of

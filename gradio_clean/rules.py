@@ -208,6 +208,7 @@ class _RootPlanner:
     any_unselected: bool = False
     item_excluded_inside: bool = False
     item_outside: bool = False  # a file of a category this root's rules may not touch
+    seen: int = 0  # files of the current item the walk handed to on_file (files_below)
     units: UnitCollector | None = None  # the budget rules' eviction units (budget.py)
     reasons: _Reasons = field(init=False)
     # Decided once per root, not per file (on_file is the walk's hot path):
@@ -228,9 +229,23 @@ class _RootPlanner:
         self.orphan_ns = rules.session_ttl * 1e9 if rules.orphaned_sessions else None
         self.dupes = DupePool(os.path.join(self.root.path, ""))
 
+    def files_below(self) -> int | None:
+        """RootHooks.files_below: which files this hook must see. A file not handed over has
+        one link, its item's category, and an age no rule picks; on_item counts it as what
+        on_file would have made of it (unselected, or outside the categories). The
+        duplicates rule and patterns need every file."""
+        if self.rules.duplicates or self.filtered:
+            return None
+        newest = -(1 << 64)  # no age rule: no file is wanted for its age
+        for idle in (self.older_ns, self.orphan_ns):
+            if idle is not None:  # what on_file picks is below this (a second to spare)
+                newest = max(newest, int(self.now_ns - idle) + 1_000_000_000)
+        return newest
+
     def on_file(self, rel: str, st: os.stat_result, category: Category, then: int) -> None:
         """The walk's file hook; `then`: the file's --age-by timestamp, as the walk took it
         for its item (Hooks.age, or the mtime with --age-by mtime): taken once."""
+        self.seen += 1
         if st.st_nlink > 1:
             self.names.add(self.root.path, rel, st)
             if self.units is not None:
@@ -301,6 +316,12 @@ class _RootPlanner:
     ) -> None:
         """The walk's item hook (numbers, see ItemHook): an Item is built only for an item
         with something to plan (a pick, a file kept for duplicates, a whole-item rule)."""
+        if held[0] != self.seen:  # files the walk kept from on_file (files_below)
+            if category in self.category_list:
+                self.any_unselected = True
+            else:
+                self.item_outside = True
+        self.seen = 0
         excluded = self.item_excluded_inside or self.item_outside
         planned = False  # an action for the item itself (not for files inside it)
         if self.selected.kind or self.unselected or self.rules.orphaned_sessions:
@@ -444,7 +465,7 @@ class _Planning:
         if rules.budget:
             planner.units = UnitCollector(root.path)
         self.current = self.planners[root.path] = planner
-        return RootHooks(planner.on_file, planner.on_item)
+        return RootHooks(planner.on_file, planner.on_item, planner.files_below())
 
     def export(self) -> object:  # in a forked worker: what it planned for its share
         p = self.current
@@ -507,10 +528,10 @@ class _Planning:
 
     def _budget(self, plan: Plan) -> Plan:
         """--max-size / --min-free: evict whole units, over all roots, after the rest."""
-        units = UnitCollector()
-        for planner in self.planners.values():
-            if planner.units is not None:
-                units.absorb(planner.units)
+        collectors = [p.units for p in self.planners.values() if p.units is not None]
+        units = collectors[0] if len(collectors) == 1 else UnitCollector()
+        for collector in collectors if len(collectors) > 1 else ():  # one root: as it is
+            units.absorb(collector)
         rules = self.rules
         return apply_budget(
             plan,

@@ -81,6 +81,7 @@ __all__ = [  # the result types, re-exported: `from gradio_clean.scan import Ite
 # actions instead, each one a re-check and a removal: see apply.FORK_MIN_ACTIONS.)
 FORK_MIN_ENTRIES = 2000
 _PACE = 0x3FF  # every 1024 regular files: check for a stop, report progress
+_EVERY = 1 << 64  # above any timestamp (int64 ns): every file goes to the file hook
 # An open folder inside an item being walked: (fd, its listing, rel path)
 _Frame = tuple[int, Iterator[os.DirEntry[str]], str]
 
@@ -126,13 +127,16 @@ class _RootWalker:
         self.tell: Report | None = hooks.progress
         self.dev = 0
         self.on_file, self.on_item = _aged(hooks.on_file), hooks.on_item
+        self.files_below = _EVERY  # RootHooks.files_below: which files go to on_file
 
     # -- entry points -------------------------------------------------------------
 
     def run(self) -> RootScan:
         own = self.hooks.on_root(self.root) if self.hooks.on_root is not None else None
         if own is not None:  # this root's entries straight to its own hooks: one call each
-            self.on_file, self.on_item = own
+            self.on_file, self.on_item = own.on_file, own.on_item
+            if own.files_below is not None:
+                self.files_below = own.files_below
         try:
             fd = os.open(self.root.path, DIR_FLAGS)
         except OSError as exc:
@@ -308,6 +312,7 @@ class _RootWalker:
         counts = self.counts
         add_leaf = counts.add_leaf
         on_file = self.on_file
+        below = self.files_below
         age_of = self.hooks.age
         # The leaf counting below is written again in _walk_tree's loop, on purpose: this is
         # the hot path (one pass per file of the tree), and a shared helper called per
@@ -329,8 +334,9 @@ class _RootWalker:
                     age = eage
                 if S_ISDIR(est.st_mode):
                     ecat = category_in_hash_dir(ename, True, 1) if hash_dir else cat
+                    tree_below = below if ecat is cat else _EVERY  # another category: all
                     sub = self._walk_tree(
-                        fd, ename, f"{rel}/{ename}", est, ecat, links, newest, age
+                        fd, ename, f"{rel}/{ename}", est, ecat, links, newest, age, tree_below
                     )
                     files += sub[0]
                     other += sub[1]
@@ -352,7 +358,9 @@ class _RootWalker:
                         links.add((est.st_dev, est.st_ino))
                         nbytes += est.st_size
                         disk += est.st_blocks * 512
-                    if on_file is not None:
+                    if on_file is not None and (
+                        eage < below or est.st_nlink > 1 or ecat is not cat
+                    ):
                         on_file(f"{rel}/{ename}", est, ecat, eage)
                     if not counts.files & _PACE:
                         self.report()
@@ -377,11 +385,13 @@ class _RootWalker:
         links: set[tuple[int, int]],
         newest: int,
         newest_age: int,
+        below: int,
     ) -> Held:
         """A folder inside an item, and everything below it (each entry of the folder's
         category): what it holds, its own blocks included, and the newest mtime and age
         of the item so far and of everything in it. Depth first through the open folders
-        on a stack, never by Python's recursion: depth is limited only by open descriptors."""
+        on a stack, never by Python's recursion: depth is limited only by open descriptors.
+        `below`: which files go to the file hook (RootHooks.files_below)."""
         files = other = nbytes = 0
         disk = st.st_blocks * 512
         first = self._subdir(parent_fd, name, rel, st, cat)
@@ -426,7 +436,7 @@ class _RootWalker:
                                 links.add((est.st_dev, est.st_ino))
                                 nbytes += est.st_size
                                 disk += est.st_blocks * 512
-                            if on_file is not None:
+                            if on_file is not None and (age < below or est.st_nlink > 1):
                                 on_file(f"{drel}/{ename}", est, cat, age)
                             if not counts.files & _PACE:
                                 self.report()
@@ -514,6 +524,7 @@ def _walk_shared(walker: _RootWalker, fd: int) -> None:
         other = _RootWalker(root, walker.counts.fresh(), Warnings(), hooks)
         other.dev, other.tell = walker.dev, share.report
         other.on_file, other.on_item = walker.on_file, walker.on_item  # the root's own
+        other.files_below = walker.files_below
         entries = other._listing(fd, "", share.index, jobs)
         other._container_entries(fd, "", root.role, entries)
         export = hooks.export if share.forked else None  # else the hooks ran here

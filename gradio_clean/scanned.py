@@ -145,6 +145,10 @@ class RootHooks(NamedTuple):
 
     on_file: AgedFileHook | None
     on_item: ItemHook | None
+    # None: every file goes to on_file. A timestamp: only the files it may want do (one
+    # whose age is below it, with more than one link, of another category than its item,
+    # or an item itself); the item hook counts the rest, held[0] less the files it got.
+    files_below: int | None = None
 
 
 RootHook = Callable[[Root], RootHooks | None]  # None: the shared on_file/on_item

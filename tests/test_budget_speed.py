@@ -5,28 +5,33 @@ encoder."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import os
+import random
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from gradio_clean import order
+from gradio_clean import rules as rules_module
 from gradio_clean.ages import age_getter, age_ns
 from gradio_clean.apply import apply_plan
 from gradio_clean.budget import LRU
-from gradio_clean.classify import Category, Role
+from gradio_clean.classify import Category, Kind, Role
 from gradio_clean.documents import ActionRows, iter_json, prune_to_dict
 from gradio_clean.inuse import InUse, Places, snapshot
 from gradio_clean.options import AgeBy
-from gradio_clean.plan import Rule, whole_action
+from gradio_clean.plan import Plan, Rule, whole_action
 from gradio_clean.preflight import Forecast, preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
-from gradio_clean.scan import Hooks, RootHooks, scan
-from gradio_clean.sizes import human_size
-from tests.conftest import DAY, HOUR, SHA256_A, SHA256_B, hold, write
+from gradio_clean.scan import Held, Hooks, RootHooks, scan
+from gradio_clean.sizes import MinFree, human_size
+from tests.conftest import DAY, HOUR, SHA256_A, SHA256_B, build_gradio_tree, hold, write
 
 KI = 1024
 
@@ -244,3 +249,206 @@ def test_json_rows_written_directly_are_what_the_encoder_writes(
         result = apply_plan(plan)
     assert any("caf\\\\xe9" in row for row in expected) is not budget  # else in a folder
     assert any('"keep": ' in row for row in expected) is not budget  # evicted with its kept copy
+
+
+def _varied_tree(base: Path) -> list[Root]:
+    """build_gradio_tree, plus what the walk hands over for other reasons than age: a
+    tmp folder inside a hash folder (another category than its item's), nested folders,
+    old files among young ones, a loose old file, a file with three names."""
+    tree = build_gradio_tree(base)
+    temp = tree.temp
+    write(temp / SHA256_B / "tmpab12cd34" / "frame.png", b"f" * 300, age=50 * DAY)
+    write(temp / SHA256_B / "deeper" / "a" / "b.bin", b"d" * 90, age=20 * DAY)
+    for i in range(6):
+        folder = temp / f"{i + 40:064x}"
+        write(folder / "old.bin", b"o" * (i + 1) * 70, age=(30 + 5 * i) * DAY)
+        if i % 2:
+            write(folder / "young.bin", b"y" * 40, age=i * HOUR)
+    write(temp / "tmpold12345", b"partial upload", age=60 * DAY)
+    os.link(temp / SHA256_B / "hard.bin", temp / f"{41:064x}" / "third-name.bin")
+    return [Root(str(temp), Role.TEMP, "test"), Root(str(tree.app), Role.APP, "test")]
+
+
+_Seen = tuple[str, int, Category, int]  # a file handed over: rel, st_nlink, category, age
+
+
+def _walk_seen(
+    roots: list[Root], files_below: int | None, age: AgeBy
+) -> list[tuple[str, Category, int, list[_Seen]]]:
+    """Per item: its rel, category and held[0], and the files the walk handed over."""
+    items: list[tuple[str, Category, int, list[_Seen]]] = []
+    files: list[_Seen] = []
+
+    def on_file(rel: str, st: os.stat_result, category: Category, then: int) -> None:
+        files.append((rel, st.st_nlink, category, then))
+
+    def on_item(
+        rel: str, _st: os.stat_result, _kind: Kind, cat: Category, _is_dir: bool, held: Held
+    ) -> None:
+        items.append((rel, cat, held[0], list(files)))
+        files.clear()
+
+    getter = None if age is AgeBy.MTIME else age_getter(age)
+    hooks = Hooks(on_root=lambda _root: RootHooks(on_file, on_item, files_below), age=getter)
+    scan(roots, hooks=hooks, jobs=1)
+    return items
+
+
+@pytest.mark.parametrize("age", [AgeBy.MTIME, AgeBy.NEWEST])
+def test_the_walk_hands_over_the_files_below_and_every_odd_one(tmp_path: Path, age: AgeBy) -> None:
+    """RootHooks.files_below: the file hook gets a file whose age is below it, with more
+    than one link, of another category than its item's, or an item itself; every other
+    file is counted in its item's held[0] only (the planner counts them as unseen)."""
+    roots = _varied_tree(tmp_path)
+    every = _walk_seen(roots, None, age)
+    assert all(files == len(seen) for _, _, files, seen in every)
+    for below in (int((time.time() - 25 * DAY) * 1e9), -(1 << 64)):
+        gated = _walk_seen(roots, below, age)
+        assert [item[:3] for item in gated] == [item[:3] for item in every]
+        for (rel, category, _, seen), (*_, all_files) in zip(gated, every, strict=True):
+            expected = [
+                (name, nlink, cat, then)
+                for name, nlink, cat, then in all_files
+                if then < below or nlink > 1 or cat is not category or name == rel
+            ]
+            assert seen == expected, rel
+        handed = sum(len(item[3]) for item in gated)
+        assert 0 < handed < sum(len(item[3]) for item in every)
+
+
+def _cut(plan: Plan) -> object:
+    """What a plan's budget chose (a filesystem's usage moves with other writers)."""
+    if plan.budget is None:
+        return None
+    return [
+        (t.rule, t.roots, t.freed, t.evicted, t.evicted_bytes, t.newest_evicted_ns)
+        for t in plan.budget.targets
+    ]
+
+
+def _plain(rules: RuleSet) -> RuleSet:
+    """The same rules with a pattern every file matches: the walk then hands the planner
+    every file (patterns need each one), as it did before files_below."""
+    return dataclasses.replace(rules, include=("*",))
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        RuleSet(older_than=HOUR),  # by the newest timestamp: ctime is now, see `now`
+        RuleSet(older_than=30 * DAY, age_by=AgeBy.MTIME),
+        RuleSet(older_than=4 * DAY, age_by=AgeBy.ATIME),
+        RuleSet(orphaned_sessions=True, session_ttl=HOUR),
+        RuleSet(older_than=40 * DAY, orphaned_sessions=True),
+        RuleSet(age_by=AgeBy.MTIME, max_size=20_000, min_age=0.0),
+        RuleSet(max_size=20_000, older_than=45 * DAY, min_age=HOUR, age_by=AgeBy.MTIME),
+        RuleSet(max_size=20_000, min_age=HOUR),
+        RuleSet(max_size=1, min_age=0.0),
+        RuleSet(min_free=MinFree(bytes=0)),
+        RuleSet(
+            older_than=2 * DAY,
+            categories=frozenset({Category.FLAGGED, Category.CACHE, Category.LEFTOVER}),
+            explicit_categories=True,
+            max_size=1,
+            min_age=0.0,
+        ),
+    ],
+    ids=lambda r: "-".join(f"{k}={v}" for k, v in vars(r).items() if v != getattr(RuleSet(), k)),
+)
+def test_plans_with_the_files_below_are_the_plans_with_every_file(
+    tmp_path: Path, rules: RuleSet
+) -> None:
+    """The planner told only of the files it may want (files_below) plans what it plans
+    when told of every file: actions, budget and forecast alike."""
+    roots = _varied_tree(tmp_path)
+    now = time.time() + 2 * HOUR  # the files' ctime is old enough for the newest age
+    assert rules_module._Planning(rules, now).on_root(roots[0]).files_below is not None
+    assert rules_module._Planning(_plain(rules), now).on_root(roots[0]).files_below is None
+    for jobs in (1, 2):
+        gated = build_plan(roots, rules, now=now, jobs=jobs)
+        plain = build_plan(roots, _plain(rules), now=now, jobs=jobs)
+        assert list(gated.actions) == list(plain.actions)
+        assert _cut(gated) == _cut(plain)
+        assert gated.skips == plain.skips
+        assert [(s.excluded, s.ignored) for s in gated.scopes] == [(0, 0), (0, 0)]
+    assert gated.actions or rules.min_free is not None
+
+
+def test_the_actions_read_in_bulk_are_what_each_row_reads(tmp_path: Path) -> None:
+    """Actions.briefs, positions and the whole-store counts (read off the columns in C)
+    against reading each action: packed hash names, odd names, folders, links, a
+    reading order of its own."""
+    roots = _varied_tree(tmp_path)
+    rules = RuleSet(older_than=2 * DAY, duplicates=True, orphaned_sessions=True, age_by=AgeBy.MTIME)
+    actions = build_plan(roots, rules, now=time.time(), jobs=1).actions
+    every = list(actions)
+    assert actions.hardlinks and actions.folders and len(every) > 10
+    assert list(actions.briefs()) == [actions.brief(i) for i in range(len(every))]
+    assert actions.folders == sum(a.is_dir for a in every)
+    assert actions.hardlinks == sum(a.hardlink for a in every)
+    for rule in Rule:
+        assert list(actions.of_rule(rule)) == [i for i, a in enumerate(every) if a.rule is rule]
+    going = actions.going()
+    assert (going.links, going.files, going.folders, going.bytes) == (
+        sum(a.hardlink for a in every),
+        sum(a.files for a in every if not a.hardlink),
+        sum(a.is_dir for a in every if not a.hardlink),
+        sum(a.bytes for a in every if not a.hardlink),
+    )
+    keys = [actions.sort_key(i) for i in range(len(every))]
+    for wanted in (
+        set(keys) | {(roots[0].path, b"missing"), ("/nowhere", keys[0][1])},
+        set(keys[::3]) | {(roots[0].path, os.fsencode(SHA256_A + "/nothing"))},
+    ):
+        assert actions.positions(wanted) == order.positions(len(every), actions.sort_key, wanted)
+
+
+def test_evictions_of_two_targets_in_one_root_are_their_targets_rows(tmp_path: Path) -> None:
+    """--max-size and --min-free evicting in one root, their units interleaved in plan
+    order: each row is the whole_action of its unit, under the target that took it, and
+    --max-size took the least recently used."""
+    temp = tmp_path / "temp"
+    folders = _units(temp, 40)
+    now = time.time()
+    for rank, folder in zip(random.Random(9).sample(range(40), 40), folders, strict=True):
+        for path in (folder / "file.bin", folder):
+            _stamp(path, mtime=now - (rank + 2) * HOUR, atime=now - (rank + 2) * HOUR)
+    root = Root(str(temp), Role.TEMP, "test")
+    max_size = scan([root], jobs=1).roots[0].disk_bytes // 2
+    rules = RuleSet(
+        age_by=AgeBy.MTIME, max_size=max_size, min_free=MinFree(percent=100.0), min_age=0.0
+    )
+    plan = build_plan([root], rules, now=now, jobs=1)
+
+    assert plan.budget is not None
+    by_size, by_free = plan.budget.targets
+    assert by_size.evicted and by_free.evicted and by_size.evicted + by_free.evicted == 40
+    oldest = sorted(folders, key=lambda f: os.lstat(f).st_mtime_ns)[: by_size.evicted]
+    reasons = {
+        Rule.MAX_SIZE: f"{LRU}; budget {human_size(max_size)}",
+        Rule.MIN_FREE: f"{LRU}; keep 100% free on {by_free.filesystem}",
+    }
+    expected = []
+    for folder in sorted(folders, key=lambda f: os.fsencode(f.name)):
+        st, inner = os.lstat(folder), os.lstat(folder / "file.bin")
+        rule = Rule.MAX_SIZE if folder in oldest else Rule.MIN_FREE
+        expected.append(
+            whole_action(
+                str(temp),
+                folder.name,
+                Category.CACHE,
+                True,
+                dev=st.st_dev,
+                ino=st.st_ino,
+                size=inner.st_size,
+                files=1,
+                mtime_ns=st.st_mtime_ns,
+                newest_ns=st.st_mtime_ns,
+                rule=rule,
+                reason=reasons[rule],
+                age_ns=st.st_mtime_ns,
+            )
+        )
+    assert list(plan.actions) == expected
+    rules_in_order = [a.rule for a in plan.actions]
+    assert sum(a != b for a, b in itertools.pairwise(rules_in_order)) > 4  # many runs
