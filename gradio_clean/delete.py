@@ -38,6 +38,7 @@ from gradio_clean.removal import (
     Mount,
     Refused,
     frozen,
+    fstat_mount,
     immutable,
     may_empty,
     mount_id,
@@ -90,8 +91,8 @@ class _DirChain:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise Skip(f"{name} on the way is no longer a folder (a symlink?)") from None
                 raise
-            st = os.fstat(fd)
-            if st.st_dev != self.dev or (self.mnt is not None and mount_id(fd) != self.mnt):
+            st, mnt, _ = fstat_mount(fd)  # one statx: the fstat and the mount id
+            if st.st_dev != self.dev or (self.mnt is not None and mnt != self.mnt):
                 os.close(fd)
                 raise Skip(f"{name} on the way is on another filesystem")
             self.names.append(name)
@@ -339,14 +340,14 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
     mount = Mount(chain.dev, chain.mnt)
     euid = os.geteuid()  # once per folder, not once per entry: apply never changes it
 
-    def verify(folder: Folder, dfd: int, shown: str, st: os.stat_result) -> None:
+    def verify(folder: Folder, dfd: int, shown: str, st: os.stat_result, flag: bool) -> None:
         if st.st_mtime_ns > action.newest_ns:
             raise Skip(f"changed since planning ({shown} is newer)")
         if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):  # a folder: locked
             busy = why(st.st_dev, st.st_ino)
             if busy:
                 raise Skip(f"{shown} is {busy}")
-        removable(folder, dfd, shown, st, euid)
+        removable(folder, dfd, shown, st, euid, flag)
 
     def removed(st: os.stat_result) -> None:
         if stat.S_ISREG(st.st_mode):
@@ -364,7 +365,7 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
             raise Skip(f"it is {busy}")
         if frozen(parent, ""):
             raise Skip("cannot be removed: its parent folder is immutable or append-only")
-        may_empty(parent, ".", "its parent folder")
+        may_empty(parent, ".", "its parent folder", euid)
         if entered.frozen:  # read through fd: the very folder checked, not a name
             raise Skip(immutable(name))
         if euid != 0:  # `permitted` checks nothing for root: no fstat of the parent
@@ -392,13 +393,13 @@ def _enter_planned(parent: int, name: str, mount: Mount, want: Identity) -> Ente
             raise Skip("replaced since planning (another inode)") from None
         raise
     try:
-        st = os.fstat(fd)
-        _check(st, want, is_dir=True)
+        read = fstat_mount(fd)  # the fstat, mount id and chattr flag, from one statx
+        _check(read[0], want, is_dir=True)
     except BaseException:
         os.close(fd)
         raise
     try:
-        return on_mount(fd, name, mount, st=st)  # closes fd if it refuses
+        return on_mount(fd, name, mount, read=read)  # closes fd if it refuses
     except Refused as exc:
         raise Skip(str(exc)) from None
 
