@@ -111,8 +111,9 @@ def _stat_of(buf: ctypes.Array[ctypes.c_char]) -> tuple[os.stat_result, int | No
     """A statx buffer as os.stat would have given it, the mount id (None where the kernel
     does not tell it) and the immutable or append-only flag; None unless the kernel
     filled every basic field (then the caller asks os.stat instead)."""
-    (mask, blksize, attributes, nlink, uid, gid, mode, ino, size, blocks, _, a_s, a_ns, _, _,
-     c_s, c_ns, m_s, m_ns, r_major, r_minor, major, minor, mnt) = _STATX.unpack_from(buf)  # fmt: skip
+    fields = _STATX.unpack_from(buf)
+    (mask, blksize, attributes, nlink, uid, gid, mode, ino, size, blocks, _, a_s, a_ns,
+     _, _, c_s, c_ns, m_s, m_ns, r_major, r_minor, major, minor, mnt) = fields  # fmt: skip
     if mask & _STATX_BASIC_STATS != _STATX_BASIC_STATS:
         return None
     st = os.stat_result(
@@ -602,7 +603,5 @@ def permitted(
 def may_empty(dir_fd: int, name: str, shown: str, euid: int | None = None) -> None:
     """Without root, emptying a folder needs write and search permission on it."""
     euid = os.geteuid() if euid is None else euid
-    if euid != 0 and not os.access(
-        name, os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True
-    ):
+    if euid != 0 and not os.access(name, os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True):
         raise Refused(f"cannot be removed whole: no permission to empty {shown}")
