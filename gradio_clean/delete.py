@@ -28,9 +28,9 @@ import os
 import secrets
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
-from gradio_clean.plan import Action, Identity, Outcome, Status
+from gradio_clean.actions import Step
+from gradio_clean.plan import Identity, Status
 from gradio_clean.removal import (
     Ctimes,
     Entered,
@@ -54,6 +54,10 @@ from gradio_clean.roots import DIR_FLAGS, describe_open_error
 from gradio_clean.workers import stop_signal
 
 Why = Callable[[int, int], "str | None"]
+Link = tuple[int, int, int, int]  # a removed name of a linked inode: dev, ino, size, nlink
+# An action's outcome, told as it is known: its index, status, detail, the bytes and files
+# it freed, and its removed names of inodes with other names (their blocks counted later).
+Done = Callable[[int, Status, "str | None", int, int, list[Link]], None]
 
 
 class Skip(Exception):
@@ -70,6 +74,7 @@ class _DirChain:
         self.root_fd = root_fd
         self.dev = dev
         self.mnt = mount_id(root_fd)  # a mount id, where the kernel tells it
+        self.mount = Mount(dev, self.mnt)
         # (dev, ino) -> the ctime this worker's own links and unlinks moved, in any root
         self.ctimes: Ctimes = {} if ctimes is None else ctimes
         self.names: list[str] = []
@@ -144,18 +149,17 @@ def _parent_and_name(rel: str) -> tuple[str, str]:
     return head, name
 
 
-Link = tuple[int, int, int, int]  # a removed name of a linked inode: dev, ino, size, nlink
-
-
-@dataclass
 class _Freed:
     """What one action freed. The blocks of an inode with other names count only when
     the last name goes: known here when the count was 1 before this unlink, and for
     the names in `linked` only once every worker's are in (_count_linked)."""
 
-    bytes: int = 0
-    files: int = 0
-    linked: list[Link] = field(default_factory=list)
+    __slots__ = ("bytes", "files", "linked")
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.files = 0
+        self.linked: list[Link] = []
 
     def unlinked(self, st: os.stat_result) -> None:
         """A name of this regular file is gone (`st`: its stat before the unlink)."""
@@ -169,7 +173,7 @@ class _Freed:
             self.linked.append((st.st_dev, st.st_ino, st.st_size, st.st_nlink))
 
 
-def _planned_entry(chain: _DirChain, action: Action) -> tuple[int, str, os.stat_result] | None:
+def _planned_entry(chain: _DirChain, action: Step) -> tuple[int, str, os.stat_result] | None:
     """The action's parent descriptor, name and fresh lstat, re-checked; None if gone."""
     head, name = _parent_and_name(action.rel)
     try:
@@ -184,7 +188,7 @@ def _planned_entry(chain: _DirChain, action: Action) -> tuple[int, str, os.stat_
     return parent, name, st
 
 
-def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> str | None:
+def _delete_file(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> str | None:
     entry = _planned_entry(chain, action)
     if entry is None:
         return "already gone"
@@ -229,7 +233,7 @@ def _folder_busy(keys: Sequence[tuple[int, int]], why: Why) -> str | None:
 _KEEP_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _check_keep(chain: _DirChain, action: Action) -> tuple[int, int]:
+def _check_keep(chain: _DirChain, action: Step) -> tuple[int, int]:
     """Never drop a copy unless the one that stays is still there, unchanged.
 
     Returns its parent's descriptor and a descriptor on the kept file itself, checked
@@ -292,7 +296,7 @@ def temp_link_name() -> str:
 
 
 def _replace_with_link(
-    chain: _DirChain, action: Action, parent: int, name: str, keep_parent: int, keep_fd: int
+    chain: _DirChain, action: Step, parent: int, name: str, keep_parent: int, keep_fd: int
 ) -> None:
     """Link the verified kept inode to a temporary name, then rename it over the copy.
 
@@ -331,13 +335,13 @@ def _replace_with_link(
         raise
 
 
-def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> str | None:
+def _delete_folder(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> str | None:
     head, name = _parent_and_name(action.rel)
     try:
         parent = chain.open(head)
     except FileNotFoundError:  # a folder on the way is gone, and the folder with it
         return "already gone"
-    mount = Mount(chain.dev, chain.mnt)
+    mount = chain.mount
     euid = os.geteuid()  # once per folder, not once per entry: apply never changes it
 
     def verify(folder: Folder, dfd: int, shown: str, st: os.stat_result, flag: bool) -> None:
@@ -404,7 +408,7 @@ def _enter_planned(parent: int, name: str, mount: Mount, want: Identity) -> Ente
         raise Skip(str(exc)) from None
 
 
-def _parents_to_tidy(action: Action) -> list[str]:
+def _parents_to_tidy(action: Step) -> list[str]:
     """Folders between a deleted file and its item folder: removed if the run empties them."""
     if action.is_dir or action.hardlink or action.rel == action.item_rel:
         return []
@@ -418,9 +422,9 @@ def _parents_to_tidy(action: Action) -> list[str]:
 
 def apply_root(
     root_path: str,
-    actions: Iterable[tuple[int, Action]],
+    actions: Iterable[tuple[int, Step]],
     why: Why,
-    done: Callable[[int, Outcome, list[Link]], None],
+    done: Done,
     ctimes: Ctimes | None = None,
 ) -> list[str]:
     """Apply one root's actions (each with its plan index), read one at a time.
@@ -429,8 +433,8 @@ def apply_root(
         root_fd = os.open(root_path, DIR_FLAGS)
     except OSError as exc:
         msg = describe_open_error(root_path, exc)
-        for i, action in actions:
-            done(i, Outcome(action, Status.FAILED, msg), [])
+        for i, _ in actions:
+            done(i, Status.FAILED, msg, 0, 0, [])
         return []
     chain = _DirChain(root_fd, os.fstat(root_fd).st_dev, ctimes)
     tidy: set[str] = set()
@@ -445,15 +449,13 @@ def apply_root(
                 else:
                     note = _delete_file(chain, action, why, freed)
                 status = Status.LINKED if action.hardlink and note is None else Status.DELETED
-                done(i, Outcome(action, status, note, freed.bytes, freed.files), freed.linked)
+                done(i, status, note, freed.bytes, freed.files, freed.linked)
                 tidy.update(_parents_to_tidy(action))
             except Skip as exc:
-                outcome = Outcome(action, Status.SKIPPED, str(exc), freed.bytes, freed.files)
-                done(i, outcome, freed.linked)
+                done(i, Status.SKIPPED, str(exc), freed.bytes, freed.files, freed.linked)
             except OSError as exc:
                 detail = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
-                outcome = Outcome(action, Status.FAILED, detail, freed.bytes, freed.files)
-                done(i, outcome, freed.linked)
+                done(i, Status.FAILED, detail, freed.bytes, freed.files, freed.linked)
         return _tidy(chain, tidy, root_path)
     finally:
         chain.close()
