@@ -134,6 +134,22 @@ class Brief(NamedTuple):
         )
 
 
+class Step(NamedTuple):
+    """What apply reads of an action (delete.apply_root), the Action's fields of the same
+    names: a tuple per row, without the category, reason and counts an Action carries."""
+
+    root: str
+    rel: str
+    item_rel: str
+    is_dir: bool
+    identity: Identity
+    newest_ns: int
+    keep: str | None
+    keep_identity: Identity | None
+    hardlink: bool
+    stray_link: bool
+
+
 @dataclass
 class Going:
     """What a plan frees: deletions (bytes, files, folders) and links apart."""
@@ -503,6 +519,27 @@ class Actions(Sequence[Action]):
             hardlink=bool(flags & _HARDLINK),
             stray_link=bool(flags & _STRAY),
             age_ns=self._age[i] if flags & _AGE else None,
+        )
+
+    def step(self, i: int) -> Step:
+        """What apply reads of action `i` (0 <= i < len), without building the Action."""
+        rel = self.rel(i)
+        row = self._row(i)
+        flags = self._flags[row]
+        odd = self._item_odd.get(row)
+        keep, keep_identity = self._keep.get(row, (None, None))
+        size, ctime = self._odd_identity.get(row, (0 if flags & _DIR else self._bytes[row], 0))
+        return Step(
+            self._roots[self._root[row]],
+            rel,
+            odd if odd is not None else rel[: self._item[row]],
+            bool(flags & _DIR),
+            Identity(self._devs[self._dev[row]], self._ino[row], size, self._mtime[row], ctime),
+            self._newest[row],
+            keep,
+            keep_identity,
+            bool(flags & _HARDLINK),
+            bool(flags & _STRAY),
         )
 
     def __iter__(self) -> Iterator[Action]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from gradio_clean.delete import Link, Why, apply_root
 from gradio_clean.inuse import InUseWatcher
 from gradio_clean.outcomes import Outcomes
-from gradio_clean.plan import ApplyResult, Outcome, Plan, Rule, Status
+from gradio_clean.plan import ApplyResult, Plan, Rule, Status
 from gradio_clean.removal import Ctimes
 from gradio_clean.workers import Share, available_jobs, run_shares, stop_signal
 
@@ -38,16 +38,24 @@ class _Rows:
         self.details: dict[int, str] = {}  # by position in these rows
         self.linked = array("q")  # per removed name of a linked inode: index, dev, ino, size, nlink
 
-    def add(self, i: int, outcome: Outcome, linked: list[Link]) -> None:
+    def add(
+        self,
+        i: int,
+        status: Status,
+        detail: str | None,
+        nbytes: int,
+        files: int,
+        linked: list[Link],
+    ) -> None:
         for link in linked:
             self.linked.append(i)
             self.linked.extend(link)
-        if outcome.detail is not None:
-            self.details[len(self.status)] = outcome.detail
+        if detail is not None:
+            self.details[len(self.status)] = detail
         self.index.append(i)
-        self.status.append(_STATUS_IX[outcome.status])
-        self.freed_bytes.append(outcome.freed_bytes)
-        self.freed_files.append(outcome.freed_files)
+        self.status.append(_STATUS_IX[status])
+        self.freed_bytes.append(nbytes)
+        self.freed_files.append(files)
 
     def into(self, outcomes: Outcomes) -> None:
         for n, i in enumerate(self.index):
@@ -71,17 +79,19 @@ def _run_share(
     rows = _Rows()
     freed = 0
 
-    def done(i: int, outcome: Outcome, linked: list[Link]) -> None:
+    def done(
+        i: int, status: Status, detail: str | None, nbytes: int, files: int, linked: list[Link]
+    ) -> None:
         nonlocal freed
-        freed += outcome.freed_bytes
-        rows.add(i, outcome, linked)
+        freed += nbytes
+        rows.add(i, status, detail, nbytes, files, linked)
         report(len(rows.status), freed)
 
     removed: list[str] = []
     actions = plan.actions
     ctimes: Ctimes = {}
     for root_path, group in itertools.groupby(indices, key=actions.root):
-        items = ((i, actions[i]) for i in group)
+        items = ((i, actions.step(i)) for i in group)
         removed.extend(apply_root(root_path, items, why, done, ctimes))
     return rows, removed, stop_signal()
 
@@ -161,7 +171,7 @@ def _tied_items(plan: Plan) -> tuple[dict[_Folder, _Folder], set[_Folder]]:
     checked = set()
     for i in range(len(actions)):
         if actions.rule(i) is Rule.DUPLICATES:
-            action = actions[i]
+            action = actions.step(i)
             for identity in (action.identity, action.keep_identity):
                 if identity is not None:
                     checked.add((identity.dev, identity.ino))
@@ -217,7 +227,8 @@ def apply_plan(
         jobs = available_jobs() if total >= FORK_MIN_ACTIONS else 1
     jobs = max(1, min(jobs, total))
     check = why or InUseWatcher().why
-    shares = _shares(plan, jobs) if total else [array("Q")]
+    # One share: the plan's own order, with nothing to deal.
+    shares = _shares(plan, jobs) if jobs > 1 else [array("Q", range(total))]
 
     def work(share: Share) -> _Applied:
         return _run_share(plan, shares[share.index], check, share.report)

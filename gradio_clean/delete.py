@@ -28,9 +28,9 @@ import os
 import secrets
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 
-from gradio_clean.plan import Action, Identity, Outcome, Status
+from gradio_clean.actions import Step
+from gradio_clean.plan import Identity, Status
 from gradio_clean.removal import (
     Ctimes,
     Entered,
@@ -38,6 +38,7 @@ from gradio_clean.removal import (
     Mount,
     Refused,
     frozen,
+    fstat_mount,
     immutable,
     may_empty,
     mount_id,
@@ -53,6 +54,10 @@ from gradio_clean.roots import DIR_FLAGS, describe_open_error, open_at
 from gradio_clean.workers import stop_signal
 
 Why = Callable[[int, int], "str | None"]
+Link = tuple[int, int, int, int]  # a removed name of a linked inode: dev, ino, size, nlink
+# An action's outcome, told as it is known: its index, status, detail, the bytes and files
+# it freed, and its removed names of inodes with other names (their blocks counted later).
+Done = Callable[[int, Status, "str | None", int, int, list[Link]], None]
 
 
 class Skip(Exception):
@@ -69,6 +74,7 @@ class _DirChain:
         self.root_fd = root_fd
         self.dev = dev
         self.mnt = mount_id(root_fd)  # a mount id, where the kernel tells it
+        self.mount = Mount(dev, self.mnt)
         # (dev, ino) -> the ctime this worker's own links and unlinks moved, in any root
         self.ctimes: Ctimes = {} if ctimes is None else ctimes
         self.names: list[str] = []
@@ -90,8 +96,8 @@ class _DirChain:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise Skip(f"{name} on the way is no longer a folder (a symlink?)") from None
                 raise
-            st = os.fstat(fd)
-            if st.st_dev != self.dev or (self.mnt is not None and mount_id(fd) != self.mnt):
+            st, mnt, _ = fstat_mount(fd)  # one statx: the fstat and the mount id
+            if st.st_dev != self.dev or (self.mnt is not None and mnt != self.mnt):
                 os.close(fd)
                 raise Skip(f"{name} on the way is on another filesystem")
             self.names.append(name)
@@ -143,18 +149,17 @@ def _parent_and_name(rel: str) -> tuple[str, str]:
     return head, name
 
 
-Link = tuple[int, int, int, int]  # a removed name of a linked inode: dev, ino, size, nlink
-
-
-@dataclass
 class _Freed:
     """What one action freed. The blocks of an inode with other names count only when
     the last name goes: known here when the count was 1 before this unlink, and for
     the names in `linked` only once every worker's are in (_count_linked)."""
 
-    bytes: int = 0
-    files: int = 0
-    linked: list[Link] = field(default_factory=list)
+    __slots__ = ("bytes", "files", "linked")
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.files = 0
+        self.linked: list[Link] = []
 
     def unlinked(self, st: os.stat_result) -> None:
         """A name of this regular file is gone (`st`: its stat before the unlink)."""
@@ -168,7 +173,7 @@ class _Freed:
             self.linked.append((st.st_dev, st.st_ino, st.st_size, st.st_nlink))
 
 
-def _planned_entry(chain: _DirChain, action: Action) -> tuple[int, str, os.stat_result] | None:
+def _planned_entry(chain: _DirChain, action: Step) -> tuple[int, str, os.stat_result] | None:
     """The action's parent descriptor, name and fresh lstat, re-checked; None if gone."""
     head, name = _parent_and_name(action.rel)
     try:
@@ -183,7 +188,7 @@ def _planned_entry(chain: _DirChain, action: Action) -> tuple[int, str, os.stat_
     return parent, name, st
 
 
-def _delete_file(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> str | None:
+def _delete_file(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> str | None:
     entry = _planned_entry(chain, action)
     if entry is None:
         return "already gone"
@@ -228,7 +233,7 @@ def _folder_busy(keys: Sequence[tuple[int, int]], why: Why) -> str | None:
 _KEEP_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _check_keep(chain: _DirChain, action: Action) -> tuple[int, int]:
+def _check_keep(chain: _DirChain, action: Step) -> tuple[int, int]:
     """Never drop a copy unless the one that stays is still there, unchanged.
 
     Returns its parent's descriptor and a descriptor on the kept file itself, checked
@@ -291,7 +296,7 @@ def temp_link_name() -> str:
 
 
 def _replace_with_link(
-    chain: _DirChain, action: Action, parent: int, name: str, keep_parent: int, keep_fd: int
+    chain: _DirChain, action: Step, parent: int, name: str, keep_parent: int, keep_fd: int
 ) -> None:
     """Link the verified kept inode to a temporary name, then rename it over the copy.
 
@@ -330,23 +335,23 @@ def _replace_with_link(
         raise
 
 
-def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) -> str | None:
+def _delete_folder(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> str | None:
     head, name = _parent_and_name(action.rel)
     try:
         parent = chain.open(head)
     except FileNotFoundError:  # a folder on the way is gone, and the folder with it
         return "already gone"
-    mount = Mount(chain.dev, chain.mnt)
+    mount = chain.mount
     euid = os.geteuid()  # once per folder, not once per entry: apply never changes it
 
-    def verify(folder: Folder, dfd: int, shown: str, st: os.stat_result) -> None:
+    def verify(folder: Folder, dfd: int, shown: str, st: os.stat_result, flag: bool) -> None:
         if st.st_mtime_ns > action.newest_ns:
             raise Skip(f"changed since planning ({shown} is newer)")
         if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):  # a folder: locked
             busy = why(st.st_dev, st.st_ino)
             if busy:
                 raise Skip(f"{shown} is {busy}")
-        removable(folder, dfd, shown, st, euid)
+        removable(folder, dfd, shown, st, euid, flag)
 
     def removed(st: os.stat_result) -> None:
         if stat.S_ISREG(st.st_mode):
@@ -364,7 +369,7 @@ def _delete_folder(chain: _DirChain, action: Action, why: Why, freed: _Freed) ->
             raise Skip(f"it is {busy}")
         if frozen(parent, ""):
             raise Skip("cannot be removed: its parent folder is immutable or append-only")
-        may_empty(parent, ".", "its parent folder")
+        may_empty(parent, ".", "its parent folder", euid)
         if entered.frozen:  # read through fd: the very folder checked, not a name
             raise Skip(immutable(name))
         if euid != 0:  # `permitted` checks nothing for root: no fstat of the parent
@@ -392,18 +397,18 @@ def _enter_planned(parent: int, name: str, mount: Mount, want: Identity) -> Ente
             raise Skip("replaced since planning (another inode)") from None
         raise
     try:
-        st = os.fstat(fd)
-        _check(st, want, is_dir=True)
+        read = fstat_mount(fd)  # the fstat, mount id and chattr flag, from one statx
+        _check(read[0], want, is_dir=True)
     except BaseException:
         os.close(fd)
         raise
     try:
-        return on_mount(fd, name, mount, st=st)  # closes fd if it refuses
+        return on_mount(fd, name, mount, read=read)  # closes fd if it refuses
     except Refused as exc:
         raise Skip(str(exc)) from None
 
 
-def _parents_to_tidy(action: Action) -> list[str]:
+def _parents_to_tidy(action: Step) -> list[str]:
     """Folders between a deleted file and its item folder: removed if the run empties them."""
     if action.is_dir or action.hardlink or action.rel == action.item_rel:
         return []
@@ -417,9 +422,9 @@ def _parents_to_tidy(action: Action) -> list[str]:
 
 def apply_root(
     root_path: str,
-    actions: Iterable[tuple[int, Action]],
+    actions: Iterable[tuple[int, Step]],
     why: Why,
-    done: Callable[[int, Outcome, list[Link]], None],
+    done: Done,
     ctimes: Ctimes | None = None,
 ) -> list[str]:
     """Apply one root's actions (each with its plan index), read one at a time.
@@ -428,8 +433,8 @@ def apply_root(
         root_fd = os.open(root_path, DIR_FLAGS)
     except OSError as exc:
         msg = describe_open_error(root_path, exc)
-        for i, action in actions:
-            done(i, Outcome(action, Status.FAILED, msg), [])
+        for i, _ in actions:
+            done(i, Status.FAILED, msg, 0, 0, [])
         return []
     chain = _DirChain(root_fd, os.fstat(root_fd).st_dev, ctimes)
     tidy: set[str] = set()
@@ -444,15 +449,13 @@ def apply_root(
                 else:
                     note = _delete_file(chain, action, why, freed)
                 status = Status.LINKED if action.hardlink and note is None else Status.DELETED
-                done(i, Outcome(action, status, note, freed.bytes, freed.files), freed.linked)
+                done(i, status, note, freed.bytes, freed.files, freed.linked)
                 tidy.update(_parents_to_tidy(action))
             except Skip as exc:
-                outcome = Outcome(action, Status.SKIPPED, str(exc), freed.bytes, freed.files)
-                done(i, outcome, freed.linked)
+                done(i, Status.SKIPPED, str(exc), freed.bytes, freed.files, freed.linked)
             except OSError as exc:
                 detail = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
-                outcome = Outcome(action, Status.FAILED, detail, freed.bytes, freed.files)
-                done(i, outcome, freed.linked)
+                done(i, Status.FAILED, detail, freed.bytes, freed.files, freed.linked)
         return _tidy(chain, tidy, root_path)
     finally:
         chain.close()

@@ -24,12 +24,19 @@ PROC = "/proc"
 class InUse:
     open_by: Mapping[Key, int]  # the file's key -> a pid that has it open or mapped
     locked: frozenset[tuple[int, int, int]]  # (major, minor, inode) from /proc/locks
+    # The same locks by (st_dev, st_ino), as `why` is asked: one lookup, not a split dev.
+    _locked_keys: frozenset[Key] = _field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keys = frozenset((os.makedev(major, minor), ino) for major, minor, ino in self.locked)
+        object.__setattr__(self, "_locked_keys", keys)
 
     def why(self, dev: int, ino: int) -> str | None:
-        pid = self.open_by.get((dev, ino))
+        key = (dev, ino)
+        pid = self.open_by.get(key)
         if pid is not None:
             return f"open by process {pid} ({_comm(pid)})"
-        if self.locked and (os.major(dev), os.minor(dev), ino) in self.locked:
+        if key in self._locked_keys:
             return "locked by another process (flock/fcntl)"
         return None
 

@@ -29,6 +29,7 @@ import os
 import signal
 import stat
 import struct
+import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable
@@ -54,7 +55,9 @@ def holds_mount(name: str) -> str:
 _RENAME_NOREPLACE = 1
 _AT_EMPTY_PATH = 0x1000
 _AT_SYMLINK_NOFOLLOW = 0x100
+_STATX_BASIC_STATS = 0x7FF  # type, mode, nlink, uid, gid, times, ino, size, blocks
 _STATX_MNT_ID = 0x1000
+_FSTAT_MASK = _STATX_BASIC_STATS | _STATX_MNT_ID
 _STATX_ATTR_IMMUTABLE = 0x10
 _STATX_ATTR_APPEND = 0x20
 _F_SETSIG = 10  # a lease break signals the holder; SIGURG's default is to ignore it
@@ -74,15 +77,75 @@ if _renameat2 is not None:
 _statx = getattr(_libc, "statx", None)
 if _statx is not None:
     _statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p]
+# struct statx, up to stx_mnt_id: mask, blksize, attributes, nlink, uid, gid, mode, ino,
+# size, blocks, attributes_mask, four timestamps (sec, nsec), rdev and dev (major,
+# minor), mnt_id.
+_STATX = struct.Struct("=IIQIIIH2xQQQQ" + "qI4x" * 4 + "IIIIQ")
+_NS = 1_000_000_000
 
 
-def _statx_raw(dir_fd: int, name: str, flags: int, mask: int) -> ctypes.Array[ctypes.c_char] | None:
-    """The statx buffer, read in place by struct.unpack_from (no copy of its bytes)."""
+class _Buffer(threading.local):
+    """statx's output buffer, one per thread (the call releases the GIL), made once:
+    a buffer per call cost more than the call itself."""
+
+    def __init__(self) -> None:
+        self.raw = ctypes.create_string_buffer(256)
+
+
+_BUFFER = _Buffer()
+
+
+def _statx_raw(
+    dir_fd: int, name: str | bytes, flags: int, mask: int
+) -> ctypes.Array[ctypes.c_char] | None:
+    """The statx buffer, read in place by struct.unpack_from before the next call (no
+    copy of its bytes); None where statx failed or is missing (ctypes' errno says which)."""
     if _statx is None:
         return None
-    buf = ctypes.create_string_buffer(256)
-    rc = _statx(dir_fd, os.fsencode(name), flags, mask, buf)
+    buf = _BUFFER.raw
+    rc = _statx(dir_fd, name if isinstance(name, bytes) else os.fsencode(name), flags, mask, buf)
     return None if rc != 0 else buf
+
+
+def _stat_of(buf: ctypes.Array[ctypes.c_char]) -> tuple[os.stat_result, int | None, bool] | None:
+    """A statx buffer as os.stat would have given it, the mount id (None where the kernel
+    does not tell it) and the immutable or append-only flag; None unless the kernel
+    filled every basic field (then the caller asks os.stat instead)."""
+    fields = _STATX.unpack_from(buf)
+    (mask, blksize, attributes, nlink, uid, gid, mode, ino, size, blocks, _, a_s, a_ns,
+     _, _, c_s, c_ns, m_s, m_ns, r_major, r_minor, major, minor, mnt) = fields  # fmt: skip
+    if mask & _STATX_BASIC_STATS != _STATX_BASIC_STATS:
+        return None
+    st = os.stat_result(
+        (mode, ino, os.makedev(major, minor), nlink, uid, gid, size, a_s, m_s, c_s,
+         a_s + a_ns * 1e-9, m_s + m_ns * 1e-9, c_s + c_ns * 1e-9,
+         a_s * _NS + a_ns, m_s * _NS + m_ns, c_s * _NS + c_ns,
+         blksize, blocks, os.makedev(r_major, r_minor))
+    )  # fmt: skip
+    frozen = bool(attributes & (_STATX_ATTR_IMMUTABLE | _STATX_ATTR_APPEND))
+    return st, (mnt if mask & _STATX_MNT_ID else None), frozen
+
+
+def lstat_frozen(dir_fd: int, name: str) -> tuple[os.stat_result, bool]:
+    """os.stat(name, dir_fd=dir_fd, follow_symlinks=False) and `frozen(dir_fd, name)`,
+    from one statx: the entry's stat and its flag read at the same moment, where two
+    calls read them one after the other. FileNotFoundError as os.stat raises it."""
+    raw = _statx_raw(dir_fd, name, _AT_SYMLINK_NOFOLLOW, _STATX_BASIC_STATS)
+    got = None if raw is None else _stat_of(raw)
+    if got is not None:
+        return got[0], got[2]
+    if raw is None and _statx is not None and ctypes.get_errno() == errno.ENOENT:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+    return os.stat(name, dir_fd=dir_fd, follow_symlinks=False), frozen(dir_fd, name)
+
+
+def fstat_mount(fd: int) -> tuple[os.stat_result, int | None, bool]:
+    """os.fstat(fd) and `mount_and_frozen(fd)`, from one statx of the descriptor."""
+    raw = _statx_raw(fd, b"", _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW, _FSTAT_MASK)
+    got = None if raw is None else _stat_of(raw)
+    if got is not None:
+        return got
+    return (os.fstat(fd), *mount_and_frozen(fd))
 
 
 def mount_id(fd: int) -> int | None:
@@ -93,7 +156,7 @@ def mount_id(fd: int) -> int | None:
 def mount_and_frozen(fd: int) -> tuple[int | None, bool]:
     """mount_id(fd) and whether the open file itself is immutable or append-only (as
     `frozen`), from one statx: entering a folder asks both of the same descriptor."""
-    raw = _statx_raw(fd, "", _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW, _STATX_MNT_ID)
+    raw = _statx_raw(fd, b"", _AT_EMPTY_PATH | _AT_SYMLINK_NOFOLLOW, _STATX_MNT_ID)
     if raw is None:
         return None, False
     mask, _, attributes = struct.unpack_from("IIQ", raw, 0)
@@ -309,7 +372,8 @@ class Folder:
         return (s[j], s[j + 1], s[j + 2], s[j + 3], s[j + 4], s[j + 5])
 
 
-Check = Callable[[Folder, int, str, os.stat_result], None]  # (parent, its fd, shown name, st)
+# (parent, its fd, shown name, st, whether it is immutable or append-only)
+Check = Callable[[Folder, int, str, os.stat_result, bool], None]
 _Frame = tuple[int, Folder, str, list[str]]  # descriptor, folder, shown prefix, names to do
 
 
@@ -340,13 +404,16 @@ class Entered:
 
 
 def on_mount(
-    fd: int, name: str, mount: Mount, dev: int | None = None, st: os.stat_result | None = None
+    fd: int,
+    name: str,
+    mount: Mount,
+    dev: int | None = None,
+    read: tuple[os.stat_result, int | None, bool] | None = None,
 ) -> Entered:
     """Refuse (closing fd) a folder opened on another device or mount; `dev`: the device
-    its lstat showed, if one was taken; `st`: fd's fstat, if taken already. One fstat and
-    one statx, never a name."""
-    st = os.fstat(fd) if st is None else st
-    mnt, is_frozen = mount_and_frozen(fd)
+    its lstat showed, if one was taken; `read`: fd's `fstat_mount`, if read already. One
+    statx of the descriptor, never a name."""
+    st, mnt, is_frozen = fstat_mount(fd) if read is None else read
     if (
         st.st_dev != mount.dev
         or (dev is not None and dev != mount.dev)
@@ -359,7 +426,8 @@ def on_mount(
 
 def survey(top_fd: int, mount: Mount, check: Check, top: os.stat_result | None = None) -> Folder:
     """Every entry under top_fd, lstat'ed through its parent's descriptor and passed to
-    `check`; each subfolder entered through `enter`. Nothing is removed here.
+    `check` with its chattr flag, both from one statx (`lstat_frozen`); each subfolder
+    entered through `enter`. Nothing is removed here.
     `top`: top_fd's fstat, where the caller has it already."""
     tree = Folder(top if top is not None else os.fstat(top_fd))
     frames: list[_Frame] = [(top_fd, tree, "", os.listdir(top_fd))]
@@ -373,12 +441,12 @@ def survey(top_fd: int, mount: Mount, check: Check, top: os.stat_result | None =
                 continue
             name = pending.pop()
             try:
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                st, is_frozen = lstat_frozen(fd, name)
             except FileNotFoundError:
                 continue
             if stat.S_ISDIR(st.st_mode) and st.st_dev != mount.dev:
                 raise Refused(holds_mount(prefix + name))
-            check(node, fd, prefix + name, st)
+            check(node, fd, prefix + name, st, is_frozen)
             if stat.S_ISDIR(st.st_mode):
                 try:
                     entered = enter(fd, name, st, mount)
@@ -495,13 +563,22 @@ def rmdir_checked(parent: int, name: str, want: os.stat_result, prefix: str = ""
 
 
 def removable(
-    folder: Folder, fd: int, shown: str, st: os.stat_result, euid: int | None = None
+    folder: Folder,
+    fd: int,
+    shown: str,
+    st: os.stat_result,
+    euid: int | None = None,
+    is_frozen: bool | None = None,
 ) -> None:
     """Refuse up front what could not be removed, so a folder is not left half-deleted:
     an immutable or append-only entry (chattr), and for a run without root, a folder
-    it may not write or a sticky folder's entry of another user."""
-    if not stat.S_ISLNK(st.st_mode) and frozen(fd, os.path.basename(shown)):
-        raise Refused(immutable(shown))
+    it may not write or a sticky folder's entry of another user. `is_frozen`: the chattr
+    flag read with `st` (survey's `lstat_frozen`), else read here."""
+    if not stat.S_ISLNK(st.st_mode):
+        if is_frozen is None:
+            is_frozen = frozen(fd, os.path.basename(shown))
+        if is_frozen:
+            raise Refused(immutable(shown))
     permitted(folder, fd, shown, st, euid)
 
 
@@ -523,9 +600,8 @@ def permitted(
         raise Refused(f"cannot be removed whole: {shown} belongs to another user")
 
 
-def may_empty(dir_fd: int, name: str, shown: str) -> None:
+def may_empty(dir_fd: int, name: str, shown: str, euid: int | None = None) -> None:
     """Without root, emptying a folder needs write and search permission on it."""
-    if os.geteuid() != 0 and not os.access(
-        name, os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True
-    ):
+    euid = os.geteuid() if euid is None else euid
+    if euid != 0 and not os.access(name, os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True):
         raise Refused(f"cannot be removed whole: no permission to empty {shown}")

@@ -461,6 +461,49 @@ def test_a_mount_that_appears_after_planning_is_not_entered(tmp_path: Path) -> N
     assert (temp / SHA256_A / "old.bin").exists()  # verification runs before any deletion
 
 
+def test_a_folder_on_the_way_bind_mounted_after_planning_is_not_entered(tmp_path: Path) -> None:
+    """A file action's folder replaced, after planning, by a bind mount of the same
+    filesystem: same st_dev, so only the mount id read from the descriptor opened (one
+    statx with its fstat) tells it apart. The file of the same name there stays."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1) for a private mount namespace")
+    temp, elsewhere = tmp_path / "temp", tmp_path / "elsewhere"
+    write(temp / SHA256_A / "old.bin", b"o", age=OLD)
+    write(temp / SHA256_A / "new.bin", b"n")  # a file action, not the whole folder
+    kept = write(elsewhere / "old.bin", b"o", age=OLD)
+    code = f"""
+        import os, subprocess, time
+        from gradio_clean.classify import Role
+        from gradio_clean.apply import apply_plan
+        from gradio_clean.roots import Root
+        from gradio_clean.rules import AgeBy, RuleSet, build_plan
+        rules = RuleSet(older_than=86400, age_by=AgeBy.MTIME)
+        plan = build_plan([Root({str(temp)!r}, Role.TEMP, "t")], rules, now=time.time())
+        assert [(a.rel, a.is_dir) for a in plan.actions] == [
+            ({SHA256_A + "/old.bin"!r}, False)], plan.actions
+        subprocess.run(["mount", "--bind", {str(elsewhere)!r}, {str(temp / SHA256_A)!r}],
+                       check=True)
+        result = apply_plan(plan, why=lambda dev, ino: None)
+        print(result.outcomes[0].status.value, result.outcomes[0].detail)
+    """
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    proc = subprocess.run(
+        [*unshare, sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=cli_env(),
+    )
+    if "mount:" in proc.stderr or "unshare:" in proc.stderr:
+        pytest.skip(f"cannot mount here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (f"skipped {SHA256_A} on the way is on another filesystem"), (
+        proc.stdout
+    )
+    assert kept.read_bytes() == b"o" and (temp / SHA256_A / "old.bin").exists()
+
+
 def test_workers_apply_exactly_what_one_process_does(tmp_path: Path) -> None:
     """The same plan on two identical trees: forked workers change no outcome."""
     from tests.conftest import build_gradio_tree

@@ -1,15 +1,28 @@
 """unlink_checked: a name goes only if it is still the entry surveyed, and only this
-run's own unlinks excuse a moved ctime."""
+run's own unlinks excuse a moved ctime. One statx reads what lstat and the chattr flag read."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from gradio_clean.removal import Ctimes, Refused, seen, unlink_checked, unlink_noting
+from gradio_clean.removal import (
+    Ctimes,
+    Refused,
+    frozen,
+    fstat_mount,
+    lstat_frozen,
+    mount_and_frozen,
+    seen,
+    unlink_checked,
+    unlink_noting,
+)
 from tests.conftest import DAY, write
 
 
@@ -78,3 +91,72 @@ def test_a_name_replaced_before_its_unlink_is_left(tmp_path: Path) -> None:
         assert first.read_bytes() == b"another file"
     finally:
         os.close(fd)
+
+
+# The fields os.stat fills on Linux, compared between it and one statx.
+_FIELDS = (
+    "st_mode", "st_ino", "st_dev", "st_nlink", "st_uid", "st_gid", "st_size",
+    "st_atime_ns", "st_mtime_ns", "st_ctime_ns", "st_atime", "st_mtime", "st_ctime",
+    "st_blksize", "st_blocks", "st_rdev",
+)  # fmt: skip
+
+
+def _fields(st: os.stat_result) -> tuple[object, ...]:
+    return (*(getattr(st, f) for f in _FIELDS), tuple(st))
+
+
+def test_one_statx_reads_what_lstat_and_the_chattr_flag_read(tmp_path: Path) -> None:
+    """The survey's stat and flag of each name, and a folder descriptor's fstat, mount id
+    and flag, now come from one statx each: every field os.stat gives is the same, for
+    every kind of entry the survey meets, and the flag and mount id are frozen()'s and
+    mount_and_frozen()'s."""
+    folder = tmp_path / "folder"
+    write(folder / "file.bin", b"x" * 5000, age=40 * DAY)
+    write(folder / "empty", b"")
+    os.link(folder / "file.bin", folder / "second name")
+    (folder / "sub").mkdir()
+    (folder / "link").symlink_to("file.bin")
+    (folder / "dangling").symlink_to("nowhere")
+    os.mkfifo(folder / "fifo")
+    if os.geteuid() == 0:  # a device node: never opened, but surveyed like any name
+        os.mknod(folder / "null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    write(folder / os.fsdecode(b"caf\xe9.bin"), b"not UTF-8")
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        names = os.listdir(fd)
+        assert len(names) >= 8
+        for name in names:
+            st, flag = lstat_frozen(fd, name)
+            want = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            assert _fields(st) == _fields(want), name
+            assert flag is frozen(fd, name) is False, name
+        for name in ("sub", ""):
+            sub = os.open(name or ".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            try:
+                st, mnt, flag = fstat_mount(sub)
+                assert _fields(st) == _fields(os.fstat(sub))
+                assert (mnt, flag) == mount_and_frozen(sub)
+            finally:
+                os.close(sub)
+        with pytest.raises(FileNotFoundError):
+            lstat_frozen(fd, "no such name")
+    finally:
+        os.close(fd)
+
+
+def test_one_statx_reads_the_chattr_flag(tmp_path: Path) -> None:
+    """The flag that keeps a folder whole (an immutable file in it) read with the stat."""
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("needs root and chattr(1)")
+    file = write(tmp_path / "folder" / "kept.bin", b"k")
+    made = subprocess.run(["chattr", "+i", str(file)], capture_output=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"this filesystem has no such flag: {made.stderr!r}")
+    fd = os.open(file.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        st, flag = lstat_frozen(fd, file.name)
+        assert flag and frozen(fd, file.name)
+        assert _fields(st) == _fields(file.lstat())
+    finally:
+        os.close(fd)
+        subprocess.run(["chattr", "-i", str(file)], check=False)
