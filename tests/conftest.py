@@ -197,6 +197,24 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def run_in_private_mounts(code: str) -> str:
+    """Run Python `code` (dedented) as root in a private mount namespace, so the mounts it
+    makes vanish with it; its stdout. Skips where mounting is not permitted here."""
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    proc = subprocess.run(
+        [*unshare, sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=cli_env(),
+    )
+    if "mount:" in proc.stderr or "unshare:" in proc.stderr:
+        pytest.skip(f"cannot mount here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 def run_cli(
     *args: str, timeout: float = 60.0, cwd: Path | None = None, temp_dir: Path | None = None
 ) -> subprocess.CompletedProcess[bytes]:

@@ -25,7 +25,7 @@ from gradio_clean.classify import Category, Kind, Role
 from gradio_clean.documents import ActionRows, iter_json, prune_to_dict
 from gradio_clean.inuse import InUse, Places, snapshot
 from gradio_clean.options import AgeBy
-from gradio_clean.plan import Plan, Rule, whole_action
+from gradio_clean.plan import Action, Plan, Rule, whole_action
 from gradio_clean.preflight import Forecast, preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
@@ -54,6 +54,26 @@ def _aged_tree(temp: Path, now: float) -> None:
     loose = write(temp / "tmpab12cd34", b"z" * 7)
     _stamp(loose, mtime=now - 45 * DAY, atime=now - 3 * DAY)
     os.link(temp / f"{0:064x}" / "image.webp", temp / f"{1:064x}" / "link.webp")
+
+
+def evicted_row(folder: Path, rule: Rule, reason: str, newest_ns: int) -> Action:
+    """The plan row of a hash folder holding one file.bin, evicted whole by `rule`."""
+    st, inner = os.lstat(folder), os.lstat(folder / "file.bin")
+    return whole_action(
+        str(folder.parent),
+        folder.name,
+        Category.CACHE,
+        True,
+        dev=st.st_dev,
+        ino=st.st_ino,
+        size=inner.st_size,
+        files=1,
+        mtime_ns=st.st_mtime_ns,
+        newest_ns=newest_ns,
+        rule=rule,
+        reason=reason,
+        age_ns=newest_ns,
+    )
 
 
 @pytest.mark.parametrize("age_by", list(AgeBy))
@@ -132,25 +152,8 @@ def test_evictions_written_in_batches_are_the_rows_of_whole_actions(tmp_path: Pa
     reason = f"{LRU}; budget {human_size(0)}"
     expected = []
     for folder in sorted(folders, key=lambda f: os.fsencode(f.name)):
-        st, inner = os.lstat(folder), os.lstat(folder / "file.bin")
-        newest = max(st.st_mtime_ns, inner.st_mtime_ns)
-        expected.append(
-            whole_action(
-                str(temp),
-                folder.name,
-                Category.CACHE,
-                True,
-                dev=st.st_dev,
-                ino=st.st_ino,
-                size=inner.st_size,
-                files=1,
-                mtime_ns=st.st_mtime_ns,
-                newest_ns=newest,
-                rule=Rule.MAX_SIZE,
-                reason=reason,
-                age_ns=newest,
-            )
-        )
+        newest = max(os.lstat(folder).st_mtime_ns, os.lstat(folder / "file.bin").st_mtime_ns)
+        expected.append(evicted_row(folder, Rule.MAX_SIZE, reason, newest))
     assert list(plan.actions) == expected
 
 
@@ -430,25 +433,8 @@ def test_evictions_of_two_targets_in_one_root_are_their_targets_rows(tmp_path: P
     }
     expected = []
     for folder in sorted(folders, key=lambda f: os.fsencode(f.name)):
-        st, inner = os.lstat(folder), os.lstat(folder / "file.bin")
         rule = Rule.MAX_SIZE if folder in oldest else Rule.MIN_FREE
-        expected.append(
-            whole_action(
-                str(temp),
-                folder.name,
-                Category.CACHE,
-                True,
-                dev=st.st_dev,
-                ino=st.st_ino,
-                size=inner.st_size,
-                files=1,
-                mtime_ns=st.st_mtime_ns,
-                newest_ns=st.st_mtime_ns,
-                rule=rule,
-                reason=reasons[rule],
-                age_ns=st.st_mtime_ns,
-            )
-        )
+        expected.append(evicted_row(folder, rule, reasons[rule], os.lstat(folder).st_mtime_ns))
     assert list(plan.actions) == expected
     rules_in_order = [a.rule for a in plan.actions]
     assert sum(a != b for a, b in itertools.pairwise(rules_in_order)) > 4  # many runs

@@ -37,6 +37,7 @@ from tests.conftest import (
     cli_env,
     hold,
     hold_lock,
+    run_in_private_mounts,
     set_age,
     write,
 )
@@ -486,21 +487,8 @@ def test_a_folder_on_the_way_bind_mounted_after_planning_is_not_entered(tmp_path
         result = apply_plan(plan, why=lambda dev, ino: None)
         print(result.outcomes[0].status.value, result.outcomes[0].detail)
     """
-    unshare = ["unshare", "--mount", "--propagation", "private"]
-    proc = subprocess.run(
-        [*unshare, sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=cli_env(),
-    )
-    if "mount:" in proc.stderr or "unshare:" in proc.stderr:
-        pytest.skip(f"cannot mount here: {proc.stderr.strip()}")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == (f"skipped {SHA256_A} on the way is on another filesystem"), (
-        proc.stdout
-    )
+    stdout = run_in_private_mounts(code)
+    assert stdout.strip() == f"skipped {SHA256_A} on the way is on another filesystem", stdout
     assert kept.read_bytes() == b"o" and (temp / SHA256_A / "old.bin").exists()
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,15 @@ from gradio_clean.classify import Role
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
-from tests.conftest import HOUR, JS_SESSION, NOBODY, cli_env, run_unprivileged, set_age, write
+from tests.conftest import (
+    HOUR,
+    JS_SESSION,
+    NOBODY,
+    run_in_private_mounts,
+    run_unprivileged,
+    set_age,
+    write,
+)
 
 
 def never_busy(_dev: int, _ino: int) -> str | None:
@@ -132,20 +138,9 @@ def test_a_bind_mount_of_the_same_filesystem_is_not_entered(tmp_path: Path) -> N
         result = apply_plan(plan, why=lambda dev, ino: None)
         print(result.outcomes[0].status.value, result.outcomes[0].detail)
     """
-    unshare = ["unshare", "--mount", "--propagation", "private"]
-    proc = subprocess.run(
-        [*unshare, sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=cli_env(),
-    )
-    if "mount:" in proc.stderr or "unshare:" in proc.stderr:
-        pytest.skip(f"cannot mount here: {proc.stderr.strip()}")
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("skipped"), proc.stdout
-    assert "another filesystem" in proc.stdout
+    stdout = run_in_private_mounts(code)
+    assert stdout.startswith("skipped"), stdout
+    assert "another filesystem" in stdout
     assert kept.read_bytes() == b"not in the session"
 
 
@@ -224,19 +219,8 @@ def test_a_mount_over_the_planned_folder_itself_is_not_entered(tmp_path: Path) -
         print(result.outcomes[0].status.value, result.outcomes[0].detail)
         print(os.path.exists({str(session / "on-tmpfs.txt")!r}))
     """
-    unshare = ["unshare", "--mount", "--propagation", "private"]
-    proc = subprocess.run(
-        [*unshare, sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=cli_env(),
-    )
-    if "mount:" in proc.stderr or "unshare:" in proc.stderr:
-        pytest.skip(f"cannot mount here: {proc.stderr.strip()}")
-    assert proc.returncode == 0, proc.stderr
-    status, survived = proc.stdout.strip().splitlines()
+    stdout = run_in_private_mounts(code)
+    status, survived = stdout.strip().splitlines()
     assert status == "skipped replaced since planning (another inode)"
     assert survived == "True"
     assert files_under(session) == ["a.txt", "sub/b.txt", "sub2/c.txt"]  # under the mount
