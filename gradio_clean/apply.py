@@ -99,16 +99,18 @@ def _run_share(
 def _shares(plan: Plan, jobs: int) -> list[array[int]]:
     """Whole items per share, dealt in turn in plan order, so an item's actions and the
     folders it empties stay together. An item's actions are next to each other in plan
-    order, so only the last item is remembered, not a table of a million. A root's
+    order, so only the last item is remembered, not a table of a million. Every root's
     duplicates (and stray links) go to one worker: each link moves the kept inode's ctime,
-    which only the worker that made it knows for its own (_DirChain.ctimes). Items holding
-    names of one file go to one worker too (_tied_items): two workers removing names of
-    one inode at once would each see the other's lease probe, and skip it as in use."""
+    which only the worker that made it knows for its own (_DirChain.ctimes, shared by its
+    roots), and an item tied to them may lie in another root (a name of a kept copy in an
+    app's session folder). Items holding names of one file go to one worker too
+    (_tied_items): two workers removing names of one inode at once would each see the
+    other's lease probe, and skip it as in use."""
     shares = [array("Q") for _ in range(jobs)]
     actions = plan.actions
     dealt = -1
     last: tuple[str, str] | None = None
-    duplicates: dict[str, int] = {}  # root -> its share
+    duplicates: int | None = None  # the one share of every root's duplicates
     tied, with_duplicates = _tied_items(plan) if jobs > 1 else ({}, set())
     grouped: dict[tuple[str, str], int] = {}  # a group of tied items -> its share
     for i in range(len(actions)):
@@ -116,10 +118,10 @@ def _shares(plan: Plan, jobs: int) -> list[array[int]]:
         item = (root, actions.item_rel(i))
         group = tied.get(item) if tied else None
         if actions.rule(i) is Rule.DUPLICATES or group in with_duplicates:
-            if root not in duplicates:
+            if duplicates is None:
                 dealt += 1
-                duplicates[root] = dealt % jobs
-            shares[duplicates[root]].append(i)
+                duplicates = dealt % jobs
+            shares[duplicates].append(i)
             continue
         if group is not None:
             if group not in grouped:

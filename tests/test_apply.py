@@ -12,7 +12,7 @@ from gradio_clean.classify import Role
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
-from tests.conftest import set_age, write
+from tests.conftest import JS_SESSION, set_age, write
 
 
 def test_names_of_one_file_in_two_items_go_to_one_worker(tmp_path: Path) -> None:
@@ -88,3 +88,44 @@ def test_a_duplicate_and_another_name_of_it_go_in_one_worker(tmp_path: Path) -> 
         (Status.LINKED, None),
     ]
     assert copy.stat().st_ino == keep.stat().st_ino and not staging.exists()
+
+
+def test_a_name_of_a_kept_copy_in_another_root_goes_in_the_duplicates_worker(
+    tmp_path: Path,
+) -> None:
+    """An app's old session folder holds another name of the copy a duplicate in the temp
+    dir is linked to: removing it moves the kept inode's ctime. The session went to a
+    worker of its own root, and the link was skipped as 'the copy to keep changed' (found
+    by tests/test_truth.py). Every root's duplicates and what is tied to them go to one
+    worker. The in-use check of the duplicate waits, so the session goes first."""
+    temp, app = tmp_path / "temp", tmp_path / "app"
+    content = b"same bytes" * 100
+    keep = write(temp / f"{1:064x}" / "keep.bin", content)
+    copy = write(temp / f"{2:064x}" / "copy.bin", content, age=3 * 3600)
+    session = app / JS_SESSION
+    os.makedirs(session)
+    os.link(keep, session / "upload.bin")
+    set_age(session / "upload.bin", 3 * 3600)
+    set_age(session, 3 * 3600)
+    plan = build_plan(
+        [Root(str(app), Role.APP, "test"), Root(str(temp), Role.TEMP, "test")],
+        RuleSet(duplicates=True, orphaned_sessions=True, age_by=AgeBy.MTIME),
+        now=time.time(),
+    )
+    assert [(a.root, a.rel, a.keep) for a in plan.actions] == [
+        (str(app), JS_SESSION, None),
+        (str(temp), f"{2:064x}/copy.bin", str(keep)),
+    ]
+    inode = copy.stat().st_ino
+
+    def why(dev: int, ino: int) -> str | None:
+        if ino == inode:
+            time.sleep(0.5)
+        return None
+
+    result = apply_plan(plan, why=why, jobs=2)
+    assert [(o.status, o.detail) for o in result.outcomes] == [
+        (Status.DELETED, None),
+        (Status.LINKED, None),
+    ]
+    assert copy.stat().st_ino == keep.stat().st_ino and not session.exists()
