@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
-from gradio_clean.plan import Status
+from gradio_clean.plan import Plan, Status
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from tests.conftest import JS_SESSION, set_age, write
@@ -54,6 +54,20 @@ def test_names_of_one_file_in_two_items_go_to_one_worker(tmp_path: Path) -> None
     assert result.outcomes.freed_files == 8
 
 
+def applied_copy_last(plan: Plan, copy: Path) -> list[tuple[Status, str | None]]:
+    """Apply at two workers, the duplicate's in-use check held back half a second so the
+    other action goes first; each outcome's status and detail."""
+    inode = copy.stat().st_ino
+
+    def why(dev: int, ino: int) -> str | None:
+        if ino == inode:
+            time.sleep(0.5)
+        return None
+
+    result = apply_plan(plan, why=why, jobs=2)
+    return [(o.status, o.detail) for o in result.outcomes]
+
+
 def test_a_duplicate_and_another_name_of_it_go_in_one_worker(tmp_path: Path) -> None:
     """A leftover (an old staging copy) and a duplicate to link are two names of one file,
     in items dealt to two workers: the leftover's unlink moves the duplicate's ctime,
@@ -75,18 +89,7 @@ def test_a_duplicate_and_another_name_of_it_go_in_one_worker(tmp_path: Path) -> 
         (f"{1:064x}/.a.png.ab12cd34", None),
         (f"{1:064x}/l0.bin", str(keep)),
     ]
-    inode = copy.stat().st_ino
-
-    def why(dev: int, ino: int) -> str | None:
-        if ino == inode:
-            time.sleep(0.5)
-        return None
-
-    result = apply_plan(plan, why=why, jobs=2)
-    assert [(o.status, o.detail) for o in result.outcomes] == [
-        (Status.DELETED, None),
-        (Status.LINKED, None),
-    ]
+    assert applied_copy_last(plan, copy) == [(Status.DELETED, None), (Status.LINKED, None)]
     assert copy.stat().st_ino == keep.stat().st_ino and not staging.exists()
 
 
@@ -116,16 +119,5 @@ def test_a_name_of_a_kept_copy_in_another_root_goes_in_the_duplicates_worker(
         (str(app), JS_SESSION, None),
         (str(temp), f"{2:064x}/copy.bin", str(keep)),
     ]
-    inode = copy.stat().st_ino
-
-    def why(dev: int, ino: int) -> str | None:
-        if ino == inode:
-            time.sleep(0.5)
-        return None
-
-    result = apply_plan(plan, why=why, jobs=2)
-    assert [(o.status, o.detail) for o in result.outcomes] == [
-        (Status.DELETED, None),
-        (Status.LINKED, None),
-    ]
+    assert applied_copy_last(plan, copy) == [(Status.DELETED, None), (Status.LINKED, None)]
     assert copy.stat().st_ino == keep.stat().st_ino and not session.exists()
