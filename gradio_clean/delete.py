@@ -37,11 +37,8 @@ from gradio_clean.removal import (
     Folder,
     Mount,
     Refused,
-    frozen,
-    fstat_mount,
     immutable,
     may_empty,
-    mount_id,
     on_mount,
     permitted,
     removable,
@@ -51,6 +48,7 @@ from gradio_clean.removal import (
     unlink_noting,
 )
 from gradio_clean.roots import DIR_FLAGS, describe_open_error, open_at
+from gradio_clean.statx import frozen, fstat_mount, mount_id
 from gradio_clean.workers import stop_signal
 
 Why = Callable[[int, int], "str | None"]

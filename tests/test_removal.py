@@ -12,17 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gradio_clean.removal import (
-    Ctimes,
-    Refused,
-    frozen,
-    fstat_mount,
-    lstat_frozen,
-    mount_and_frozen,
-    seen,
-    unlink_checked,
-    unlink_noting,
-)
+from gradio_clean.removal import Ctimes, Refused, seen, unlink_checked, unlink_noting
+from gradio_clean.statx import frozen, fstat_mount, lstat_frozen, mount_and_frozen
 from tests.conftest import DAY, write
 
 
