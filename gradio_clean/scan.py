@@ -1,10 +1,7 @@
 """One pass over each root: counters, not a Python object per file.
 
-The walk works through directory file descriptors: each folder is opened with
-O_NOFOLLOW relative to its parent's descriptor, so a symlink is never followed
-and a folder swapped for a link mid-walk cannot lead outside the root. Depth is
-limited only by open descriptors (one per level), never by Python's recursion.
-Folders on another device are recorded and not entered.
+The walk goes down through directory descriptors, never through a symlink, onto
+another device or by Python's recursion: descent.py.
 
 What a scan returns lives in scanned.py and is re-exported here; what it counts
 on the way, in counts.py.
@@ -17,7 +14,7 @@ import itertools
 import os
 import resource
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from stat import S_ISDIR
 
@@ -31,7 +28,8 @@ from gradio_clean.classify import (
     classifier,
 )
 from gradio_clean.counts import Counts, Warnings, age_cuts
-from gradio_clean.roots import DIR_FLAGS, Root, open_at, open_error_reason
+from gradio_clean.descent import Descent, Frame, close
+from gradio_clean.roots import DIR_FLAGS, Root, open_at
 from gradio_clean.scanned import (
     AGE_BUCKETS,
     MAX_WARNINGS,
@@ -82,8 +80,6 @@ __all__ = [  # the result types, re-exported: `from gradio_clean.scan import Ite
 FORK_MIN_ENTRIES = 2000
 _PACE = 0x3FF  # every 1024 regular files: check for a stop, report progress
 _EVERY = 1 << 64  # above any timestamp (int64 ns): every file goes to the file hook
-# An open folder inside an item being walked: (fd, its listing, rel path)
-_Frame = tuple[int, Iterator[os.DirEntry[str]], str]
 
 
 def raise_fd_limit() -> None:
@@ -119,13 +115,12 @@ class _RootWalker:
         self.root = root
         self.counts = counts
         self.warnings = warnings
-        self.warn = warnings.add
         self.hooks = hooks
         self.jobs = jobs
         self.auto_jobs = auto_jobs
         # where report() tells progress: the hook, or in a split walk the share's report
         self.tell: Report | None = hooks.progress
-        self.dev = 0
+        self.descent = Descent(root.path, warnings)
         self.on_file, self.on_item = _aged(hooks.on_file), hooks.on_item
         self.files_below = _EVERY  # RootHooks.files_below: which files go to on_file
 
@@ -140,11 +135,11 @@ class _RootWalker:
         try:
             fd = os.open(self.root.path, DIR_FLAGS)
         except OSError as exc:
-            self.warn(self.root.path, open_error_reason(exc))
+            self.descent.failed("", exc)
             return self.counts.freeze(self.root)
         try:
             st = os.fstat(fd)
-            self.dev = st.st_dev
+            self.descent.dev = st.st_dev
             self.counts.disk += st.st_blocks * 512
             if self.jobs > 1 and self.hooks.parallel_safe():
                 _walk_shared(self, fd)
@@ -162,43 +157,14 @@ class _RootWalker:
 
     # -- walking ------------------------------------------------------------------
 
-    def _path(self, rel: str) -> str:
-        return os.path.join(self.root.path, rel) if rel else self.root.path
-
     def _container(self, fd: int, rel: str, role: Role) -> None:
         """Classify each child of a root (or nested .gradio) and walk it as one item."""
-        self._container_entries(fd, rel, role, self._listing(fd, rel))
-
-    def _listing(
-        self, fd: int, rel: str, share: int = 0, shares: int = 1
-    ) -> Iterator[os.DirEntry[str]]:
-        """A folder's entries as the kernel hands them out, never all at once (a root of a
-        million hash folders: ~110 MB as a list). With `shares`, only the entries whose
-        name's hash falls to `share` (forked workers share the parent's hash seed)."""
-        # A descriptor of its own: a scandir of `fd` itself would share its offset with
-        # every worker forked with it, and each would read only part of the folder.
-        try:
-            own = open_at(fd, ".", DIR_FLAGS)
-        except OSError as exc:
-            self.warn(self._path(rel), open_error_reason(exc))
-            return
-        try:
-            with os.scandir(own) as listing:  # scandir reads a copy of `own`
-                if shares == 1:
-                    yield from listing
-                else:
-                    for entry in listing:
-                        if hash(entry.name) % shares == share:
-                            yield entry
-        except OSError as exc:
-            self.warn(self._path(rel), open_error_reason(exc))
-        finally:
-            os.close(own)
+        self._container_entries(fd, rel, role, self.descent.listing(fd, rel))
 
     def _container_entries(
         self, fd: int, rel: str, role: Role, entries: Iterable[os.DirEntry[str]]
     ) -> None:
-        dev = self.dev
+        dev = self.descent.dev
         classify = classifier(role)
         for entry in entries:
             check_stop()
@@ -209,14 +175,14 @@ class _RootWalker:
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                self.warn(self._path(child_rel), open_error_reason(exc))
+                self.descent.failed(child_rel, exc)
                 continue
             is_dir = S_ISDIR(st.st_mode)
             kind = classify(name, is_dir)
             # a nested .gradio on another device falls through to _item, which warns once
             if kind is Kind.GRADIO_DIR and st.st_dev == dev:
                 self.counts.add_dir(st, Category.OTHER)
-                sub = self._open(fd, name, child_rel)
+                sub = self.descent.open(fd, name, child_rel)
                 if sub is not None:
                     try:
                         self._container(sub, child_rel, Role.GRADIO)
@@ -224,32 +190,6 @@ class _RootWalker:
                         os.close(sub)
                 continue
             self._item(fd, name, child_rel, st, kind, is_dir)
-
-    def _open(self, parent_fd: int, name: str, rel: str) -> int | None:
-        try:
-            return open_at(parent_fd, name, DIR_FLAGS)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            self.warn(self._path(rel), open_error_reason(exc))
-            return None
-
-    def _open_listing(
-        self, parent_fd: int, name: str, rel: str
-    ) -> tuple[int, Iterator[os.DirEntry[str]]] | None:
-        try:
-            fd = open_at(parent_fd, name, DIR_FLAGS)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            self.warn(self._path(rel), open_error_reason(exc))
-            return None
-        try:
-            return fd, os.scandir(fd)
-        except OSError as exc:
-            os.close(fd)
-            self.warn(self._path(rel), open_error_reason(exc))
-            return None
 
     def _item(
         self, parent_fd: int, name: str, rel: str, st: os.stat_result, kind: Kind, is_dir: bool
@@ -269,10 +209,7 @@ class _RootWalker:
                 held = (1, 0, st.st_size, st.st_mtime_ns, age, st.st_blocks * 512)
             else:
                 held = (0, 1, 0, st.st_mtime_ns, age, st.st_blocks * 512)
-        elif st.st_dev != self.dev:
-            self.warn(self._path(rel), MOUNT_WARNING)
-            held = (0, 1, 0, st.st_mtime_ns, age, st.st_blocks * 512)
-        else:
+        else:  # a folder; one on another device is warned about, held as one entry
             held, empty = self._walk_dir(parent_fd, name, rel, st, age, cat, kind is Kind.HASH_DIR)
             if empty and kind is Kind.HASH_DIR:
                 cat = Category.LEFTOVER  # delete_cache removes files, never their folders
@@ -302,10 +239,10 @@ class _RootWalker:
         """
         newest = st.st_mtime_ns
         disk = st.st_blocks * 512  # allocated bytes of the item, each inode once
-        listing = self._open_listing(parent_fd, name, rel)
-        if listing is None:
+        frame = self.descent.enter(parent_fd, name, rel, st)
+        if frame is None:
             return (0, 1, 0, newest, age, disk), False
-        fd, it = listing
+        fd, it, _ = frame
         files = other = nbytes = 0  # nbytes: each inode once, whatever the order
         links: set[tuple[int, int]] = set()  # multiply-linked inodes seen in the item
         empty = True
@@ -324,7 +261,7 @@ class _RootWalker:
                 try:
                     est = entry.stat(follow_symlinks=False)
                 except OSError as exc:
-                    other += self._unstatable(f"{rel}/{ename}", exc)
+                    other += self.descent.unstatable(f"{rel}/{ename}", exc)
                     continue
                 mtime = est.st_mtime_ns
                 if mtime > newest:
@@ -368,11 +305,10 @@ class _RootWalker:
                     other += 1
                     disk += est.st_blocks * 512
         except OSError as exc:  # the listing itself failed part-way (EIO, ESTALE)
-            self.warn(self._path(rel), open_error_reason(exc))
+            self.descent.failed(rel, exc)
             other += 1
         finally:
-            it.close()  # type: ignore[attr-defined]
-            os.close(fd)
+            close(frame)
         return (files, other, nbytes, newest, age, disk), empty
 
     def _walk_tree(
@@ -406,14 +342,14 @@ class _RootWalker:
         try:
             while stack:
                 dfd, it, drel = stack[-1]
-                child: _Frame | None = None
+                child: Frame | None = None
                 try:
                     for entry in it:
                         ename = entry.name
                         try:
                             est = entry.stat(follow_symlinks=False)
                         except OSError as exc:
-                            other += self._unstatable(f"{drel}/{ename}", exc)
+                            other += self.descent.unstatable(f"{drel}/{ename}", exc)
                             continue
                         mtime = est.st_mtime_ns
                         if mtime > newest:
@@ -444,7 +380,7 @@ class _RootWalker:
                             other += 1
                             disk += est.st_blocks * 512
                 except OSError as exc:  # the listing itself failed part-way (EIO, ESTALE)
-                    self.warn(self._path(drel), open_error_reason(exc))
+                    self.descent.failed(drel, exc)
                     other += 1
                 if child is None:
                     it.close()  # type: ignore[attr-defined]
@@ -453,28 +389,16 @@ class _RootWalker:
                 else:
                     stack.append(child)
         finally:
-            for dfd, it, _ in stack:  # what an interruption left open
-                it.close()  # type: ignore[attr-defined]
-                os.close(dfd)
+            for frame in stack:  # what an interruption left open
+                close(frame)
         return (files, other, nbytes, newest, newest_age, disk)
-
-    def _unstatable(self, rel: str, exc: OSError) -> int:
-        """An entry that could not be stat'ed: 1 (warned about), or 0 if it is just gone."""
-        if isinstance(exc, FileNotFoundError):
-            return 0
-        self.warn(self._path(rel), open_error_reason(exc))
-        return 1
 
     def _subdir(
         self, parent_fd: int, name: str, rel: str, st: os.stat_result, cat: Category
-    ) -> _Frame | None:
-        """Count a folder inside an item, and open it to walk unless it is on another device."""
+    ) -> Frame | None:
+        """Count a folder inside an item, and open it to walk (see Descent.enter)."""
         self.counts.add_dir(st, cat)
-        if st.st_dev != self.dev:
-            self.warn(self._path(rel), MOUNT_WARNING)
-            return None
-        listing = self._open_listing(parent_fd, name, rel)
-        return None if listing is None else (listing[0], listing[1], rel)
+        return self.descent.enter(parent_fd, name, rel, st)
 
 
 def _aged(hook: FileHook | None) -> AgedFileHook | None:
@@ -512,20 +436,21 @@ def _walk_shared(walker: _RootWalker, fd: int) -> None:
         seen = _count(fd, max(jobs, FORK_MIN_ENTRIES))
         jobs = 1 if walker.auto_jobs and seen < FORK_MIN_ENTRIES else min(jobs, seen)
     if jobs < 2:
-        walker._container_entries(fd, "", root.role, walker._listing(fd, ""))
+        walker._container_entries(fd, "", root.role, walker.descent.listing(fd, ""))
         return
 
     def work(share: Share) -> _Counted | None:
         if share.index == 0:  # here, in the parent: counts go straight into the walker's
             walker.tell = share.report
-            walker._container_entries(fd, "", root.role, walker._listing(fd, "", 0, jobs))
+            entries = walker.descent.listing(fd, "", 0, jobs)
+            walker._container_entries(fd, "", root.role, entries)
             return None
         # the share's own warnings only: the parent caps and counts the sum
         other = _RootWalker(root, walker.counts.fresh(), Warnings(), hooks)
-        other.dev, other.tell = walker.dev, share.report
+        other.descent.dev, other.tell = walker.descent.dev, share.report
         other.on_file, other.on_item = walker.on_file, walker.on_item  # the root's own
         other.files_below = walker.files_below
-        entries = other._listing(fd, "", share.index, jobs)
+        entries = other.descent.listing(fd, "", share.index, jobs)
         other._container_entries(fd, "", root.role, entries)
         export = hooks.export if share.forked else None  # else the hooks ran here
         return _Counted(other.counts, other.warnings, export() if export else None)
