@@ -101,7 +101,9 @@ class _Counted:
 
 
 class _RootWalker:
-    """Walks one root (or one share of its entries) into a Counts."""
+    """Walks one root (or one share of its entries) into a Counts: decides what each
+    entry is (an item of which kind and category, or a nested .gradio walked as a root
+    of its own), counts it (_ItemCounter) and hands it to the item hook."""
 
     def __init__(
         self,
@@ -118,20 +120,16 @@ class _RootWalker:
         self.hooks = hooks
         self.jobs = jobs
         self.auto_jobs = auto_jobs
-        # where report() tells progress: the hook, or in a split walk the share's report
-        self.tell: Report | None = hooks.progress
         self.descent = Descent(root.path, warnings)
-        self.on_file, self.on_item = _aged(hooks.on_file), hooks.on_item
-        self.files_below = _EVERY  # RootHooks.files_below: which files go to on_file
-
-    # -- entry points -------------------------------------------------------------
+        self.counter = _ItemCounter(self.descent, counts, hooks)
+        self.on_item = hooks.on_item
 
     def run(self) -> RootScan:
         own = self.hooks.on_root(self.root) if self.hooks.on_root is not None else None
         if own is not None:  # this root's entries straight to its own hooks: one call each
-            self.on_file, self.on_item = own.on_file, own.on_item
+            self.counter.on_file, self.on_item = own.on_file, own.on_item
             if own.files_below is not None:
-                self.files_below = own.files_below
+                self.counter.files_below = own.files_below
         try:
             fd = os.open(self.root.path, DIR_FLAGS)
         except OSError as exc:
@@ -148,14 +146,6 @@ class _RootWalker:
         finally:
             os.close(fd)
         return self.counts.freeze(self.root)
-
-    def report(self) -> None:
-        """Every 1024 files: stop if asked (in every process), and report progress."""
-        check_stop()
-        if self.tell is not None:
-            self.tell(self.counts.files, self.counts.bytes)
-
-    # -- walking ------------------------------------------------------------------
 
     def _container(self, fd: int, rel: str, role: Role) -> None:
         """Classify each child of a root (or nested .gradio) and walk it as one item."""
@@ -199,28 +189,57 @@ class _RootWalker:
         age_of = self.hooks.age
         age = st.st_mtime_ns if age_of is None else age_of(st)
         counts = self.counts
-        held: Held
         if not is_dir:
-            if counts.add_leaf(st, cat):
-                if self.on_file is not None:
-                    self.on_file(rel, st, cat, age)
-                if not counts.files & _PACE:
-                    self.report()
-                held = (1, 0, st.st_size, st.st_mtime_ns, age, st.st_blocks * 512)
-            else:
-                held = (0, 1, 0, st.st_mtime_ns, age, st.st_blocks * 512)
+            held = self.counter.file(rel, st, cat, age)
         else:  # a folder; one on another device is warned about, held as one entry
-            held, empty = self._walk_dir(parent_fd, name, rel, st, age, cat, kind is Kind.HASH_DIR)
-            if empty and kind is Kind.HASH_DIR:
+            hash_dir = kind is Kind.HASH_DIR
+            held, empty = self.counter.folder(parent_fd, name, rel, st, age, cat, hash_dir)
+            if empty and hash_dir:
                 cat = Category.LEFTOVER  # delete_cache removes files, never their folders
-        if is_dir:
             counts.add_dir(st, cat)
         if self.on_item is not None:  # numbers: no object built for prune's items
             self.on_item(rel, st, kind, cat, is_dir, held)
         if (kind is Kind.HASH_DIR or kind is Kind.SESSION_DIR) and counts.ranks(held[2]):
             counts.rank(held[2], Item.of(self.root.path, rel, st, kind, cat, is_dir, held))
 
-    def _walk_dir(
+
+class _ItemCounter:
+    """What each item holds, counted in one pass over its tree: files, bytes and blocks
+    (each inode once), the newest mtime and age. Each file goes to the file hook; every
+    1024 files the walk checks for a stop and reports progress.
+
+    The hot path: one pass per file of the tree. The leaf counting is written out twice,
+    in `folder` (an item folder's own entries) and in `_entries` (a folder deeper in it),
+    on purpose: a shared helper called per file costs about what the split walk saves.
+    Change both together."""
+
+    def __init__(self, descent: Descent, counts: Counts, hooks: Hooks) -> None:
+        self.descent = descent
+        self.counts = counts
+        self.age_of = hooks.age
+        # where report() tells progress: the hook, or in a split walk the share's report
+        self.tell: Report | None = hooks.progress
+        self.on_file = _aged(hooks.on_file)
+        self.files_below = _EVERY  # RootHooks.files_below: which files go to on_file
+
+    def report(self) -> None:
+        """Every 1024 files: stop if asked (in every process), and report progress."""
+        check_stop()
+        if self.tell is not None:
+            self.tell(self.counts.files, self.counts.bytes)
+
+    def file(self, rel: str, st: os.stat_result, cat: Category, age: int) -> Held:
+        """An item that is not a folder: what it holds."""
+        counts = self.counts
+        if counts.add_leaf(st, cat):
+            if self.on_file is not None:
+                self.on_file(rel, st, cat, age)
+            if not counts.files & _PACE:
+                self.report()
+            return (1, 0, st.st_size, st.st_mtime_ns, age, st.st_blocks * 512)
+        return (0, 1, 0, st.st_mtime_ns, age, st.st_blocks * 512)
+
+    def folder(
         self,
         parent_fd: int,
         name: str,
@@ -230,13 +249,9 @@ class _RootWalker:
         cat: Category,
         hash_dir: bool,
     ) -> tuple[Held, bool]:
-        """Walk one item folder: what it holds (its own blocks included), and whether it
-        is empty. The hot loop: most items are a folder of a few files. Its own entries
-        are counted here, each subfolder's tree by _walk_tree.
-
+        """An item folder: what it holds (its own blocks included), and whether it is empty.
         A hash folder's own entries get their category by name (a staging copy is a
-        leftover); deeper ones inherit their folder's.
-        """
+        leftover); deeper ones inherit their folder's."""
         newest = st.st_mtime_ns
         disk = st.st_blocks * 512  # allocated bytes of the item, each inode once
         frame = self.descent.enter(parent_fd, name, rel, st)
@@ -250,10 +265,7 @@ class _RootWalker:
         add_leaf = counts.add_leaf
         on_file = self.on_file
         below = self.files_below
-        age_of = self.hooks.age
-        # The leaf counting below is written again in _walk_tree's loop, on purpose: this is
-        # the hot path (one pass per file of the tree), and a shared helper called per
-        # file costs about what the split walk saves. Change both together.
+        age_of = self.age_of
         try:
             for entry in it:
                 empty = False
@@ -272,15 +284,10 @@ class _RootWalker:
                 if S_ISDIR(est.st_mode):
                     ecat = category_in_hash_dir(ename, True, 1) if hash_dir else cat
                     tree_below = below if ecat is cat else _EVERY  # another category: all
-                    sub = self._walk_tree(
-                        fd, ename, f"{rel}/{ename}", est, ecat, links, newest, age, tree_below
+                    held = (files, other, nbytes, newest, age, disk)
+                    files, other, nbytes, newest, age, disk = self._tree(
+                        fd, ename, f"{rel}/{ename}", est, ecat, links, held, tree_below
                     )
-                    files += sub[0]
-                    other += sub[1]
-                    nbytes += sub[2]
-                    newest = sub[3]
-                    age = sub[4]
-                    disk += sub[5]
                     continue
                 if hash_dir and ename[:1] == LEFTOVER_FILE_START:
                     ecat = category_in_hash_dir(ename, False, 1)
@@ -311,7 +318,7 @@ class _RootWalker:
             close(frame)
         return (files, other, nbytes, newest, age, disk), empty
 
-    def _walk_tree(
+    def _tree(
         self,
         parent_fd: int,
         name: str,
@@ -319,79 +326,87 @@ class _RootWalker:
         st: os.stat_result,
         cat: Category,
         links: set[tuple[int, int]],
-        newest: int,
-        newest_age: int,
+        held: Held,
         below: int,
     ) -> Held:
-        """A folder inside an item, and everything below it (each entry of the folder's
-        category): what it holds, its own blocks included, and the newest mtime and age
-        of the item so far and of everything in it. Depth first through the open folders
-        on a stack, never by Python's recursion: depth is limited only by open descriptors.
+        """`held` (the item's so far) with a folder inside the item added, and everything
+        below it, each entry of the folder's category: its own blocks too, and the newest
+        mtime and age. Depth first through the open folders on a stack, never by Python's
+        recursion: depth is limited only by open descriptors.
         `below`: which files go to the file hook (RootHooks.files_below)."""
-        files = other = nbytes = 0
-        disk = st.st_blocks * 512
+        files, other, nbytes, newest, age, disk = held
+        disk += st.st_blocks * 512
         first = self._subdir(parent_fd, name, rel, st, cat)
         if first is None:
-            return (0, 1, 0, newest, newest_age, disk)
+            return (files, other + 1, nbytes, newest, age, disk)
+        held = (files, other, nbytes, newest, age, disk)
         stack = [first]
-        counts = self.counts
-        add_leaf = counts.add_leaf
-        on_file = self.on_file
-        age_of = self.hooks.age
-        # The leaf counting here repeats the item folder's own loop (see there): inlined.
         try:
             while stack:
-                dfd, it, drel = stack[-1]
-                child: Frame | None = None
-                try:
-                    for entry in it:
-                        ename = entry.name
-                        try:
-                            est = entry.stat(follow_symlinks=False)
-                        except OSError as exc:
-                            other += self.descent.unstatable(f"{drel}/{ename}", exc)
-                            continue
-                        mtime = est.st_mtime_ns
-                        if mtime > newest:
-                            newest = mtime
-                        age = mtime if age_of is None else age_of(est)
-                        if age > newest_age:
-                            newest_age = age
-                        if S_ISDIR(est.st_mode):
-                            disk += est.st_blocks * 512
-                            child = self._subdir(dfd, ename, f"{drel}/{ename}", est, cat)
-                            if child is not None:
-                                break
-                            other += 1
-                        elif add_leaf(est, cat):
-                            files += 1
-                            if est.st_nlink == 1:
-                                nbytes += est.st_size
-                                disk += est.st_blocks * 512
-                            elif (est.st_dev, est.st_ino) not in links:
-                                links.add((est.st_dev, est.st_ino))
-                                nbytes += est.st_size
-                                disk += est.st_blocks * 512
-                            if on_file is not None and (age < below or est.st_nlink > 1):
-                                on_file(f"{drel}/{ename}", est, cat, age)
-                            if not counts.files & _PACE:
-                                self.report()
-                        else:
-                            other += 1
-                            disk += est.st_blocks * 512
-                except OSError as exc:  # the listing itself failed part-way (EIO, ESTALE)
-                    self.descent.failed(drel, exc)
-                    other += 1
+                held, child = self._entries(stack[-1], cat, links, held, below)
                 if child is None:
-                    it.close()  # type: ignore[attr-defined]
-                    os.close(dfd)
+                    close(stack[-1])
                     stack.pop()
                 else:
                     stack.append(child)
         finally:
             for frame in stack:  # what an interruption left open
                 close(frame)
-        return (files, other, nbytes, newest, newest_age, disk)
+        return held
+
+    def _entries(
+        self, frame: Frame, cat: Category, links: set[tuple[int, int]], held: Held, below: int
+    ) -> tuple[Held, Frame | None]:
+        """`held` with an open folder's entries added, up to its first subfolder that can
+        be walked: that one comes back open, and the folder's listing goes on from there."""
+        dfd, it, drel = frame
+        files, other, nbytes, newest, newest_age, disk = held
+        counts = self.counts
+        add_leaf = counts.add_leaf
+        on_file = self.on_file
+        age_of = self.age_of
+        child: Frame | None = None
+        # The leaf counting here repeats the item folder's own loop (see the class): inlined.
+        try:
+            for entry in it:
+                ename = entry.name
+                try:
+                    est = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    other += self.descent.unstatable(f"{drel}/{ename}", exc)
+                    continue
+                mtime = est.st_mtime_ns
+                if mtime > newest:
+                    newest = mtime
+                age = mtime if age_of is None else age_of(est)
+                if age > newest_age:
+                    newest_age = age
+                if S_ISDIR(est.st_mode):
+                    disk += est.st_blocks * 512
+                    child = self._subdir(dfd, ename, f"{drel}/{ename}", est, cat)
+                    if child is not None:
+                        break
+                    other += 1
+                elif add_leaf(est, cat):
+                    files += 1
+                    if est.st_nlink == 1:
+                        nbytes += est.st_size
+                        disk += est.st_blocks * 512
+                    elif (est.st_dev, est.st_ino) not in links:
+                        links.add((est.st_dev, est.st_ino))
+                        nbytes += est.st_size
+                        disk += est.st_blocks * 512
+                    if on_file is not None and (age < below or est.st_nlink > 1):
+                        on_file(f"{drel}/{ename}", est, cat, age)
+                    if not counts.files & _PACE:
+                        self.report()
+                else:
+                    other += 1
+                    disk += est.st_blocks * 512
+        except OSError as exc:  # the listing itself failed part-way (EIO, ESTALE)
+            self.descent.failed(drel, exc)
+            other += 1
+        return (files, other, nbytes, newest, newest_age, disk), child
 
     def _subdir(
         self, parent_fd: int, name: str, rel: str, st: os.stat_result, cat: Category
@@ -441,15 +456,15 @@ def _walk_shared(walker: _RootWalker, fd: int) -> None:
 
     def work(share: Share) -> _Counted | None:
         if share.index == 0:  # here, in the parent: counts go straight into the walker's
-            walker.tell = share.report
+            walker.counter.tell = share.report
             entries = walker.descent.listing(fd, "", 0, jobs)
             walker._container_entries(fd, "", root.role, entries)
             return None
         # the share's own warnings only: the parent caps and counts the sum
         other = _RootWalker(root, walker.counts.fresh(), Warnings(), hooks)
-        other.descent.dev, other.tell = walker.descent.dev, share.report
-        other.on_file, other.on_item = walker.on_file, walker.on_item  # the root's own
-        other.files_below = walker.files_below
+        other.descent.dev, other.counter.tell = walker.descent.dev, share.report
+        other.counter.on_file, other.on_item = walker.counter.on_file, walker.on_item  # its own
+        other.counter.files_below = walker.counter.files_below
         entries = other.descent.listing(fd, "", share.index, jobs)
         other._container_entries(fd, "", root.role, entries)
         export = hooks.export if share.forked else None  # else the hooks ran here
