@@ -29,6 +29,7 @@ from gradio_clean.classify import (
     Role,
     category_in_hash_dir,
     classifier,
+    is_claim_name,
 )
 from gradio_clean.counts import Counts, Warnings, age_cuts
 from gradio_clean.roots import DIR_FLAGS, Root, open_at, open_error_reason
@@ -319,8 +320,11 @@ class _RootWalker:
         # file costs about what the split walk saves. Change both together.
         try:
             for entry in it:
-                empty = False
                 ename = entry.name
+                if empty and not (
+                    hash_dir and ename[:1] == LEFTOVER_FILE_START and is_claim_name(ename)
+                ):
+                    empty = False  # a killed run's claims alone leave a hash folder empty
                 try:
                     est = entry.stat(follow_symlinks=False)
                 except OSError as exc:
@@ -333,6 +337,7 @@ class _RootWalker:
                 if eage > age:
                     age = eage
                 if S_ISDIR(est.st_mode):
+                    empty = False  # a folder, whatever its name, is no claim
                     ecat = category_in_hash_dir(ename, True, 1) if hash_dir else cat
                     tree_below = below if ecat is cat else _EVERY  # another category: all
                     sub = self._walk_tree(
