@@ -315,20 +315,26 @@ STATUS_ROOM = len("skipped")  # apply's status column gets at least this; a dry 
 def _plan_table(
     title: str, rows: list[list[RenderableType]], console: Console, reasons: str, status: bool
 ) -> Table:
-    """One root's rows. The path (and copy that stays) columns get widths from the rows
-    and the console width alone, as if a status column of STATUS_ROOM cells were there
-    in a dry run too: so the dry run and apply's result cut each path alike, and the
-    status folds into what is left."""
+    """One root's rows. The path columns (the path, the copy that stays) get widths from
+    the rows and the console width alone, as if a status column of STATUS_ROOM cells were
+    there in a dry run too: so the dry run and apply's result cut each path alike. A
+    reason in words keeps a third of the room at least, and the status's room too when
+    there is no status."""
     table = Table(title=Text(title), box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
-    headers = ("path", "category", "size", "age", *((reasons,) if reasons else ()))
+    columns = 5 + bool(reasons)  # path, category, size, age, the reason, status (or its room)
+    overhead = _overhead(console, columns)
     fixed = sum(max(cell_len(h), *(cell_len(str(r[c])) for r in rows)) for c, h in _FIXED)
-    spare = console.width - _overhead(console, len(headers) + 1) - fixed - STATUS_ROOM
-    paths = max(4, *(_width(r[0]) for r in rows))
-    path_width, reason_width = paths, 0
-    if reasons:
-        path_width, reason_width = _share(
-            spare, paths, max(cell_len(reasons), *(_width(r[4]) for r in rows))
-        )
+    spare = console.width - overhead - fixed - STATUS_ROOM
+    path_width = max(4, *(_width(r[0]) for r in rows))
+    second = max(cell_len(reasons), *(_width(r[4]) for r in rows)) if reasons else 0
+    if reasons and any(isinstance(r[4], PathCell) for r in rows):
+        path_width, reason_width = _share(spare, path_width, second)
+    elif reasons:
+        reason_width = min(second, max(spare // 3, spare - path_width))
+        path_width = min(path_width, spare - reason_width)
+        if not status:  # the status's room, and its column's padding
+            room = STATUS_ROOM + overhead - _overhead(console, columns - 1)
+            reason_width = min(second, reason_width + room)
     table.add_column("path", width=max(1, min(path_width, spare)), no_wrap=True)
     table.add_column("category", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)

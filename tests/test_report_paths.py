@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from gradio_clean.cli import app
 from gradio_clean.report import fit_path
-from tests.conftest import DAY, write
+from tests.conftest import DAY, set_age, write
 
 # Three hash folders that differ only at an end: the first digit, or the last one.
 HASHES = (
@@ -109,18 +109,36 @@ def test_the_scan_largest_table_drops_the_root_before_the_hash(
     assert_each_row_names_its_entry(cells, [str(temp / h) for h in HASHES])
 
 
+ORPHANED = ("prune", "--orphaned-sessions", "--age-by", "mtime", "--limit", "0")
+
+
 @pytest.mark.parametrize("columns", [60, 80, 120])
+@pytest.mark.parametrize("rules", [PRUNE, ORPHANED], ids=["older-than", "orphaned"])
 def test_apply_cuts_each_path_as_its_dry_run_did(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, columns: int
+    runner: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    columns: int,
+    rules: tuple[str, ...],
 ) -> None:
     """Apply's status column used to take its room from the paths: the same entry read
     `90a1cc9a…c6be/generate…f_many_long_name.webp` in the dry run and
-    `90a1cc9a…c6be/gen…y_long_name.webp` after it."""
+    `90a1cc9a…c6be/gen…y_long_name.webp` after it. With --orphaned-sessions the rows'
+    reasons differ, so the table has a reason column too."""
     temp = deep_temp(tmp_path)
-    dry = path_cells(invoke(runner, monkeypatch, columns, *PRUNE, str(temp)), columns)
-    applied = invoke(runner, monkeypatch, columns, *PRUNE, "--apply", "--yes", str(temp))
-    assert "status" in applied and applied.count("deleted") == 7
-    assert path_cells(applied, columns) == dry
+    for name in HASHES:  # what a killed run left: the claims alone, and a staging copy
+        write(temp / name / ".gradio-clean-0123456789ab.del", b"c", age=40 * DAY)
+        write(temp / name / f".{LONG.format(9)}.ab12cd34", b"s", age=40 * DAY)
+    write(temp / "tmpab12cd34" / LONG.format(8), b"ffmpeg", age=40 * DAY)
+    set_age(temp / "tmpab12cd34", 40 * DAY)  # a whole folder, for a reason of its own
+    (temp / H).mkdir()
+    set_age(temp / H, 40 * DAY)  # an empty hash folder: another reason
+    dry = invoke(runner, monkeypatch, columns, *rules, str(temp))
+    applied = invoke(runner, monkeypatch, columns, *rules, "--apply", "--yes", str(temp))
+    count = len(path_cells(dry, columns))
+    assert count >= 7 and applied.count(" deleted") == count
+    assert ("reason" in dry) is (rules == ORPHANED)
+    assert path_cells(applied, columns) == path_cells(dry, columns)
 
 
 def test_duplicates_cut_the_copy_that_stays_as_the_copy(
