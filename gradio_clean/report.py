@@ -450,7 +450,7 @@ def middle(text: str, width: int) -> str:
 _WIDE = 1 << 30
 _HEX_RUN = re.compile(r"\b[0-9a-f]{36,}\b")  # what short_hashes shortens: 40 or 64 hex
 _ITEM_LEAST = 3  # an item cut shorter than "3…d" would tell nothing apart
-_NAME_LEAST = 6  # a name cut to fewer cells than this gives its room to the item
+_NAME_LEAST = 6  # a cut name keeps this many cells; its item (down to 3) gives way
 
 
 def _hashes(text: str, head: int) -> str:
