@@ -60,6 +60,7 @@ _STAGING = re.compile(r"\..+\.[a-z0-9_]{8}", re.DOTALL)
 _WORKFLOW = re.compile(r"workflow_[0-9a-f]{16}\.[A-Za-z0-9]+")
 # removal.py claims an entry as .gradio-clean-<12 hex>.del; delete.py links as ….tmp
 _OUR_TEMP = re.compile(r"\.gradio-clean-[0-9a-f]{12}\.(?:tmp|del)")
+_CLAIM = re.compile(r"\.gradio-clean-[0-9a-f]{12}\.del")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _BASE36 = re.compile(r"[0-9a-z]{7,14}")
@@ -97,6 +98,12 @@ def is_our_temp_name(name: str) -> bool:
     """A name of our own a killed run left: the temporary hard link `--dedupe hardlink`
     renames over a copy (delete.py), or an entry claimed for removal (removal.py)."""
     return _OUR_TEMP.fullmatch(name) is not None
+
+
+def is_claim_name(name: str) -> bool:
+    """An entry a killed run claimed for removal and did not unlink (removal.py): what
+    Gradio wrote there is gone, so a hash folder holding only claims is an empty one."""
+    return _CLAIM.fullmatch(name) is not None
 
 
 def is_workflow_name(name: str) -> bool:

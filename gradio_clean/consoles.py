@@ -4,6 +4,7 @@ an error becomes a one-line message and an exit code."""
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import os
 import sys
@@ -132,9 +133,24 @@ def _usage_error(exc: Any) -> NoReturn:
         exc.show()
         sys.exit(exc.exit_code)
     where = exc.ctx.command_path if exc.ctx is not None else "gradio-clean"
-    message = " ".join(exc.format_message().split()).rstrip(".")
+    if type(exc).__name__ == "NoSuchOption" and exc.ctx is not None:  # click's own hint
+        message = exc.message + _closest(exc.option_name, exc.ctx.command.params)  # is noisy
+    else:
+        message = " ".join(exc.format_message().split()).rstrip(".")
     message = message.replace(": Value error, ", ": ")  # pydantic's wording, via typer 0.29
     if message[1:2].islower():  # "No such option" as ours are worded; "GRADIO_…" stays
         message = message[0].lower() + message[1:]
     print(f"gradio-clean: error: {shown(message)} (see '{where} -h')", file=sys.stderr)
     sys.exit(exc.exit_code)
+
+
+def _closest(typed: str, params: Sequence[Any]) -> str:
+    """The options a mistyped one was likely meant to be: those it begins (`--older`:
+    --older-than), else those close to it by difflib, compared without their dashes
+    (click compares them with, so `--older` came back as --exclude, --include)."""
+    flags = {f.lstrip("-"): f for p in params for f in (*p.opts, *p.secondary_opts) if f[:1] == "-"}
+    bare = typed.lstrip("-").replace("_", "-")
+    close = [flags[f] for f in flags if len(bare) > 1 and f.startswith(bare)]
+    if not 0 < len(close) <= 3:
+        close = [flags[f] for f in difflib.get_close_matches(bare, flags, n=3, cutoff=0.6)]
+    return f" (did you mean {' or '.join(close)}?)" if close else ""

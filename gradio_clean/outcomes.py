@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator, Sequence
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
-from gradio_clean.plan import Action, Outcome, Status
+from gradio_clean.plan import Outcome, Status
+
+if TYPE_CHECKING:
+    from gradio_clean.actions import Actions
 
 _STATUSES = (None, *Status)
 _STATUS_IX = {s: i for i, s in enumerate(_STATUSES)}
@@ -20,7 +23,7 @@ class Outcomes(Sequence[Outcome]):
     """What apply did to each action, in plan order: dense columns over the plan's rows
     (a status byte and two counts each), so a million outcomes hold no million objects."""
 
-    def __init__(self, actions: Sequence[Action]) -> None:
+    def __init__(self, actions: Actions) -> None:
         self.actions = actions
         self._status = bytearray(len(actions))  # 0: no outcome (the run stopped first)
         self._bytes = array("q", bytes(8 * len(actions)))
@@ -91,6 +94,18 @@ class Outcomes(Sequence[Outcome]):
         """Every outcome deleted or linked (rows with none are not asked about)."""
         done = {_STATUS_IX[Status.DELETED], _STATUS_IX[Status.LINKED], 0}
         return all(s in done for s in set(self._status))
+
+    @property
+    def whole_folders(self) -> int:
+        """Folders deleted whole (not found already gone), read from the columns: no
+        Action is built per outcome."""
+        deleted = _STATUS_IX[Status.DELETED]
+        if deleted not in self._status:
+            return 0
+        is_dir, detail = self.actions.is_dir, self._detail
+        return sum(
+            1 for i, s in enumerate(self._status) if s == deleted and i not in detail and is_dir(i)
+        )
 
     @property
     def freed_bytes(self) -> int:

@@ -355,12 +355,7 @@ class ApplyResult:
     @property
     def folders(self) -> int:
         """Folders removed whole by an action, plus folders the run emptied."""
-        whole = sum(
-            1
-            for o in self.outcomes
-            if o.action.is_dir and o.status is Status.DELETED and o.detail is None
-        )
-        return whole + len(self.folders_removed)
+        return self.outcomes.whole_folders + len(self.folders_removed)
 
     @property
     def complete(self) -> bool:

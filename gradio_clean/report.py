@@ -188,7 +188,7 @@ def _render_largest(roots: Sequence[RootScan], console: Console, now: float, top
         )
     for item in items[:top]:
         table.add_row(
-            Middle(short_hashes(shown(item.path))),
+            PathCell(shown(item.path), shown(item.path[: len(item.path) - len(item.rel)])),
             item.category.value,
             f"{item.files:,}",
             size(item.bytes),
@@ -244,14 +244,10 @@ def render_plan(
         with_status = result is not None or any(i in skips for i, _ in rows)
         for root, group in _by_root(rows):
             with_reasons = rule is Rule.DUPLICATES or any(a.reason != usual for _, a in group)
-            table = _plan_table(
-                shown(root) + "/",
-                reasons=_reason_header(rule) if with_reasons else "",
-                status=with_status,
-            )
+            cells: list[list[RenderableType]] = []
             for i, action in group:
                 row: list[RenderableType] = [
-                    Middle(shown(short_rel(action.rel)) + ("/" if action.is_dir else "")),
+                    PathCell(shown(action.rel) + ("/" if action.is_dir else "")),
                     action.category.value,
                     size(action.bytes),
                     age(None if action.age_ns is None else action.age_ns / 1e9, now),
@@ -261,8 +257,9 @@ def render_plan(
                 if with_status:
                     outcome = None if result is None else result.outcomes.at(i)
                     row.append(Text(shown(_status(outcome, skips.get(i), result))))
-                table.add_row(*row)
-            console.print(table)
+                cells.append(row)
+            reasons = _reason_header(rule) if with_reasons else ""
+            console.print(_plan_table(shown(root) + "/", cells, console, reasons, with_status))
         if 0 < limit < len(picked):
             console.print(
                 f"  … and {len(picked) - limit:,} more (--limit 0 shows all, "
@@ -284,14 +281,14 @@ def _render_reported(plan: Plan, console: Console, *, now: float, limit: int) ->
         title_justify="left",
         expand=True,
     )
-    table.add_column("path", overflow="fold", ratio=3)
+    table.add_column("path", ratio=3)
     table.add_column("category")
     table.add_column("size", justify="right")
     table.add_column("age", justify="right", no_wrap=True)
     table.add_column("reason", overflow="fold", ratio=2)
     for action in actions[:limit] if limit > 0 else actions:
         table.add_row(
-            Text(shown(action.path)),
+            PathCell(shown(action.path), shown(action.root)),
             action.category.value,
             size(action.bytes),
             age(action.newest_ns / 1e9, now),
@@ -307,29 +304,80 @@ def _reason_header(rule: Rule) -> str:
 def _reason(action: Action, usual: str | None) -> RenderableType:
     """What the other columns do not say: the copy that stays, or an unusual reason."""
     if action.keep is not None:
-        return Middle(shown(short_rel(os.path.relpath(action.keep, action.root))))
+        return PathCell(shown(os.path.relpath(action.keep, action.root)))
     reason = "" if action.reason == usual else shown(short_hashes(action.reason))
     return Text(reason, no_wrap=True, overflow="ellipsis")
 
 
-def _plan_table(title: str, *, reasons: str, status: bool) -> Table:
-    table = Table(
-        title=Text(title),
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        show_edge=False,
-    )
-    # Too wide a table gives up width from its widest wrappable columns first; the path
-    # and reason cells then shorten in the middle rather than wrap.
-    table.add_column("path")
+STATUS_ROOM = len("skipped")  # apply's status column gets at least this; a dry run too
+
+
+def _plan_table(
+    title: str, rows: list[list[RenderableType]], console: Console, reasons: str, status: bool
+) -> Table:
+    """One root's rows. The path columns (the path, the copy that stays) get widths from
+    the rows and the console width alone, as if a status column of STATUS_ROOM cells were
+    there in a dry run too: so the dry run and apply's result cut each path alike. A
+    reason in words keeps a third of the room at least, and the status's room too when
+    there is no status."""
+    table = Table(title=Text(title), box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
+    columns = 5 + bool(reasons)  # path, category, size, age, the reason, status (or its room)
+    overhead = _overhead(console, columns)
+    fixed = sum(max(cell_len(h), *(cell_len(str(r[c])) for r in rows)) for c, h in _FIXED)
+    spare = console.width - overhead - fixed - STATUS_ROOM
+    path_width = max(4, *(_width(r[0]) for r in rows))
+    second = max(cell_len(reasons), *(_width(r[4]) for r in rows)) if reasons else 0
+    if reasons and any(isinstance(r[4], PathCell) for r in rows):
+        path_width, reason_width = _share(spare, path_width, second)
+    elif reasons:
+        reason_width = min(second, max(spare // 3, spare - path_width))
+        path_width = min(path_width, spare - reason_width)
+        if not status:  # the status's room, and its column's padding
+            room = STATUS_ROOM + overhead - _overhead(console, columns - 1)
+            reason_width = min(second, reason_width + room)
+    table.add_column("path", width=max(1, min(path_width, spare)), no_wrap=True)
     table.add_column("category", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("age", justify="right", no_wrap=True)
     if reasons:
-        table.add_column(reasons)
+        table.add_column(reasons, width=max(1, reason_width), no_wrap=True)
     if status:
         table.add_column("status", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+_FIXED = ((1, "category"), (2, "size"), (3, "age"))
+
+
+def _width(cell: RenderableType) -> int:
+    """A path cell's width uncut, or a reason's."""
+    if isinstance(cell, PathCell):
+        return cell_len(cell.full)
+    return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
+
+
+def _share(spare: int, first: int, second: int) -> tuple[int, int]:
+    """Two columns' widths in `spare` cells: both whole if they fit, else the narrower
+    whole if it fits in half, the other the rest; else half each."""
+    if first + second <= spare:
+        return first, second
+    half = spare // 2
+    if second <= half:
+        return spare - second, second
+    if first <= spare - half:
+        return first, spare - first
+    return spare - half, max(half, 1)
+
+
+def _overhead(console: Console, columns: int) -> int:
+    """What a plan table's borders and padding take beside its cells."""
+    probe = Table(box=box.SIMPLE_HEAD, show_edge=False)
+    for _ in range(columns):
+        probe.add_column(no_wrap=True)
+    probe.add_row(*(["x"] * columns))
+    return console.measure(probe).maximum - columns
 
 
 def _status(outcome: Outcome | None, skip: str | None, result: ApplyResult | None) -> str:
@@ -367,23 +415,20 @@ def short_hashes(text: str) -> str:
     return _HASH.sub(r"\1…\2", text)
 
 
-def short_rel(rel: str) -> str:
-    return short_hashes(shown(rel))
+class PathCell:
+    """A path that never wraps: cut by `fit_path` to the width it is given."""
 
-
-class Middle:
-    """Text that never wraps: shortened in the middle to the width it is given,
-    so a path keeps both its folder and its file name."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, path: str, root: str = "") -> None:
+        self.path = path
+        self.root = root
+        self.full = fit_path(path, _WIDE, root)  # as shown when there is room
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        width = cell_len(self.text)
+        width = cell_len(self.full)
         return Measurement(min(width, 12), width)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Text(middle(self.text, options.max_width), no_wrap=True, overflow="ellipsis")
+        yield Text(fit_path(self.path, options.max_width, self.root), no_wrap=True)
 
 
 def middle(text: str, width: int) -> str:
@@ -391,7 +436,7 @@ def middle(text: str, width: int) -> str:
     if cell_len(text) <= width:
         return text
     if width <= 1:
-        return "…"[:width]
+        return "…"[: max(width, 0)]
     keep = width - 1
     head, tail = text[: (keep + 1) // 2], text[len(text) - keep // 2 :] if keep // 2 else ""
     while cell_len(head) + cell_len(tail) > keep:  # wide characters take two cells
@@ -400,6 +445,85 @@ def middle(text: str, width: int) -> str:
         else:
             tail = tail[1:]
     return head + "…" + tail
+
+
+_WIDE = 1 << 30
+_HEX_RUN = re.compile(r"\b[0-9a-f]{36,}\b")  # what short_hashes shortens: 40 or 64 hex
+_ITEM_LEAST = 3  # an item cut shorter than "3…d" would tell nothing apart
+_NAME_LEAST = 6  # a cut name keeps this many cells; its item (down to 3) gives way
+
+
+def _hashes(text: str, head: int) -> str:
+    """Hash names in `text` as `head` digits, an ellipsis and 4 (8: 90a1cc9a…c6be)."""
+    return _HEX_RUN.sub(lambda m: f"{m[0][:head]}…{m[0][-4:]}", text)
+
+
+def _cut(name: str, room: int) -> str:
+    """One path component in `room` cells: a hash name keeps digits from both ends
+    (3f2…c1d), anything else is cut in its middle."""
+    if _HEX_RUN.fullmatch(name) and room >= 3:
+        digits = min(room - 1, 12)
+        return f"{name[: (digits + 1) // 2]}…{name[len(name) - digits // 2 :]}"
+    return middle(_hashes(name, 4), room)
+
+
+def fit_path(path: str, width: int, root: str = "") -> str:
+    """`path` (as `shown` writes it, under `root` if given) in at most `width` cells,
+    hash names shortened (90a1cc9a…c6be). Where it is too wide, what tells one entry
+    from another goes last: first the root's folders, from the left (a table's title
+    names its root), then the folders between the item and the name, then the hash
+    names shorten to 4…4 (3f2a…9c1d). The name stays whole whenever it fits after `…/`,
+    its item (the hash folder) cut in its middle to the room left; a name too long even
+    for that is cut in its middle beside as much of its item's 4…4 as leaves it 6 cells."""
+    slash = "/" if path.endswith("/") and len(path) > 1 else ""
+    body = path[:-1] if slash else path
+    base = root.rstrip("/")
+    lead: list[str] = []
+    if base and body.startswith(base + "/"):
+        lead, body = base.split("/"), body[len(base) + 1 :]
+    comps = body.split("/")
+    name = comps[-1]
+    item = comps[0] if len(comps) > 1 else None
+    mids = comps[1:-1]
+
+    def joined(
+        drop_lead: int,
+        drop_mids: int,
+        head: int,
+        item_: str | None = None,
+        name_: str | None = None,
+    ) -> str:
+        parts = (["…"] if drop_lead else []) + lead[drop_lead:]
+        if item is not None:
+            parts.append(_hashes(item, head) if item_ is None else item_)
+            parts += (["…"] if drop_mids else []) + mids[drop_mids:]
+        parts.append(_hashes(name, head) + slash if name_ is None else name_)
+        return "/".join(parts)
+
+    tries = [(k, 0, 8) for k in range(len(lead) + 1)]
+    tries += [(len(lead), k, 8) for k in range(1, len(mids) + 1)]
+    tries.append((len(lead), len(mids), 4))
+    for drop_lead, drop_mids, head in tries:
+        text = joined(drop_lead, drop_mids, head)
+        if cell_len(text) <= width:
+            return text
+    full_name = _hashes(name, 4) + slash
+    if item is None:  # the name alone, after "…/" if the root went
+        before = "…/" if lead else ""
+        out = before + _cut(name, width - len(before) - len(slash)) + slash
+        return out if cell_len(out) <= width else middle(out, width)
+    short = _hashes(item, 4)
+    fixed = cell_len(text) - cell_len(full_name) - cell_len(short)  # "…/" parts, the "/"s
+    room = width - fixed - cell_len(full_name)
+    if room >= _ITEM_LEAST:  # the name whole, the item cut to the rest
+        return joined(len(lead), len(mids), 4, _cut(item, room), full_name)
+    if cell_len(full_name) + 2 <= width:  # the name whole after "…/"
+        return "…/" + full_name
+    room = width - fixed - len(slash)  # the name cut too: the item up to its 4…4
+    keep = max(_ITEM_LEAST, min(cell_len(short), room - _NAME_LEAST))
+    if room - keep >= 1:
+        return joined(len(lead), len(mids), 4, _cut(item, keep), _cut(name, room - keep) + slash)
+    return middle(text, width)
 
 
 # -- budget (--max-size, --min-free) -------------------------------------------------

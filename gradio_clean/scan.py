@@ -26,6 +26,7 @@ from gradio_clean.classify import (
     Role,
     category_in_hash_dir,
     classifier,
+    is_claim_name,
 )
 from gradio_clean.counts import Counts, Warnings, age_cuts
 from gradio_clean.descent import Descent, Frame, close
@@ -268,8 +269,11 @@ class _ItemCounter:
         age_of = self.age_of
         try:
             for entry in it:
-                empty = False
                 ename = entry.name
+                if empty and not (
+                    hash_dir and ename[:1] == LEFTOVER_FILE_START and is_claim_name(ename)
+                ):
+                    empty = False  # a killed run's claims alone leave a hash folder empty
                 try:
                     est = entry.stat(follow_symlinks=False)
                 except OSError as exc:
@@ -282,6 +286,7 @@ class _ItemCounter:
                 if eage > age:
                     age = eage
                 if S_ISDIR(est.st_mode):
+                    empty = False  # a folder, whatever its name, is no claim
                     ecat = category_in_hash_dir(ename, True, 1) if hash_dir else cat
                     tree_below = below if ecat is cat else _EVERY  # another category: all
                     held = (files, other, nbytes, newest, age, disk)

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from gradio_clean import __version__
 from gradio_clean.cli import app
-from tests.conftest import cli_env, run_cli
+from tests.conftest import REPO, cli_env, run_cli
 
 
 def _walk(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -58,6 +58,39 @@ def test_every_command_rejects_an_unknown_option(runner: CliRunner, path: tuple[
         "",
         f"gradio-clean: error: no such option: --no-such-option (see '{command} -h')\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["prune", "--older", "1d"], "no such option: --older (did you mean --older-than?)"),
+        (["prune", "--dupes"], "no such option: --dupes (did you mean --dedupe or --duplicates?)"),
+        (
+            ["prune", "--categories", "cache"],
+            "no such option: --categories (did you mean --category?)",
+        ),
+        (["scan", "--tpo", "3"], "no such option: --tpo (did you mean --top?)"),
+        (["prune", "--verbose"], "no such option: --verbose"),
+        (["prune", "--root", "x"], "no such option: --root"),  # an argument, not an option
+    ],
+)
+def test_a_mistyped_option_names_only_the_options_close_to_it(
+    runner: CliRunner, args: list[str], error: str
+) -> None:
+    """click's hint compared the names with their dashes, so `--older` got
+    "(Possible options: --exclude, --include, --older-than)"."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    command = f"gradio-clean {args[0]}"
+    assert (result.stdout, result.stderr) == (
+        "",
+        f"gradio-clean: error: {error} (see '{command} -h')\n",
+    )
+    if args[1] == "--older":  # the README shows this one
+        assert (
+            f"`gradio-clean: error: {error} (see '{command} -h')`"
+            in (REPO / "README.md").read_text()
+        )
 
 
 def test_top_level_help(runner: CliRunner) -> None:

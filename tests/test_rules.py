@@ -23,6 +23,7 @@ from tests.conftest import (
     SHA256_EMPTY,
     UUID_SESSION,
     GradioTree,
+    set_age,
     write,
 )
 
@@ -183,6 +184,41 @@ def test_a_claim_a_killed_run_left_is_an_orphaned_leftover(
     prune(runner, str(gradio_tree.temp), "--orphaned-sessions", "--apply", "--yes")
     assert not claim.exists()
     assert (folder / "photo.png").exists()
+
+
+def test_a_hash_folder_holding_only_a_claim_is_an_empty_hash_folder(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A run killed while removing a hash folder can leave its last file claimed
+    (`.gradio-clean-<hex>.del`) and nothing else. What Gradio wrote there is gone: the
+    folder is an empty hash folder, a leftover as the README's categories say, and is
+    planned as one (it used to go whole as `cache`, which it no longer held)."""
+    temp = tmp_path / "temp"
+    folder = temp / ("f" * 63 + "6")
+    write(folder / ".gradio-clean-0123456789ab.del", b"claimed", age=5 * HOUR)
+    set_age(folder, 5 * HOUR)
+    write(temp / SHA256_A / "photo.png", b"p", age=5 * HOUR)  # cache beside it
+    scan = json.loads(runner.invoke(app, ["scan", "--json", str(temp)]).stdout)
+    categories = scan["roots"][0]["categories"]
+    assert (categories["leftover"]["files"], categories["leftover"]["dirs"]) == (1, 1)
+    assert (categories["cache"]["files"], categories["cache"]["dirs"]) == (1, 1)
+
+    def rows(*rule: str) -> dict[str, tuple[str, str, str]]:
+        doc = prune(runner, str(temp), *rule)
+        return {
+            os.path.relpath(a["path"], temp): (a["type"], a["category"], a["reason"])
+            for a in doc["actions"]
+        }
+
+    assert rows("--orphaned-sessions") == {
+        folder.name: ("folder", "leftover", "empty hash folder, untouched for longer than 1h")
+    }
+    assert rows("--older-than", "1h") == {
+        folder.name: ("folder", "leftover", "mtime older than 1h"),
+        SHA256_A: ("folder", "cache", "mtime older than 1h"),
+    }
+    prune(runner, str(temp), "--orphaned-sessions", "--apply", "--yes")
+    assert not folder.exists() and (temp / SHA256_A / "photo.png").exists()
 
 
 def test_hardlink_dedupe_keeps_every_path(runner: CliRunner, gradio_tree: GradioTree) -> None:
