@@ -27,7 +27,7 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from gradio_clean.actions import Step
 from gradio_clean.plan import Identity, Status
@@ -37,11 +37,13 @@ from gradio_clean.removal import (
     Folder,
     Mount,
     Refused,
+    ctime_ours,
     frozen,
     fstat_mount,
     immutable,
     may_empty,
     mount_id,
+    note_ctime,
     on_mount,
     permitted,
     removable,
@@ -120,12 +122,12 @@ def _check(
     want: Identity,
     *,
     is_dir: bool,
-    ours: Mapping[tuple[int, int], int] | None = None,
+    ours: Ctimes | None = None,
 ) -> None:
     """Skip unless `st` is still the planned entry. For a file planned with a ctime (the
     duplicates rule) that includes ctime, which a rewrite that restored size and mtime
     still moves; `ours` holds the ctimes this run's own links and unlinks gave an inode,
-    which are no change by anyone else."""
+    which are no change by anyone else (removal.ctime_ours)."""
     if stat.S_ISDIR(st.st_mode) != is_dir or (st.st_dev, st.st_ino) != (want.dev, want.ino):
         raise Skip("replaced since planning (another inode)")
     if is_dir:
@@ -139,7 +141,7 @@ def _check(
     if (
         want.ctime_ns
         and st.st_ctime_ns != want.ctime_ns
-        and (ours is None or ours.get((st.st_dev, st.st_ino)) != st.st_ctime_ns)
+        and not ctime_ours(ours, (st.st_dev, st.st_ino), want.ctime_ns, st.st_ctime_ns)
     ):
         raise Skip("changed since planning (ctime: rewritten, chmod, chown or linked)")
 
@@ -312,7 +314,9 @@ def _replace_with_link(
     os.link(f"/proc/self/fd/{keep_fd}", tmp, dst_dir_fd=parent, follow_symlinks=True)
     try:
         linked = os.fstat(keep_fd)
-        chain.ctimes[(linked.st_dev, linked.st_ino)] = linked.st_ctime_ns
+        note_ctime(
+            chain.ctimes, (linked.st_dev, linked.st_ino), keep.st_ctime_ns, linked.st_ctime_ns
+        )
         if (linked.st_size, linked.st_mtime_ns) != (keep.st_size, keep.st_mtime_ns):
             raise Skip("the copy to keep changed while it was linked")
         new = os.stat(tmp, dir_fd=parent, follow_symlinks=False)
@@ -328,7 +332,7 @@ def _replace_with_link(
             lambda: os.rename(tmp, name, src_dir_fd=parent, dst_dir_fd=parent),
         )
         done = os.fstat(keep_fd)  # a rename moves the renamed inode's ctime too
-        chain.ctimes[(done.st_dev, done.st_ino)] = done.st_ctime_ns
+        note_ctime(chain.ctimes, (done.st_dev, done.st_ino), linked.st_ctime_ns, done.st_ctime_ns)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=parent)
