@@ -181,7 +181,7 @@ def _classify_temp(name: str, is_dir: bool) -> Kind:
         if name in TEMP_INTERNAL_DIRS:
             return Kind.INTERNAL
         return Kind.OTHER
-    if is_tmp_file_name(name):
+    if is_tmp_file_name(name) or is_our_temp_name(name):  # ours: a killed run's claim
         return Kind.TMP_FILE
     if is_workflow_name(name):
         return Kind.INTERNAL

@@ -49,7 +49,9 @@ from gradio_clean.removal import (
     removable,
     remove_tree,
     rmdir_checked,
+    seen,
     survey,
+    unlink_checked,
     unlink_noting,
 )
 from gradio_clean.roots import DIR_FLAGS, describe_open_error, open_at
@@ -215,8 +217,13 @@ def _delete_file(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> str
             os.close(keep_fd)
             if keep_parent != chain.root_fd:
                 os.close(keep_parent)
-    _unlink_noting(chain, parent, name, st)
-    freed.unlinked(st)
+    try:  # claimed, re-checked and lease-probed, as each entry of a folder is
+        gone = unlink_checked(parent, name, seen(st), why, chain.ctimes)
+    except Refused as exc:
+        raise Skip(exc.shown(name)) from None
+    if gone is None:
+        return "already gone"
+    freed.unlinked(gone)
     return None
 
 

@@ -5,17 +5,18 @@ attack; the fixes they found are named in each docstring."""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from gradio_clean.apply import apply_plan
-from gradio_clean.classify import Role
+from gradio_clean.classify import Kind, Role, classify_top
 from gradio_clean.plan import Status
-from gradio_clean.roots import Root
+from gradio_clean.roots import Root, detect_role
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
-from tests.conftest import HOUR, JS_SESSION, set_age, write
+from tests.conftest import HOUR, JS_SESSION, hold, set_age, write
 
 
 def never_busy(_dev: int, _ino: int) -> str | None:
@@ -75,3 +76,58 @@ def test_a_rewrite_before_the_run_unlinks_another_name_is_not_excused(
     assert copy.stat().st_ino != keep.stat().st_ino
     assert copy.read_bytes() == (new if rewritten == "copy" else content)
     assert keep.read_bytes() == (new if rewritten == "keep" else content)
+
+
+# -- a file planned alone: claimed and probed like each entry of a folder -----------------
+
+
+def old_file_beside_a_young_one(temp: Path) -> tuple[Path, list[Root], RuleSet]:
+    """An old file in a hash folder whose other file is young: a file action of its own."""
+    old = write(temp / f"{5:064x}" / "old.bin", b"old bytes" * 10, age=3 * HOUR)
+    write(temp / f"{5:064x}" / "young.bin", b"young")
+    return old, [Root(str(temp), Role.TEMP, "test")], RuleSet(older_than=HOUR, age_by=AgeBy.MTIME)
+
+
+# How another process holds a file: open, mapped (its descriptor closed), flocked.
+HOLDS = {
+    "open": "fh = open(PATH, 'rb')",
+    "mapped": "fd = os.open(PATH, os.O_RDONLY); m = mmap.mmap(fd, 0, prot=1); os.close(fd)",
+    "flocked": "fh = open(PATH, 'rb'); fcntl.flock(fh, fcntl.LOCK_SH)",
+}
+
+
+@pytest.mark.parametrize("how", sorted(HOLDS))
+def test_a_file_action_spares_a_file_held_since_the_last_snapshot(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]], how: str
+) -> None:
+    """The /proc snapshot is up to 2 s old. A file planned alone (not in a folder that
+    goes whole) was unlinked on that snapshot only, with no lease probe: a live app that
+    had just opened, mapped or locked it lost it. It is now claimed and probed as a
+    folder's entries are."""
+    old, roots, rules = old_file_beside_a_young_one(tmp_path / "temp")
+    plan = build_plan(roots, rules, now=time.time())
+    assert [(a.rel, a.is_dir) for a in plan.actions] == [(f"{5:064x}/old.bin", False)]
+    code = HOLDS[how].replace("PATH", repr(str(old)))
+    hold(
+        holder, f"import fcntl, mmap, os, time\n{code}\nprint('ready', flush=True)\ntime.sleep(60)"
+    )
+    (outcome,) = apply_plan(plan, why=never_busy, jobs=1).outcomes
+    assert (outcome.status, outcome.detail) == (
+        Status.SKIPPED,
+        "old.bin is open by another process",
+    )
+    assert old.read_bytes() == b"old bytes" * 10
+
+
+def test_a_claim_left_at_the_top_of_a_temp_dir_is_a_leftover(tmp_path: Path) -> None:
+    """A run killed between a top-level file's claim and its unlink leaves
+    `.gradio-clean-<hex>.del` at the top of the temp dir: a leftover, which keeps a
+    folder of aborted uploads a temp dir (it made it an app dir, where nothing goes)."""
+    folder = tmp_path / "uploads"
+    write(folder / "tmpab12cd34", b"x", age=3 * HOUR)
+    write(folder / ".gradio-clean-0123456789ab.del", b"y", age=3 * HOUR)
+    assert detect_role(str(folder))[0] is Role.TEMP
+    assert classify_top(Role.TEMP, ".gradio-clean-0123456789ab.del", False) is Kind.TMP_FILE
+    rules = RuleSet(orphaned_sessions=True, age_by=AgeBy.MTIME)
+    plan = build_plan([Root(str(folder), Role.TEMP, "test")], rules, now=time.time())
+    assert sorted(a.rel for a in plan.actions) == [".gradio-clean-0123456789ab.del", "tmpab12cd34"]
