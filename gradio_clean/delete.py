@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import secrets
 import stat
@@ -206,6 +207,8 @@ def _delete_file(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> str
     busy = why(st.st_dev, st.st_ino) or _folder_busy(chain.keys, why)
     if busy:
         raise Skip(busy)
+    if not all(_lock_free(fd, hold=False) for fd in chain.fds):
+        raise Skip(f"its folder is {_LOCKED}")
     if action.keep is not None:
         keep_parent, keep_fd = _check_keep(chain, action)
         try:
@@ -225,6 +228,25 @@ def _delete_file(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> str
         return "already gone"
     freed.unlinked(gone)
     return None
+
+
+_LOCKED = "locked by another process (flock)"
+
+
+def _lock_free(fd: int, *, hold: bool) -> bool:
+    """Take the folder's flock exclusively, without waiting, as systemd-tmpfiles does
+    before it cleans a folder: False while another process holds it (a live app's mark,
+    taken since the last /proc snapshot). `hold`: keep it until fd is closed (a folder
+    being removed), else drop it at once. True where the filesystem has no flock."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    if not hold:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
 
 
 def _folder_busy(keys: Sequence[tuple[int, int]], why: Why) -> str | None:
@@ -378,6 +400,10 @@ def _delete_folder(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> s
         busy = why(top.st_dev, top.st_ino) or _folder_busy(chain.keys, why)
         if busy:
             raise Skip(f"it is {busy}")
+        if not _lock_free(fd, hold=True):  # held until fd is closed: removed or skipped
+            raise Skip(f"it is {_LOCKED}")
+        if not all(_lock_free(f, hold=False) for f in chain.fds):
+            raise Skip(f"its folder is {_LOCKED}")
         if frozen(parent, ""):
             raise Skip("cannot be removed: its parent folder is immutable or append-only")
         may_empty(parent, ".", "its parent folder", euid)

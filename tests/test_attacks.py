@@ -16,7 +16,7 @@ from gradio_clean.classify import Kind, Role, classify_top
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root, detect_role
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
-from tests.conftest import HOUR, JS_SESSION, hold, set_age, write
+from tests.conftest import HOUR, JS_SESSION, REPO, hold, set_age, write
 
 
 def never_busy(_dev: int, _ino: int) -> str | None:
@@ -131,3 +131,49 @@ def test_a_claim_left_at_the_top_of_a_temp_dir_is_a_leftover(tmp_path: Path) -> 
     rules = RuleSet(orphaned_sessions=True, age_by=AgeBy.MTIME)
     plan = build_plan([Root(str(folder), Role.TEMP, "test")], rules, now=time.time())
     assert sorted(a.rel for a in plan.actions) == [".gradio-clean-0123456789ab.del", "tmpab12cd34"]
+
+
+# -- a live app's folder mark taken since the last snapshot ------------------------------
+
+# What attach() does when a page shows a file of a hash folder (live.Marks): the folder
+# is opened and flocked shared, and held.
+MARK_FOLDER = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from gradio_clean.live import Marks
+marks = Marks()
+assert marks.take("dir", {path!r}) is not None
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("planned", ["folder", "file"])
+def test_a_folder_marked_by_a_live_app_since_the_last_snapshot_is_spared(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]], planned: str
+) -> None:
+    """A page shows a file of an old hash folder after the run's last /proc snapshot
+    (renewed only every 2 s): attach() flocks the folder. The folder (or the old file
+    planned alone in it) was removed on the stale snapshot. Apply now takes the folder's
+    flock itself, exclusively and without waiting, as systemd-tmpfiles does: a mark
+    held makes it fail, and the folder is skipped."""
+    temp = tmp_path / "temp"
+    if planned == "folder":
+        folder = temp / f"{6:064x}"
+        write(folder / "image.webp", b"shown", age=3 * HOUR)
+        set_age(folder, 3 * HOUR)
+        rules = RuleSet(older_than=HOUR, age_by=AgeBy.MTIME)
+        roots = [Root(str(temp), Role.TEMP, "test")]
+        rel = folder.name
+    else:
+        old, roots, rules = old_file_beside_a_young_one(temp)
+        folder, rel = old.parent, f"{old.parent.name}/{old.name}"
+    plan = build_plan(roots, rules, now=time.time())
+    assert [a.rel for a in plan.actions] == [rel]
+    hold(holder, MARK_FOLDER.format(repo=str(REPO), path=str(folder)))
+    (outcome,) = apply_plan(plan, why=never_busy, jobs=1).outcomes
+    assert outcome.status is Status.SKIPPED, outcome.detail
+    assert outcome.detail is not None and "locked by another process" in outcome.detail
+    assert sorted(p.name for p in folder.iterdir()) == (
+        ["image.webp"] if planned == "folder" else ["old.bin", "young.bin"]
+    )
