@@ -4,6 +4,7 @@ attack; the fixes they found are named in each docstring."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -16,7 +17,7 @@ from gradio_clean.classify import Kind, Role, classify_top
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root, detect_role
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
-from tests.conftest import HOUR, JS_SESSION, REPO, hold, set_age, write
+from tests.conftest import DAY, HOUR, JS_SESSION, REPO, SHA256_A, hold, run_cli, set_age, write
 
 
 def never_busy(_dev: int, _ino: int) -> str | None:
@@ -177,3 +178,43 @@ def test_a_folder_marked_by_a_live_app_since_the_last_snapshot_is_spared(
     assert sorted(p.name for p in folder.iterdir()) == (
         ["image.webp"] if planned == "folder" else ["old.bin", "young.bin"]
     )
+
+
+# -- user data in a folder vouched for as Gradio's temp dir -------------------------------
+
+
+def test_user_data_in_an_app_folder_vouched_for_as_the_temp_dir_is_never_planned(
+    tmp_path: Path,
+) -> None:
+    """GRADIO_TEMP_DIR set to the app's own folder (its cache beside app.py), or an app
+    folder vouched for as the role hint says: it is a temp dir whatever it holds, and
+    its `.gradio/flagged`, `flagged/` and cached examples were `other`, deleted by an
+    age rule like any file. User data stays user data in every root: only
+    `--category flagged` or `examples` reaches it."""
+    app = tmp_path / "app"
+    user_data = [
+        ".gradio/flagged/dataset1.csv",
+        ".gradio/cached_examples/12/log.csv",
+        "flagged/image/in.png",
+        "gradio_cached_examples/3/out.wav",
+    ]
+    for rel in [*user_data, f"{SHA256_A}/photo.png", "notes.txt"]:
+        write(app / rel, b"x", age=3 * DAY)
+    args = ["prune", str(app), "--older-than", "1d", "--age-by", "mtime", "--json"]
+    dry = run_cli(*args, temp_dir=app)
+    assert dry.returncode == 0, dry.stderr
+    doc = json.loads(dry.stdout)
+    assert doc["roots"][0]["role"] == "temp"
+    assert sorted(os.path.relpath(a["path"], app) for a in doc["actions"]) == [
+        SHA256_A,
+        "notes.txt",  # vouched for: what Gradio does not write still goes
+    ]
+    done = run_cli(*args, "--apply", "--yes", temp_dir=app)
+    assert done.returncode == 0, done.stderr
+    assert all((app / rel).exists() for rel in user_data)
+    assert not (app / SHA256_A).exists()
+    asked = run_cli(*args, "--category", "flagged", "--apply", "--yes", temp_dir=app)
+    assert asked.returncode == 0, asked.stderr
+    assert not (app / ".gradio/flagged/dataset1.csv").exists()
+    assert not (app / "flagged/image/in.png").exists()
+    assert (app / ".gradio/cached_examples/12/log.csv").exists()
