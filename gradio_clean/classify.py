@@ -138,7 +138,7 @@ def is_session_name(name: str, *, relaxed: bool = False) -> bool:
 def classify_top(role: Role, name: str, is_dir: bool) -> Kind:
     """The kind of an immediate child of a folder that has `role`."""
     if role is Role.TEMP:
-        return _classify_temp(name, is_dir)
+        return _classify_temp_child(name, is_dir)
     if role is Role.APP:
         if is_dir:
             if name == ".gradio":
@@ -170,13 +170,27 @@ def classify_top(role: Role, name: str, is_dir: bool) -> Kind:
 def classifier(role: Role) -> Callable[[str, bool], Kind]:
     """classify_top for one role, decided once per folder rather than once per entry."""
     if role is Role.TEMP:
-        return _classify_temp
+        return _classify_temp_child
     return functools.partial(classify_top, role)
 
 
 def is_gradio_top_name(name: str, is_dir: bool) -> bool:
     """Could Gradio have written this entry at the top of its temp dir?"""
     return _classify_temp(name, is_dir) is not Kind.OTHER
+
+
+# An app's own folders, which Gradio writes in its working folder, never in its temp dir:
+# where both are one folder (GRADIO_TEMP_DIR set to the app's folder, vouched for), the
+# user data in them stays user data.
+_APP_DATA_DIRS = {".gradio": Kind.GRADIO_DIR, "flagged": Kind.FLAGGED}
+_APP_DATA_DIRS["gradio_cached_examples"] = Kind.EXAMPLES
+
+
+def _classify_temp_child(name: str, is_dir: bool) -> Kind:
+    """A child of a temp dir root: Gradio's names, else an app's own folders, else other."""
+    if is_dir and name in _APP_DATA_DIRS:
+        return _APP_DATA_DIRS[name]
+    return _classify_temp(name, is_dir)
 
 
 def _classify_temp(name: str, is_dir: bool) -> Kind:
@@ -188,7 +202,7 @@ def _classify_temp(name: str, is_dir: bool) -> Kind:
         if name in TEMP_INTERNAL_DIRS:
             return Kind.INTERNAL
         return Kind.OTHER
-    if is_tmp_file_name(name):
+    if is_tmp_file_name(name) or is_our_temp_name(name):  # ours: a killed run's claim
         return Kind.TMP_FILE
     if is_workflow_name(name):
         return Kind.INTERNAL

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from gradio_clean.actions import Step
 from gradio_clean.plan import Identity, Status
@@ -37,14 +38,18 @@ from gradio_clean.removal import (
     Folder,
     Mount,
     Refused,
+    ctime_ours,
     immutable,
     may_empty,
+    note_ctime,
     on_mount,
     permitted,
     removable,
     remove_tree,
     rmdir_checked,
+    seen,
     survey,
+    unlink_checked,
     unlink_noting,
 )
 from gradio_clean.roots import DIR_FLAGS, describe_open_error, open_at
@@ -118,12 +123,12 @@ def _check(
     want: Identity,
     *,
     is_dir: bool,
-    ours: Mapping[tuple[int, int], int] | None = None,
+    ours: Ctimes | None = None,
 ) -> None:
     """Skip unless `st` is still the planned entry. For a file planned with a ctime (the
     duplicates rule) that includes ctime, which a rewrite that restored size and mtime
     still moves; `ours` holds the ctimes this run's own links and unlinks gave an inode,
-    which are no change by anyone else."""
+    which are no change by anyone else (removal.ctime_ours)."""
     if stat.S_ISDIR(st.st_mode) != is_dir or (st.st_dev, st.st_ino) != (want.dev, want.ino):
         raise Skip("replaced since planning (another inode)")
     if is_dir:
@@ -137,7 +142,7 @@ def _check(
     if (
         want.ctime_ns
         and st.st_ctime_ns != want.ctime_ns
-        and (ours is None or ours.get((st.st_dev, st.st_ino)) != st.st_ctime_ns)
+        and not ctime_ours(ours, (st.st_dev, st.st_ino), want.ctime_ns, st.st_ctime_ns)
     ):
         raise Skip("changed since planning (ctime: rewritten, chmod, chown or linked)")
 
@@ -200,6 +205,8 @@ def _delete_file(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> str
     busy = why(st.st_dev, st.st_ino) or _folder_busy(chain.keys, why)
     if busy:
         raise Skip(busy)
+    if not all(_lock_free(fd, hold=False) for fd in chain.fds):
+        raise Skip(f"its folder is {_LOCKED}")
     if action.keep is not None:
         keep_parent, keep_fd = _check_keep(chain, action)
         try:
@@ -211,9 +218,33 @@ def _delete_file(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> str
             os.close(keep_fd)
             if keep_parent != chain.root_fd:
                 os.close(keep_parent)
-    _unlink_noting(chain, parent, name, st)
-    freed.unlinked(st)
+    try:  # claimed, re-checked and lease-probed, as each entry of a folder is
+        gone = unlink_checked(parent, name, seen(st), why, chain.ctimes)
+    except Refused as exc:
+        raise Skip(exc.shown(name)) from None
+    if gone is None:
+        return "already gone"
+    freed.unlinked(gone)
     return None
+
+
+_LOCKED = "locked by another process (flock)"
+
+
+def _lock_free(fd: int, *, hold: bool) -> bool:
+    """Take the folder's flock exclusively, without waiting, as systemd-tmpfiles does
+    before it cleans a folder: False while another process holds it (a live app's mark,
+    taken since the last /proc snapshot). `hold`: keep it until fd is closed (a folder
+    being removed), else drop it at once. True where the filesystem has no flock."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    if not hold:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
 
 
 def _folder_busy(keys: Sequence[tuple[int, int]], why: Why) -> str | None:
@@ -310,7 +341,9 @@ def _replace_with_link(
     os.link(f"/proc/self/fd/{keep_fd}", tmp, dst_dir_fd=parent, follow_symlinks=True)
     try:
         linked = os.fstat(keep_fd)
-        chain.ctimes[(linked.st_dev, linked.st_ino)] = linked.st_ctime_ns
+        note_ctime(
+            chain.ctimes, (linked.st_dev, linked.st_ino), keep.st_ctime_ns, linked.st_ctime_ns
+        )
         if (linked.st_size, linked.st_mtime_ns) != (keep.st_size, keep.st_mtime_ns):
             raise Skip("the copy to keep changed while it was linked")
         new = os.stat(tmp, dir_fd=parent, follow_symlinks=False)
@@ -326,7 +359,7 @@ def _replace_with_link(
             lambda: os.rename(tmp, name, src_dir_fd=parent, dst_dir_fd=parent),
         )
         done = os.fstat(keep_fd)  # a rename moves the renamed inode's ctime too
-        chain.ctimes[(done.st_dev, done.st_ino)] = done.st_ctime_ns
+        note_ctime(chain.ctimes, (done.st_dev, done.st_ino), linked.st_ctime_ns, done.st_ctime_ns)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=parent)
@@ -365,6 +398,10 @@ def _delete_folder(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> s
         busy = why(top.st_dev, top.st_ino) or _folder_busy(chain.keys, why)
         if busy:
             raise Skip(f"it is {busy}")
+        if not _lock_free(fd, hold=True):  # held until fd is closed: removed or skipped
+            raise Skip(f"it is {_LOCKED}")
+        if not all(_lock_free(f, hold=False) for f in chain.fds):
+            raise Skip(f"its folder is {_LOCKED}")
         if frozen(parent, ""):
             raise Skip("cannot be removed: its parent folder is immutable or append-only")
         may_empty(parent, ".", "its parent folder", euid)

@@ -124,19 +124,39 @@ def _same(st: os.stat_result, want: Seen) -> bool:
     return seen(st)[:5] == want[:5]
 
 
-Ctimes = dict[tuple[int, int], int]  # (dev, ino) -> the ctime this run's own unlink gave it
+# (dev, ino) -> the ctimes a file had from before this worker's first change of it to
+# after its last, in turn (a dict as an ordered set). A change is noted only as a step
+# from the last ctime noted: a change by anyone else in between starts the chain anew.
+Ctimes = dict[tuple[int, int], dict[int, None]]
+
+
+def note_ctime(ctimes: Ctimes, key: tuple[int, int], before: int, after: int) -> None:
+    """This worker's own link, rename or unlink moved the file's ctime from `before` to
+    `after` (each read through a descriptor on the inode, just before and after)."""
+    chain = ctimes.get(key)
+    if chain is None or next(reversed(chain)) != before & _U64:
+        ctimes[key] = chain = {before & _U64: None}
+    chain[after & _U64] = None
+
+
+def ctime_ours(ctimes: Ctimes | None, key: tuple[int, int], want: int, now: int) -> bool:
+    """Whether every move of the file's ctime from `want` (what a check saw) to `now` was
+    this worker's own. Only `now` being the last ctime noted is not enough: a rewrite
+    between the check and this worker's first change would be excused with it."""
+    chain = ctimes.get(key) if ctimes else None
+    return chain is not None and next(reversed(chain)) == now & _U64 and want & _U64 in chain
 
 
 def _unchanged(now: Seen, want: Seen, ctimes: Ctimes | None) -> bool:
-    """Still the entry surveyed. A ctime moved by this run's own unlink of another name
-    of the file (noted in `ctimes`) is no change: a folder holding two names of one
-    inode is removed whole. Any other moved ctime is someone else's change."""
+    """Still the entry surveyed. A ctime moved since the survey only by this run's own
+    unlinks of other names of the file (noted in `ctimes`) is no change: a folder
+    holding two names of one inode is removed whole. Any other moved ctime is someone
+    else's change."""
     if now == want:
         return True
     if now[:5] != want[:5] or not ctimes:
         return False
-    ours = ctimes.get((now[0], now[1]))
-    return ours is not None and ours & _U64 == now[5]
+    return ctime_ours(ctimes, (now[0], now[1]), want[5], now[5])
 
 
 def unlink_checked(
@@ -174,6 +194,8 @@ def unlink_checked(
         got = os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False)
         if not _same(got, want):
             raise Refused("changed while being removed: {name} was replaced")
+        if ctimes is not None and got.st_nlink > 1 and stat.S_ISREG(got.st_mode):
+            note_ctime(ctimes, (got.st_dev, got.st_ino), st.st_ctime_ns, got.st_ctime_ns)
         if stat.S_ISREG(got.st_mode) and open_elsewhere(dir_fd, tmp, got.st_ino):
             raise Refused("{name} is open by another process")
         if not unlink_noting(dir_fd, tmp, got, ctimes):
@@ -227,7 +249,7 @@ def unlink_noting(
             return False
         os.unlink(name, dir_fd=dir_fd) if remove is None else remove()
         after = os.fstat(fd)
-        ctimes[(after.st_dev, after.st_ino)] = after.st_ctime_ns
+        note_ctime(ctimes, (after.st_dev, after.st_ino), before.st_ctime_ns, after.st_ctime_ns)
     finally:
         os.close(fd)
     return True

@@ -685,7 +685,8 @@ def test_a_killed_worker_share_is_planned_and_done_again(tmp_path: Path) -> None
     """SIGKILL a real forked worker while planning, then another while deleting: each
     share is done again in the parent (every action re-checked, what the dead worker
     deleted found already gone), so the plan and the files deleted equal an undisturbed
-    run's."""
+    run's. A worker killed between claiming a file and unlinking it leaves that one
+    file under its claimed name (`.gradio-clean-<hex>.del`, a leftover: README)."""
 
     def tree(name: str) -> Root:
         temp = tmp_path / name
@@ -699,7 +700,9 @@ def test_a_killed_worker_share_is_planned_and_done_again(tmp_path: Path) -> None
         rules = RuleSet(older_than=DAY, age_by=MTIME)
         plan = build_plan([root], rules, now=time.time(), jobs=jobs, progress=planner)
         result = apply_plan(plan, why=never_busy, jobs=jobs, progress=applier)
-        left = sorted(str(p.relative_to(root.path)) for p in Path(root.path).rglob("*"))
+        every = sorted(str(p.relative_to(root.path)) for p in Path(root.path).rglob("*"))
+        left = [rel for rel in every if not is_our_temp_name(rel.rpartition("/")[2])]
+        assert len(every) - len(left) <= (1 if applier.killed else 0), every
         done = [a.rel for a in plan.actions], [o.status for o in result.outcomes], left
         return done, bool(planner.killed and applier.killed)
 
