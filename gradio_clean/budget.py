@@ -32,8 +32,9 @@ from itertools import compress, groupby
 from operator import itemgetter
 from typing import cast
 
-from gradio_clean.actions import Actions, Wholes
+from gradio_clean.actions import Actions
 from gradio_clean.classify import Category
+from gradio_clean.columns import Wholes
 from gradio_clean.durations import format_duration
 from gradio_clean.filesystems import Filesystem, filesystems_of
 from gradio_clean.plan import Budget, BudgetTarget, Plan, Rule
