@@ -20,7 +20,6 @@ next one goes instead.
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import os
 import sys
 from array import array
@@ -28,7 +27,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import compress, groupby
+from itertools import groupby
 from operator import itemgetter
 from typing import cast
 
@@ -36,6 +35,7 @@ from gradio_clean.actions import Actions
 from gradio_clean.classify import Category
 from gradio_clean.columns import Wholes
 from gradio_clean.durations import format_duration
+from gradio_clean.evictions import Row, in_plan_order, merged, write_runs
 from gradio_clean.filesystems import Filesystem, filesystems_of
 from gradio_clean.plan import Budget, BudgetTarget, Plan, Rule
 from gradio_clean.preflight import Forecast
@@ -50,7 +50,6 @@ _CATEGORIES = tuple(Category)
 _CATEGORY_INDEX = {c: i for i, c in enumerate(_CATEGORIES)}  # str hashes: no tuple.index
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _UNASKED, _FREE, _BUSY = 0, 1, 2  # what the forecast said of a unit
-_WRITE_AT = 4096  # evictions written to the plan at a time: their rows are lists till then
 
 
 class UnitCollector:
@@ -245,11 +244,6 @@ class _Ledger:
         assert on is not None  # the cut never takes a unit of a root it does not know
         self.free(on, usage, fs)
         return usage, fs
-
-
-# A row of the budget's plan, in plan order: its (root, path bytes) key, then the kept
-# plan action's index (-1: an eviction) and the evicted unit (-1: a kept action).
-_Row = tuple[tuple[str, bytes], int, int]
 
 
 def apply_budget(
@@ -512,60 +506,19 @@ class _Cut:
         link made to it first would keep the evicted copy's blocks. Rows are copied
         column to column, the evictions between two kept rows at once: no Action is built.
         """
-        planned, evicted = self.plan.actions, self.evicted
-        out = Actions()
-        skips: dict[int, str] = {}
-        if not planned:  # no other action to merge with: each root's evictions in runs
-            for root, rels, units in self._evicted():
-                self._write_runs(out, root, rels, units)
-            return out, skips
-        merged = heapq.merge(self._kept(), self._evictions())  # both in plan order, no key in both
-        run: list[int] = []  # evicted units of one root and target, in plan order, a batch
-        raws: list[bytes] = []  # their rels
-        run_root = ""
-        for (root, raw), index, i in merged:
-            if run and (
-                i < 0 or evicted[i] != evicted[run[0]] or root != run_root or len(run) == _WRITE_AT
-            ):
-                self._write(out, run_root, raws, run)
-                run, raws = [], []
-            if i >= 0:
-                run.append(i)
-                raws.append(raw)
-                run_root = root
-                continue
-            why = self.skips.get(index)
-            if why is not None:
-                skips[len(out)] = why
-            out.copy_row(planned, index)
-        if run:
-            self._write(out, run_root, raws, run)
-        return out, skips
+        blocks = in_plan_order(self.units, self.evicted)
+        targets = [(t.rule, t.reason) for t in self.targets]
+        if not self.plan.actions:  # no other action to merge with: each root's evictions in runs
+            out = Actions()
+            for block in blocks:
+                write_runs(out, block, self.units, self.evicted, targets)
+            return out, {}
+        kept = self._kept()
+        return merged(
+            self.plan.actions, kept, blocks, self.units, self.evicted, targets, self.skips
+        )
 
-    def _write_runs(self, out: Actions, root: str, raws: list[bytes], units: list[int]) -> None:
-        """A root's evicted units in plan order, written a run of one target at a time,
-        _WRITE_AT at most (as the merge in `actions` cuts them)."""
-        evicted = self.evicted
-        numbers = [evicted[i] for i in units]
-        one = numbers.count(numbers[0]) == len(numbers)  # one target: no run to find
-        start = 0
-        while start < len(units):
-            stop = min(len(units), start + _WRITE_AT)
-            if not one:
-                end, number = start + 1, numbers[start]
-                while end < stop and numbers[end] == number:
-                    end += 1
-                stop = end
-            self._write(out, root, raws[start:stop], units[start:stop])
-            start = stop
-
-    def _write(self, out: Actions, root: str, raws: list[bytes], run: list[int]) -> None:
-        """Evicted units of one root and target, in plan order, as rows of `out` (the rows
-        of plan.whole_action's Actions, none built); `raws`: their rels."""
-        t = self.targets[self.evicted[run[0]] - 1]
-        out.add_wholes(root, t.rule, t.reason, self.units.wholes(run, raws))
-
-    def _kept(self) -> Iterator[_Row]:
+    def _kept(self) -> Iterator[Row]:
         """The plan's actions no eviction supersedes."""
         planned = self.plan.actions
         for index in range(len(planned)):
@@ -582,30 +535,6 @@ class _Cut:
                         self.ledger.free(dev, -self.estimates.get(index, 0))
                     continue
             yield planned.sort_key(index), index, -1
-
-    def _evictions(self) -> Iterator[_Row]:
-        """The evicted units, in plan order (by root, then the rel's bytes)."""
-        for name, raws, units in self._evicted():
-            for raw, i in zip(raws, units, strict=True):
-                yield (name, raw), -1, i
-
-    def _evicted(self) -> Iterator[tuple[str, list[bytes], list[int]]]:
-        """Each root's evicted units in plan order (by root, then the rel's bytes): the
-        root, the units' rels (UnitCollector.raw) and the units."""
-        units, evicted = self.units, self.evicted
-        chosen = list(compress(range(len(units)), evicted))
-        by_root: dict[int, list[int]] = {}
-        if len(units.roots) == 1:
-            by_root = {0: chosen} if chosen else {}
-        else:
-            for i in chosen:
-                by_root.setdefault(units.root[i], []).append(i)
-        rels, ends = units.rels, units.rel_end
-        for root in sorted(by_root, key=units.roots.__getitem__):
-            these = by_root.pop(root)  # in unit order: a tie keeps it, as (raw, i) sorts
-            raws = [bytes(rels[ends[i - 1] if i else 0 : ends[i]]) for i in these]
-            at = sorted(range(len(these)), key=raws.__getitem__)  # bytes compared, not tuples
-            yield units.roots[root], [raws[k] for k in at], [these[k] for k in at]
 
     def summary(self, t: _Target, plan: Plan) -> BudgetTarget:
         ledger = self.ledger
