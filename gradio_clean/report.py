@@ -324,7 +324,8 @@ def _plan_table(
     columns = 5 + bool(reasons)  # path, category, size, age, the reason, status (or its room)
     overhead = _overhead(console, columns)
     fixed = sum(max(cell_len(h), *(cell_len(str(r[c])) for r in rows)) for c, h in _FIXED)
-    spare = console.width - overhead - fixed - STATUS_ROOM
+    spare = console.width - overhead - fixed
+    spare -= _status_room(rows, status, spare)
     path_width = max(4, *(_width(r[0]) for r in rows))
     second = max(cell_len(reasons), *(_width(r[4]) for r in rows)) if reasons else 0
     if reasons and any(isinstance(r[4], PathCell) for r in rows):
@@ -349,6 +350,18 @@ def _plan_table(
 
 
 _FIXED = ((1, "category"), (2, "size"), (3, "age"))
+_SKIPPED = len("skipped: ")
+
+
+def _status_room(rows: list[list[RenderableType]], status: bool, spare: int) -> int:
+    """The status column's room: a skip's reason on one line where a third of the room
+    allows. Counted as apply's result says it ("skipped: …"), so that a dry run
+    ("skip: …") and its apply keep the same room for the paths."""
+    if not status:
+        return STATUS_ROOM
+    said = (str(r[-1]).partition(": ") for r in rows)
+    longest = max((_SKIPPED + cell_len(why) if sep else cell_len(word) for word, sep, why in said))
+    return max(STATUS_ROOM, min(longest, spare // 3))
 
 
 def _width(cell: RenderableType) -> int:

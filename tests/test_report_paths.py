@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 
 from gradio_clean.cli import app
 from gradio_clean.report import fit_path
-from tests.conftest import DAY, set_age, write
+from tests.conftest import DAY, hold, set_age, write
 
 # Three hash folders that differ only at an end: the first digit, or the last one.
 HASHES = (
@@ -215,3 +216,30 @@ def test_a_cut_path_fits_and_keeps_its_name_whenever_it_fits(
         assert out == name if not before else out.endswith("/" + name), out
     if width >= 12:  # each part of the path cut once at most: no `…c6b…g_name.webp`
         assert all(part.count("…") <= 1 for part in out.split("/")), out
+
+
+@pytest.mark.parametrize("columns", [100, 160, 200])
+def test_a_skip_reason_is_said_on_one_line_where_room_allows(
+    runner: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    holder: list[subprocess.Popen[bytes]],
+    columns: int,
+) -> None:
+    """The status column had only len('skipped') cells: a skip's reason wrapped over 5 to 7
+    lines, splitting the file's name, even at 160 columns (the new-user walkthrough)."""
+    temp = deep_temp(tmp_path)
+    busy = temp / HASHES[1] / "image.png"
+    pid = hold(
+        holder,
+        f"import time\nf = open({str(busy)!r}, 'rb')\nprint('ready', flush=True)\ntime.sleep(120)",
+    )
+    monkeypatch.setenv("COLUMNS", str(columns))
+    args = ["prune", "--older-than", "30d", "--age-by", "mtime", str(temp)]
+    dry = runner.invoke(app, args)
+    applied = runner.invoke(app, [*args, "--apply", "--yes"])
+    assert (dry.exit_code, applied.exit_code) == (0, 3), dry.output + applied.output
+    if columns >= 160:  # at 100 the reason gets a third of the room, and folds in it
+        for out, said in ((dry.stdout, "skip"), (applied.stdout, "skipped")):
+            assert re.search(rf" {said}: open by process {pid} \(\S+\)\s*$", out, re.M), out
+    assert path_cells(applied.stdout, columns) == path_cells(dry.stdout, columns)
