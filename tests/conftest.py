@@ -14,11 +14,14 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import pytest
 from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
+
+if TYPE_CHECKING:  # conftest imports no gradio_clean module at load
+    from gradio_clean.plan import Plan
 
 # No test is timed (speed is the benchmark's business): on a loaded 2-core machine a
 # Hypothesis example may take seconds, which says nothing about the code under test.
@@ -368,3 +371,42 @@ def hold_lock(procs: list[subprocess.Popen[bytes]], root: Path) -> None:
             time.sleep(120)
         """,
     )
+
+
+@dataclass(frozen=True)
+class NamedInASession:
+    """A duplicate pair in a temp dir, one of whose files has another name in an app's
+    old session folder, planned with --duplicates and --orphaned-sessions."""
+
+    keep: Path
+    copy: Path
+    session: Path
+    plan: Plan
+
+
+def duplicate_named_in_a_session(tmp_path: Path, named: str = "keep") -> NamedInASession:
+    """The copy to keep (`named` "keep") or the copy has a name in an old session folder:
+    the session goes first, then the copy is linked to the one kept."""
+    from gradio_clean.classify import Role
+    from gradio_clean.roots import Root
+    from gradio_clean.rules import AgeBy, RuleSet, build_plan
+
+    temp, app = tmp_path / "temp", tmp_path / "app"
+    content = b"same bytes" * 100
+    keep = write(temp / f"{1:064x}" / "keep.bin", content)
+    copy = write(temp / f"{2:064x}" / "copy.bin", content, age=3 * HOUR)
+    session = app / JS_SESSION
+    os.makedirs(session)
+    os.link(keep if named == "keep" else copy, session / "upload.bin")
+    set_age(session / "upload.bin", 3 * HOUR)
+    set_age(session, 3 * HOUR)
+    plan = build_plan(
+        [Root(str(app), Role.APP, "test"), Root(str(temp), Role.TEMP, "test")],
+        RuleSet(duplicates=True, orphaned_sessions=True, age_by=AgeBy.MTIME),
+        now=time.time(),
+    )
+    assert [(a.root, a.rel, a.keep) for a in plan.actions] == [
+        (str(app), JS_SESSION, None),
+        (str(temp), f"{2:064x}/copy.bin", str(keep)),
+    ]
+    return NamedInASession(keep, copy, session, plan)

@@ -12,7 +12,7 @@ from gradio_clean.classify import Role
 from gradio_clean.plan import Plan, Status
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
-from tests.conftest import JS_SESSION, set_age, write
+from tests.conftest import duplicate_named_in_a_session, set_age, write
 
 
 def test_names_of_one_file_in_two_items_go_to_one_worker(tmp_path: Path) -> None:
@@ -101,23 +101,7 @@ def test_a_name_of_a_kept_copy_in_another_root_goes_in_the_duplicates_worker(
     worker of its own root, and the link was skipped as 'the copy to keep changed' (found
     by tests/test_truth.py). Every root's duplicates and what is tied to them go to one
     worker. The in-use check of the duplicate waits, so the session goes first."""
-    temp, app = tmp_path / "temp", tmp_path / "app"
-    content = b"same bytes" * 100
-    keep = write(temp / f"{1:064x}" / "keep.bin", content)
-    copy = write(temp / f"{2:064x}" / "copy.bin", content, age=3 * 3600)
-    session = app / JS_SESSION
-    os.makedirs(session)
-    os.link(keep, session / "upload.bin")
-    set_age(session / "upload.bin", 3 * 3600)
-    set_age(session, 3 * 3600)
-    plan = build_plan(
-        [Root(str(app), Role.APP, "test"), Root(str(temp), Role.TEMP, "test")],
-        RuleSet(duplicates=True, orphaned_sessions=True, age_by=AgeBy.MTIME),
-        now=time.time(),
-    )
-    assert [(a.root, a.rel, a.keep) for a in plan.actions] == [
-        (str(app), JS_SESSION, None),
-        (str(temp), f"{2:064x}/copy.bin", str(keep)),
-    ]
+    named = duplicate_named_in_a_session(tmp_path)
+    keep, copy, session, plan = named.keep, named.copy, named.session, named.plan
     assert applied_copy_last(plan, copy) == [(Status.DELETED, None), (Status.LINKED, None)]
     assert copy.stat().st_ino == keep.stat().st_ino and not session.exists()

@@ -17,7 +17,17 @@ from gradio_clean.classify import Kind, Role, classify_top
 from gradio_clean.plan import Status
 from gradio_clean.roots import Root, detect_role
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
-from tests.conftest import DAY, HOUR, JS_SESSION, REPO, SHA256_A, hold, run_cli, set_age, write
+from tests.conftest import (
+    DAY,
+    HOUR,
+    REPO,
+    SHA256_A,
+    duplicate_named_in_a_session,
+    hold,
+    run_cli,
+    set_age,
+    write,
+)
 
 
 def never_busy(_dev: int, _ino: int) -> str | None:
@@ -47,24 +57,9 @@ def test_a_rewrite_before_the_run_unlinks_another_name_is_not_excused(
     noted only that last ctime: the rewrite was excused as its own change, and the copy
     replaced by a link to other bytes (or the copy's new bytes dropped). Now a moved
     ctime is excused only when every move since the check was this worker's."""
-    temp, app = tmp_path / "temp", tmp_path / "app"
     content = b"same bytes" * 100
-    keep = write(temp / f"{1:064x}" / "keep.bin", content)
-    copy = write(temp / f"{2:064x}" / "copy.bin", content, age=3 * HOUR)
-    session = app / JS_SESSION
-    os.makedirs(session)
-    os.link(keep if rewritten == "keep" else copy, session / "upload.bin")
-    set_age(session / "upload.bin", 3 * HOUR)
-    set_age(session, 3 * HOUR)
-    plan = build_plan(
-        [Root(str(app), Role.APP, "test"), Root(str(temp), Role.TEMP, "test")],
-        RuleSet(duplicates=True, orphaned_sessions=True, age_by=AgeBy.MTIME),
-        now=time.time(),
-    )
-    assert [(a.root, a.rel, a.keep) for a in plan.actions] == [
-        (str(app), JS_SESSION, None),
-        (str(temp), f"{2:064x}/copy.bin", str(keep)),
-    ]
+    named = duplicate_named_in_a_session(tmp_path, rewritten)
+    keep, copy, plan = named.keep, named.copy, named.plan
     new = b"new bytes!" * 100
     rewrite_in_place(keep if rewritten == "keep" else copy, new)
     result = apply_plan(plan, why=never_busy, jobs=1)
