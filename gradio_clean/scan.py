@@ -270,10 +270,8 @@ class _ItemCounter:
         try:
             for entry in it:
                 ename = entry.name
-                if empty and not (
-                    hash_dir and ename[:1] == LEFTOVER_FILE_START and is_claim_name(ename)
-                ):
-                    empty = False  # a killed run's claims alone leave a hash folder empty
+                if empty:  # a killed run's claims alone leave a hash folder empty
+                    empty = hash_dir and ename[:1] == LEFTOVER_FILE_START and is_claim_name(ename)
                 try:
                     est = entry.stat(follow_symlinks=False)
                 except OSError as exc:
