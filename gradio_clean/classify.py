@@ -135,18 +135,22 @@ def is_session_name(name: str, *, relaxed: bool = False) -> bool:
     return relaxed or len(_RUN.findall(name)) >= 3
 
 
+# The folders Gradio writes in an app's working folder: the app's user data, and .gradio.
+APP_DATA_DIRS = {
+    ".gradio": Kind.GRADIO_DIR,
+    "flagged": Kind.FLAGGED,
+    "gradio_cached_examples": Kind.EXAMPLES,
+}
+
+
 def classify_top(role: Role, name: str, is_dir: bool) -> Kind:
     """The kind of an immediate child of a folder that has `role`."""
     if role is Role.TEMP:
         return _classify_temp_child(name, is_dir)
     if role is Role.APP:
         if is_dir:
-            if name == ".gradio":
-                return Kind.GRADIO_DIR
-            if name == "flagged":
-                return Kind.FLAGGED
-            if name == "gradio_cached_examples":
-                return Kind.EXAMPLES
+            if name in APP_DATA_DIRS:
+                return APP_DATA_DIRS[name]
             if is_session_name(name):
                 return Kind.SESSION_DIR
         return Kind.OTHER
@@ -179,17 +183,12 @@ def is_gradio_top_name(name: str, is_dir: bool) -> bool:
     return _classify_temp(name, is_dir) is not Kind.OTHER
 
 
-# An app's own folders, which Gradio writes in its working folder, never in its temp dir:
-# where both are one folder (GRADIO_TEMP_DIR set to the app's folder, vouched for), the
-# user data in them stays user data.
-_APP_DATA_DIRS = {".gradio": Kind.GRADIO_DIR, "flagged": Kind.FLAGGED}
-_APP_DATA_DIRS["gradio_cached_examples"] = Kind.EXAMPLES
-
-
 def _classify_temp_child(name: str, is_dir: bool) -> Kind:
-    """A child of a temp dir root: Gradio's names, else an app's own folders, else other."""
-    if is_dir and name in _APP_DATA_DIRS:
-        return _APP_DATA_DIRS[name]
+    """A child of a temp dir root: Gradio's names, else an app's own folders, else other.
+    Gradio writes those in its working folder, never in its temp dir: where both are one
+    folder (GRADIO_TEMP_DIR set to the app's folder, vouched for), user data stays so."""
+    if is_dir and name in APP_DATA_DIRS:
+        return APP_DATA_DIRS[name]
     return _classify_temp(name, is_dir)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from gradio_clean.classify import (
+    APP_DATA_DIRS,
     Role,
     is_gradio_top_name,
     is_session_name,
@@ -187,7 +188,7 @@ def detect_role(path: str) -> tuple[Role, str]:
         return Role.EXAMPLES, f"named {base}"
     if _same_dir(absolute, gradio_temp_dir()):
         return Role.TEMP, "is Gradio's temp dir"
-    for marker in (".gradio", "flagged", "gradio_cached_examples"):
+    for marker in APP_DATA_DIRS:
         if _is_real_dir(os.path.join(absolute, marker)):
             return Role.APP, f"holds {marker}/"
     for marker in PROJECT_MARKERS:
