@@ -31,7 +31,13 @@ from gradio_clean.lock import lock_roots
 from gradio_clean.options import KEYS, OPTIONS, duration_option
 from gradio_clean.outcomes import Outcomes
 from gradio_clean.plan import DONE, ApplyResult, Plan, Status
-from gradio_clean.roots import Root, detect_role, gradio_temp_dir, refuse_dangerous
+from gradio_clean.roots import (
+    Root,
+    detect_role,
+    gradio_temp_dir,
+    make_root,
+    refuse_dangerous,
+)
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.text import plural
 
@@ -123,14 +129,14 @@ def app_roots(options: Options) -> list[Root]:
     """The roots of one run, looked up again each time: a folder may appear later."""
     roots: list[Root] = []
     if options.roots is not None:
-        roots = [Root(p, *detect_role(p)) for p in options.roots if os.path.isdir(p)]
+        roots = [make_root(p, *detect_role(p)) for p in options.roots if os.path.isdir(p)]
     else:
         for path, role, why in (
             (app_temp_dir(), Role.TEMP, "Gradio's temp dir"),
             (os.path.abspath(".gradio"), Role.GRADIO, "the app's .gradio"),
         ):
             if os.path.isdir(path) and not os.path.islink(path):
-                roots.append(Root(path, role, why))
+                roots.append(make_root(path, role, why))
     for path in options.sessions_dirs:
         if os.path.isdir(path) and not os.path.islink(path):
             roots.append(Root(path, Role.SESSIONS, "given with sessions_dirs"))

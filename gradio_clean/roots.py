@@ -8,6 +8,7 @@ rather than followed somewhere else.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import stat
 import tempfile
@@ -44,6 +45,33 @@ class Root:
     path: str
     role: Role
     why: str  # how the role was decided, shown to the user
+    # A temp dir's project evidence (temp_dir_root): what Gradio does not write there is
+    # kept unless --category other is given.
+    project: tuple[str, ...] = ()
+
+
+def make_root(path: str, role: Role, why: str) -> Root:
+    """A root as found; a temp dir is looked at for project evidence (temp_dir_root)."""
+    return temp_dir_root(path, why) if role is Role.TEMP else Root(path, role, why)
+
+
+def temp_dir_root(path: str, why: str) -> Root:
+    """A temp dir root, with the project evidence it shows.
+
+    Vouching for a folder as Gradio's temp dir (GRADIO_TEMP_DIR=. in an app's folder, or
+    one's home) makes it a temp dir whatever it holds; when it also holds a project's
+    marker or source file, what Gradio does not write there is the project's own."""
+    evidence = project_evidence(path)
+    if not evidence:
+        return Root(path, Role.TEMP, why)
+    shown = ", ".join(evidence[:3]) + (", …" if len(evidence) > 3 else "")
+    return Root(
+        path,
+        Role.TEMP,
+        f"{why}; also a project folder (holds {shown}): what Gradio does not write "
+        "there is kept unless --category other is given",
+        evidence,
+    )
 
 
 def system_temp_dir() -> str:
@@ -86,13 +114,13 @@ def default_roots(cwd: str | None = None) -> tuple[list[Root], list[str]]:
             "./gradio_cached_examples (Gradio < 5.0)",
         ),
     ]
-    found = [Root(p, role, why) for p, role, why in candidates if _is_real_dir(p)]
+    found = [make_root(p, role, why) for p, role, why in candidates if _is_real_dir(p)]
     return drop_nested(found), [p for p, _, _ in candidates]
 
 
 def resolve_roots(paths: Sequence[str], sessions_dirs: Sequence[str] = ()) -> list[Root]:
     """Roots for the PATHs and --sessions-dir folders the user gave; errors name the path."""
-    roots = [Root(os.path.abspath(p), *detect_role(p)) for p in paths]
+    roots = [make_root(os.path.abspath(p), *detect_role(p)) for p in paths]
     for p in sessions_dirs:
         check_dir(p)
         roots.append(Root(os.path.abspath(p), Role.SESSIONS, "given with --sessions-dir"))
@@ -226,6 +254,29 @@ def _role_from_sample(absolute: str) -> tuple[Role, str]:
             f"entries ({first_gradio}); only session folders are candidates; {FORCE_TEMP_HINT}"
         )
     return Role.APP, "nothing Gradio-specific found; only session folders would be candidates"
+
+
+def project_evidence(path: str) -> tuple[str, ...]:
+    """What shows that `path` holds a project: its markers (by name), then among its first
+    ROLE_SAMPLE entries its source files and a folder Gradio does not write that holds
+    a marker (a checkout or a venv one level down). Gradio writes none of them."""
+    found = [m for m in PROJECT_MARKERS if _exists(os.path.join(path, m))]
+    nested = False
+    try:
+        for name, is_dir in itertools.islice(_children(path), ROLE_SAMPLE):
+            if not is_dir:
+                if os.path.splitext(name)[1].lower() in SOURCE_SUFFIXES:
+                    found.append(name)
+            elif not nested and name not in APP_DATA_DIRS and not is_gradio_top_name(name, True):
+                inner = next(
+                    (m for m in PROJECT_MARKERS if _exists(os.path.join(path, name, m))), None
+                )
+                if inner is not None:
+                    found.append(f"{name}/{inner}")
+                    nested = True  # one is evidence enough: the rest would only cost lstats
+    except GradioCleanError:
+        pass  # unreadable: the walk warns, and deletes nothing it cannot list
+    return tuple(found)
 
 
 def _children(path: str) -> Iterator[tuple[str, bool]]:

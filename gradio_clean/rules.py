@@ -113,13 +113,14 @@ class RuleSet:
         return self.max_size is not None or self.min_free is not None
 
 
-def allowed_categories(role: Role, rules: RuleSet) -> frozenset[Category]:
+def allowed_categories(role: Role, rules: RuleSet, *, project: bool = False) -> frozenset[Category]:
     """What the rules may touch in a root of `role`: inside a temp dir any selected
-    category (user data only when named); elsewhere session folders, and user data
-    only when named."""
+    category (user data, and in a temp dir that is also a project `other`, only when
+    named); elsewhere session folders, and user data only when named."""
     named = rules.explicit_categories
     if role is Role.TEMP:
-        return frozenset(c for c in rules.categories if c not in USER_DATA or named)
+        kept = USER_DATA | {Category.OTHER} if project else USER_DATA
+        return frozenset(c for c in rules.categories if c not in kept or named)
     return frozenset(
         c for c in rules.categories if c is Category.SESSION or (c in USER_DATA and named)
     )
@@ -460,7 +461,8 @@ class _Planning:
             self.warnings.append(ScanWarning(path, message))
         rules = self.rules
         patterns = ignore.patterns if ignore else None
-        scope = Scope(rules.include, rules.exclude, patterns, allowed_categories(root.role, rules))
+        allowed = allowed_categories(root.role, rules, project=bool(root.project))
+        scope = Scope(rules.include, rules.exclude, patterns, allowed)
         planner = _RootPlanner(root, rules, self.now_ns, scope)
         if rules.budget:
             planner.units = UnitCollector(root.path)
