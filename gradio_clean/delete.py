@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import secrets
 import stat
@@ -33,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from gradio_clean.actions import Step
 from gradio_clean.plan import Identity, Status
 from gradio_clean.removal import (
+    LOCKED,
     Ctimes,
     Entered,
     Folder,
@@ -40,6 +40,7 @@ from gradio_clean.removal import (
     Refused,
     ctime_ours,
     immutable,
+    lock_free,
     may_empty,
     note_ctime,
     on_mount,
@@ -205,8 +206,8 @@ def _delete_file(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> str
     busy = why(st.st_dev, st.st_ino) or _folder_busy(chain.keys, why)
     if busy:
         raise Skip(busy)
-    if not all(_lock_free(fd, hold=False) for fd in chain.fds):
-        raise Skip(f"its folder is {_LOCKED}")
+    if not all(lock_free(fd, hold=False) for fd in chain.fds):
+        raise Skip(f"its folder is {LOCKED}")
     if action.keep is not None:
         keep_parent, keep_fd = _check_keep(chain, action)
         try:
@@ -226,25 +227,6 @@ def _delete_file(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> str
         return "already gone"
     freed.unlinked(gone)
     return None
-
-
-_LOCKED = "locked by another process (flock)"
-
-
-def _lock_free(fd: int, *, hold: bool) -> bool:
-    """Take the folder's flock exclusively, without waiting, as systemd-tmpfiles does
-    before it cleans a folder: False while another process holds it (a live app's mark,
-    taken since the last /proc snapshot). `hold`: keep it until fd is closed (a folder
-    being removed), else drop it at once. True where the filesystem has no flock."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    if not hold:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    return True
 
 
 def _folder_busy(keys: Sequence[tuple[int, int]], why: Why) -> str | None:
@@ -398,10 +380,10 @@ def _delete_folder(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> s
         busy = why(top.st_dev, top.st_ino) or _folder_busy(chain.keys, why)
         if busy:
             raise Skip(f"it is {busy}")
-        if not _lock_free(fd, hold=True):  # held until fd is closed: removed or skipped
-            raise Skip(f"it is {_LOCKED}")
-        if not all(_lock_free(f, hold=False) for f in chain.fds):
-            raise Skip(f"its folder is {_LOCKED}")
+        if not lock_free(fd, hold=True):  # held until fd is closed: removed or skipped
+            raise Skip(f"it is {LOCKED}")
+        if not all(lock_free(f, hold=False) for f in chain.fds):
+            raise Skip(f"its folder is {LOCKED}")
         if frozen(parent, ""):
             raise Skip("cannot be removed: its parent folder is immutable or append-only")
         may_empty(parent, ".", "its parent folder", euid)

@@ -16,6 +16,9 @@ says what may not go; `removable` refuses what could not be removed), then
 `remove_tree` removes exactly the names surveyed, each through `unlink_checked`,
 and stops at a name that was not there. Every subfolder is opened, and its device
 and mount id read from that descriptor (`enter`), never from a name checked before.
+Each subfolder's flock is taken as it is entered, as systemd-tmpfiles does: one held
+by another process (a live app's mark, or any program keeping cleaners out) refuses
+the folder in the survey, and stops the removal where it is entered later.
 A mount that appears on a folder being removed (EBUSY, or another device or mount
 on the descriptor) stops the removal: left alone, on another filesystem.
 """
@@ -288,6 +291,36 @@ class Folder:
 
 # (parent, its fd, shown name, st, whether it is immutable or append-only)
 Check = Callable[[Folder, int, str, os.stat_result, bool], None]
+LOCKED = "locked by another process (flock)"
+
+
+def lock_free(fd: int, *, hold: bool) -> bool:
+    """Take the folder's flock exclusively, without waiting, as systemd-tmpfiles does
+    before it cleans a folder: False while another process holds it (a live app's mark,
+    taken since the last /proc snapshot). `hold`: keep it until fd is closed (a folder
+    being removed), else drop it at once. True where the filesystem has no flock."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    if not hold:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
+
+
+def _enter_unlocked(
+    parent: int, name: str, want: os.stat_result, mount: Mount, shown: str, *, hold: bool
+) -> Entered:
+    """`enter`, then the subfolder's flock (`lock_free`): Refused while another holds it."""
+    entered = enter(parent, name, want, mount)
+    if not lock_free(entered.fd, hold=hold):
+        os.close(entered.fd)
+        raise Refused(f"{shown} is {LOCKED}")
+    return entered
+
+
 _Frame = tuple[int, Folder, str, list[str]]  # descriptor, folder, shown prefix, names to do
 
 
@@ -363,7 +396,7 @@ def survey(top_fd: int, mount: Mount, check: Check, top: os.stat_result | None =
             check(node, fd, prefix + name, st, is_frozen)
             if stat.S_ISDIR(st.st_mode):
                 try:
-                    entered = enter(fd, name, st, mount)
+                    entered = _enter_unlocked(fd, name, st, mount, prefix + name, hold=False)
                 except FileNotFoundError:
                     continue
                 child = entered.fd
@@ -416,8 +449,8 @@ def remove_tree(
                 name = pending.pop()
                 sub = node.folders[name]
                 assert sub.lstat is not None  # a subfolder: survey set it
-                try:
-                    child = enter(fd, name, sub.lstat, mount).fd
+                try:  # its flock held until it is gone: no mark can be taken meanwhile
+                    child = _enter_unlocked(fd, name, sub.lstat, mount, prefix + name, hold=True).fd
                 except FileNotFoundError:
                     continue
                 try:

@@ -373,6 +373,23 @@ def hold_lock(procs: list[subprocess.Popen[bytes]], root: Path) -> None:
     )
 
 
+def mark_folder(procs: list[subprocess.Popen[bytes]], folder: Path) -> None:
+    """Another process marks `folder` as attach() does when a page shows a file in it
+    (live.Marks: opened and flocked shared, and held)."""
+    hold(
+        procs,
+        f"""
+        import sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        from gradio_clean.live import Marks
+        marks = Marks()
+        assert marks.take("dir", {str(folder)!r}) is not None
+        print("ready", flush=True)
+        time.sleep(120)
+        """,
+    )
+
+
 @dataclass(frozen=True)
 class NamedInASession:
     """A duplicate pair in a temp dir, one of whose files has another name in an app's

@@ -20,6 +20,7 @@ from tests.conftest import (
     HOUR,
     JS_SESSION,
     NOBODY,
+    mark_folder,
     run_in_private_mounts,
     run_unprivileged,
     set_age,
@@ -274,3 +275,35 @@ def test_a_folder_removing_a_name_of_the_kept_copy_does_not_spoil_its_link(
     ]
     assert copy.stat().st_ino == keep.stat().st_ino
     assert not (temp / f"{2:064x}").exists()
+
+
+@pytest.mark.parametrize("shape", ["nested temp dir", "session sub-folder"])
+def test_a_subfolder_marked_by_a_live_app_since_the_last_snapshot_keeps_the_folder_whole(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]], shape: str
+) -> None:
+    """attach() flocks the item folder of a file a page shows, relative to *its* roots:
+    an app whose GRADIO_TEMP_DIR is a folder inside the temp dir a cron run cleans
+    (/tmp/gradio/app1) marks /tmp/gradio/app1/<hash>, a subfolder of the `other`
+    folder the run removes whole; a worker following systemd-tmpfiles' convention
+    flocks its job folder in a session. Taken after the run's last /proc snapshot,
+    only the flock shows it: the whole folder is skipped, and nothing of it goes.
+    On a87893a the marked folder was emptied and removed with the rest."""
+    if shape == "nested temp dir":
+        root = Root(str(tmp_path / "temp"), Role.TEMP, "test")
+        top = tmp_path / "temp" / "app1"
+        marked = top / f"{7:064x}"
+    else:
+        root = Root(str(tmp_path / "app"), Role.APP, "test")
+        top = tmp_path / "app" / JS_SESSION
+        marked = top / "outputs"
+    for rel in ["a.txt", f"{marked.relative_to(top)}/shown.webp", "zz/b.txt"]:
+        write(top / rel, b"x", age=3 * HOUR)
+    for folder in (marked, top / "zz", top):
+        set_age(folder, 3 * HOUR)
+    plan = build_plan([root], RuleSet(older_than=HOUR, age_by=AgeBy.MTIME), now=time.time())
+    assert [a.rel for a in plan.actions] == [top.name]
+    mark_folder(holder, marked)
+    (outcome,) = apply_plan(plan, why=never_busy, jobs=1).outcomes
+    assert outcome.status is Status.SKIPPED, outcome.detail
+    assert outcome.detail == f"{marked.name} is locked by another process (flock)"
+    assert files_under(top) == sorted(["a.txt", f"{marked.name}/shown.webp", "zz/b.txt"])

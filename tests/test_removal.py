@@ -12,9 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from gradio_clean.removal import Ctimes, Refused, seen, unlink_checked, unlink_noting
-from gradio_clean.statx import frozen, fstat_mount, lstat_frozen, mount_and_frozen
-from tests.conftest import DAY, write
+from gradio_clean.removal import (
+    Ctimes,
+    Mount,
+    Refused,
+    remove_tree,
+    seen,
+    survey,
+    unlink_checked,
+    unlink_noting,
+)
+from gradio_clean.statx import frozen, fstat_mount, lstat_frozen, mount_and_frozen, mount_id
+from tests.conftest import DAY, mark_folder, write
 
 
 def never_busy(_dev: int, _ino: int) -> str | None:
@@ -152,3 +161,46 @@ def test_one_statx_reads_the_chattr_flag(tmp_path: Path) -> None:
     finally:
         os.close(fd)
         subprocess.run(["chattr", "-i", str(file)], check=False)
+
+
+def test_a_subfolder_flocked_between_the_survey_and_its_removal_is_left(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """remove_tree takes each subfolder's flock, exclusively and without waiting, as it
+    enters it: one a live app marked after the survey stops the removal there, and
+    what is in it stays (what was removed before it is gone: the survey saw no mark)."""
+    top = tmp_path / "item"
+    for rel in ["a.txt", "marked/shown.webp", "marked/deeper/x.bin", "zz/b.txt"]:
+        write(top / rel, b"x", age=DAY)
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        mount = Mount(os.fstat(fd).st_dev, mount_id(fd))
+        tree = survey(fd, mount, lambda *_: None)
+        mark_folder(holder, top / "marked")
+        with pytest.raises(Refused, match=r"^marked is locked by another process \(flock\)$"):
+            remove_tree(fd, tree, mount, never_busy, lambda _st: None)
+    finally:
+        os.close(fd)
+    assert sorted(str(p.relative_to(top)) for p in top.rglob("*")) == [
+        "marked",
+        "marked/deeper",
+        "marked/deeper/x.bin",
+        "marked/shown.webp",
+    ]
+
+
+def test_a_subfolder_flocked_before_the_survey_refuses_the_folder_whole(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    top = tmp_path / "item"
+    for rel in ["a.txt", "sub/marked/shown.webp"]:
+        write(top / rel, b"x", age=DAY)
+    mark_folder(holder, top / "sub" / "marked")
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        mount = Mount(os.fstat(fd).st_dev, mount_id(fd))
+        with pytest.raises(Refused, match=r"^sub/marked is locked by another process"):
+            survey(fd, mount, lambda *_: None)
+    finally:
+        os.close(fd)
+    assert (top / "a.txt").exists() and (top / "sub/marked/shown.webp").exists()
