@@ -355,3 +355,22 @@ def test_an_inside_budget_passes_over_a_running_events_upload(tmp_path: Path) ->
     assert summary.over_budget.startswith("budget not met: --max-size 150K still "), summary
     assert summary.over_budget.endswith(" is in use"), summary
     assert summary.line().endswith(f"; {summary.over_budget}")
+
+
+def test_an_inside_run_keeps_the_apps_files_when_its_folder_is_its_temp_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """attach(demo) in an app run with GRADIO_TEMP_DIR=.: its temp dir root is the app's
+    folder, a project (requirements.txt, app.py), whose own files are no candidates."""
+    folder = tmp_path / "app"
+    mine = ["app.py", "requirements.txt", "checkpoints/model.bin", "notes.txt"]
+    for rel in [*mine, f"{SHA256_B}/old.txt"]:
+        write(folder / rel, b"x", age=2 * HOUR)
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", ".")
+    opts = parse_options("30m", "60s", (), None, {"older_than": "1h", "age_by": "mtime"})
+    summary = run_rules(opts, LiveSessions([str(folder)], [], grace=60))
+    assert summary is not None
+    assert (summary.deleted, summary.skipped, summary.freed_files) == (1, 0, 1)
+    assert all((folder / rel).exists() for rel in mine)
+    assert not (folder / SHA256_B).exists()
