@@ -34,6 +34,7 @@ from gradio_clean.plan import DONE, ApplyResult, Plan, Status
 from gradio_clean.roots import (
     Root,
     detect_role,
+    drop_nested,
     gradio_temp_dir,
     make_root,
     refuse_dangerous,
@@ -137,6 +138,9 @@ def app_roots(options: Options) -> list[Root]:
         ):
             if os.path.isdir(path) and not os.path.islink(path):
                 roots.append(make_root(path, role, why))
+        outer = drop_nested(roots)
+        if outer and outer[0].role is Role.TEMP:  # GRADIO_TEMP_DIR=.: .gradio is in it
+            roots = outer  # (a temp dir inside .gradio stays a root of its own)
     for path in options.sessions_dirs:
         if os.path.isdir(path) and not os.path.islink(path):
             roots.append(Root(path, Role.SESSIONS, "given with sessions_dirs"))

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from gradio_clean.apply import apply_plan
+from gradio_clean.classify import Role
 from gradio_clean.errors import UsageError
-from gradio_clean.inapp import Options, attach, parse_options, run_rules
+from gradio_clean.inapp import Options, app_roots, attach, parse_options, run_rules
 from gradio_clean.inuse import snapshot
 from gradio_clean.live import MAX_SHOWN, PAGE_IDLE, LiveSessions
 from gradio_clean.plan import Status
@@ -374,3 +375,36 @@ def test_an_inside_run_keeps_the_apps_files_when_its_folder_is_its_temp_dir(
     assert (summary.deleted, summary.skipped, summary.freed_files) == (1, 0, 1)
     assert all((folder / rel).exists() for rel in mine)
     assert not (folder / SHA256_B).exists()
+
+
+def test_the_apps_roots_do_not_overlap_when_its_folder_is_its_temp_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GRADIO_TEMP_DIR=. makes the app's .gradio a folder inside its temp dir root: one
+    root, as the command line's default roots keep it, not both (each planned
+    .gradio/cached_examples once more)."""
+    folder = tmp_path / "app"
+    write(folder / ".gradio" / "cached_examples" / "12" / "log.csv", b"x", age=2 * HOUR)
+    for rel in (".gradio/cached_examples/12", ".gradio/cached_examples"):
+        os.utime(folder / rel, (time.time() - 2 * HOUR,) * 2)
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", ".")
+    rules = {"older_than": "1h", "age_by": "mtime", "categories": ["examples"]}
+    opts = parse_options("30m", "60s", (), None, rules)
+    assert [(r.path, r.role) for r in app_roots(opts)] == [(str(folder), Role.TEMP)]
+    plan = build_plan(app_roots(opts), opts.rules, now=time.time(), jobs=1)
+    assert [a.path for a in plan.actions] == [str(folder / ".gradio" / "cached_examples")]
+
+
+def test_a_temp_dir_inside_the_apps_gradio_folder_stays_a_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "app"
+    (folder / ".gradio" / "tmp").mkdir(parents=True)
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", ".gradio/tmp")
+    opts = parse_options("30m", "60s", (), None, {"older_than": "1h"})
+    assert [(r.path, r.role) for r in app_roots(opts)] == [
+        (str(folder / ".gradio" / "tmp"), Role.TEMP),
+        (str(folder / ".gradio"), Role.GRADIO),
+    ]
