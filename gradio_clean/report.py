@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from rich import box
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, JustifyMethod, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -67,7 +67,7 @@ def render_scan(
         + " (not opened)",
         plural(sum(r.hardlinks for r in result.roots), "extra hard link") + " (counted once)",
     ]
-    console.print("  " + "; ".join(extras), style="dim")
+    say(console, [f"{e};" for e in extras[:-1]] + extras[-1:], style="dim", indent="  ", hang="")
 
 
 def _render_roots(roots: Sequence[RootScan], console: Console, now: float) -> None:
@@ -98,17 +98,52 @@ def _render_roots(roots: Sequence[RootScan], console: Console, now: float) -> No
         table.add_column("root", overflow="fold", width=min(longest, room))
         labels = [Text(shown(r.path)) for r in roots]
     else:
-        table.title = None
         console.print("Roots", style="italic")
         for i, r in enumerate(roots, 1):
             console.print(Text(f"  {i}: {shown(r.path)}", overflow="fold"))
-        table.add_column("#", justify="right")
-        labels = [Text(str(i)) for i in range(1, len(roots) + 1)]
+        numbered = [(str(i), *row) for i, row in enumerate(rows, 1)]
+        for part in fitted(("#", *columns), numbered, console, left=("role",)):
+            console.print(part)
+        return
     for col in columns:
         table.add_column(col, justify="left" if col == "role" else "right")
     for label, row in zip(labels, rows, strict=True):
         table.add_row(label, *row)
     console.print(table)
+
+
+def fitted(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    console: Console,
+    *,
+    left: Sequence[str] = (),
+    title: str | None = None,
+) -> list[Table]:
+    """Cells that never wrap, in as few tables as fit the console: each after the first
+    repeats the first column, so a line still says whose numbers it holds. At 60 columns
+    the Roots table had split `32.2 MiB` and `an hour` over two lines and cut its headers
+    to `fold…`. Columns in `left` are aligned left, the others (numbers) right."""
+
+    def table(cols: Sequence[int], name: str | None) -> Table:
+        out = Table(title=name, box=box.SIMPLE_HEAD, title_justify="left")
+        for c in cols:
+            side: JustifyMethod = "left" if c == 0 or headers[c] in left else "right"
+            out.add_column(headers[c], justify=side, no_wrap=True)
+        for row in rows:
+            out.add_row(*(row[c] for c in cols))
+        return out
+
+    unbounded = console.options.update_width(_WIDE)
+    groups: list[list[int]] = [[0]]
+    for c in range(1, len(headers)):
+        trial = [*groups[-1], c]
+        width = console.measure(table(trial, None), options=unbounded).maximum
+        if len(trial) > 2 and width > console.width:
+            groups.append([0, c])
+        else:
+            groups[-1] = trial
+    return [table(cols, title if i == 0 else None) for i, cols in enumerate(groups)]
 
 
 def _render_filesystems(filesystems: Sequence[Filesystem], console: Console) -> None:
@@ -134,43 +169,58 @@ def _render_filesystems(filesystems: Sequence[Filesystem], console: Console) -> 
 def _render_categories(roots: Iterable[RootScan], console: Console) -> None:
     roots = list(roots)
     total = sum(r.bytes for r in roots) or 1
-    table = Table(title="By category", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("category", "files", "folders", "size", "", "share"):
-        table.add_column(col, justify="left" if col in ("category", "") else "right")
+    rows = []
     for cat in Category:
         files = sum(r.categories[cat].files for r in roots)
         dirs = sum(r.categories[cat].dirs for r in roots)
         nbytes = sum(r.categories[cat].bytes for r in roots)
         if files or dirs:
-            table.add_row(
-                cat.value,
-                f"{files:,}",
-                f"{dirs:,}",
-                size(nbytes),
-                Text(bar(nbytes / total), style="cyan"),
-                f"{100 * nbytes / total:.1f}%",
-            )
-    console.print(table)
+            rows.append(((cat.value, f"{files:,}", f"{dirs:,}", size(nbytes)), nbytes / total))
+    _render_shares("By category", ("category", "files", "folders", "size"), rows, console)
 
 
 def _render_ages(roots: Sequence[RootScan], console: Console) -> None:
-    table = Table(title="By age (mtime)", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("age", "files", "size", "", "share"):
-        table.add_column(col, justify="left" if col in ("age", "") else "right")
     if not roots:
         return
     total = sum(b.bytes for r in roots for b in r.ages) or 1
+    rows = []
     for i, bucket in enumerate(roots[0].ages):
         files = sum(r.ages[i].files for r in roots)
         nbytes = sum(r.ages[i].bytes for r in roots)
-        table.add_row(
-            bucket.label,
-            f"{files:,}",
-            size(nbytes),
-            Text(bar(nbytes / total), style="cyan"),
-            f"{100 * nbytes / total:.1f}%",
-        )
-    console.print(table)
+        rows.append(((bucket.label, f"{files:,}", size(nbytes)), nbytes / total))
+    _render_shares("By age (mtime)", ("age", "files", "size"), rows, console)
+
+
+_BAR_LEAST = 4  # a bar narrower than this draws too few eighths to compare
+
+
+def _render_shares(
+    title: str,
+    headers: Sequence[str],
+    rows: Sequence[tuple[Sequence[str], float]],
+    console: Console,
+) -> None:
+    """A label, its numbers, a bar and the share. The bar is drawn in the room the
+    numbers leave (up to BAR_WIDTH cells), not cut: at 60 columns rich cut a 79% bar
+    to `███████…`, shorter than it was and no longer to scale with the others."""
+    cells = [(*numbers, f"{100 * share:.1f}%") for numbers, share in rows]
+
+    def drawn(width: int) -> Table:
+        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+        for col in (*headers, "", "share"):
+            side: JustifyMethod = "left" if col in (headers[0], "") else "right"
+            table.add_column(col, justify=side, no_wrap=True)
+        for (numbers, share), row in zip(rows, cells, strict=True):
+            table.add_row(*numbers, Text(bar(share, width), style="cyan"), row[-1])
+        return table
+
+    unbounded = console.options.update_width(_WIDE)
+    over = console.measure(drawn(BAR_WIDTH), options=unbounded).maximum - console.width
+    if BAR_WIDTH - over >= _BAR_LEAST:
+        console.print(drawn(min(BAR_WIDTH, BAR_WIDTH - over)))
+        return
+    for table in fitted((*headers, "share"), cells, console, title=title):
+        console.print(table)
 
 
 def _render_largest(roots: Sequence[RootScan], console: Console, now: float, top: int) -> None:
@@ -209,6 +259,26 @@ def bar(fraction: float, width: int = BAR_WIDTH) -> str:
     return text.ljust(width)
 
 
+def say(
+    console: Console,
+    units: Sequence[str],
+    *,
+    style: str = "bold",
+    indent: str = "",
+    hang: str = "  ",
+) -> None:
+    """`units` joined by spaces, on as many lines as the console needs (each after the
+    first indented by `hang` more), a unit never split: where the terminal wraps a line, it cuts
+    a size (`1.1` over `MiB`) or a word. A unit wider than the console folds at its spaces."""
+    line = indent
+    for unit in units:
+        if line.strip() and cell_len(f"{line} {unit}") > console.width:
+            console.print(Text(line, style=style), soft_wrap=False)
+            line = indent + hang
+        line = f"{line} {unit}" if line.strip() else line + unit
+    console.print(Text(line, style=style), soft_wrap=False)
+
+
 def render_warnings(warnings: Iterable[tuple[str, str]], dropped: int, console: Console) -> None:
     for path, message in warnings:
         console.print(Text(f"warning: {shown(path)}: {shown(message)}"), style="yellow")
@@ -238,9 +308,7 @@ def render_plan(
         count = plural(len(picked), "entry", "entries")
         heading = f"{rule.value}: {count}, {size(sum(largest(i) for i in picked))}"
         console.print()
-        console.print(
-            Text(f"{heading} ({shown(short_hashes(usual))})" if usual else heading, style="bold")
-        )
+        say(console, [heading, f"({shown(short_hashes(usual))})"] if usual else [heading])
         with_status = result is not None or any(i in skips for i, _ in rows)
         for root, group in _by_root(rows):
             with_reasons = rule is Rule.DUPLICATES or any(a.reason != usual for _, a in group)
@@ -261,40 +329,30 @@ def render_plan(
             reasons = _reason_header(rule) if with_reasons else ""
             console.print(_plan_table(shown(root) + "/", cells, console, reasons, with_status))
         if 0 < limit < len(picked):
-            console.print(
-                f"  … and {len(picked) - limit:,} more (--limit 0 shows all, "
-                "--json lists every entry)",
-                style="dim",
-            )
+            more = f"… and {len(picked) - limit:,} more"
+            units = [more, "(--limit 0 shows all,", "--json lists every entry)"]
+            say(console, units, style="dim", indent="  ")
     _render_reported(plan, console, now=now, limit=limit)
 
 
 def _render_reported(plan: Plan, console: Console, *, now: float, limit: int) -> None:
-    """Duplicates that are shown and left alone (session files), in a table of their own."""
+    """Duplicates that are shown and left alone (session files), laid out as the
+    duplicates rule's rows: each beside the copy it has the same content as. Each row
+    had said why in a column of its own, which at 80 columns folded over 7 lines; the
+    summary says it once."""
     if not plan.reported:
         return
     actions = sorted(plan.reported, key=lambda a: -a.bytes)
-    table = Table(
-        title=f"duplicates shown only (not linked): {len(actions):,} entries, "
-        f"{size(sum(a.bytes for a in actions))}",
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-        expand=True,
-    )
-    table.add_column("path", ratio=3)
-    table.add_column("category")
-    table.add_column("size", justify="right")
-    table.add_column("age", justify="right", no_wrap=True)
-    table.add_column("reason", overflow="fold", ratio=2)
-    for action in actions[:limit] if limit > 0 else actions:
-        table.add_row(
-            PathCell(shown(action.path), shown(action.root)),
-            action.category.value,
-            size(action.bytes),
-            age(action.newest_ns / 1e9, now),
-            action.reason,
-        )
-    console.print(table)
+    console.print()
+    count = f"{len(actions):,} entries, {size(sum(a.bytes for a in actions))}"
+    say(console, ["duplicates shown only", f"(not linked): {count}"])
+    groups: dict[str, list[list[RenderableType]]] = {}
+    for a in actions[:limit] if limit > 0 else actions:
+        keep = PathCell(shown(os.path.relpath(a.keep or a.path, a.root)))
+        row = [PathCell(shown(a.rel)), a.category.value, size(a.bytes)]
+        groups.setdefault(a.root, []).append([*row, age(a.newest_ns / 1e9, now), keep])
+    for root, rows in groups.items():
+        console.print(_plan_table(shown(root) + "/", rows, console, "same content as", None))
 
 
 def _reason_header(rule: Rule) -> str:
@@ -313,30 +371,43 @@ STATUS_ROOM = len("skipped")  # apply's status column gets at least this; a dry 
 
 
 def _plan_table(
-    title: str, rows: list[list[RenderableType]], console: Console, reasons: str, status: bool
+    title: str,
+    rows: list[list[RenderableType]],
+    console: Console,
+    reasons: str,
+    status: bool | None,
+    path: str = "path",
 ) -> Table:
     """One root's rows. The path columns (the path, the copy that stays) get widths from
     the rows and the console width alone, as if a status column of STATUS_ROOM cells were
     there in a dry run too: so the dry run and apply's result cut each path alike. A
     reason in words keeps a third of the room at least, and the status's room too when
-    there is no status."""
+    there is no status. `status` None: a table that never has one (duplicates shown
+    only). Two paths that would be cut shorter than _PAIR_LEAST side by side go one above
+    the other, in one column."""
     table = Table(title=Text(title), box=box.SIMPLE_HEAD, title_justify="left", show_edge=False)
-    columns = 5 + bool(reasons)  # path, category, size, age, the reason, status (or its room)
+    # path, category, size, age, the reason, status (or its room)
+    columns = 4 + bool(reasons) + (status is not None)
     overhead = _overhead(console, columns)
     fixed = sum(max(cell_len(h), *(cell_len(str(r[c])) for r in rows)) for c, h in _FIXED)
     spare = console.width - overhead - fixed
-    spare -= _status_room(rows, status, spare)
-    path_width = max(4, *(_width(r[0]) for r in rows))
+    spare -= 0 if status is None else _status_room(rows, status, spare)
+    path_width = max(*map(cell_len, path.splitlines()), *(_width(r[0]) for r in rows))
     second = max(cell_len(reasons), *(_width(r[4]) for r in rows)) if reasons else 0
-    if reasons and any(isinstance(r[4], PathCell) for r in rows):
-        path_width, reason_width = _share(spare, path_width, second)
+    if reasons and all(isinstance(r[4], PathCell) for r in rows):
+        shared = _share(spare, path_width, second)
+        wanted = (min(path_width, _PAIR_LEAST), min(second, _PAIR_LEAST))
+        if shared[0] < wanted[0] or shared[1] < wanted[1]:
+            pairs = [[_Pair(r[0], r[4]), *r[1:4], *r[5:]] for r in rows]
+            return _plan_table(title, pairs, console, "", status, f"path\n{_KEEPS} {reasons}")
+        path_width, reason_width = shared
     elif reasons:
         reason_width = min(second, max(spare // 3, spare - path_width))
         path_width = min(path_width, spare - reason_width)
-        if not status:  # the status's room, and its column's padding
+        if status is False:  # the status's room, and its column's padding
             room = STATUS_ROOM + overhead - _overhead(console, columns - 1)
             reason_width = min(second, reason_width + room)
-    table.add_column("path", width=max(1, min(path_width, spare)), no_wrap=True)
+    table.add_column(path, width=max(1, min(path_width, spare)), no_wrap=True)
     table.add_column("category", no_wrap=True)
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("age", justify="right", no_wrap=True)
@@ -366,7 +437,7 @@ def _status_room(rows: list[list[RenderableType]], status: bool, spare: int) -> 
 
 def _width(cell: RenderableType) -> int:
     """A path cell's width uncut, or a reason's."""
-    if isinstance(cell, PathCell):
+    if isinstance(cell, (PathCell, _Pair)):
         return cell_len(cell.full)
     return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
 
@@ -442,6 +513,30 @@ class PathCell:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield Text(fit_path(self.path, options.max_width, self.root), no_wrap=True)
+
+
+_PAIR_LEAST = 16  # a duplicate's path and its copy's, side by side, keep this many cells
+_KEEPS = "→"
+
+
+class _Pair:
+    """A duplicate's path over the copy that stays: at 60 columns, side by side, each got
+    8 cells (`8…e/fi…t   1…6/im…p`), which named neither file."""
+
+    def __init__(self, copy: RenderableType, keep: RenderableType) -> None:
+        assert isinstance(copy, PathCell) and isinstance(keep, PathCell)
+        self.copy, self.keep = copy, keep
+        self.full = max(copy.full, f"{_KEEPS} {keep.full}", key=cell_len)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        width = cell_len(self.full)
+        return Measurement(min(width, 12), width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        yield Text(fit_path(self.copy.path, width, self.copy.root), no_wrap=True)
+        keep = fit_path(self.keep.path, width - len(_KEEPS) - 1, self.keep.root)
+        yield Text(f"{_KEEPS} {keep}", no_wrap=True)
 
 
 def middle(text: str, width: int) -> str:
@@ -586,4 +681,19 @@ def render_prune(
     for line in scope_lines(plan.scopes):
         out.print(line, markup=False, highlight=False, style="dim", soft_wrap=True)
     for line in dry_run_summary(plan) if result is None else apply_summary(plan, result):
-        out.print(line, markup=False, highlight=False)
+        say(out, units(line), style="")
+
+
+_SIZE_UNIT = re.compile(r"(?:Bytes?|[KMGTPE]iB)\b")
+
+
+def units(line: str) -> list[str]:
+    """`line` cut at its single spaces, but between a size's number and its unit: joined
+    by spaces again, the units give `line` back as it was."""
+    out: list[str] = []
+    for word in re.split(r"(?<=\S) (?=\S)", line):
+        if out and out[-1][-1:].isdigit() and _SIZE_UNIT.match(word):
+            out[-1] += " " + word
+        else:
+            out.append(word)
+    return out
