@@ -91,7 +91,8 @@ def dry_run_summary(plan: Plan) -> list[str]:
     links = going.links
     lines = []
     if going.files or going.folders or not links:
-        lines.append(f"Would free {size(going.bytes)} in {_in(going.files, going.folders)}.")
+        folders = plan.folders_removed  # whole and emptied, as apply's "Freed … in" counts
+        lines.append(f"Would free {size(going.bytes)} in {_in(going.files, folders)}.")
     if links:
         lines.append(
             f"Would link {plural(links, 'copy', 'copies')}, freeing {size(going.link_bytes)}."
