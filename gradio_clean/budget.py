@@ -35,6 +35,7 @@ from gradio_clean.actions import Actions
 from gradio_clean.classify import Category
 from gradio_clean.columns import Wholes
 from gradio_clean.durations import format_duration
+from gradio_clean.emptied import emptying, find_emptied
 from gradio_clean.evictions import Row, in_plan_order, merged, write_runs
 from gradio_clean.filesystems import Filesystem, filesystems_of
 from gradio_clean.plan import Budget, BudgetTarget, Plan, Rule
@@ -422,6 +423,20 @@ class _Cut:
                 ledger.free(dev, freed)
             if i is not None:
                 self.partial[i] = self.partial.get(i, 0) + freed
+        self._count_emptied()
+
+    def _count_emptied(self) -> None:
+        """The folders the other rules' actions empty free their own blocks too: apply
+        removes them (delete._tidy), and du counted them in the usage."""
+        actions = self.plan.actions
+        for e in emptying(find_emptied(actions), actions, self.skips):
+            root = actions.root(e.first)
+            dev = self.fs_of.get(root)
+            if dev is not None:
+                self.ledger.free(dev, e.disk)
+            i = self.unit_of(root, os.path.relpath(e.path, root))
+            if i is not None:
+                self.partial[i] = self.partial.get(i, 0) + e.disk
 
     def evict(
         self, rule: Rule, usage: int, ceiling: int, fs: Filesystem | None, reason: str
@@ -570,12 +585,13 @@ class _Cut:
             if self.evicted[i] or dev is None or (fs is not None and dev != fs.dev):
                 continue
             state = units.flags[i] & _STATE
+            left = units.disk[i] - self.partial.get(i, 0)  # what other rules leave of it
             if self.busy[i] == _BUSY:
-                busy += units.disk[i]
+                busy += left
             elif state == ELIGIBLE and self._young(i):
-                young += units.disk[i]
+                young += left
             elif state == PROTECTED:
-                protected += units.disk[i]
+                protected += left
         parts = []
         if young:
             parts.append(f"{human_size(young)} is younger than {format_duration(self.min_age)}")

@@ -462,3 +462,40 @@ def test_a_budget_dry_run_asks_one_snapshot_and_still_forecasts_skips(
         **{str(unit): ("max-size", "planned") for unit in units},
     }
     assert doc["totals"]["skipped"] == 1
+
+
+def test_the_over_line_adds_up_with_du_when_other_rules_empty_folders(tmp_path: Path) -> None:
+    """With --older-than and --orphaned-sessions beside --max-size, hash folders whose
+    files the two rules plan one by one go as the run empties them, and free their own
+    blocks: the plan counted the files only, and said 8 KiB more after (and over) than
+    du then saw. The young rest, what other rules leave of it, is what the line names."""
+    temp = tmp_path / "temp"
+    emptied = []
+    for i in (1, 2):  # an old file (older-than) beside a staging copy 2 h old (orphaned)
+        folder = temp / unit_name(i)
+        write(folder / "f.bin", os.urandom(10_000), age=40 * DAY)
+        write(folder / f".f.bin.ab12cd3{i}", os.urandom(100), age=2 * HOUR)
+        emptied.append(folder)
+    young = [temp / unit_name(i) for i in (6, 7)]
+    for folder in young:
+        write(folder / "sub" / "g.bin", os.urandom(5000), age=60)
+    args = ["prune", str(temp), "--age-by", "mtime", "--max-size", "1K", "--json"]
+    args += ["--older-than", "30d", "--orphaned-sessions", "--session-ttl", "1h"]
+    before = du(temp)
+    dry = json.loads(run_cli(*args, temp_dir=temp).stdout)
+    target = dry["budget"]["targets"][0]
+    assert target["usage_bytes"] == before
+    assert target["after_bytes"] == before - sum(du(f) for f in emptied)
+
+    done = run_cli(*args, "--apply", "--yes", temp_dir=temp)
+    assert done.returncode == ExitCode.OVER_BUDGET
+    applied = json.loads(done.stdout)["budget"]["targets"][0]
+    assert not any(f.exists() for f in emptied)
+    assert applied["after_bytes"] == du(temp) == target["after_bytes"]
+    assert applied["over_bytes"] == du(temp) - 1024
+    young_bytes = human_size(sum(du(f) for f in young))
+    assert applied["why_over"] == (
+        f"still {human_size(du(temp) - 1024)} over: {young_bytes} is younger than 10m"
+    )
+    over = [x for x in done.stderr.decode().splitlines() if "budget not met" in x]
+    assert over == [f"gradio-clean: budget not met: --max-size 1K {applied['why_over']}"]
