@@ -59,60 +59,78 @@ def find_emptied(actions: Actions) -> tuple[Emptied, ...]:
     groups = list(_groups(actions))
     if not groups:
         return ()
-    keys = {(root, os.fsencode(item)) for root, files in groups for _, item, _ in files}
-    wholes = {
+    keys = {(root, os.fsencode(item)) for root, _, items in groups for item in items}
+    wholes = {  # an item planned whole too: the budget evicted it
         key: i for key, i in actions.positions(keys).items() if actions.is_dir(i)
-    }  # an item planned whole too: the budget evicted it
+    }
     out: list[Emptied] = []
-    for root, files in groups:
-        out += _emptied(root, files, wholes)
+    opened: dict[str, int | None] = {}  # root -> its descriptor, opened once
+    try:
+        for root, files, _ in groups:
+            if root not in opened:
+                opened[root] = _open_root(root)
+            fd = opened[root]
+            if fd is not None:
+                out += _emptied(root, fd, files, wholes)
+    finally:
+        for fd in opened.values():
+            if fd is not None:
+                os.close(fd)
     return tuple(out)
 
 
-def _groups(actions: Actions) -> Iterator[tuple[str, _Files]]:
-    """Per top-level entry, in plan order: its root and the files apply deletes in it
-    one by one (a copy replaced by a link keeps its path: not one)."""
+def _groups(actions: Actions) -> Iterator[tuple[str, _Files, set[str]]]:
+    """Per top-level entry, in plan order: its root, the files apply deletes in it one by
+    one, and their items."""
     root = top = ""
     files: _Files = []
-    for i in range(len(actions)):
-        step = actions.step(i)
-        if step.is_dir or step.hardlink or step.rel == step.item_rel:
-            continue
-        head = step.rel.split("/", 1)[0]
-        if files and (step.root, head) != (root, top):
-            yield root, files
-            files = []
-        root, top = step.root, head
-        files.append((step.rel, step.item_rel, i))
+    items: set[str] = set()
+    for i, at, rel, item in actions.inner_files():
+        head = rel.split("/", 1)[0]
+        if files and (at, head) != (root, top):
+            yield root, files, items
+            files, items = [], set()
+        root, top = at, head
+        files.append((rel, item, i))
+        items.add(item)
     if files:
-        yield root, files
+        yield root, files, items
 
 
-def _emptied(root: str, files: _Files, wholes: Mapping[SortKey, int]) -> list[Emptied]:
+def _emptied(
+    root: str, root_fd: int, files: _Files, wholes: Mapping[SortKey, int]
+) -> list[Emptied]:
     """The folders of one top-level entry that its planned files leave empty."""
     names: dict[str, set[str]] = {}  # folder -> the planned files in it
     span: dict[str, tuple[int, int, str]] = {}  # folder -> first and last action in it, item
+    last = ("", "")  # the folder and item of the file before: its parents are known
     for rel, item, i in files:
         head, _, name = rel.rpartition("/")
         names.setdefault(head, set()).add(name)
-        for folder in tidied_parents(rel, item):
+        parents = [head] if (head, item) == last else tidied_parents(rel, item)
+        last = (head, item)
+        for folder in parents:  # its parents: its first file added them, _emptied's last
             span[folder] = (span.get(folder, (i, i, item))[0], i, item)
     empty: set[str] = set()
     out = []
-    for folder in sorted(span, key=lambda r: (-r.count("/"), r)):
-        disk = _emptied_disk(root, folder, names.get(folder, set()), empty)
+    for folder in sorted(span, key=lambda r: (-r.count("/"), r)):  # deepest first
+        parent = folder.rpartition("/")[0]
+        if parent in span:  # the last action below it is below its parent too
+            first, last_i, item = span[parent]
+            span[parent] = (first, max(last_i, span[folder][1]), item)
+        disk = _emptied_disk(root_fd, folder, names.get(folder, set()), empty)
         if disk is not None:
             empty.add(folder)
-            first, last, item = span[folder]
+            first, last_i, item = span[folder]
             cover = wholes.get((root, os.fsencode(item)), -1)
-            out.append(Emptied(os.path.join(root, folder), first, last, cover, disk))
+            out.append(Emptied(os.path.join(root, folder), first, last_i, cover, disk))
     return out
 
 
-def _emptied_disk(root: str, folder: str, planned: set[str], empty: set[str]) -> int | None:
+def _emptied_disk(root_fd: int, folder: str, planned: set[str], empty: set[str]) -> int | None:
     """The folder's own allocated bytes if each of its entries is a planned file or a
     folder found emptied, else None."""
-    fd = _open(root, folder)
+    fd = _open(root_fd, folder)
     if fd is None:
         return None
     try:
@@ -130,21 +148,28 @@ def _emptied_disk(root: str, folder: str, planned: set[str], empty: set[str]) ->
         os.close(fd)
 
 
-def _open(root: str, rel: str) -> int | None:
-    """A descriptor on root/rel, opened a component at a time without following a link
-    or leaving the root's device; None where that fails (apply would not reach it)."""
+def _open_root(root: str) -> int | None:
     try:
-        fd = os.open(root, DIR_FLAGS)
+        return os.open(root, DIR_FLAGS)
     except OSError:
         return None
-    dev = os.fstat(fd).st_dev
+
+
+def _open(root_fd: int, rel: str) -> int | None:
+    """A descriptor on `rel` below the root, opened a component at a time without
+    following a link or leaving the root's device; None where that fails (apply would
+    not reach it either)."""
+    dev = os.fstat(root_fd).st_dev
+    fd = root_fd
     for name in rel.split("/"):
         try:
             sub = open_at(fd, name, DIR_FLAGS)
         except OSError:
+            sub = -1
+        if fd != root_fd:
             os.close(fd)
+        if sub < 0:
             return None
-        os.close(fd)
         fd = sub
         if os.fstat(fd).st_dev != dev:
             os.close(fd)

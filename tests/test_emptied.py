@@ -96,6 +96,25 @@ def test_a_forecast_skip_keeps_its_folder_out_of_the_count(
     assert held.exists() and not free.exists()
 
 
+def test_a_skip_deep_in_a_folder_keeps_every_folder_above_it(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """The second file of a sub-folder is held open: neither the sub-folder nor the
+    folders above it are emptied, however many files before it go."""
+    temp = tmp_path / "gradio"
+    item = temp / f"{1:064x}"
+    for name in ("s/a.png", "s/t/e.png", "s/t/f.png"):
+        write(item / name, b"x", age=OLD)
+    write(item / "young.png", b"y", age=YOUNG)  # the item goes file by file
+    opened = f"f = open({str(item / 's' / 't' / 'f.png')!r}, 'rb')"
+    hold(holder, f"import time; {opened}; print('ready', flush=True); time.sleep(600)")
+    rules = RuleSet(older_than=30 * DAY, age_by=AgeBy.MTIME)
+    plan = preflight(build_plan([Root(str(temp), Role.TEMP, "test")], rules, now=time.time()))
+    result = apply_plan(plan)
+    assert plan.emptying == result.folders_removed == ()
+    assert os.listdir(item / "s") == ["t"] and os.listdir(item / "s" / "t") == ["f.png"]
+
+
 # -- the property: over small random trees, the dry run's folders are apply's ------------
 
 
