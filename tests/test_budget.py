@@ -21,14 +21,14 @@ from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
 from gradio_clean.documents import prune_to_dict
 from gradio_clean.errors import ExitCode
-from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics
+from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics, run_metrics
 from gradio_clean.options import AgeBy
 from gradio_clean.plan import BudgetTarget, Plan, Rule
 from gradio_clean.preflight import preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.sizes import MinFree, human_size
-from gradio_clean.summary import dry_run_summary, size
+from gradio_clean.summary import dry_run_summary, over_budget_line, size
 from tests.conftest import DAY, HOUR, REPO, cli_env, hold, run_cli, set_age, write
 
 KI = 1024
@@ -218,10 +218,10 @@ from gradio_clean.classify import Role
 from gradio_clean.apply import apply_plan
 from gradio_clean.options import AgeBy
 from gradio_clean.errors import ExitCode
-from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics
+from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics, run_metrics
 from gradio_clean.preflight import preflight
 from gradio_clean.documents import prune_to_dict
-from gradio_clean.summary import dry_run_summary, size
+from gradio_clean.summary import dry_run_summary, over_budget_line, size
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.sizes import MinFree
@@ -499,3 +499,23 @@ def test_the_over_line_adds_up_with_du_when_other_rules_empty_folders(tmp_path: 
     )
     over = [x for x in done.stderr.decode().splitlines() if "budget not met" in x]
     assert over == [f"gradio-clean: budget not met: --max-size 1K {applied['why_over']}"]
+
+
+def test_usage_after_a_skip_at_apply_is_what_du_sees(tmp_path: Path) -> None:
+    """A unit the budget evicted changes before apply, which skips it: the usage after
+    adds back what it holds on disk (its folder's blocks too), not its apparent size;
+    it was 6 KiB below du here."""
+    temp = tmp_path / "temp"
+    units = [make_unit(temp, i, 10_000, 2 * DAY + i) for i in range(3)]
+    root = [Root(str(temp), Role.TEMP, "test")]
+    plan = preflight(plan_for(root, max_size=0))
+    assert sorted(a.rel for a in plan.actions) == sorted(u.name for u in units)
+    with open(units[0] / "file.bin", "ab") as changed:  # a new write: mtime and size move
+        changed.write(b"more")
+    result = apply_plan(plan)
+    assert [o.status.value for o in result.outcomes].count("skipped") == 1
+    gauge = run_metrics(plan, result, time.time(), success=True).budget[0]
+    assert gauge.usage_after_bytes == du(temp)
+    line = over_budget_line(plan, [gauge.usage_after_bytes])
+    assert line is not None
+    assert f"still {human_size(du(temp))} over" in line  # --max-size 0: all of it
