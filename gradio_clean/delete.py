@@ -30,6 +30,7 @@ import stat
 from collections.abc import Callable, Iterable, Sequence
 
 from gradio_clean.actions import Step
+from gradio_clean.emptied import tidied_parents
 from gradio_clean.plan import Identity, Status
 from gradio_clean.removal import (
     LOCKED,
@@ -426,15 +427,11 @@ def _enter_planned(parent: int, name: str, mount: Mount, want: Identity) -> Ente
 
 
 def _parents_to_tidy(action: Step) -> list[str]:
-    """Folders between a deleted file and its item folder: removed if the run empties them."""
-    if action.is_dir or action.hardlink or action.rel == action.item_rel:
+    """Folders between a deleted file and its item folder: removed if the run empties them
+    (a dry run counts them as emptied.find_emptied finds them)."""
+    if action.is_dir or action.hardlink:
         return []
-    out = []
-    head = action.rel.rpartition("/")[0]
-    while head and (head == action.item_rel or head.startswith(action.item_rel + "/")):
-        out.append(head)
-        head = head.rpartition("/")[0]
-    return out
+    return tidied_parents(action.rel, action.item_rel)
 
 
 def apply_root(

@@ -368,6 +368,7 @@ def prune_to_dict(
         nbytes, files, folders = plan.to_free
         totals["skipped"] = len(plan.skips)
         totals["would_free"] = {"files": files, "folders": folders, "bytes": nbytes}
+        totals["folders_removed"] = plan.folders_removed  # whole and emptied: as apply's
     else:
         totals.update(
             {

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 from gradio_clean.classify import Category
 from gradio_clean.errors import GradioCleanError, UsageError
-from gradio_clean.plan import DONE, ApplyResult, Budget, Plan, Rule, Status
+from gradio_clean.plan import ApplyResult, Budget, Plan, Rule, Status
 
 PREFIX = "gradio_clean_"
 LAST_SUCCESS = PREFIX + "last_success_timestamp_seconds"
@@ -79,8 +79,8 @@ class BudgetGauge:
 
 
 def budget_gauges(budget: Budget | None, unfreed: int = 0) -> tuple[BudgetGauge, ...]:
-    """The gauges for a plan's budget; `unfreed`: bytes planned that apply did not free
-    (skipped or failed), added back to every target's usage after."""
+    """The gauges for a plan's budget; `unfreed`: what the entries apply left still hold
+    on disk (budget.unfreed_disk), added back to every target's usage after."""
     if budget is None:
         return ()
     return tuple(
@@ -123,7 +123,11 @@ def run_metrics(
         if o.status is Status.LINKED:
             prev = linked.get(o.action.rule.value, Count())
             linked[o.action.rule.value] = Count(prev.files + 1, prev.bytes + o.freed_bytes)
-    unfreed = sum(o.action.bytes for o in result.outcomes if o.status not in DONE) if result else 0
+    unfreed = 0
+    if result is not None and plan.budget is not None:
+        from gradio_clean.budget import unfreed_disk  # a budget's numbers only
+
+        unfreed = unfreed_disk(plan, result)
     return RunMetrics(
         scanned=scanned,
         freed=freed,

@@ -21,6 +21,7 @@ from gradio_clean.scanned import ScanResult, ScanWarning
 if TYPE_CHECKING:
     from gradio_clean.actions import Actions, Going
     from gradio_clean.duplicates import Candidate
+    from gradio_clean.emptied import Emptied
     from gradio_clean.outcomes import Outcomes
     from gradio_clean.scan import Item
 
@@ -286,6 +287,8 @@ class Plan:
     budget: Budget | None = None  # --max-size / --min-free: the targets and the cut
     # Every name the walk saw of each file with more than one link (links.py).
     linked: LinkedNames | None = None
+    # The folders apply removes because the run empties them, if every action goes.
+    emptied: tuple[Emptied, ...] = ()
 
     @property
     def bytes(self) -> int:
@@ -315,6 +318,21 @@ class Plan:
             going.bytes -= deleted
             going.link_bytes -= linked
         return going
+
+    @property
+    def emptying(self) -> tuple[str, ...]:
+        """The folders apply removes because the run empties them, the forecast skips
+        left out (as ApplyResult.folders_removed, when nothing changed in between)."""
+        from gradio_clean.emptied import emptying
+
+        if not self.emptied:
+            return ()
+        return tuple(e.path for e in emptying(self.emptied, self.actions, self.skips))
+
+    @property
+    def folders_removed(self) -> int:
+        """The folders apply removes, whole or emptied (as ApplyResult.folders)."""
+        return self.going.folders + len(self.emptying)
 
     @property
     def to_free(self) -> tuple[int, int, int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 from gradio_clean.actions import Actions, merge
@@ -25,6 +25,7 @@ from gradio_clean.budget import UnitCollector, apply_budget
 from gradio_clean.classify import Category, Kind, Role, is_our_temp_name
 from gradio_clean.dedupe import Deduping, DupePool, plan_duplicates
 from gradio_clean.durations import format_duration
+from gradio_clean.emptied import find_emptied
 from gradio_clean.gcpause import gc_paused
 from gradio_clean.ignore import (
     IGNORE_FILE,
@@ -526,7 +527,8 @@ class _Planning:
             reported=tuple(sorted(reported, key=lambda a: (a.root, a.rel))),
             linked=names,
         )
-        return self._budget(plan) if self.rules.budget else plan
+        plan = self._budget(plan) if self.rules.budget else plan
+        return replace(plan, emptied=find_emptied(plan.actions))
 
     def _budget(self, plan: Plan) -> Plan:
         """--max-size / --min-free: evict whole units, over all roots, after the rest."""

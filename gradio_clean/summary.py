@@ -91,7 +91,8 @@ def dry_run_summary(plan: Plan) -> list[str]:
     links = going.links
     lines = []
     if going.files or going.folders or not links:
-        lines.append(f"Would free {size(going.bytes)} in {_in(going.files, going.folders)}.")
+        folders = plan.folders_removed  # whole and emptied, as apply's "Freed … in" counts
+        lines.append(f"Would free {size(going.bytes)} in {_in(going.files, folders)}.")
     if links:
         lines.append(
             f"Would link {plural(links, 'copy', 'copies')}, freeing {size(going.link_bytes)}."
@@ -169,7 +170,9 @@ def over_budget_line(plan: Plan, after: Sequence[int]) -> str | None:
             continue
         where = f" on {shown(t.filesystem)}" if t.filesystem else ""
         why = t.why_over or f"still {size(over)} over: entries were skipped or failed"
-        if t.why_over is not None and usage > t.after:
+        if t.why_over is not None and usage > t.after:  # over by more than the plan said
+            planned = f"still {size(t.over)} over"
+            why = f"still {size(over)} over{why.removeprefix(planned)}"
             why += ", and entries were skipped or failed"
         parts.append(f"--{t.rule.value} {t.limit}{where} {why}")
     return "budget not met: " + "; ".join(parts) if parts else None

@@ -84,6 +84,22 @@ def test_every_field_reads_back_as_it_was_written(written: list[Action]) -> None
     assert pickle.loads(pickle.dumps(store)) == written  # noqa: S301
 
 
+@given(st.lists(actions(), max_size=30), st.booleans())
+def test_inner_files_are_the_files_deleted_inside_an_item_read_in_order(
+    written: list[Action], sort: bool
+) -> None:
+    """emptied.py's bulk read: the (position, root, rel, item_rel) the Actions give."""
+    store = Actions(written)
+    if sort:
+        store.sort()
+    read = list(store)
+    assert list(store.inner_files()) == [
+        (i, a.root, a.rel, a.item_rel)
+        for i, a in enumerate(read)
+        if not a.is_dir and not a.hardlink and a.rel != a.item_rel
+    ]
+
+
 @given(st.lists(actions(), max_size=20), st.lists(actions(), max_size=20))
 def test_joined_and_cut_stores_read_as_the_lists_would(
     first: list[Action], second: list[Action]

@@ -21,14 +21,14 @@ from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
 from gradio_clean.documents import prune_to_dict
 from gradio_clean.errors import ExitCode
-from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics
+from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics, run_metrics
 from gradio_clean.options import AgeBy
 from gradio_clean.plan import BudgetTarget, Plan, Rule
 from gradio_clean.preflight import preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.sizes import MinFree, human_size
-from gradio_clean.summary import dry_run_summary, size
+from gradio_clean.summary import dry_run_summary, over_budget_line, size
 from tests.conftest import DAY, HOUR, REPO, cli_env, hold, run_cli, set_age, write
 
 KI = 1024
@@ -218,10 +218,10 @@ from gradio_clean.classify import Role
 from gradio_clean.apply import apply_plan
 from gradio_clean.options import AgeBy
 from gradio_clean.errors import ExitCode
-from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics
+from gradio_clean.metrics import RunMetrics, budget_gauges, render_metrics, run_metrics
 from gradio_clean.preflight import preflight
 from gradio_clean.documents import prune_to_dict
-from gradio_clean.summary import dry_run_summary, size
+from gradio_clean.summary import dry_run_summary, over_budget_line, size
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.sizes import MinFree
@@ -462,3 +462,60 @@ def test_a_budget_dry_run_asks_one_snapshot_and_still_forecasts_skips(
         **{str(unit): ("max-size", "planned") for unit in units},
     }
     assert doc["totals"]["skipped"] == 1
+
+
+def test_the_over_line_adds_up_with_du_when_other_rules_empty_folders(tmp_path: Path) -> None:
+    """With --older-than and --orphaned-sessions beside --max-size, hash folders whose
+    files the two rules plan one by one go as the run empties them, and free their own
+    blocks: the plan counted the files only, and said 8 KiB more after (and over) than
+    du then saw. The young rest, what other rules leave of it, is what the line names."""
+    temp = tmp_path / "temp"
+    emptied = []
+    for i in (1, 2):  # an old file (older-than) beside a staging copy 2 h old (orphaned)
+        folder = temp / unit_name(i)
+        write(folder / "f.bin", os.urandom(10_000), age=40 * DAY)
+        write(folder / f".f.bin.ab12cd3{i}", os.urandom(100), age=2 * HOUR)
+        emptied.append(folder)
+    young = [temp / unit_name(i) for i in (6, 7)]
+    for folder in young:
+        write(folder / "sub" / "g.bin", os.urandom(5000), age=60)
+    args = ["prune", str(temp), "--age-by", "mtime", "--max-size", "1K", "--json"]
+    args += ["--older-than", "30d", "--orphaned-sessions", "--session-ttl", "1h"]
+    before = du(temp)
+    dry = json.loads(run_cli(*args, temp_dir=temp).stdout)
+    target = dry["budget"]["targets"][0]
+    assert target["usage_bytes"] == before
+    assert target["after_bytes"] == before - sum(du(f) for f in emptied)
+
+    done = run_cli(*args, "--apply", "--yes", temp_dir=temp)
+    assert done.returncode == ExitCode.OVER_BUDGET
+    applied = json.loads(done.stdout)["budget"]["targets"][0]
+    assert not any(f.exists() for f in emptied)
+    assert applied["after_bytes"] == du(temp) == target["after_bytes"]
+    assert applied["over_bytes"] == du(temp) - 1024
+    young_bytes = human_size(sum(du(f) for f in young))
+    assert applied["why_over"] == (
+        f"still {human_size(du(temp) - 1024)} over: {young_bytes} is younger than 10m"
+    )
+    over = [x for x in done.stderr.decode().splitlines() if "budget not met" in x]
+    assert over == [f"gradio-clean: budget not met: --max-size 1K {applied['why_over']}"]
+
+
+def test_usage_after_a_skip_at_apply_is_what_du_sees(tmp_path: Path) -> None:
+    """A unit the budget evicted changes before apply, which skips it: the usage after
+    adds back what it holds on disk (its folder's blocks too), not its apparent size;
+    it was 6 KiB below du here."""
+    temp = tmp_path / "temp"
+    units = [make_unit(temp, i, 10_000, 2 * DAY + i) for i in range(3)]
+    root = [Root(str(temp), Role.TEMP, "test")]
+    plan = preflight(plan_for(root, max_size=0))
+    assert sorted(a.rel for a in plan.actions) == sorted(u.name for u in units)
+    with open(units[0] / "file.bin", "ab") as changed:  # a new write: mtime and size move
+        changed.write(b"more")
+    result = apply_plan(plan)
+    assert [o.status.value for o in result.outcomes].count("skipped") == 1
+    gauge = run_metrics(plan, result, time.time(), success=True).budget[0]
+    assert gauge.usage_after_bytes == du(temp)
+    line = over_budget_line(plan, [gauge.usage_after_bytes])
+    assert line is not None
+    assert f"still {human_size(du(temp))} over" in line  # --max-size 0: all of it

@@ -1,0 +1,202 @@
+"""Which folders a plan empties, so that a dry run counts the folders apply removes.
+
+Apply removes each folder between a deleted file and its item (a hash folder, a session)
+once the run has left it empty (delete._tidy): a session folder whose last files go, a
+hash folder whose only file goes. The plan knows which: after the walk, each folder that
+holds a file planned on its own is listed once, deepest first, through descriptors as
+apply opens them (no link followed, no atime moved). It is emptied when each of its
+entries is a file planned in it or a folder itself emptied. Only these folders are
+listed: an item planned whole holds none.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from gradio_clean.actions import Actions
+from gradio_clean.order import SortKey
+from gradio_clean.roots import DIR_FLAGS, open_at
+
+
+def tidied_parents(rel: str, item_rel: str) -> list[str]:
+    """The folders between a deleted file `rel` and its item folder `item_rel`, the item
+    included, deepest first: those apply removes if the run empties them."""
+    if rel == item_rel:
+        return []
+    out = []
+    head = rel.rpartition("/")[0]
+    while head and (head == item_rel or head.startswith(item_rel + "/")):
+        out.append(head)
+        head = head.rpartition("/")[0]
+    return out
+
+
+@dataclass(frozen=True)
+class Emptied:
+    """A folder the plan empties if every action goes: its path, and the reading
+    positions `first` to `last` of the actions whose files lie in it. `cover`: the action
+    of its item, planned whole as well (the budget's eviction): the folder then goes
+    with it, unless that action is skipped; else -1."""
+
+    path: str
+    first: int
+    last: int
+    cover: int = -1
+    disk: int = 0  # its own allocated bytes (st_blocks), which its removal frees
+
+
+# The files apply deletes one by one under one top-level entry: (rel, item_rel, reading
+# position), in plan order. Its items are usually one; a duplicate in a nested .gradio
+# counts `.gradio` as its item, and the age rules `.gradio/flagged`.
+_Files = list[tuple[str, str, int]]
+
+
+def find_emptied(actions: Actions) -> tuple[Emptied, ...]:
+    """Every folder the actions empty if they all go (Plan.emptying: with the skips)."""
+    groups = list(_groups(actions))
+    if not groups:
+        return ()
+    keys = {(root, os.fsencode(item)) for root, _, items in groups for item in items}
+    wholes = {  # an item planned whole too: the budget evicted it
+        key: i for key, i in actions.positions(keys).items() if actions.is_dir(i)
+    }
+    out: list[Emptied] = []
+    opened: dict[str, int | None] = {}  # root -> its descriptor, opened once
+    try:
+        for root, files, _ in groups:
+            if root not in opened:
+                opened[root] = _open_root(root)
+            fd = opened[root]
+            if fd is not None:
+                out += _emptied(root, fd, files, wholes)
+    finally:
+        for fd in opened.values():
+            if fd is not None:
+                os.close(fd)
+    return tuple(out)
+
+
+def _groups(actions: Actions) -> Iterator[tuple[str, _Files, set[str]]]:
+    """Per top-level entry, in plan order: its root, the files apply deletes in it one by
+    one, and their items."""
+    root = top = ""
+    files: _Files = []
+    items: set[str] = set()
+    for i, at, rel, item in actions.inner_files():
+        head = rel.split("/", 1)[0]
+        if files and (at, head) != (root, top):
+            yield root, files, items
+            files, items = [], set()
+        root, top = at, head
+        files.append((rel, item, i))
+        items.add(item)
+    if files:
+        yield root, files, items
+
+
+def _emptied(
+    root: str, root_fd: int, files: _Files, wholes: Mapping[SortKey, int]
+) -> list[Emptied]:
+    """The folders of one top-level entry that its planned files leave empty."""
+    names: dict[str, set[str]] = {}  # folder -> the planned files in it
+    span: dict[str, tuple[int, int, str]] = {}  # folder -> first and last action in it, item
+    last = ("", "")  # the folder and item of the file before: its parents are known
+    for rel, item, i in files:
+        head, _, name = rel.rpartition("/")
+        names.setdefault(head, set()).add(name)
+        parents = [head] if (head, item) == last else tidied_parents(rel, item)
+        last = (head, item)
+        for folder in parents:  # its parents: its first file added them, _emptied's last
+            span[folder] = (span.get(folder, (i, i, item))[0], i, item)
+    empty: set[str] = set()
+    out = []
+    for folder in sorted(span, key=lambda r: (-r.count("/"), r)):  # deepest first
+        parent = folder.rpartition("/")[0]
+        if parent in span:  # the last action below it is below its parent too
+            first, last_i, item = span[parent]
+            span[parent] = (first, max(last_i, span[folder][1]), item)
+        disk = _emptied_disk(root_fd, folder, names.get(folder, set()), empty)
+        if disk is not None:
+            empty.add(folder)
+            first, last_i, item = span[folder]
+            cover = wholes.get((root, os.fsencode(item)), -1)
+            out.append(Emptied(os.path.join(root, folder), first, last_i, cover, disk))
+    return out
+
+
+def _emptied_disk(root_fd: int, folder: str, planned: set[str], empty: set[str]) -> int | None:
+    """The folder's own allocated bytes if each of its entries is a planned file or a
+    folder found emptied, else None."""
+    fd = _open(root_fd, folder)
+    if fd is None:
+        return None
+    try:
+        with os.scandir(fd) as listing:  # reads a dup of fd: O_NOATIME holds
+            for entry in listing:
+                if entry.is_dir(follow_symlinks=False):
+                    if f"{folder}/{entry.name}" not in empty:
+                        return None
+                elif entry.name not in planned:
+                    return None
+        return os.fstat(fd).st_blocks * 512
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _open_root(root: str) -> int | None:
+    try:
+        return os.open(root, DIR_FLAGS)
+    except OSError:
+        return None
+
+
+def _open(root_fd: int, rel: str) -> int | None:
+    """A descriptor on `rel` below the root, opened a component at a time without
+    following a link or leaving the root's device; None where that fails (apply would
+    not reach it either)."""
+    dev = os.fstat(root_fd).st_dev
+    fd = root_fd
+    for name in rel.split("/"):
+        try:
+            sub = open_at(fd, name, DIR_FLAGS)
+        except OSError:
+            sub = -1
+        if fd != root_fd:
+            os.close(fd)
+        if sub < 0:
+            return None
+        fd = sub
+        if os.fstat(fd).st_dev != dev:
+            os.close(fd)
+            return None
+    return fd
+
+
+def emptying(
+    emptied: tuple[Emptied, ...], actions: Actions, skips: Mapping[int, str]
+) -> tuple[Emptied, ...]:
+    """The folders apply removes as emptied when the forecast skips are the only ones:
+    not one with a skipped action in it, nor one that goes whole with its item."""
+    skipped = sorted(skips)
+    return tuple(
+        e
+        for e in emptied
+        if (e.cover < 0 or e.cover in skips) and not _skipped_in(e, skipped, actions)
+    )
+
+
+def _skipped_in(e: Emptied, skipped: list[int], actions: Actions) -> bool:
+    """Whether an action skipped among e.first..e.last lies in the folder e.path."""
+    prefix = e.path + "/"
+    at = bisect_left(skipped, e.first)
+    while at < len(skipped) and skipped[at] <= e.last:
+        i = skipped[at]
+        if os.path.join(actions.root(i), actions.rel(i)).startswith(prefix):
+            return True
+        at += 1
+    return False

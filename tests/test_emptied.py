@@ -1,0 +1,213 @@
+"""A dry run counts the folders apply empties: the same number, the same paths.
+
+Apply removes each folder between a deleted file and its item once the run leaves it
+empty (delete._tidy); the plan finds them (emptied.py) and the dry run counts them, in
+its "Would free … (N folders)" line and its JSON's totals.folders_removed (apply's key).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from gradio_clean.apply import apply_plan
+from gradio_clean.classify import Role
+from gradio_clean.options import Dedupe
+from gradio_clean.preflight import preflight
+from gradio_clean.roots import Root
+from gradio_clean.rules import AgeBy, RuleSet, build_plan
+from tests.conftest import DAY, HOUR, hold, run_cli, write
+
+OLD, STALE, YOUNG = 40 * DAY, 2 * HOUR, 0  # older-than 30d; orphaned after 1h; neither
+
+
+def _session_with_old_subfolders(app: Path) -> Path:
+    """A session folder whose old files lie in sub-folders, beside a young file: the
+    session stays, its sub-folders go (emptied), one with a folder inside too."""
+    session = app / "k3x9q0ab1z"
+    write(session / "sub1" / "a.png", b"a", age=OLD)
+    write(session / "sub1" / "deep" / "d.png", b"d", age=OLD)
+    write(session / "sub2" / "b.png", b"b", age=OLD)
+    write(session / "new.png", b"new", age=YOUNG)
+    (session / "sub3" / "empty").mkdir(parents=True)  # no file: stays, and sub3 with it
+    write(session / "sub3" / "c.png", b"c", age=OLD)
+    write(app / "app.py", b"app")
+    return session
+
+
+def _hash_folders_planned_file_by_file(temp: Path) -> list[Path]:
+    """Hash folders whose files two rules plan one by one: an old cache file (older-than)
+    and a staging copy only --orphaned-sessions picks. Both go, and so do the folders."""
+    out = []
+    for n in (1, 2):
+        folder = temp / f"{n:064x}"
+        write(folder / "img.png", b"x" * n, age=OLD)
+        write(folder / f".img.png.ab12cd3{n}", b"y", age=STALE)
+        out.append(folder)
+    return out
+
+
+RULES = ("--older-than", "30d", "--age-by", "mtime", "--orphaned-sessions", "--session-ttl", "1h")
+
+
+def test_a_dry_run_counts_the_folders_apply_empties(tmp_path: Path) -> None:
+    """The walkthrough's case: the dry run said 0 folders, apply removed 5."""
+    temp, app = tmp_path / "gradio", tmp_path / "app"
+    session = _session_with_old_subfolders(app)
+    hashes = _hash_folders_planned_file_by_file(temp)
+    args = ("prune", str(temp), str(app), *RULES)
+    dry = run_cli(*args, temp_dir=temp)
+    assert b"Would free 9 Bytes in 8 files (5 folders)." in dry.stdout
+    doc = json.loads(run_cli(*args, "--json", temp_dir=temp).stdout)
+    assert doc["totals"]["would_free"]["folders"] == 0  # no folder planned whole
+    assert doc["totals"]["folders_removed"] == 5
+    done = json.loads(run_cli(*args, "--json", "--apply", "--yes", temp_dir=temp).stdout)
+    assert done["totals"]["folders_removed"] == 5
+    assert not any(h.exists() for h in hashes)
+    assert not (session / "sub1").exists() and not (session / "sub2").exists()
+    assert sorted(os.listdir(session)) == ["new.png", "sub3"]
+    assert os.listdir(session / "sub3") == ["empty"]
+
+
+def test_a_forecast_skip_keeps_its_folder_out_of_the_count(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """A file held open is skipped: its hash folder is not emptied, and not counted."""
+    temp = tmp_path / "gradio"
+    held, free = _hash_folders_planned_file_by_file(temp)
+    roots = [Root(str(temp), Role.TEMP, "test")]
+    rules = RuleSet(older_than=30 * DAY, age_by=AgeBy.MTIME, orphaned_sessions=True,
+                    session_ttl=HOUR)  # fmt: skip
+    opened = f"f = open({str(held / 'img.png')!r}, 'rb')"
+    hold(holder, f"import time; {opened}; print('ready', flush=True); time.sleep(600)")
+    plan = preflight(build_plan(roots, rules, now=time.time()))
+    assert plan.emptying == (str(free),)
+    assert plan.folders_removed == 1
+    result = apply_plan(plan)
+    assert result.folders_removed == (str(free),)
+    assert held.exists() and not free.exists()
+
+
+def test_a_skip_deep_in_a_folder_keeps_every_folder_above_it(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """The second file of a sub-folder is held open: neither the sub-folder nor the
+    folders above it are emptied, however many files before it go."""
+    temp = tmp_path / "gradio"
+    item = temp / f"{1:064x}"
+    for name in ("s/a.png", "s/t/e.png", "s/t/f.png"):
+        write(item / name, b"x", age=OLD)
+    write(item / "young.png", b"y", age=YOUNG)  # the item goes file by file
+    opened = f"f = open({str(item / 's' / 't' / 'f.png')!r}, 'rb')"
+    hold(holder, f"import time; {opened}; print('ready', flush=True); time.sleep(600)")
+    rules = RuleSet(older_than=30 * DAY, age_by=AgeBy.MTIME)
+    plan = preflight(build_plan([Root(str(temp), Role.TEMP, "test")], rules, now=time.time()))
+    result = apply_plan(plan)
+    assert plan.emptying == result.folders_removed == ()
+    assert os.listdir(item / "s") == ["t"] and os.listdir(item / "s" / "t") == ["f.png"]
+
+
+# -- the property: over small random trees, the dry run's folders are apply's ------------
+
+
+class Spec(NamedTuple):
+    """One item: a hash folder or a session, with files at paths of up to two folders
+    (age and content each), empty folders, and maybe a symlink."""
+
+    session: bool
+    files: list[tuple[str, int, int]]  # rel in the item, age, content (equal: duplicates)
+    empties: list[str]
+    link: bool
+
+
+_PATHS = ("a.png", "b.wav", ".a.png.ab12cd34", "s/c.png", "s/d.txt", "s/t/e.png", "u/f.png")
+_spec = st.builds(
+    Spec,
+    st.booleans(),
+    st.lists(
+        st.tuples(
+            st.sampled_from(_PATHS), st.sampled_from((OLD, OLD, STALE, YOUNG)), st.integers(0, 2)
+        ),
+        min_size=1,
+        max_size=5,
+        unique_by=lambda f: f[0],
+    ),
+    st.lists(st.sampled_from(("s", "s/t", "v", "u/w")), max_size=1),
+    st.sampled_from((False, False, False, True)),
+)
+
+
+class Rules(NamedTuple):
+    older_than: bool
+    orphaned: bool
+    duplicates: bool
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+    def rule_set(self) -> RuleSet:
+        return RuleSet(
+            older_than=30 * DAY if self.older_than or not (self.orphaned or self.duplicates)
+            else None,
+            age_by=AgeBy.MTIME,
+            orphaned_sessions=self.orphaned,
+            session_ttl=HOUR,
+            duplicates=self.duplicates,
+            dedupe=Dedupe.DELETE,
+            include=self.include,
+            exclude=self.exclude,
+        )  # fmt: skip
+
+
+_rules = st.builds(
+    Rules,
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+    st.lists(st.sampled_from(("*.png", "s/")), max_size=1).map(tuple),
+    st.lists(st.sampled_from(("*.wav", "t/")), max_size=1).map(tuple),
+)
+
+
+def _build(base: Path, specs: list[Spec]) -> list[Root]:
+    temp, app = base / "gradio", base / "app"
+    temp.mkdir()
+    write(app / "app.py", b"app")
+    for n, spec in enumerate(specs):
+        item = app / f"ses{n}x{n}q{n}" if spec.session else temp / f"{n + 1:064x}"
+        item.mkdir()
+        for rel, age, content in spec.files:
+            write(item / rel, bytes([65 + content]) * (content + 1), age=age)
+        for rel in spec.empties:
+            (item / rel).mkdir(parents=True, exist_ok=True)
+        if spec.link:
+            os.symlink("a.png", item / "link")
+    return [Root(str(temp), Role.TEMP, "test"), Root(str(app), Role.APP, "test")]
+
+
+def _folders(base: Path) -> set[str]:
+    return {os.path.join(top, d) for top, dirs, _ in os.walk(base) for d in dirs}
+
+
+@settings(max_examples=100)
+@given(specs=st.lists(_spec, min_size=1, max_size=4), rules=_rules)
+def test_the_dry_run_empties_the_folders_apply_empties(specs: list[Spec], rules: Rules) -> None:
+    with tempfile.TemporaryDirectory() as base:
+        roots = _build(Path(base), specs)
+        plan = preflight(build_plan(roots, rules.rule_set(), now=time.time()))
+        before = _folders(Path(base))
+        assert _folders(Path(base)) == before  # the dry run removed nothing
+        result = apply_plan(plan)
+        gone = before - _folders(Path(base))
+    wholes = {a.path for a in plan.actions if a.is_dir}
+    emptied = {p for p in gone if not any(p == w or p.startswith(w + "/") for w in wholes)}
+    event(f"{min(len(emptied), 3)} emptied, {min(len(plan.actions), 3)} actions")
+    assert set(result.folders_removed) == set(plan.emptying) == emptied
+    assert result.folders == plan.folders_removed == len(gone & wholes) + len(emptied)
