@@ -10,6 +10,13 @@ A mark is a descriptor this process keeps open on something under a root:
   A file directly in a root has no item folder, so it is held open instead. A root
   itself is never locked: that would stall gradio-clean's own root lock.
 
+A folder merely held open marks nothing for another process (a scan holds folders open
+too), so a folder's mark is its flock. A cleaner holding the folder exclusively (our own
+per-file probe, for microseconds) is waited out for a few ms at most; one that holds it
+longer (removing that very folder, systemd-tmpfiles) leaves the mark *pending*, tried
+again at each take and give and at each `LiveSessions.sweep` (attach()'s tick, every
+second), and counted in `LiveStats.pending` meanwhile.
+
 Marks are shared and counted: ten sessions showing the same image cost one
 descriptor. A page keeps the marks of what its components show now (an output
 replaces the component's previous value), at most `MAX_SHOWN` files per session.
@@ -21,7 +28,6 @@ is plain Python; the Gradio hooks live in hooks.py.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import stat
@@ -43,6 +49,11 @@ REASON = "in use by a live Gradio session"
 PAGE_IDLE = 3600.0
 
 
+# Waits between tries at a folder's flock while another process holds it exclusively:
+# our own probes hold it for microseconds; this blocks an app's event ~4 ms at most.
+LOCK_WAITS = (0.00025, 0.0005, 0.001, 0.002)
+
+
 @dataclass
 class _Mark:
     fd: int
@@ -56,9 +67,12 @@ class Marks:
     def __init__(self) -> None:
         self._held: dict[tuple[str, str], _Mark] = {}
         self._keys: dict[Key, int] = {}  # a file held open and locked is one key twice
+        self._pending: set[tuple[str, str]] = set()  # folders held open, not yet locked
 
     def take(self, kind: str, path: str) -> tuple[str, str] | None:
         """Hold a file open ("file") or flock a folder ("dir"); None if it is not there."""
+        if self._pending:
+            self.retry()
         name = (kind, path)
         mark = self._held.get(name)
         if mark is not None:
@@ -71,19 +85,38 @@ class Marks:
         key = (st.st_dev, st.st_ino)
         self._held[name] = _Mark(fd, key)
         self._keys[key] = self._keys.get(key, 0) + 1
+        if kind == "dir" and not _share(fd, LOCK_WAITS):
+            self._pending.add(name)
         return name
 
     def give(self, name: tuple[str, str]) -> None:
         mark = self._held.get(name)
-        if mark is None:
-            return
-        mark.refs -= 1
-        if mark.refs <= 0:
-            del self._held[name]
-            self._keys[mark.key] -= 1
-            if not self._keys[mark.key]:
-                del self._keys[mark.key]
-            os.close(mark.fd)  # closing the last descriptor drops its flock too
+        if mark is not None:
+            mark.refs -= 1
+            if mark.refs <= 0:
+                del self._held[name]
+                self._pending.discard(name)
+                self._keys[mark.key] -= 1
+                if not self._keys[mark.key]:
+                    del self._keys[mark.key]
+                os.close(mark.fd)  # closing the last descriptor drops its flock too
+        if self._pending:
+            self.retry()
+
+    def retry(self) -> None:
+        """Try once more, without waiting, to lock each folder whose mark is pending.
+
+        Until then only cleaners in other processes miss the mark: attach()'s own apply
+        asks `in`, which counts a pending mark (its budget, read from /proc/locks, may plan
+        to evict the folder, and apply then skips it)."""
+        for name in list(self._pending):
+            if _share(self._held[name].fd, ()):
+                self._pending.discard(name)
+
+    @property
+    def pending(self) -> int:
+        """Folders marked here that other processes cannot see as marked yet."""
+        return len(self._pending)
 
     def __contains__(self, key: Key) -> bool:
         return key in self._keys
@@ -99,18 +132,30 @@ def _open_mark(kind: str, path: str) -> int | None:
         return None  # gone, a symlink, or not ours to open: nothing to protect
     try:
         mode = os.fstat(fd).st_mode
-        if kind == "dir":
-            # Shared, never waiting: a cleaner holding it exclusively right now is
-            # mid-check; the open descriptor alone still marks the folder in use.
-            with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        elif not stat.S_ISREG(mode):  # a FIFO or device is not a served file
-            os.close(fd)
-            return None
     except OSError:
         os.close(fd)
         return None
+    if kind == "file" and not stat.S_ISREG(mode):  # a FIFO or device is not a served file
+        os.close(fd)
+        return None
     return fd
+
+
+def _share(fd: int, waits: Sequence[float]) -> bool:
+    """Take a folder's flock shared, waiting `waits` between tries while another process
+    holds it exclusively; False if it still does. True where the filesystem has no flock:
+    there is nothing to wait for (delete's probe finds such a folder free too)."""
+    for wait in (0.0, *waits):
+        if wait:
+            time.sleep(wait)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            continue
+        except OSError:
+            return True  # no flock on this filesystem
+    return False
 
 
 @dataclass
@@ -264,7 +309,8 @@ class LiveSessions:
 
     def sweep(self, still_queued: Callable[[object], bool] = lambda body: True) -> None:
         """Drop what is no longer live: events that left the queue unrun, and sessions
-        idle `grace` seconds with no page connected and no event of theirs running."""
+        idle `grace` seconds with no page connected and no event of theirs running;
+        then try again to lock the folders whose marks are pending."""
         with self._lock:
             now = self._clock()
             for token, pin in list(self._pins.items()):
@@ -287,6 +333,7 @@ class LiveSessions:
                         self._give(names)
                     if record.folder is not None:
                         self._give([record.folder])
+            self._marks.retry()  # a folder a cleaner held at marking: lock it now
 
     def close(self) -> None:
         """Release every mark (the app is going away)."""
@@ -314,6 +361,7 @@ class LiveSessions:
                 connected=sum(1 for s in self._sessions.values() if s.connected),
                 events=len(self._pins),
                 descriptors=len(self._marks),
+                pending=self._marks.pending,
             )
 
 
@@ -323,6 +371,7 @@ class LiveStats:
     connected: int
     events: int  # queued or running
     descriptors: int  # marks held open, all sessions together
+    pending: int = 0  # folders among them not locked yet: a cleaner held them (see Marks)
 
 
 def _plain_name(session: str) -> bool:
