@@ -36,11 +36,11 @@ EXCLUSIVE = """
 # What a cleaner in another process sees: a fresh /proc snapshot, and delete's probe.
 OUTSIDE = """
     import os, sys
-    from gradio_clean.delete import _lock_free
+    from gradio_clean.removal import lock_free
     from gradio_clean.inuse import snapshot
     st = os.stat(sys.argv[1])
     fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
-    print(snapshot().why(st.st_dev, st.st_ino), _lock_free(fd, hold=False), sep="|")
+    print(snapshot().why(st.st_dev, st.st_ino), lock_free(fd, hold=False), sep="|")
 """
 
 
