@@ -120,7 +120,10 @@ class Actions(Columns, Sequence[Action]):
         return bytes(self._blob[start : self._end[i]]), head
 
     def rel(self, i: int) -> str:
-        raw, head = self._raw(self._row(i))
+        return self._rel_of(self._row(i))
+
+    def _rel_of(self, row: int) -> str:
+        raw, head = self._raw(row)
         return raw[:head].hex() + os.fsdecode(raw[head:]) if head else os.fsdecode(raw)
 
     def root(self, i: int) -> str:
@@ -305,21 +308,13 @@ class Actions(Columns, Sequence[Action]):
         """Each file apply deletes inside an item (not an item itself, nor a copy replaced
         by a link: its path stays), in reading order: its position, root, rel and item's
         rel, the columns read in one pass (emptied.py: no Step built per action)."""
-        roots, blob, end, cat, flags_of = self._roots, self._blob, self._end, self._cat, self._flags
+        roots, flags_of, rel_of = self._roots, self._flags, self._rel_of
         root_of, item, odd = self._root, self._item, self._item_odd
-        packing, passed = _SHA1 | _SHA256, _DIR | _HARDLINK
+        passed = _DIR | _HARDLINK
         for i, row in enumerate(range(len(self)) if self._order is None else self._order):
             if flags_of[row] & passed:
                 continue
-            start = end[row - 1] if row else 0
-            c = cat[row]
-            if c & packing:  # a packed sha1 or sha256 head: as rel() unpacks it
-                head = start + (20 if c & _SHA1 else 32)
-                rel = blob[start:head].hex() + blob[head : end[row]].decode(
-                    _FS_ENCODING, _FS_ERRORS
-                )
-            else:
-                rel = blob[start : end[row]].decode(_FS_ENCODING, _FS_ERRORS)
+            rel = rel_of(row)
             item_rel = odd.get(row) if odd else None
             if item_rel is None:
                 item_rel = rel[: item[row]]
