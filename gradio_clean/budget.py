@@ -272,7 +272,7 @@ def apply_budget(
     fs_of = {root: fs.dev for fs in filesystems for root in fs.roots}
     own = forecast is None
     if forecast is None:
-        forecast = Forecast(plan.warnings, plan.scan.warnings_dropped, own=own_marks)
+        forecast = Forecast.of(plan, own=own_marks)
     try:
         cut = _Cut(plan, collector, fs_of, forecast, min_age, int(now * 1e9))
         cut.count_planned(collector.selected_disk, {fs.dev: fs.block for fs in filesystems})

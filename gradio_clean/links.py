@@ -11,6 +11,7 @@ say what apply will free (issue: a dry run that tells the truth).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -22,13 +23,16 @@ Name = tuple[str, bytes]  # root, then the rel as os.fsencode gives it (its sort
 
 
 class LinkedNames:
-    """Every name the walk saw of each file with more than one link, by inode."""
+    """Every name the walk saw of each file with more than one link, by inode, and when
+    that walk began: a file whose ctime is older had those links all through it (the
+    dry run's forecast places a held file with several names so, see preflight.py)."""
 
-    __slots__ = ("inodes",)
+    __slots__ = ("began_ns", "inodes")
 
     def __init__(self) -> None:
         # (dev, ino) -> (size, link count when first seen, its names seen)
         self.inodes: dict[tuple[int, int], tuple[int, int, list[Name]]] = {}
+        self.began_ns = time.time_ns()  # made as a root's walk begins (rules.on_root)
 
     def __len__(self) -> int:
         return len(self.inodes)
@@ -43,6 +47,7 @@ class LinkedNames:
 
     def absorb(self, other: LinkedNames) -> None:
         """Add another walk's names (a forked worker's share, or another root's)."""
+        self.began_ns = min(self.began_ns, other.began_ns)
         for key, (size, nlink, names) in other.inodes.items():
             seen = self.inodes.get(key)
             if seen is None:

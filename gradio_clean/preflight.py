@@ -10,11 +10,17 @@ such file inside it or a mount point below it. What can only change later
 Cheap on large plans: a file action is a lookup in the snapshot. For folders, the
 snapshot also records the path by which each process reached each file it holds;
 a path lstat confirms (that very file, its only link) places the file, inside a
-planned folder or not, so nothing is walked. A folder is walked only when the plan
-walk saw a mount point below it, or every folder when some file in use on the
-root's device cannot be placed so (a hard link, a process in another mount
-namespace, a snapshot given without places); the walk reads directory listings
-(inode numbers from getdents) and stats only folders and in-use inodes.
+planned folder or not, so nothing is walked. A file with several names is placed
+outside the root when the plan's walk is witness that none is inside: the walk
+notes every name of such a file (links.LinkedNames), it read the whole root (no
+warning under it but a mount point's), and the file's ctime is older than the
+walk, so it had these links all through it (a library that perf's build-id cache
+or a conda environment hard-links, mapped by any Python on the host).
+A folder is walked only when the plan walk saw a mount point below it, or every
+folder when some file in use on the root's device cannot be placed so (a process
+in another mount namespace, a file linked since, a snapshot given without places);
+the walk reads directory listings (inode numbers from getdents) and stats only
+folders and in-use inodes.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import stat
 from collections.abc import Sequence
 
 from gradio_clean.inuse import InUse, Key, Places, snapshot
+from gradio_clean.links import LinkedNames
 from gradio_clean.plan import Action, Plan
 from gradio_clean.removal import holds_mount
 from gradio_clean.roots import DIR_FLAGS, open_at
@@ -43,7 +50,7 @@ def preflight(plan: Plan, in_use: InUse | None = None, places: Places | None = N
         return plan
     if not plan.actions:  # nothing to ask about: no /proc snapshot (a pass over every fd)
         return dataclasses.replace(plan, skips={})
-    with Forecast(plan.warnings, plan.scan.warnings_dropped, in_use, places) as forecast:
+    with Forecast.of(plan, in_use, places) as forecast:
         skips: dict[int, str] = {}
         for i, action in enumerate(plan.actions):
             why = forecast.why(action)
@@ -54,7 +61,10 @@ def preflight(plan: Plan, in_use: InUse | None = None, places: Places | None = N
 
 class Forecast:
     """One /proc snapshot, asked about one action at a time: a planned one, or a
-    candidate not chosen yet (the budget rule asks before it picks a unit)."""
+    candidate not chosen yet (the budget rule asks before it picks a unit).
+
+    `linked`: what the plan's walk saw of files with several names (Plan.linked); None
+    places no such file, and a held one makes every folder of its root walked."""
 
     def __init__(
         self,
@@ -64,6 +74,7 @@ class Forecast:
         places: Places | None = None,
         *,
         own: bool = False,
+        linked: LinkedNames | None = None,
     ) -> None:
         if in_use is None:
             places = Places()
@@ -72,8 +83,24 @@ class Forecast:
         self.places = places
         self.mounts = [w.path for w in warnings if w.message == MOUNT_WARNING]
         self.unsure = warnings_dropped > 0  # a mount point may be among the dropped
+        # Where the walk missed something (a folder it could not read): no witness there.
+        self.unread = [w.path for w in warnings if w.message != MOUNT_WARNING]
+        self.linked = linked
         self.roots: dict[str, _Root | None] = {}
         self.locked: dict[str, list[str]] = {}  # root -> locked folders held below it
+
+    @classmethod
+    def of(
+        cls,
+        plan: Plan,
+        in_use: InUse | None = None,
+        places: Places | None = None,
+        *,
+        own: bool = False,
+    ) -> Forecast:
+        """The forecast of `plan`, with what its walk saw (snapshot as in __init__)."""
+        dropped = plan.scan.warnings_dropped
+        return cls(plan.warnings, dropped, in_use, places, own=own, linked=plan.linked)
 
     def __enter__(self) -> Forecast:
         return self
@@ -118,8 +145,20 @@ class Forecast:
         if path not in self.roots:
             root = self.roots[path] = _Root.open(path, self.snap)
             if root is not None and root.keys:
+                root.witness = self._witness(path)
                 root.place(self.places, self.snap)
         return self.roots[path]
+
+    def _witness(self, path: str) -> LinkedNames | None:
+        """The walk's names of linked files, if it read all of root `path`: then a file
+        with several names none of which it saw has none below the root (as the walk
+        found it; apply checks again)."""
+        if self.linked is None or self.unsure:
+            return None
+        prefix = os.path.join(path, "")
+        if any(p == path or p.startswith(prefix) for p in self.unread):
+            return None
+        return self.linked
 
     def _in_use(self, path: str, rel: str, is_dir: bool, dev: int, ino: int) -> str | None:
         snap = self.snap
@@ -166,6 +205,7 @@ class _Root:
     inos: frozenset[int]  # their inode numbers, what a directory listing shows
     walk_all: bool = False  # some of them could not be placed: walk every folder
     found: dict[str, str] = dataclasses.field(default_factory=dict)  # folder rel -> why
+    witness: LinkedNames | None = None  # Forecast._witness: the walk saw all of the root
 
     @classmethod
     def open(cls, path: str, snap: InUse) -> _Root | None:
@@ -205,8 +245,12 @@ class _Root:
                 st = os.lstat(path)
             except OSError:
                 continue
-            if (st.st_dev, st.st_ino) != key or st.st_nlink != 1:
-                continue  # not that file any more, or it has another name somewhere
+            if (st.st_dev, st.st_ino) != key:
+                continue  # not that file any more
+            if st.st_nlink != 1:
+                if self._unseen(key, st):
+                    return ""
+                continue  # it has another name somewhere, maybe below the root
             head = path
             while head not in ("/", ""):
                 head = os.path.dirname(head)
@@ -219,6 +263,18 @@ class _Root:
             else:
                 return ""
         return None
+
+    def _unseen(self, key: Key, st: os.stat_result) -> bool:
+        """True when the file has several names and surely none below this root: the
+        walk read all of it and saw none, and the file had these links all through
+        the walk (its ctime, set by each link and unlink, is older, with a margin for
+        coarse timestamps). A file linked since the walk began is not vouched for."""
+        witness = self.witness
+        return (
+            witness is not None
+            and key not in witness.inodes
+            and st.st_ctime_ns < witness.began_ns - CTIME_MARGIN_NS
+        )
 
     def _mark(self, rel: str, snap: InUse, key: Key) -> None:
         """Note the file in every folder above it, named by its path inside each (as
@@ -286,6 +342,9 @@ class _Root:
 
 
 LOCKED = "locked by another process (flock/fcntl)"  # InUse.why's wording for a lock
+# A ctime may lag the clock read at the walk's start: a kernel tick, a filesystem's whole
+# seconds. Two seconds more, and a file linked after the walk began is never vouched for.
+CTIME_MARGIN_NS = 2_000_000_000
 
 
 def _locked_below(root: str, places: Places, snap: InUse) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -15,10 +16,12 @@ import pytest
 
 from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
-from gradio_clean.inuse import Places, snapshot
-from gradio_clean.preflight import preflight
+from gradio_clean.inuse import InUse, Places, snapshot
+from gradio_clean.plan import Plan
+from gradio_clean.preflight import CTIME_MARGIN_NS, Forecast, preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
+from gradio_clean.scanned import ScanWarning
 from tests.conftest import DAY, cli_env, hold, run_cli, set_age, write
 
 OLD = 10 * DAY
@@ -339,3 +342,128 @@ def test_a_locked_folder_is_forecast_as_apply_skips_it(
     }
     assert statuses(done) == statuses(dry)
     assert dry["totals"]["would_free"]["bytes"] == 0
+
+
+def _map(holder: list[subprocess.Popen[bytes]], path: Path) -> int:
+    """A process that opens and maps `path`, as a Python maps its libpython; its pid."""
+    return hold(
+        holder,
+        f"""
+        import mmap, os, time
+        fd = os.open({str(path)!r}, os.O_RDONLY)
+        m = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+        print("ready", flush=True)
+        time.sleep(120)
+        """,
+    )
+
+
+def _of(pid: int) -> tuple[InUse, Places]:
+    """The snapshot as `pid` alone makes it: the host's other processes hold files that
+    cannot be placed (in other mount namespaces), and those make every folder walked."""
+    places = Places()
+    snap = snapshot(places=places)
+    mine = {key: p for key, p in snap.open_by.items() if p == pid}
+    inos = {ino for _, ino in mine}
+    return InUse(mine, frozenset()), Places(
+        paths={k: v for k, v in places.paths.items() if k in mine},
+        nlink={k: v for k, v in places.nlink.items() if k in mine},
+        mapped={ino: v for ino, v in places.mapped.items() if ino in inos},
+    )
+
+
+def _linked_library(tmp_path: Path, *more: Path) -> Path:
+    """A library with a second name outside the root (perf's build-id cache, a conda
+    package cache), and the names in `more`, linked long enough before the walk that
+    its ctime predates it."""
+    lib = write(tmp_path / "env" / "lib" / "libthing.so", b"\x7fELF" + b"l" * 8188)
+    (tmp_path / "cache").mkdir()
+    for name in (tmp_path / "cache" / "elf", *more):
+        os.link(lib, name)
+    time.sleep(CTIME_MARGIN_NS / 1e9 + 0.2)
+    return lib
+
+
+def test_a_held_file_named_again_outside_the_root_leaves_its_folders_free(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """The walk saw no name of the held library below the root: its folders are free
+    (no folder walked), and the forecast agrees with walking every folder."""
+    temp = tmp_path / "gradio"
+    _tree(temp)
+    lib = _linked_library(tmp_path)
+    snap, places = _of(_map(holder, lib))
+    st = os.lstat(lib)
+    assert st.st_nlink == 2 and (st.st_dev, st.st_ino) in snap.open_by
+    assert places.paths[(st.st_dev, st.st_ino)] == {str(lib)}
+    root = Root(str(temp), Role.TEMP, "test")
+    plan = build_plan([root], RuleSet(age_by=AgeBy.MTIME, older_than=DAY), now=time.time())
+
+    with Forecast.of(plan, snap, places) as forecast:
+        assert forecast.folders_free(str(temp))
+    placed = preflight(plan, snap, places)
+    assert {a.rel for a in plan.actions} >= {HELD_DIR, PLAIN_DIR}
+    assert placed.skips == preflight(plan, snap).skips == {}
+
+
+def _linked_since(tmp_path: Path, plan: Plan, lib: Path) -> Plan:
+    os.link(lib, tmp_path / "cache" / "since")  # a new name: its ctime is the walk's or later
+    return plan
+
+
+def _unread(tmp_path: Path, plan: Plan, lib: Path) -> Plan:
+    unread = ScanWarning(str(tmp_path / "gradio" / "private"), "permission denied")
+    return dataclasses.replace(plan, warnings=(*plan.warnings, unread))
+
+
+def _no_names(tmp_path: Path, plan: Plan, lib: Path) -> Plan:
+    return dataclasses.replace(plan, linked=None)
+
+
+@pytest.mark.parametrize("doubt", [_linked_since, _unread, _no_names])
+def test_a_held_file_named_again_is_placed_outside_only_where_the_walk_is_witness(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]], doubt: Any
+) -> None:
+    """No witness, every folder walked: a name linked since the walk began (the walk may
+    have seen the file with one link), a folder below the root the walk could not read,
+    a plan without the walk's names."""
+    temp = tmp_path / "gradio"
+    _tree(temp)
+    lib = _linked_library(tmp_path)
+    snap, places = _of(_map(holder, lib))
+    root = Root(str(temp), Role.TEMP, "test")
+    plan = build_plan([root], RuleSet(age_by=AgeBy.MTIME, older_than=DAY), now=time.time())
+    plan = doubt(tmp_path, plan, lib)
+
+    with Forecast.of(plan, snap, places) as forecast:
+        assert not forecast.folders_free(str(temp))
+    assert preflight(plan, snap, places).skips == {}
+
+
+def test_a_held_file_named_again_inside_the_root_is_forecast_as_apply_skips_it(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """A process holds a file by a path outside the root; its second name lies in a
+    planned folder. The dry run says apply will skip that folder, and apply does."""
+    temp = tmp_path / "gradio"
+    _tree(temp)
+    inside = temp / PLAIN_DIR / "linked.bin"
+    lib = _linked_library(tmp_path, inside)  # the witness saw this name
+    set_age(inside, OLD)
+    pid = _map(holder, lib)
+
+    code, dry = _prune(temp, "--json")
+    assert code == 0
+    code, done = _prune(temp, "--apply", "--yes", "--json")
+    assert code == 3
+
+    def statuses(doc: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
+        return {
+            os.path.relpath(a["path"], temp): (a["status"], a["detail"]) for a in doc["actions"]
+        }
+
+    why = statuses(dry)[PLAIN_DIR][1]
+    assert statuses(dry)[PLAIN_DIR][0] == "skipped"
+    assert why is not None and why.startswith(f"linked.bin is open by process {pid} (")
+    assert statuses(done)[PLAIN_DIR] == ("skipped", why)
+    assert inside.exists() and lib.exists()
