@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,7 @@ from gradio_clean.options import Dedupe
 from gradio_clean.preflight import preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
-from tests.conftest import DAY, HOUR, hold, run_cli, write
+from tests.conftest import DAY, HOUR, NOBODY, hold, run_cli, run_unprivileged, write
 
 OLD, STALE, YOUNG = 40 * DAY, 2 * HOUR, 0  # older-than 30d; orphaned after 1h; neither
 
@@ -113,6 +114,47 @@ def test_a_skip_deep_in_a_folder_keeps_every_folder_above_it(
     result = apply_plan(plan)
     assert plan.emptying == result.folders_removed == ()
     assert os.listdir(item / "s") == ["t"] and os.listdir(item / "s" / "t") == ["f.png"]
+
+
+@pytest.mark.parametrize("parent", ["its own", "root's, 0755", "root's, sticky"])
+def test_without_root_only_folders_rmdir_can_take_are_promised(
+    world_dir: Path, parent: str
+) -> None:
+    """Run as another user: a hash folder its files leave empty goes only where rmdir
+    may take it from the root: not from root's 0755 root, nor from a sticky root where
+    neither the root nor the folder is its own. The dry run promises what apply removes."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand the tree to another user")
+    temp = world_dir / "gradio"
+    folders = _hash_folders_planned_file_by_file(temp)
+    for path in temp.rglob("*"):
+        os.chown(path, NOBODY, NOBODY)
+    if parent == "its own":
+        os.chown(temp, NOBODY, NOBODY)
+    elif parent == "root's, sticky":
+        temp.chmod(0o1777)
+        for folder in folders:  # root's, but open to all: nobody may delete the files
+            os.chown(folder, 0, 0)
+            folder.chmod(0o777)
+    roots = [Root(str(temp), Role.TEMP, "test")]
+    rules = RuleSet(older_than=30 * DAY, age_by=AgeBy.MTIME, orphaned_sessions=True,
+                    session_ttl=HOUR)  # fmt: skip
+
+    def prune() -> tuple[int, tuple[str, ...], tuple[str, ...], int]:
+        plan = preflight(build_plan(roots, rules, now=time.time()))
+        result = apply_plan(plan)
+        return plan.folders_removed, plan.emptying, result.folders_removed, result.freed_files
+
+    promised, emptying, removed, freed = run_unprivileged(
+        prune, warm_up=lambda: preflight(build_plan(roots, rules, now=time.time()))
+    )
+    assert freed == 4  # every file went either way
+    if parent == "its own":
+        assert (promised, emptying, removed) == (2, tuple(map(str, folders)), emptying)
+        assert not any(folder.exists() for folder in folders)
+    else:
+        assert (promised, emptying, removed) == (0, (), ())
+        assert all(os.listdir(folder) == [] for folder in folders)
 
 
 # -- the property: over small random trees, the dry run's folders are apply's ------------
