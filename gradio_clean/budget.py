@@ -40,6 +40,7 @@ from gradio_clean.durations import format_duration
 from gradio_clean.emptied import emptying, find_emptied
 from gradio_clean.evictions import Row, in_plan_order, merged, write_runs
 from gradio_clean.filesystems import Filesystem, filesystems_of
+from gradio_clean.inuse import Key
 from gradio_clean.plan import DONE, ApplyResult, Budget, BudgetTarget, Plan, Rule
 from gradio_clean.preflight import Forecast
 from gradio_clean.roots import DIR_FLAGS, open_at
@@ -259,12 +260,13 @@ def apply_budget(
     min_age: float,
     now: float,
     forecast: Forecast | None = None,
-    own_marks: bool = False,
+    own_marks: frozenset[Key] | None = None,
 ) -> Plan:
     """The plan with the units the budgets need evicted, and its `budget` summary.
 
     `forecast`: the in-use snapshot to ask (default: one taken now, as preflight takes;
-    `own_marks`: counting what this process holds, as a live app's marks). Every action
+    `own_marks`: counting what this process holds, as a live app's marks, and the
+    folders it marks that are not locked yet: see Forecast). Every action
     of the plan returned was asked about once, and the plan carries the answers as the
     preflight's `skips`: the preflight need not ask again.
     """
