@@ -66,7 +66,8 @@ class _Rows:
 
 _STATUSES = tuple(Status)
 _STATUS_IX = {status: n for n, status in enumerate(_STATUSES)}
-_Applied = tuple[_Rows, list[str], int]  # rows, folders removed, the signal that stopped it
+# rows, folders removed, folders kept and why (delete.Tidied), the signal that stopped it
+_Applied = tuple[_Rows, list[str], list[tuple[str, str | None]], int]
 
 
 def _run_share(
@@ -88,12 +89,15 @@ def _run_share(
         report(len(rows.status), freed)
 
     removed: list[str] = []
+    kept: list[tuple[str, str | None]] = []
     actions = plan.actions
     ctimes: Ctimes = {}
     for root_path, group in itertools.groupby(indices, key=actions.root):
         items = ((i, actions.step(i)) for i in group)
-        removed.extend(apply_root(root_path, items, why, done, ctimes))
-    return rows, removed, stop_signal()
+        gone, left = apply_root(root_path, items, why, done, ctimes)
+        removed += gone
+        kept += left
+    return rows, removed, kept, stop_signal()
 
 
 def _shares(plan: Plan, jobs: int) -> list[array[int]]:
@@ -241,6 +245,7 @@ def apply_plan(
 
     outcomes = Outcomes(plan.actions)
     removed: list[str] = []
+    tried: dict[str, str | None] = {}
     stopped = 0
     linked = array("q")
     for result in run_shares(len(shares), work, report if progress else None):
@@ -249,8 +254,33 @@ def apply_plan(
         result[0].into(outcomes)
         linked.extend(result[0].linked)
         removed.extend(result[1])
-        stopped = stopped or result[2]  # a worker told alone: its share is not done either
+        tried.update(result[2])
+        stopped = stopped or result[3]  # a worker told alone: its share is not done either
     _count_linked(linked, outcomes)
+    stopped = stop_signal() or stopped
     return ApplyResult(
-        outcomes, tuple(sorted(removed)), time.perf_counter() - started, stop_signal() or stopped
+        outcomes,
+        tuple(sorted(removed)),
+        time.perf_counter() - started,
+        stopped,
+        () if stopped else _kept(plan, removed, tried),  # stopped: the rest is left anyway
     )
+
+
+NOT_EMPTIED = "not emptied: an entry in it was skipped or failed"
+
+
+def _kept(
+    plan: Plan, removed: list[str], tried: dict[str, str | None]
+) -> tuple[tuple[str, str], ...]:
+    """The folders the dry run counts as emptied (Plan.emptying) that the run kept, and
+    why: rmdir's refusal, or, where it was not tried, an entry in it that did not go.
+    One gone already, removed by another hand, is not kept."""
+    gone = set(removed)
+    out = []
+    for path in plan.emptying:
+        if path not in gone:
+            why = tried.get(path, NOT_EMPTIED)
+            if why is not None:
+                out.append((path, why))
+    return tuple(out)

@@ -40,6 +40,7 @@ from gradio_clean.durations import format_duration
 from gradio_clean.emptied import emptying, find_emptied
 from gradio_clean.evictions import Row, in_plan_order, merged, write_runs
 from gradio_clean.filesystems import Filesystem, filesystems_of
+from gradio_clean.inuse import Key
 from gradio_clean.plan import DONE, ApplyResult, Budget, BudgetTarget, Plan, Rule
 from gradio_clean.preflight import Forecast
 from gradio_clean.roots import DIR_FLAGS, open_at
@@ -259,12 +260,13 @@ def apply_budget(
     min_age: float,
     now: float,
     forecast: Forecast | None = None,
-    own_marks: bool = False,
+    own_marks: frozenset[Key] | None = None,
 ) -> Plan:
     """The plan with the units the budgets need evicted, and its `budget` summary.
 
     `forecast`: the in-use snapshot to ask (default: one taken now, as preflight takes;
-    `own_marks`: counting what this process holds, as a live app's marks). Every action
+    `own_marks`: counting what this process holds, as a live app's marks, and the
+    folders it marks that are not locked yet: see Forecast). Every action
     of the plan returned was asked about once, and the plan carries the answers as the
     preflight's `skips`: the preflight need not ask again.
     """
@@ -298,6 +300,15 @@ def apply_budget(
             forecast.close()
     budget = Budget(tuple(cut.summary(t, plan) for t in targets), min_age)
     return dataclasses.replace(plan, actions=actions, budget=budget, skips=skips)
+
+
+def _own_blocks(roots: Sequence[str]) -> int:
+    """The blocks of the root folders themselves, which their usage (du -s) counts."""
+    total = 0
+    for root in roots:
+        with contextlib.suppress(OSError):
+            total += os.lstat(root).st_blocks * 512
+    return total
 
 
 def unfreed_disk(plan: Plan, result: ApplyResult) -> int:
@@ -614,7 +625,7 @@ class _Cut:
         if fs is not None:
             roots = tuple(r for r in roots if self.fs_of[r] == fs.dev)
         over = t.usage - freed - t.target
-        why = self._why_over(over, fs) if over > 0 else None
+        why = self._why_over(over, fs, roots) if over > 0 else None
         return BudgetTarget(
             rule=t.rule,
             roots=roots,
@@ -631,8 +642,10 @@ class _Cut:
             limit=t.limit,
         )
 
-    def _why_over(self, over: int, fs: Filesystem | None) -> str:
-        """One line: how far over, and what is left that the budget may not evict."""
+    def _why_over(self, over: int, fs: Filesystem | None, roots: Sequence[str]) -> str:
+        """One line: how far over, and what is left that the budget may not evict; and,
+        where that falls short of how far over, the roots' own folders (du -s counts
+        their blocks, and no rule removes a root)."""
         young = busy = protected = 0
         units = self.units
         for i in range(len(units)):
@@ -654,9 +667,12 @@ class _Cut:
             parts.append(f"{human_size(busy)} is in use")
         if protected:
             parts.append(f"{human_size(protected)} is protected (user data, app files or excluded)")
-        if fs is not None:
-            outside = fs.size - fs.free - fs.roots_usage
-            if outside > 0:
-                parts.append(f"{human_size(outside)} is used outside the roots or reserved")
+        outside = 0 if fs is None else fs.size - fs.free - fs.roots_usage
+        if outside > 0:
+            parts.append(f"{human_size(outside)} is used outside the roots or reserved")
+        own = _own_blocks(roots) if young + busy + protected + max(outside, 0) < over else 0
+        if own:
+            what = "the root folder itself" if len(roots) == 1 else "the root folders themselves"
+            parts.append(f"{human_size(own)} is {what}")
         head = f"still {human_size(over)} over"
         return f"{head}: {', '.join(parts)}" if parts else head

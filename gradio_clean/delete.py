@@ -440,22 +440,23 @@ def apply_root(
     why: Why,
     done: Done,
     ctimes: Ctimes | None = None,
-) -> list[str]:
-    """Apply one root's actions (each with its plan index), read one at a time.
-    `ctimes`: the worker's, shared by its roots (a file may have names in two)."""
+) -> Tidied:
+    """Apply one root's actions (each with its plan index), read one at a time; then
+    remove the folders they emptied (`_tidy`). `ctimes`: the worker's, shared by its
+    roots (a file may have names in two)."""
     try:
         root_fd = os.open(root_path, DIR_FLAGS)
     except OSError as exc:
         msg = describe_open_error(root_path, exc)
         for i, _ in actions:
             done(i, Status.FAILED, msg, 0, 0, [])
-        return []
+        return [], []
     chain = _DirChain(root_fd, os.fstat(root_fd).st_dev, ctimes)
     tidy: set[str] = set()
     try:
         for i, action in actions:
             if stop_signal():  # SIGINT or SIGTERM: the entry before this one was the last
-                return []
+                return [], []
             freed = _Freed()
             try:
                 if action.is_dir:
@@ -476,13 +477,36 @@ def apply_root(
         os.close(root_fd)
 
 
-def _tidy(chain: _DirChain, folders: set[str], root_path: str) -> list[str]:
-    removed = []
+# The folders a root's run emptied and removed, and those it tried to and kept, each
+# with why (None: gone already, not by this run).
+Tidied = tuple[list[str], list[tuple[str, "str | None"]]]
+
+
+def _tidy(chain: _DirChain, folders: set[str], root_path: str) -> Tidied:
+    """rmdir each folder between a deleted file and its item, deepest first: one the run
+    left empty goes; one not empty, gone, or no longer reachable safely is left, and
+    said why (apply names a kept folder the dry run counted as emptied)."""
+    removed: list[str] = []
+    kept: list[tuple[str, str | None]] = []
     for rel in sorted(folders, key=lambda r: (-r.count("/"), r)):
         head, name = _parent_and_name(rel)
+        path = os.path.join(root_path, rel)
         try:
             os.rmdir(name, dir_fd=chain.open(head))
-            removed.append(os.path.join(root_path, rel))
-        except (OSError, Skip):
-            continue  # not empty, gone, or no longer reachable safely: leave it
-    return removed
+            removed.append(path)
+        except FileNotFoundError:
+            kept.append((path, None))
+        except Skip as exc:
+            kept.append((path, str(exc)))
+        except OSError as exc:
+            kept.append((path, _RMDIR_FAILED.get(exc.errno or 0, exc.strerror or str(exc))))
+    return removed, kept
+
+
+_RMDIR_FAILED = {
+    errno.ENOTEMPTY: "not empty: an entry in it was kept, or appeared since planning",
+    errno.EEXIST: "not empty: an entry in it was kept, or appeared since planning",
+    errno.EACCES: "no permission to remove it from its parent folder",
+    errno.EPERM: "not permitted: its parent folder is sticky, immutable or append-only",
+    errno.EBUSY: "a mount point: left alone, on another filesystem",
+}

@@ -379,6 +379,9 @@ def prune_to_dict(
                 "freed_bytes": result.freed_bytes,
                 "freed_files": result.freed_files,
                 "folders_removed": result.folders,
+                "folders_kept": [
+                    {"path": jsonable(path), "reason": why} for path, why in result.folders_kept
+                ],
                 "duration_seconds": round(result.duration, 3),
             }
         )

@@ -5,8 +5,10 @@ once the run has left it empty (delete._tidy): a session folder whose last files
 hash folder whose only file goes. The plan knows which: after the walk, each folder that
 holds a file planned on its own is listed once, deepest first, through descriptors as
 apply opens them (no link followed, no atime moved). It is emptied when each of its
-entries is a file planned in it or a folder itself emptied. Only these folders are
-listed: an item planned whole holds none.
+entries is a file planned in it or a folder itself emptied, and rmdir may take it from
+its parent (removal.rmdir_denied: a run without root may lack write permission there, or
+meet a sticky parent's rule): a folder apply could not remove is not promised, nor is a
+folder above it. Only these folders are listed: an item planned whole holds none.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 from gradio_clean.actions import Actions
 from gradio_clean.order import SortKey
+from gradio_clean.removal import rmdir_denied, sticky_denied
 from gradio_clean.roots import DIR_FLAGS, open_at
 
 
@@ -64,18 +67,19 @@ def find_emptied(actions: Actions) -> tuple[Emptied, ...]:
         key: i for key, i in actions.positions(keys).items() if actions.is_dir(i)
     }
     out: list[Emptied] = []
-    opened: dict[str, int | None] = {}  # root -> its descriptor, opened once
+    opened: dict[str, _Parents | None] = {}  # root -> its descriptor, opened once
     try:
         for root, files, _ in groups:
             if root not in opened:
-                opened[root] = _open_root(root)
-            fd = opened[root]
-            if fd is not None:
-                out += _emptied(root, fd, files, wholes)
+                fd = _open_root(root)
+                opened[root] = None if fd is None else _Parents(fd)
+            parents = opened[root]
+            if parents is not None:
+                out += _emptied(root, parents, files, wholes)
     finally:
-        for fd in opened.values():
-            if fd is not None:
-                os.close(fd)
+        for parents in opened.values():
+            if parents is not None:
+                os.close(parents.root_fd)
     return tuple(out)
 
 
@@ -98,18 +102,19 @@ def _groups(actions: Actions) -> Iterator[tuple[str, _Files, set[str]]]:
 
 
 def _emptied(
-    root: str, root_fd: int, files: _Files, wholes: Mapping[SortKey, int]
+    root: str, parents: _Parents, files: _Files, wholes: Mapping[SortKey, int]
 ) -> list[Emptied]:
-    """The folders of one top-level entry that its planned files leave empty."""
+    """The folders of one top-level entry that its planned files leave empty, and that
+    `parents` (the root's) says rmdir may then take."""
     names: dict[str, set[str]] = {}  # folder -> the planned files in it
     span: dict[str, tuple[int, int, str]] = {}  # folder -> first and last action in it, item
     last = ("", "")  # the folder and item of the file before: its parents are known
     for rel, item, i in files:
         head, _, name = rel.rpartition("/")
         names.setdefault(head, set()).add(name)
-        parents = [head] if (head, item) == last else tidied_parents(rel, item)
+        above = [head] if (head, item) == last else tidied_parents(rel, item)
         last = (head, item)
-        for folder in parents:  # its parents: its first file added them, _emptied's last
+        for folder in above:  # its parents: its first file added them, _emptied's last
             span[folder] = (span.get(folder, (i, i, item))[0], i, item)
     empty: set[str] = set()
     out = []
@@ -118,18 +123,21 @@ def _emptied(
         if parent in span:  # the last action below it is below its parent too
             first, last_i, item = span[parent]
             span[parent] = (first, max(last_i, span[folder][1]), item)
-        disk = _emptied_disk(root_fd, folder, names.get(folder, set()), empty)
-        if disk is not None:
+        st = _emptied_stat(parents.root_fd, folder, names.get(folder, set()), empty)
+        if st is not None and parents.may_remove(parent, st.st_uid):
             empty.add(folder)
             first, last_i, item = span[folder]
             cover = wholes.get((root, os.fsencode(item)), -1)
+            disk = st.st_blocks * 512
             out.append(Emptied(os.path.join(root, folder), first, last_i, cover, disk))
     return out
 
 
-def _emptied_disk(root_fd: int, folder: str, planned: set[str], empty: set[str]) -> int | None:
-    """The folder's own allocated bytes if each of its entries is a planned file or a
-    folder found emptied, else None."""
+def _emptied_stat(
+    root_fd: int, folder: str, planned: set[str], empty: set[str]
+) -> os.stat_result | None:
+    """The folder's fstat if each of its entries is a planned file or a folder found
+    emptied, else None."""
     fd = _open(root_fd, folder)
     if fd is None:
         return None
@@ -141,11 +149,41 @@ def _emptied_disk(root_fd: int, folder: str, planned: set[str], empty: set[str])
                         return None
                 elif entry.name not in planned:
                     return None
-        return os.fstat(fd).st_blocks * 512
+        return os.fstat(fd)
     except OSError:
         return None
     finally:
         os.close(fd)
+
+
+class _Parents:
+    """Whether rmdir may take an emptied folder from its parent: each parent opened and
+    asked once (most emptied folders are hash folders of one root), the sticky rule
+    asked per folder, since it depends on the folder's owner."""
+
+    def __init__(self, root_fd: int) -> None:
+        self.root_fd = root_fd
+        self.euid = os.geteuid()
+        self.asked: dict[str, os.stat_result | None] = {}  # None: rmdir would fail there
+
+    def may_remove(self, parent: str, uid: int) -> bool:
+        if parent not in self.asked:
+            self.asked[parent] = self._ask(parent)
+        st = self.asked[parent]
+        return st is not None and not sticky_denied(st, uid, self.euid)
+
+    def _ask(self, parent: str) -> os.stat_result | None:
+        """The parent's fstat if rmdir could take a folder from it, else None."""
+        fd = self.root_fd if not parent else _open(self.root_fd, parent)
+        if fd is None:
+            return None
+        try:
+            return os.fstat(fd) if rmdir_denied(fd, self.euid) is None else None
+        except OSError:
+            return None
+        finally:
+            if fd != self.root_fd:
+                os.close(fd)
 
 
 def _open_root(root: str) -> int | None:

@@ -16,7 +16,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     ERROR = 1
     USAGE = 2
-    PARTIAL = 3  # the run finished, but some entries were skipped or failed
+    PARTIAL = 3  # the run finished, but some entries were skipped or failed (or folders kept)
     BUSY = 4  # another gradio-clean run holds the root's lock
     OVER_BUDGET = 5  # --max-size/--min-free not met: what is left is protected, young or in use
     INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2, as shells report it

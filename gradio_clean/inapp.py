@@ -219,7 +219,8 @@ def run_rules(options: Options, live: LiveSessions) -> RunSummary | None:
         with lock_roots(roots, wait=LOCK_WAIT):
             # The budget passes over the marks this app holds, as over any entry in
             # use, and evicts the next unit instead.
-            plan = build_plan(roots, options.rules, now=time.time(), jobs=1, own_marks=True)
+            own = live.pending_folders()  # not locked yet: told, as /proc/locks cannot
+            plan = build_plan(roots, options.rules, now=time.time(), jobs=1, own_marks=own)
             if plan.actions:
                 result = apply_plan(plan, why=why, jobs=1)
             else:

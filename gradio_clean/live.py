@@ -107,8 +107,8 @@ class Marks:
         """Try once more, without waiting, to lock each folder whose mark is pending.
 
         Until then only cleaners in other processes miss the mark: attach()'s own apply
-        asks `in`, which counts a pending mark (its budget, read from /proc/locks, may plan
-        to evict the folder, and apply then skips it)."""
+        asks `in`, which counts a pending mark, and its budget, which reads /proc/locks,
+        is told of them (`pending_keys`), so that it plans no eviction apply would skip."""
         for name in list(self._pending):
             if _share(self._held[name].fd, ()):
                 self._pending.discard(name)
@@ -117,6 +117,10 @@ class Marks:
     def pending(self) -> int:
         """Folders marked here that other processes cannot see as marked yet."""
         return len(self._pending)
+
+    def pending_keys(self) -> frozenset[Key]:
+        """Those folders' (st_dev, st_ino): attach()'s own budget passes over them."""
+        return frozenset(self._held[name].key for name in self._pending)
 
     def __contains__(self, key: Key) -> bool:
         return key in self._keys
@@ -353,6 +357,11 @@ class LiveSessions:
     def why(self, dev: int, ino: int) -> str | None:
         with self._lock:
             return REASON if (dev, ino) in self._marks else None
+
+    def pending_folders(self) -> frozenset[Key]:
+        """The folders marked here whose flock is pending (Marks.pending_keys)."""
+        with self._lock:
+            return self._marks.pending_keys()
 
     def stats(self) -> LiveStats:
         with self._lock:

@@ -358,6 +358,8 @@ class ApplyResult:
     folders_removed: tuple[str, ...]  # folders emptied by the run and removed
     duration: float
     interrupted: int = 0  # the signal that stopped the run early; later actions have no outcome
+    # Folders the dry run counted as emptied (Plan.emptying) that the run kept, and why.
+    folders_kept: tuple[tuple[str, str], ...] = ()
 
     def count(self, status: Status) -> int:
         return self.outcomes.with_status(status)
@@ -377,4 +379,5 @@ class ApplyResult:
 
     @property
     def complete(self) -> bool:
-        return not self.interrupted and self.outcomes.all_done
+        """Not stopped, every action done, and every folder promised emptied removed."""
+        return not self.interrupted and self.outcomes.all_done and not self.folders_kept

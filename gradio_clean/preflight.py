@@ -73,12 +73,18 @@ class Forecast:
         in_use: InUse | None = None,
         places: Places | None = None,
         *,
-        own: bool = False,
+        own: frozenset[Key] | None = None,
         linked: LinkedNames | None = None,
     ) -> None:
+        """`own`: count what this process holds too (attach()'s marks), and count as
+        locked the folders it marks whose flock is pending (live.Marks.pending): held open
+        here, locked by nobody yet, and spared by apply all the same."""
         if in_use is None:
             places = Places()
-            in_use = snapshot(places=places, own=own)
+            in_use = snapshot(places=places, own=own is not None)
+            if own:
+                pending = {(os.major(dev), os.minor(dev), ino) for dev, ino in own}
+                in_use = InUse(in_use.open_by, in_use.locked | pending)
         self.snap = in_use
         self.places = places
         self.mounts = [w.path for w in warnings if w.message == MOUNT_WARNING]
@@ -96,7 +102,7 @@ class Forecast:
         in_use: InUse | None = None,
         places: Places | None = None,
         *,
-        own: bool = False,
+        own: frozenset[Key] | None = None,
     ) -> Forecast:
         """The forecast of `plan`, with what its walk saw (snapshot as in __init__)."""
         dropped = plan.scan.warnings_dropped

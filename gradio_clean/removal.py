@@ -543,8 +543,26 @@ def permitted(
         return
     if stat.S_ISDIR(st.st_mode):
         may_empty(fd, os.path.basename(shown), shown)
-    if folder.st.st_mode & stat.S_ISVTX and euid not in (st.st_uid, folder.st.st_uid):
+    if sticky_denied(folder.st, st.st_uid, euid):
         raise Refused(f"cannot be removed whole: {shown} belongs to another user")
+
+
+def rmdir_denied(parent_fd: int, euid: int) -> str | None:
+    """Why rmdir could take no folder from the folder `parent_fd`: it is immutable or
+    append-only, or, for a run without root, not writable and searchable for it. None
+    where it could; a sticky parent's rule, which depends on each folder, is
+    `sticky_denied`'s."""
+    if frozen(parent_fd, ""):
+        return "its parent folder is immutable or append-only"
+    if euid != 0 and not os.access(".", os.W_OK | os.X_OK, dir_fd=parent_fd, effective_ids=True):
+        return "no permission to remove it from its parent folder"
+    return None
+
+
+def sticky_denied(parent: os.stat_result, uid: int, euid: int) -> bool:
+    """In a sticky folder (`parent`: its stat) only root, the entry's owner (`uid`) and
+    the folder's own owner may remove an entry."""
+    return bool(parent.st_mode & stat.S_ISVTX) and euid not in (0, uid, parent.st_uid)
 
 
 def may_empty(dir_fd: int, name: str, shown: str, euid: int | None = None) -> None:

@@ -35,6 +35,7 @@ from gradio_clean.ignore import (
     read_ignore_file,
     refused_files,
 )
+from gradio_clean.inuse import Key
 from gradio_clean.links import LinkedNames
 from gradio_clean.options import TABLE, Dedupe, Keep, selects
 from gradio_clean.options import AgeBy as AgeBy  # re-exported: rules.AgeBy keeps working
@@ -437,7 +438,7 @@ class _RootPlanner:
 class _Planning:
     """The scan hooks of one plan: a planner per root, and the warnings of its own."""
 
-    def __init__(self, rules: RuleSet, now: float, own_marks: bool = False) -> None:
+    def __init__(self, rules: RuleSet, now: float, own_marks: frozenset[Key] | None = None) -> None:
         self.rules = rules
         self.now_ns = int(now * 1e9)
         self.own_marks = own_marks  # the budget counts what this process holds as in use
@@ -555,10 +556,11 @@ def build_plan(
     now: float,
     progress: ProgressHook | None = None,
     jobs: int | None = None,
-    own_marks: bool = False,
+    own_marks: frozenset[Key] | None = None,
 ) -> Plan:
     """Walk every root once and decide what each rule selects (`jobs`: as for scan;
-    `own_marks`: the budget passes over what this process holds too, as attach()'s)."""
+    `own_marks`: the budget passes over what this process holds too, as attach()'s,
+    and over these folders, marked here but not locked yet: live.Marks.pending)."""
     planning = _Planning(rules, now, own_marks)
     with gc_paused():
         result = scan(roots, top=0, now=now, jobs=jobs, hooks=planning.hooks(progress))

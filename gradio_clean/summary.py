@@ -117,6 +117,7 @@ def apply_summary(plan: Plan, result: ApplyResult) -> list[str]:
     if not linked or plan.actions.hardlinks < len(plan.actions):
         freed = result.freed_bytes - sum(o.freed_bytes for o in linked)
         lines.append(f"Freed {size(freed)} in {_in(result.freed_files, result.folders)}.")
+    lines += _kept_line(result)
     if linked:
         lines.append(
             f"Linked {plural(len(linked), 'copy', 'copies')}, "
@@ -131,6 +132,17 @@ def apply_summary(plan: Plan, result: ApplyResult) -> list[str]:
             "see above or --json."
         )
     return lines
+
+
+def _kept_line(result: ApplyResult) -> list[str]:
+    """The folders the dry run counted as emptied that the run kept: the first, and why."""
+    kept = result.folders_kept
+    if not kept:
+        return []
+    path, why = kept[0]
+    more = f" and {len(kept) - 1:,} more; see --json" if len(kept) > 1 else ""
+    folders = plural(len(kept), "folder")
+    return [shown(f"Kept {folders} the dry run counted as emptied: {path}: {why}{more}.")]
 
 
 def budget_lines(plan: Plan) -> list[str]:
@@ -203,12 +215,14 @@ def confirm_question(plan: Plan) -> str:
 
 
 def left_behind(result: ApplyResult) -> list[str]:
-    """What a run did not delete and why, one line each (quiet mode: for cron's mail)."""
-    return [
+    """What a run did not delete and why, one line each, and the emptied folders it kept
+    (quiet mode: for cron's mail)."""
+    lines = [
         shown(f"{o.status.value}: {o.action.path}: {o.detail}")
         for o in result.outcomes
         if o.status not in DONE
     ]
+    return lines + [shown(f"kept: {path}: {why}") for path, why in result.folders_kept]
 
 
 def config_lines(settings: Settings) -> list[str]:

@@ -399,9 +399,10 @@ def test_prune_exits_5_with_one_line_when_the_rest_is_young(tmp_path: Path) -> N
     lines = [line for line in dry.stderr.decode().splitlines() if "budget not met" in line]
     young_bytes = human_size(sum(du(f) for f in young))
     over = human_size(du(temp) - 1024 - sum(du(f) for f in old))
+    itself = f"{human_size(du(temp) - sum(du(f) for f in old + young))} is the root folder itself"
     assert lines == [
         f"gradio-clean: budget not met: --max-size 1K still {over} over: "
-        f"{young_bytes} is younger than 10m"
+        f"{young_bytes} is younger than 10m, {itself}"
     ]
     assert all(f.exists() for f in old + young)  # a dry run
 
@@ -409,7 +410,7 @@ def test_prune_exits_5_with_one_line_when_the_rest_is_young(tmp_path: Path) -> N
     assert shown.returncode == ExitCode.OVER_BUDGET
     out = shown.stdout.decode().splitlines()
     assert any(line.startswith("Budget --max-size 1K: usage ") for line in out), out
-    assert f"Budget not met: still {over} over: {young_bytes} is younger than 10m." in out
+    assert f"Budget not met: still {over} over: {young_bytes} is younger than 10m, {itself}." in out
     assert [x for x in shown.stderr.decode().splitlines() if "budget not met" in x] == lines
     assert not any(f.exists() for f in old) and all(f.exists() for f in young)
 
@@ -494,8 +495,10 @@ def test_the_over_line_adds_up_with_du_when_other_rules_empty_folders(tmp_path: 
     assert applied["after_bytes"] == du(temp) == target["after_bytes"]
     assert applied["over_bytes"] == du(temp) - 1024
     young_bytes = human_size(sum(du(f) for f in young))
+    itself = human_size(du(temp) - sum(du(f) for f in young))
     assert applied["why_over"] == (
-        f"still {human_size(du(temp) - 1024)} over: {young_bytes} is younger than 10m"
+        f"still {human_size(du(temp) - 1024)} over: {young_bytes} is younger than 10m, "
+        f"{itself} is the root folder itself"
     )
     over = [x for x in done.stderr.decode().splitlines() if "budget not met" in x]
     assert over == [f"gradio-clean: budget not met: --max-size 1K {applied['why_over']}"]
@@ -519,3 +522,28 @@ def test_usage_after_a_skip_at_apply_is_what_du_sees(tmp_path: Path) -> None:
     line = over_budget_line(plan, [gauge.usage_after_bytes])
     assert line is not None
     assert f"still {human_size(du(temp))} over" in line  # --max-size 0: all of it
+
+
+def test_the_over_line_names_the_root_folder_when_it_is_all_that_is_left(
+    tmp_path: Path,
+) -> None:
+    """--max-size under the root folder's own block: every unit goes, and what is left
+    over is the root folder itself, which du -s counts and no rule removes. The line said
+    "still 3.0 KiB over." and named nothing; it names the root's 4 KiB now, and the
+    figures are du's: usage before, after, and over by after less the target."""
+    temp = tmp_path / "temp"
+    units = [make_unit(temp, i, 10_000, 2 * DAY + i) for i in range(2)]
+    args = ["prune", str(temp), "--age-by", "mtime", "--max-size", "1K", "--min-age", "0s"]
+    before = du(temp)
+    dry = json.loads(run_cli(*args, "--json", temp_dir=temp).stdout)["budget"]["targets"][0]
+    root_block = before - sum(du(u) for u in units)
+    assert (dry["usage_bytes"], dry["after_bytes"]) == (before, root_block)
+    done = run_cli(*args, "--apply", "--yes", temp_dir=temp)
+    assert done.returncode == ExitCode.OVER_BUDGET
+    assert not any(u.exists() for u in units)
+    assert du(temp) == root_block == dry["after_bytes"]
+    over, itself = human_size(root_block - 1024), human_size(root_block)
+    line = f"still {over} over: {itself} is the root folder itself"
+    assert dry["over_bytes"] == root_block - 1024 and dry["why_over"] == line
+    stderr = [x for x in done.stderr.decode().splitlines() if "budget not met" in x]
+    assert stderr == [f"gradio-clean: budget not met: --max-size 1K {line}"]

@@ -15,16 +15,21 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
+from gradio_clean.documents import prune_to_dict
 from gradio_clean.options import Dedupe
+from gradio_clean.outcomes import Outcomes
+from gradio_clean.plan import ApplyResult, Plan
 from gradio_clean.preflight import preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
-from tests.conftest import DAY, HOUR, hold, run_cli, write
+from gradio_clean.summary import apply_summary, left_behind
+from tests.conftest import DAY, HOUR, NOBODY, hold, run_cli, run_unprivileged, write
 
 OLD, STALE, YOUNG = 40 * DAY, 2 * HOUR, 0  # older-than 30d; orphaned after 1h; neither
 
@@ -113,6 +118,112 @@ def test_a_skip_deep_in_a_folder_keeps_every_folder_above_it(
     result = apply_plan(plan)
     assert plan.emptying == result.folders_removed == ()
     assert os.listdir(item / "s") == ["t"] and os.listdir(item / "s" / "t") == ["f.png"]
+
+
+@pytest.mark.parametrize("parent", ["its own", "root's, 0755", "root's, sticky"])
+def test_without_root_only_folders_rmdir_can_take_are_promised(
+    world_dir: Path, parent: str
+) -> None:
+    """Run as another user: a hash folder its files leave empty goes only where rmdir
+    may take it from the root: not from root's 0755 root, nor from a sticky root where
+    neither the root nor the folder is its own. The dry run promises what apply removes."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand the tree to another user")
+    temp = world_dir / "gradio"
+    folders = _hash_folders_planned_file_by_file(temp)
+    for path in temp.rglob("*"):
+        os.chown(path, NOBODY, NOBODY)
+    if parent == "its own":
+        os.chown(temp, NOBODY, NOBODY)
+    elif parent == "root's, sticky":
+        temp.chmod(0o1777)
+        for folder in folders:  # root's, but open to all: nobody may delete the files
+            os.chown(folder, 0, 0)
+            folder.chmod(0o777)
+    roots = [Root(str(temp), Role.TEMP, "test")]
+    rules = RuleSet(older_than=30 * DAY, age_by=AgeBy.MTIME, orphaned_sessions=True,
+                    session_ttl=HOUR)  # fmt: skip
+
+    def prune() -> tuple[int, tuple[str, ...], tuple[str, ...], int]:
+        plan = preflight(build_plan(roots, rules, now=time.time()))
+        result = apply_plan(plan)
+        return plan.folders_removed, plan.emptying, result.folders_removed, result.freed_files
+
+    promised, emptying, removed, freed = run_unprivileged(
+        prune, warm_up=lambda: preflight(build_plan(roots, rules, now=time.time()))
+    )
+    assert freed == 4  # every file went either way
+    if parent == "its own":
+        assert (promised, emptying, removed) == (2, tuple(map(str, folders)), emptying)
+        assert not any(folder.exists() for folder in folders)
+    else:
+        assert (promised, emptying, removed) == (0, (), ())
+        assert all(os.listdir(folder) == [] for folder in folders)
+
+
+def _kept_report(plan: Plan, result: ApplyResult) -> tuple[object, list[str], list[str]]:
+    """What apply says of the folders it kept: the JSON's, the summary's, quiet mode's."""
+    kept = prune_to_dict(plan, result, {})["totals"]["folders_kept"]
+    return kept, apply_summary(plan, result), left_behind(result)
+
+
+def test_apply_names_a_promised_folder_it_kept_and_why(tmp_path: Path) -> None:
+    """A file appears in an emptied hash folder after planning: apply deletes what it
+    planned and keeps the folder, and says so (JSON, summary line, quiet mode), where it
+    said nothing of a folder the dry run had counted."""
+    temp = tmp_path / "gradio"
+    appeared, emptied = _hash_folders_planned_file_by_file(temp)
+    rules = RuleSet(older_than=30 * DAY, age_by=AgeBy.MTIME, orphaned_sessions=True,
+                    session_ttl=HOUR)  # fmt: skip
+    plan = preflight(build_plan([Root(str(temp), Role.TEMP, "test")], rules, now=time.time()))
+    assert plan.emptying == (str(appeared), str(emptied))
+    write(appeared / "new.png", b"new")
+    result = apply_plan(plan)
+    why = "not empty: an entry in it was kept, or appeared since planning"
+    assert result.folders_removed == (str(emptied),)
+    assert result.folders_kept == ((str(appeared), why),)
+    assert not result.complete  # exit 3, and quiet mode speaks
+    kept, lines, quiet = _kept_report(plan, result)
+    assert kept == [{"path": str(appeared), "reason": why}]
+    assert lines[:2] == [
+        "Freed 5 Bytes in 4 files (1 folder).",
+        f"Kept 1 folder the dry run counted as emptied: {appeared}: {why}.",
+    ]
+    assert quiet == [f"kept: {appeared}: {why}"]
+
+
+def test_apply_names_a_promised_folder_rmdir_refused(world_dir: Path) -> None:
+    """Run as another user whose root turns read-only after planning: the emptied hash
+    folders stay, each named with rmdir's reason."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand the tree to another user")
+    temp = world_dir / "gradio"
+    folders = _hash_folders_planned_file_by_file(temp)
+    for path in [temp, *temp.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY)
+    roots = [Root(str(temp), Role.TEMP, "test")]
+    rules = RuleSet(older_than=30 * DAY, age_by=AgeBy.MTIME, orphaned_sessions=True,
+                    session_ttl=HOUR)  # fmt: skip
+
+    def prune() -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], object, list[str]]:
+        plan = preflight(build_plan(roots, rules, now=time.time()))
+        temp.chmod(0o555)  # its own: it may; rmdir may no longer take a folder from it
+        result = apply_plan(plan)
+        kept, lines, _ = _kept_report(plan, result)
+        return plan.emptying, result.folders_kept, kept, lines
+
+    def warm_up() -> object:  # as root, deleting nothing: every lazy import before the fork
+        plan = preflight(build_plan(roots, rules, now=time.time()))
+        return _kept_report(plan, ApplyResult(Outcomes(plan.actions), (), 0.0, 0, (("/", ""),)))
+
+    emptying, folders_kept, kept, lines = run_unprivileged(prune, warm_up=warm_up)
+    why = "no permission to remove it from its parent folder"
+    assert emptying == tuple(map(str, folders))
+    assert folders_kept == tuple((str(f), why) for f in folders)
+    assert kept == [{"path": str(f), "reason": why} for f in folders]
+    kept_line = f"Kept 2 folders the dry run counted as emptied: {folders[0]}: {why}"
+    assert f"{kept_line} and 1 more; see --json." in lines
+    assert all(os.listdir(folder) == [] for folder in folders)
 
 
 # -- the property: over small random trees, the dry run's folders are apply's ------------

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from gradio_clean.inapp import parse_options, run_rules
 from gradio_clean.live import LiveSessions, Marks
-from tests.conftest import SHA256_A, SHA256_B, cli_env, write
+from tests.conftest import HOUR, SHA256_A, SHA256_B, cli_env, write
 
 SESSION = "k3x9q0ab1z"
 LOCKED = "locked by another process (flock/fcntl)"
@@ -172,3 +173,27 @@ def test_an_uncontended_mark_is_locked_at_once(tmp_path: Path) -> None:
     assert marks.take("dir", str(folder)) is not None
     assert marks.pending == 0
     assert seen_outside(folder) == (LOCKED, False)
+
+
+def test_an_inside_budget_passes_over_a_folder_whose_mark_is_pending(
+    tmp_path: Path, exclusive: Callable[[Path, float], Exclusive]
+) -> None:
+    """A cleaner held the least recently used folder when a page showed a file in it, and
+    has let go since: the mark is pending, the folder locked by nobody. The in-app budget
+    passes over it all the same (apply would skip it: the app marks it) and evicts the
+    next unit, so what it plans is what goes."""
+    temp = tmp_path / "gradio"
+    shown = write(temp / SHA256_A / "shown.bin", b"s" * 200_000, age=2 * HOUR)
+    newer = write(temp / SHA256_B / "output.bin", b"o" * 100_000, age=HOUR)
+    holder = exclusive(shown.parent, 0.0)
+    live = LiveSessions([str(temp)], [], grace=60)
+    live.show(SESSION, "1", [str(shown)])
+    holder.release()
+    holder.released()
+    assert live.stats().pending == 1  # no take, give or tick since: still pending
+    rules = {"max_size": "150K", "min_age": "0s", "age_by": "mtime"}
+    summary = run_rules(parse_options("30m", "60s", (), [str(temp)], rules), live)
+    assert summary is not None
+    assert (summary.deleted, summary.skipped) == (1, 0), summary
+    assert shown.exists() and not newer.exists()
+    live.close()
