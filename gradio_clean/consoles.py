@@ -51,6 +51,15 @@ class Consoles:
         return self.err.is_terminal
 
 
+def folds(console: Console) -> bool:
+    """Whether prose (a summary, a heading) is folded to `console`'s width: on a terminal,
+    or where COLUMNS says how wide. Piped (cron's mail, a log), rich takes 80 columns, a
+    width no one chose, and broke `Budget --max-size 1M: … after` from its end: there a
+    line stays whole, for the mail reader to fold. Tables still take the width. Asked of
+    each console: stdout may be a terminal while stderr goes to a log."""
+    return console.is_terminal or "COLUMNS" in os.environ
+
+
 @contextlib.contextmanager
 def handled(io: Consoles) -> Iterator[None]:
     """The one place a GradioCleanError becomes a one-line message and an exit code."""

@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradio_clean.classify import Category
+from gradio_clean.consoles import folds
 from gradio_clean.filesystems import Filesystem, filesystems_of
 from gradio_clean.pathfit import PathCell, fit_path, short_hashes
 from gradio_clean.plan import (
@@ -273,7 +274,11 @@ def say(
 ) -> None:
     """`units` joined by spaces, on as many lines as the console needs (each after the
     first indented by `hang` more), a unit never split: where the terminal wraps a line, it cuts
-    a size (`1.1` over `MiB`) or a word. A unit wider than the console folds at its spaces."""
+    a size (`1.1` over `MiB`) or a word. A unit wider than the console folds at its spaces.
+    One line where the console does not fold prose (`consoles.folds`: piped, as to cron)."""
+    if not folds(console):
+        console.print(Text(indent + " ".join(units), style=style), soft_wrap=True)
+        return
     line = indent
     for unit in units:
         if line.strip() and cell_len(f"{line} {unit}") > console.width:
