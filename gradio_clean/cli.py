@@ -34,6 +34,7 @@ from gradio_clean.cli_flags import (
 from gradio_clean.consoles import (
     Consoles,
     OneLineUsageErrors,
+    WholeFlagsHelp,
     handled,
     progress_line,
     show_warnings,
@@ -150,7 +151,7 @@ def _main(
     """
 
 
-@app.command("scan")
+@app.command("scan", cls=WholeFlagsHelp)
 @_stopping_on_signals
 @with_flags(SCOPE_KEYS)
 def scan_command(
@@ -205,7 +206,7 @@ class PruneRun:
     limit: int
 
 
-@app.command("prune")
+@app.command("prune", cls=WholeFlagsHelp)
 @_stopping_on_signals
 @with_flags(KEYS)
 def prune_command(
@@ -330,7 +331,7 @@ def _show_prune(
 # -- config -------------------------------------------------------------------------
 
 
-@app.command("config")
+@app.command("config", cls=WholeFlagsHelp)
 @with_flags(())
 def config_command(flags: Flags, *, json_out: JsonOpt = False) -> None:
     """Show the effective configuration and where each value comes from."""
@@ -350,7 +351,7 @@ def config_command(flags: Flags, *, json_out: JsonOpt = False) -> None:
 # -- schedule -----------------------------------------------------------------------
 
 
-@app.command("schedule")
+@app.command("schedule", cls=WholeFlagsHelp)
 @with_flags(KEYS)
 def schedule_command(
     flags: Flags,

@@ -7,12 +7,13 @@ import contextlib
 import difflib
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from gradio_clean.errors import ExitCode, GradioCleanError, Interrupted
 from gradio_clean.text import shown
@@ -50,6 +51,15 @@ class Consoles:
         return self.err.is_terminal
 
 
+def folds(console: Console) -> bool:
+    """Whether prose (a summary, a heading) is folded to `console`'s width: on a terminal,
+    or where COLUMNS says how wide. Piped (cron's mail, a log), rich takes 80 columns, a
+    width no one chose, and broke `Budget --max-size 1M: … after` from its end: there a
+    line stays whole, for the mail reader to fold. Tables still take the width. Asked of
+    each console: stdout may be a terminal while stderr goes to a log."""
+    return console.is_terminal or "COLUMNS" in os.environ
+
+
 @contextlib.contextmanager
 def handled(io: Consoles) -> Iterator[None]:
     """The one place a GradioCleanError becomes a one-line message and an exit code."""
@@ -83,6 +93,38 @@ def show_warnings(io: Consoles, warnings: Sequence[tuple[str, str]], dropped: in
         from gradio_clean.report import render_warnings
 
         render_warnings(warnings, dropped, io.err)
+
+
+_HELD = "\ue000"  # private use: what the wrapper sees for a hyphen, one cell as "-" is
+
+
+class WholeFlagsHelp(TyperCommand):
+    """Plain help whose options never break a line at a hyphen: click's wrapper
+    (textwrap) put `--session-` and `ttl` on two lines, and `./gradio-` and `clean.toml`,
+    17 times over the commands at 60 columns, 4 at 80, and an operator copies a flag or
+    a path whole. The hyphens of each word that fits the help column are held while
+    the table is laid out, then given back: the text is as before, broken at spaces.
+    Only a word wider than the column (a config path at 60) still breaks at a hyphen."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        records = [(p.param_type_name, p.get_help_record(ctx)) for p in self.get_params(ctx)]
+        for kind, title in (("argument", "Arguments"), ("option", "Options")):
+            rows = [r for k, r in records if k == kind and r]
+            # the help column's width, as click's write_dl makes it
+            room = max(formatter.width - min(max((len(r[0]) for r in rows), default=0), 30) - 4, 10)
+            rows = [(first, _held(second, room)) for first, second in rows]
+            if rows:
+                with formatter.section(title):
+                    start = len(formatter.buffer)
+                    formatter.write_dl(rows)
+                    laid = formatter.buffer[start:]
+                    formatter.buffer[start:] = [text.replace(_HELD, "-") for text in laid]
+
+
+def _held(text: str, room: int) -> str:
+    """`text` with the hyphens held in each word that fits in `room` cells: one wider
+    still breaks at a hyphen, where a wrapper with nowhere else to break cuts a letter."""
+    return re.sub(rf"(?<!\S)\S{{1,{room}}}(?!\S)", lambda m: m[0].replace("-", _HELD), text)
 
 
 # typer 0.29 and later carry a copy of click of their own, so these are not `click.*`:

@@ -80,7 +80,7 @@ class BudgetGauge:
 
 def budget_gauges(budget: Budget | None, unfreed: int = 0) -> tuple[BudgetGauge, ...]:
     """The gauges for a plan's budget; `unfreed`: what the entries apply left still hold
-    on disk (budget.unfreed_disk), added back to every target's usage after."""
+    on disk (du.unfreed_disk), added back to every target's usage after."""
     if budget is None:
         return ()
     return tuple(
@@ -125,7 +125,7 @@ def run_metrics(
             linked[o.action.rule.value] = Count(prev.files + 1, prev.bytes + o.freed_bytes)
     unfreed = 0
     if result is not None and plan.budget is not None:
-        from gradio_clean.budget import unfreed_disk  # a budget's numbers only
+        from gradio_clean.du import unfreed_disk  # a budget's numbers only
 
         unfreed = unfreed_disk(plan, result)
     return RunMetrics(

@@ -24,7 +24,9 @@ from rich.table import Table
 from rich.text import Text
 
 from gradio_clean.classify import Category
+from gradio_clean.consoles import folds
 from gradio_clean.filesystems import Filesystem, filesystems_of
+from gradio_clean.pathfit import PathCell, fit_path, short_hashes
 from gradio_clean.plan import (
     Action,
     ApplyResult,
@@ -110,6 +112,9 @@ def _render_roots(roots: Sequence[RootScan], console: Console, now: float) -> No
     for label, row in zip(labels, rows, strict=True):
         table.add_row(label, *row)
     console.print(table)
+
+
+_WIDE = 1 << 30  # measuring a table as if the console had no width
 
 
 def fitted(
@@ -269,7 +274,11 @@ def say(
 ) -> None:
     """`units` joined by spaces, on as many lines as the console needs (each after the
     first indented by `hang` more), a unit never split: where the terminal wraps a line, it cuts
-    a size (`1.1` over `MiB`) or a word. A unit wider than the console folds at its spaces."""
+    a size (`1.1` over `MiB`) or a word. A unit wider than the console folds at its spaces.
+    One line where the console does not fold prose (`consoles.folds`: piped, as to cron)."""
+    if not folds(console):
+        console.print(Text(indent + " ".join(units), style=style), soft_wrap=True)
+        return
     line = indent
     for unit in units:
         if line.strip() and cell_len(f"{line} {unit}") > console.width:
@@ -491,30 +500,6 @@ def _by_root(rows: Sequence[tuple[int, Action]]) -> list[tuple[str, list[tuple[i
     return list(groups.items())
 
 
-_HASH = re.compile(r"\b([0-9a-f]{8})[0-9a-f]{24,}([0-9a-f]{4})\b")
-
-
-def short_hashes(text: str) -> str:
-    """Gradio's 40- and 64-hex folder names, shortened in the middle: 90a1cc9a…c6be."""
-    return _HASH.sub(r"\1…\2", text)
-
-
-class PathCell:
-    """A path that never wraps: cut by `fit_path` to the width it is given."""
-
-    def __init__(self, path: str, root: str = "") -> None:
-        self.path = path
-        self.root = root
-        self.full = fit_path(path, _WIDE, root)  # as shown when there is room
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        width = cell_len(self.full)
-        return Measurement(min(width, 12), width)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Text(fit_path(self.path, options.max_width, self.root), no_wrap=True)
-
-
 _PAIR_LEAST = 16  # a duplicate's path and its copy's, side by side, keep this many cells
 _KEEPS = "→"
 
@@ -537,101 +522,6 @@ class _Pair:
         yield Text(fit_path(self.copy.path, width, self.copy.root), no_wrap=True)
         keep = fit_path(self.keep.path, width - len(_KEEPS) - 1, self.keep.root)
         yield Text(f"{_KEEPS} {keep}", no_wrap=True)
-
-
-def middle(text: str, width: int) -> str:
-    """`text` cut to `width` cells by replacing its middle with an ellipsis."""
-    if cell_len(text) <= width:
-        return text
-    if width <= 1:
-        return "…"[: max(width, 0)]
-    keep = width - 1
-    head, tail = text[: (keep + 1) // 2], text[len(text) - keep // 2 :] if keep // 2 else ""
-    while cell_len(head) + cell_len(tail) > keep:  # wide characters take two cells
-        if cell_len(head) >= cell_len(tail):
-            head = head[:-1]
-        else:
-            tail = tail[1:]
-    return head + "…" + tail
-
-
-_WIDE = 1 << 30
-_HEX_RUN = re.compile(r"\b[0-9a-f]{36,}\b")  # what short_hashes shortens: 40 or 64 hex
-_ITEM_LEAST = 3  # an item cut shorter than "3…d" would tell nothing apart
-_NAME_LEAST = 6  # a cut name keeps this many cells; its item (down to 3) gives way
-
-
-def _hashes(text: str, head: int) -> str:
-    """Hash names in `text` as `head` digits, an ellipsis and 4 (8: 90a1cc9a…c6be)."""
-    return _HEX_RUN.sub(lambda m: f"{m[0][:head]}…{m[0][-4:]}", text)
-
-
-def _cut(name: str, room: int) -> str:
-    """One path component in `room` cells: a hash name keeps digits from both ends
-    (3f2…c1d), anything else is cut in its middle."""
-    if _HEX_RUN.fullmatch(name) and room >= 3:
-        digits = min(room - 1, 12)
-        return f"{name[: (digits + 1) // 2]}…{name[len(name) - digits // 2 :]}"
-    return middle(_hashes(name, 4), room)
-
-
-def fit_path(path: str, width: int, root: str = "") -> str:
-    """`path` (as `shown` writes it, under `root` if given) in at most `width` cells,
-    hash names shortened (90a1cc9a…c6be). Where it is too wide, what tells one entry
-    from another goes last: first the root's folders, from the left (a table's title
-    names its root), then the folders between the item and the name, then the hash
-    names shorten to 4…4 (3f2a…9c1d). The name stays whole whenever it fits after `…/`,
-    its item (the hash folder) cut in its middle to the room left; a name too long even
-    for that is cut in its middle beside as much of its item's 4…4 as leaves it 6 cells."""
-    slash = "/" if path.endswith("/") and len(path) > 1 else ""
-    body = path[:-1] if slash else path
-    base = root.rstrip("/")
-    lead: list[str] = []
-    if base and body.startswith(base + "/"):
-        lead, body = base.split("/"), body[len(base) + 1 :]
-    comps = body.split("/")
-    name = comps[-1]
-    item = comps[0] if len(comps) > 1 else None
-    mids = comps[1:-1]
-
-    def joined(
-        drop_lead: int,
-        drop_mids: int,
-        head: int,
-        item_: str | None = None,
-        name_: str | None = None,
-    ) -> str:
-        parts = (["…"] if drop_lead else []) + lead[drop_lead:]
-        if item is not None:
-            parts.append(_hashes(item, head) if item_ is None else item_)
-            parts += (["…"] if drop_mids else []) + mids[drop_mids:]
-        parts.append(_hashes(name, head) + slash if name_ is None else name_)
-        return "/".join(parts)
-
-    tries = [(k, 0, 8) for k in range(len(lead) + 1)]
-    tries += [(len(lead), k, 8) for k in range(1, len(mids) + 1)]
-    tries.append((len(lead), len(mids), 4))
-    for drop_lead, drop_mids, head in tries:
-        text = joined(drop_lead, drop_mids, head)
-        if cell_len(text) <= width:
-            return text
-    full_name = _hashes(name, 4) + slash
-    if item is None:  # the name alone, after "…/" if the root went
-        before = "…/" if lead else ""
-        out = before + _cut(name, width - len(before) - len(slash)) + slash
-        return out if cell_len(out) <= width else middle(out, width)
-    short = _hashes(item, 4)
-    fixed = cell_len(text) - cell_len(full_name) - cell_len(short)  # "…/" parts, the "/"s
-    room = width - fixed - cell_len(full_name)
-    if room >= _ITEM_LEAST:  # the name whole, the item cut to the rest
-        return joined(len(lead), len(mids), 4, _cut(item, room), full_name)
-    if cell_len(full_name) + 2 <= width:  # the name whole after "…/"
-        return "…/" + full_name
-    room = width - fixed - len(slash)  # the name cut too: the item up to its 4…4
-    keep = max(_ITEM_LEAST, min(cell_len(short), room - _NAME_LEAST))
-    if room - keep >= 1:
-        return joined(len(lead), len(mids), 4, _cut(item, keep), _cut(name, room - keep) + slash)
-    return middle(text, width)
 
 
 # -- budget (--max-size, --min-free) -------------------------------------------------

@@ -6,6 +6,7 @@ covered without touching this file.
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -177,6 +178,38 @@ def test_help_reads_well_at_80_columns(path: tuple[str, ...]) -> None:
     if path == ("prune",):
         assert "[default: newest," in proc.stdout
         assert "Files older than DUR (see --age-by): 90m," in proc.stdout
+
+
+def _flags(command: Any) -> set[str]:
+    return {f for p in command.params for f in (*p.opts, *p.secondary_opts) if f[:2] == "--"}
+
+
+FLAGS = set().union({"--help"}, *map(_flags, COMMANDS.values()))
+
+
+@pytest.mark.parametrize("columns", [60, 80])
+@pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
+def test_help_never_breaks_a_flag_or_a_name_at_its_hyphen(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, path: tuple[str, ...], columns: int
+) -> None:
+    """An operator copies a flag from the help: at 60 columns the wrapper broke
+    `--session-ttl` over two lines as `--session-` / `ttl` (and `--min-free`, and
+    `./gradio-clean.toml`), 17 times over the commands, 4 times at 80. A word wider
+    than the help column ($XDG_CONFIG_HOME/gradio-clean/config.toml at 60) still breaks
+    at a hyphen rather than inside a word."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    own = _flags(COMMANDS[path])
+    said = re.findall(r"(?<![\w-])--[a-zA-Z][\w-]*\w", result.stdout)
+    assert own <= set(said)  # each of its own flags, whole
+    assert set(said) <= FLAGS, set(said) - FLAGS  # and none cut short
+    lines = result.stdout.splitlines()
+    for line, after in itertools.pairwise(lines):
+        if re.search(r"\w-$", line):  # only a word wider than the help column breaks
+            word = line.split()[-1] + after.split()[0]
+            room = columns - 2 - (len(after) - len(after.lstrip()))
+            assert len(word) > room, f"{word} broken at its hyphen:\n{line}\n{after}"
 
 
 IMPORTED = """

@@ -9,10 +9,11 @@ import sys
 import gradio_clean
 from tests.conftest import cli_env
 
-# The command line (cli.py with its options and consoles), the table renderer,
-# __main__ (which starts the command line), and the hooks attach() puts into a Gradio
-# app (they import Gradio, which brings typer and rich of its own).
-FRONT = {"__main__", "cli", "cli_flags", "consoles", "report", "hooks"}
+# The command line (cli.py with its options and consoles), the table renderer (and
+# pathfit, which cuts paths to its columns), __main__ (which starts the command line),
+# and the hooks attach() puts into a Gradio app (they import Gradio, which brings typer
+# and rich of its own).
+FRONT = {"__main__", "cli", "cli_flags", "consoles", "report", "pathfit", "hooks"}
 
 
 def test_the_library_imports_neither_typer_nor_rich() -> None:

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from gradio_clean.classify import Category, Role
 from gradio_clean.cli import app
-from gradio_clean.report import short_hashes
+from gradio_clean.pathfit import short_hashes
 from gradio_clean.roots import Root
 from gradio_clean.scan import FORK_MIN_ENTRIES, MAX_WARNINGS, MOUNT_WARNING, Hooks, ScanResult, scan
 from tests.conftest import (
