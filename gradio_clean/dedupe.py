@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from gradio_clean.actions import Actions
-from gradio_clean.classify import Category
+from gradio_clean.classify import Category, Role, item_of
 from gradio_clean.duplicates import Pool, find_sets
 from gradio_clean.options import Dedupe, Keep
 from gradio_clean.plan import Action, Identity
@@ -54,6 +54,7 @@ class Deduping:
     verify: bool
     dedupe: Dedupe
     delete_sessions: bool  # --dedupe delete with an explicit --category session
+    role: Role = Role.TEMP  # the root's: which folder is each copy's item (item_of)
 
 
 def plan_duplicates(
@@ -118,7 +119,9 @@ def _dedupe(
         for i in sets.extras_of(s):
             numbers = (dev[i], ino[i], size[i], mtime[i], ctime[i])
             rel = path_of(i)[start:]
-            rows.add_duplicate(how.root, rel, _CATEGORIES[tag[i]], numbers, kept, reason, hardlink)
+            item = item_of(how.role, rel)
+            category = _CATEGORIES[tag[i]]
+            rows.add_duplicate(how.root, rel, item, category, numbers, kept, reason, hardlink)
     if rows is not into:
         into.extend(rows)
     del sets
