@@ -8,7 +8,7 @@ copies into actions: hard links or deletions, or for session files a report only
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from gradio_clean.actions import Actions
@@ -76,11 +76,24 @@ def plan_duplicates(
     if pool is not sessions and pool is not cache:
         pool.clear()  # both parts are copies
     del pool
-    _dedupe(cache, how, warn, acted, act=True)
+    for part in _by_category(cache) if how.dedupe is Dedupe.DELETE else (cache,):
+        _dedupe(part, how, warn, acted, act=True)
     if how.delete_sessions:
         _dedupe(sessions, how, warn, acted, act=True)
     else:
         _dedupe(sessions, how, warn, reported, act=False)
+
+
+def _by_category(pool: Pool) -> Iterator[Pool]:
+    """The pool split by category, for --dedupe delete: a copy is deleted only for one of
+    its own category, so a flagged file never goes because a cache copy exists, which
+    Gradio's delete_cache (or --older-than) removes later. Each part is freed as planned."""
+    while len(pool):
+        part, rest = pool.partition(frozenset({pool.tag[0]}))
+        if part is not pool:
+            pool.clear()  # both parts are copies
+        pool = rest
+        yield part
 
 
 def _dedupe(
