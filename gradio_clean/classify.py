@@ -142,6 +142,11 @@ APP_DATA_DIRS = {
     "gradio_cached_examples": Kind.EXAMPLES,
 }
 
+# Of those, and of .gradio's, the folders Gradio makes once for an app's user data: a
+# running app writes into them without making them again (flagging's mkdir has no
+# parents), so a run removes one only whole, never as a folder it emptied (emptied.py).
+USER_DATA_FOLDERS = frozenset({"flagged", "cached_examples", "gradio_cached_examples"})
+
 
 def classify_top(role: Role, name: str, is_dir: bool) -> Kind:
     """The kind of an immediate child of a folder that has `role`."""
@@ -176,6 +181,17 @@ def classifier(role: Role) -> Callable[[str, bool], Kind]:
     if role is Role.TEMP:
         return _classify_temp_child
     return functools.partial(classify_top, role)
+
+
+def item_of(role: Role, rel: str) -> str:
+    """The item that `rel`, a path below a root of `role`, lies in, as the walk finds it:
+    its top-level entry, or the entry below a nested `.gradio`, which the walk enters as a
+    container (an app's, or a temp dir's that is also one): `.gradio` is never an item, so
+    apply never removes it as a folder a run emptied."""
+    head, sep, rest = rel.partition("/")
+    if sep and classifier(role)(head, True) is Kind.GRADIO_DIR:
+        return f"{head}/{rest.partition('/')[0]}"
+    return head
 
 
 def is_gradio_top_name(name: str, is_dir: bool) -> bool:

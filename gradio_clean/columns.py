@@ -220,6 +220,7 @@ class Columns:
         self,
         root: str,
         rel: str,
+        item_rel: str,
         category: Category,
         numbers: tuple[int, int, int, int, int],
         keep: tuple[str, Identity],
@@ -231,7 +232,7 @@ class Columns:
         ctime_ns; `keep` the kept copy's path and identity, one tuple a set shares."""
         dev, ino, size, mtime_ns, ctime_ns = numbers
         flags = _RULE_IX[Rule.DUPLICATES] | (_HARDLINK if hardlink else 0)
-        self._add(root, rel, rel.split("/", 1)[0], flags, category, dev, reason)
+        self._add(root, rel, item_rel, flags, category, dev, reason)
         self._numbers(ino, mtime_ns, size, 1, mtime_ns, 0)
         n = len(self._flags) - 1
         if ctime_ns:  # the identity's size is the row's bytes

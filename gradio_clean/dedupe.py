@@ -8,11 +8,11 @@ copies into actions: hard links or deletions, or for session files a report only
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from gradio_clean.actions import Actions
-from gradio_clean.classify import Category
+from gradio_clean.classify import Category, Role, item_of
 from gradio_clean.duplicates import Pool, find_sets
 from gradio_clean.options import Dedupe, Keep
 from gradio_clean.plan import Action, Identity
@@ -54,6 +54,7 @@ class Deduping:
     verify: bool
     dedupe: Dedupe
     delete_sessions: bool  # --dedupe delete with an explicit --category session
+    role: Role = Role.TEMP  # the root's: which folder is each copy's item (item_of)
 
 
 def plan_duplicates(
@@ -75,11 +76,24 @@ def plan_duplicates(
     if pool is not sessions and pool is not cache:
         pool.clear()  # both parts are copies
     del pool
-    _dedupe(cache, how, warn, acted, act=True)
+    for part in _by_category(cache) if how.dedupe is Dedupe.DELETE else (cache,):
+        _dedupe(part, how, warn, acted, act=True)
     if how.delete_sessions:
         _dedupe(sessions, how, warn, acted, act=True)
     else:
         _dedupe(sessions, how, warn, reported, act=False)
+
+
+def _by_category(pool: Pool) -> Iterator[Pool]:
+    """The pool split by category, for --dedupe delete: a copy is deleted only for one of
+    its own category, so a flagged file never goes because a cache copy exists, which
+    Gradio's delete_cache (or --older-than) removes later. Each part is freed as planned."""
+    while len(pool):
+        part, rest = pool.partition(frozenset({pool.tag[0]}))
+        if part is not pool:
+            pool.clear()  # both parts are copies
+        pool = rest
+        yield part
 
 
 def _dedupe(
@@ -118,7 +132,9 @@ def _dedupe(
         for i in sets.extras_of(s):
             numbers = (dev[i], ino[i], size[i], mtime[i], ctime[i])
             rel = path_of(i)[start:]
-            rows.add_duplicate(how.root, rel, _CATEGORIES[tag[i]], numbers, kept, reason, hardlink)
+            item = item_of(how.role, rel)
+            category = _CATEGORIES[tag[i]]
+            rows.add_duplicate(how.root, rel, item, category, numbers, kept, reason, hardlink)
     if rows is not into:
         into.extend(rows)
     del sets

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from gradio_clean.actions import Actions
+from gradio_clean.classify import USER_DATA_FOLDERS
 from gradio_clean.order import SortKey
 from gradio_clean.removal import rmdir_denied, sticky_denied
 from gradio_clean.roots import DIR_FLAGS, open_at
@@ -26,12 +27,14 @@ from gradio_clean.roots import DIR_FLAGS, open_at
 
 def tidied_parents(rel: str, item_rel: str) -> list[str]:
     """The folders between a deleted file `rel` and its item folder `item_rel`, the item
-    included, deepest first: those apply removes if the run empties them."""
+    included unless it is an app's user-data folder (USER_DATA_FOLDERS), deepest first:
+    those apply removes if the run empties them."""
     if rel == item_rel:
         return []
     out = []
     head = rel.rpartition("/")[0]
-    while head and (head == item_rel or head.startswith(item_rel + "/")):
+    keeps = item_rel.rpartition("/")[2] in USER_DATA_FOLDERS
+    while head and ((head == item_rel and not keeps) or head.startswith(item_rel + "/")):
         out.append(head)
         head = head.rpartition("/")[0]
     return out
@@ -52,8 +55,8 @@ class Emptied:
 
 
 # The files apply deletes one by one under one top-level entry: (rel, item_rel, reading
-# position), in plan order. Its items are usually one; a duplicate in a nested .gradio
-# counts `.gradio` as its item, and the age rules `.gradio/flagged`.
+# position), in plan order. Its items are usually one; under a nested .gradio, one per
+# entry of it (`.gradio/flagged`, `.gradio/cached_examples`: classify.item_of).
 _Files = list[tuple[str, str, int]]
 
 
@@ -109,10 +112,12 @@ def _emptied(
     names: dict[str, set[str]] = {}  # folder -> the planned files in it
     span: dict[str, tuple[int, int, str]] = {}  # folder -> first and last action in it, item
     last = ("", "")  # the folder and item of the file before: its parents are known
+    above: list[str] = []
     for rel, item, i in files:
         head, _, name = rel.rpartition("/")
         names.setdefault(head, set()).add(name)
-        above = [head] if (head, item) == last else tidied_parents(rel, item)
+        # the file before in its folder added the folders above: only its own, if tidied
+        above = above[:1] if (head, item) == last else tidied_parents(rel, item)
         last = (head, item)
         for folder in above:  # its parents: its first file added them, _emptied's last
             span[folder] = (span.get(folder, (i, i, item))[0], i, item)

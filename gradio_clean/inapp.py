@@ -34,9 +34,9 @@ from gradio_clean.plan import DONE, ApplyResult, Plan, Status
 from gradio_clean.roots import (
     Root,
     detect_role,
-    drop_nested,
     gradio_temp_dir,
     make_root,
+    nest_roots,
     refuse_dangerous,
 )
 from gradio_clean.rules import RuleSet, build_plan
@@ -138,9 +138,7 @@ def app_roots(options: Options) -> list[Root]:
         ):
             if os.path.isdir(path) and not os.path.islink(path):
                 roots.append(make_root(path, role, why))
-        outer = drop_nested(roots)
-        if outer and outer[0].role is Role.TEMP:  # GRADIO_TEMP_DIR=.: .gradio is in it
-            roots = outer  # (a temp dir inside .gradio stays a root of its own)
+        roots = nest_roots(roots)  # as the command line's: each folder walked once
     for path in options.sessions_dirs:
         if os.path.isdir(path) and not os.path.islink(path):
             roots.append(Root(path, Role.SESSIONS, "given with sessions_dirs"))

@@ -177,12 +177,12 @@ def file_action(
     )
 
 
-def stray_link_action(root: str, rel: str, st: os.stat_result) -> Action:
+def stray_link_action(root: str, rel: str, item_rel: str, st: os.stat_result) -> Action:
     """An interrupted run's temporary link; another name keeps the inode, so it frees nothing."""
     return Action(
         root=root,
         rel=rel,
-        item_rel=rel.split("/", 1)[0],
+        item_rel=item_rel,
         rule=Rule.DUPLICATES,
         category=Category.LEFTOVER,
         is_dir=False,
@@ -204,12 +204,14 @@ def duplicate_action(
     reason: str,
     *,
     hardlink: bool,
+    item_rel: str = "",
 ) -> Action:
-    """An extra copy: linked to `keep` or deleted, both re-checked before."""
+    """An extra copy: linked to `keep` or deleted, both re-checked before. `item_rel`:
+    its item (classify.item_of), else its top-level entry."""
     return Action(
         root=root,
         rel=rel,
-        item_rel=rel.split("/", 1)[0],
+        item_rel=item_rel or rel.split("/", 1)[0],
         rule=Rule.DUPLICATES,
         category=category,
         is_dir=False,

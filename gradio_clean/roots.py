@@ -13,7 +13,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gradio_clean.classify import (
     APP_DATA_DIRS,
@@ -48,6 +48,8 @@ class Root:
     # A temp dir's project evidence (temp_dir_root): what Gradio does not write there is
     # kept unless --category other is given.
     project: tuple[str, ...] = ()
+    # Entries of its top that are roots of their own (nest_roots): its walk passes them by.
+    apart: tuple[str, ...] = ()
 
 
 def make_root(path: str, role: Role, why: str) -> Root:
@@ -115,7 +117,7 @@ def default_roots(cwd: str | None = None) -> tuple[list[Root], list[str]]:
         ),
     ]
     found = [make_root(p, role, why) for p, role, why in candidates if _is_real_dir(p)]
-    return drop_nested(found), [p for p, _, _ in candidates]
+    return nest_roots(found), [p for p, _, _ in candidates]
 
 
 def resolve_roots(paths: Sequence[str], sessions_dirs: Sequence[str] = ()) -> list[Root]:
@@ -358,10 +360,43 @@ def _overlaps(roots: Iterable[Root]) -> Iterable[tuple[Root, Root]]:
                 yield b, a
 
 
-def drop_nested(roots: list[Root]) -> list[Root]:
-    """For default roots: keep the outer one when one lies inside another."""
-    inner = {id(b) for _, b in _overlaps(roots)}
-    return [r for r in roots if id(r) not in inner]
+def nest_roots(roots: list[Root]) -> list[Root]:
+    """For default roots: each folder walked once. A root inside another is dropped, the
+    outer one walking it, but for Gradio's temp dir at the top of another root
+    (GRADIO_TEMP_DIR=.gradio/tmp): it stays a root, with its temp role, and the outer
+    root's walk passes it by (Root.apart), so its cache is aged as cache, not as `other`.
+    Deeper, the walk could not pass it by: it is dropped, as before."""
+    dropped: set[int] = set()
+    apart: dict[int, list[str]] = {}
+    for outer, inner in _overlaps(roots):
+        name = _top_entry(outer, inner) if inner.role is Role.TEMP else None
+        if name is None or outer.role is Role.TEMP:
+            dropped.add(id(inner))
+        else:
+            apart.setdefault(id(outer), []).append(name)
+    out = []
+    for root in roots:
+        if id(root) in dropped:
+            continue
+        names = apart.get(id(root))
+        if names:
+            shown = ", ".join(f"{n}/" for n in names)
+            why = f"{root.why}; {shown} walked apart, as Gradio's temp dir"
+            root = replace(root, why=why, apart=tuple(names))
+        out.append(root)
+    return out
+
+
+def _top_entry(outer: Root, inner: Root) -> str | None:
+    """The name of `inner` at the top of `outer`, if it is that very folder."""
+    rel = os.path.relpath(os.path.realpath(inner.path), os.path.realpath(outer.path))
+    if "/" in rel or rel in (".", ".."):
+        return None
+    try:
+        named, real = os.lstat(os.path.join(outer.path, rel)), os.lstat(inner.path)
+    except OSError:
+        return None
+    return rel if (named.st_dev, named.st_ino) == (real.st_dev, real.st_ino) else None
 
 
 _SYSTEM_DIRS = frozenset(

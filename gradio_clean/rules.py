@@ -22,7 +22,7 @@ from gradio_clean.actions import Actions, merge
 from gradio_clean.ages import age_getter
 from gradio_clean.ages import age_ns as age_ns  # re-exported: rules.age_ns keeps working
 from gradio_clean.budget import UnitCollector, apply_budget
-from gradio_clean.classify import Category, Kind, Role, is_our_temp_name
+from gradio_clean.classify import Category, Kind, Role, is_our_temp_name, item_of
 from gradio_clean.dedupe import Deduping, DupePool, plan_duplicates
 from gradio_clean.durations import format_duration
 from gradio_clean.emptied import find_emptied
@@ -304,7 +304,8 @@ class _RootPlanner:
         """
         for rel, st in self.strays:
             if self._named_otherwise(st):
-                self.extra.append(stray_link_action(self.root.path, rel, st))
+                item = item_of(self.root.role, rel)
+                self.extra.append(stray_link_action(self.root.path, rel, item, st))
         self.strays.clear()
 
     def _named_otherwise(self, st: os.stat_result) -> bool:
@@ -431,7 +432,9 @@ class _RootPlanner:
             and rules.explicit_categories
             and Category.SESSION in rules.categories
         )
-        how = Deduping(self.root.path, rules.keep, rules.verify, rules.dedupe, delete_sessions)
+        how = Deduping(
+            self.root.path, rules.keep, rules.verify, rules.dedupe, delete_sessions, self.root.role
+        )
         plan_duplicates(pool, how, warn, self.extra, self.reported)
 
 

@@ -157,10 +157,13 @@ class _RootWalker:
     ) -> None:
         dev = self.descent.dev
         classify = classifier(role)
+        apart = self.root.apart  # roots of their own (roots.nest_roots): walked apart
         for entry in entries:
             check_stop()
             name = entry.name
             child_rel = f"{rel}/{name}" if rel else name
+            if apart and child_rel in apart:
+                continue
             try:  # an lstat (fstatat with AT_SYMLINK_NOFOLLOW) through the listing's descriptor
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:

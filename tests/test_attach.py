@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gradio_clean.apply import apply_plan
-from gradio_clean.classify import Role
+from gradio_clean.classify import Category, Role
 from gradio_clean.errors import UsageError
 from gradio_clean.inapp import Options, app_roots, attach, parse_options, run_rules
 from gradio_clean.inuse import snapshot
@@ -399,12 +399,20 @@ def test_the_apps_roots_do_not_overlap_when_its_folder_is_its_temp_dir(
 def test_a_temp_dir_inside_the_apps_gradio_folder_stays_a_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """As the command line's default roots: the temp dir is its own root and .gradio's
+    walk passes it by, so its cache is planned once, as cache (before: twice walked)."""
     folder = tmp_path / "app"
-    (folder / ".gradio" / "tmp").mkdir(parents=True)
+    write(folder / ".gradio" / "tmp" / SHA256_A / "image.webp", b"img", age=2 * HOUR)
+    os.utime(folder / ".gradio" / "tmp" / SHA256_A, (time.time() - 2 * HOUR,) * 2)
     monkeypatch.chdir(folder)
     monkeypatch.setenv("GRADIO_TEMP_DIR", ".gradio/tmp")
-    opts = parse_options("30m", "60s", (), None, {"older_than": "1h"})
-    assert [(r.path, r.role) for r in app_roots(opts)] == [
-        (str(folder / ".gradio" / "tmp"), Role.TEMP),
-        (str(folder / ".gradio"), Role.GRADIO),
+    rules = {"older_than": "1h", "age_by": "mtime", "categories": ["cache", "other"]}
+    opts = parse_options("30m", "60s", (), None, rules)
+    assert [(r.path, r.role, r.apart) for r in app_roots(opts)] == [
+        (str(folder / ".gradio" / "tmp"), Role.TEMP, ()),
+        (str(folder / ".gradio"), Role.GRADIO, ("tmp",)),
+    ]
+    plan = build_plan(app_roots(opts), opts.rules, now=time.time(), jobs=1)
+    assert [(a.path, a.category) for a in plan.actions] == [
+        (str(folder / ".gradio" / "tmp" / SHA256_A), Category.CACHE)
     ]

@@ -30,9 +30,12 @@ from gradio_clean.classify import (
     is_tmp_dir_name,
     is_tmp_file_name,
     is_workflow_name,
+    item_of,
 )
 from gradio_clean.roots import Root
 from gradio_clean.scan import scan
+from gradio_clean.scanned import Hooks
+from tests.conftest import write
 
 HEX = "0123456789abcdef"
 BASE36 = string.digits + string.ascii_lowercase
@@ -289,6 +292,35 @@ def test_workflow_files_are_internal(hex16: str, ext: str) -> None:
 def test_classify_top(role: Role, name: str, is_dir: bool, kind: Kind) -> None:
     assert classify_top(role, name, is_dir) is kind
     assert classifier(role)(name, is_dir) is kind
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_item_of_is_the_item_the_walk_finds(tmp_path: Path, role: Role) -> None:
+    """Each file's item as the walk hands it over, for every role: a nested .gradio (in an
+    app or a temp dir) is a container the walk enters, never an item (emptied.py)."""
+    rels = [
+        ".gradio/flagged/image/u1/a.png",
+        ".gradio/cached_examples/17/b.png",
+        ".gradio/loose.bin",
+        "flagged/image/c.png",
+        "apps/app1/.gradio/flagged/d.png",
+        f"{'a' * 64}/e.png",
+        "top.png",
+    ]
+    for rel in rels:
+        write(tmp_path / rel, b"x")
+    files: dict[str, str] = {}
+    pending: list[str] = []
+
+    def on_item(rel: str, *_: object) -> None:
+        files.update((f, rel) for f in pending)
+        pending.clear()
+
+    hooks = Hooks(on_file=lambda rel, _st, _cat: pending.append(rel), on_item=on_item)
+    scan([Root(str(tmp_path), role, "test")], hooks=hooks, jobs=1)
+    assert files == {rel: item_of(role, rel) for rel in rels}
+    nested = role in (Role.APP, Role.TEMP)
+    assert item_of(role, rels[0]) == (".gradio/flagged" if nested else ".gradio")
 
 
 @given(

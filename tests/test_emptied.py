@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import pytest
 from hypothesis import event, given, settings
@@ -322,3 +322,75 @@ def test_the_dry_run_empties_the_folders_apply_empties(specs: list[Spec], rules:
     event(f"{min(len(emptied), 3)} emptied, {min(len(plan.actions), 3)} actions")
     assert set(result.folders_removed) == set(plan.emptying) == emptied
     assert result.folders == plan.folders_removed == len(gone & wholes) + len(emptied)
+
+
+# -- an app's own folders: .gradio and the user-data folders stay -------------------------
+
+DEDUPE_USER_DATA = (
+    "--duplicates", "--dedupe", "delete", "--category", "flagged", "--category", "examples",
+)  # fmt: skip
+
+
+def _tree(base: Path) -> set[str]:
+    return {str(p.relative_to(base)) for p in base.rglob("*")}
+
+
+def _dedupe_both_ways(root: Path) -> tuple[dict[str, object], dict[str, object]]:
+    """The dry run's JSON and apply's, of --dedupe delete on flagged data and examples."""
+    dry = json.loads(run_cli("prune", str(root), *DEDUPE_USER_DATA, "--json").stdout)
+    done = run_cli("prune", str(root), *DEDUPE_USER_DATA, "--json", "--apply", "--yes")
+    return dry, json.loads(done.stdout)
+
+
+def test_dedupe_never_removes_a_nested_gradio_or_its_user_data_folders(tmp_path: Path) -> None:
+    """Every file of an app's .gradio is an extra copy of one at the app's top (Gradio <
+    5.0's flagged/): the copies go, and the folders they lay in, but not .gradio/flagged
+    (a running app writes there without making it again) nor .gradio, which is no item.
+    Before classify.item_of, a copy's item was `.gradio`: apply removed 6 folders."""
+    app = tmp_path / "app"
+    write(app / ".gradio" / "flagged" / "image" / "u1" / "a.png", b"same", age=2 * DAY)
+    write(app / ".gradio" / "cached_examples" / "17" / "b.png", b"also", age=2 * DAY)
+    write(app / "flagged" / "image" / "u9" / "a.png", b"same")
+    write(app / "gradio_cached_examples" / "17" / "b.png", b"also")
+    write(app / "app.py", b"demo.launch()")
+    dry, done = _dedupe_both_ways(app)
+    assert [a["status"] for a in cast(list[dict[str, str]], done["actions"])] == ["deleted"] * 2
+    totals = cast(dict[str, int], dry["totals"])
+    assert totals["folders_removed"] == cast(dict[str, int], done["totals"])["folders_removed"]
+    assert totals["folders_removed"] == 3  # image/u1, image, 17: below the items only
+    assert _tree(app) == {
+        ".gradio", ".gradio/flagged", ".gradio/cached_examples", "app.py",
+        "flagged", "flagged/image", "flagged/image/u9", "flagged/image/u9/a.png",
+        "gradio_cached_examples", "gradio_cached_examples/17", "gradio_cached_examples/17/b.png",
+    }  # fmt: skip
+
+
+def test_dedupe_never_removes_an_app_top_user_data_folder_it_emptied(tmp_path: Path) -> None:
+    """The older layout emptied: every file of ./flagged is a copy of one in .gradio. The
+    copies and their sub-folders go; flagged/ stays (Gradio's flagging makes it once)."""
+    app = tmp_path / "app"
+    write(app / "flagged" / "image" / "u1" / "a.png", b"same", age=2 * DAY)
+    write(app / "flagged" / "dataset1.csv", b"image,timestamp\n", age=2 * DAY)
+    write(app / ".gradio" / "flagged" / "image" / "u2" / "a.png", b"same")
+    write(app / ".gradio" / "flagged" / "dataset1.csv", b"image,timestamp\n")
+    dry, done = _dedupe_both_ways(app)
+    assert cast(dict[str, int], done["totals"])["deleted"] == 2
+    assert cast(dict[str, int], dry["totals"])["folders_removed"] == 2  # u1 and image
+    assert cast(dict[str, int], done["totals"])["folders_removed"] == 2
+    assert (app / "flagged").is_dir() and os.listdir(app / "flagged") == []
+    assert (app / ".gradio" / "flagged" / "image" / "u2" / "a.png").exists()
+
+
+def test_dedupe_leaves_a_parent_of_apps_alone(tmp_path: Path) -> None:
+    """A folder holding apps, or a project with its app's .gradio two levels down: what
+    lies in them is the user's `other`, never a duplicate candidate."""
+    parent = tmp_path / "apps"
+    for app in (parent / "app1", parent / "proj" / "apps" / "app2"):
+        write(app / ".gradio" / "flagged" / "image" / "u1" / "a.png", b"same")
+        write(app / ".gradio" / "cached_examples" / "17" / "b.png", b"same", age=DAY)
+    write(parent / "proj" / "pyproject.toml", b"[project]")
+    before = _tree(parent)
+    for root in (parent, parent / "proj"):
+        dry, done = _dedupe_both_ways(root)
+        assert dry["actions"] == done["actions"] == []
+    assert _tree(parent) == before

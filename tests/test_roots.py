@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from gradio_clean.roots import (
     resolve_roots,
 )
 from tests.conftest import (
+    DAY,
     JS_SESSION,
     SHA1_OLD,
     SHA256_A,
@@ -31,6 +33,7 @@ from tests.conftest import (
     GradioTree,
     invoke_unprivileged,
     make_private,
+    run_cli,
     write,
 )
 
@@ -325,21 +328,92 @@ def test_default_roots_add_the_apps_folders_of_the_working_directory(
     assert (examples["files"], examples["categories"]["examples"]["files"]) == (1, 1)
 
 
-def test_default_roots_skip_symlinks_and_nested_roots(
+def test_default_roots_skip_symlinks_and_walk_a_temp_dir_in_gradio_apart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """GRADIO_TEMP_DIR=.gradio/tmp: the temp dir is a root of its own, with its temp role,
+    and .gradio's walk passes it by (before: dropped, its cache walked as .gradio's other)."""
     app_dir = tmp_path / "app"
     (app_dir / ".gradio" / "tmp").mkdir(parents=True)
     (app_dir / "flagged").symlink_to(tmp_path, target_is_directory=True)
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(app_dir / ".gradio" / "tmp"))
     found, looked_at = default_roots(str(app_dir))
-    assert [(r.path, r.role) for r in found] == [(str(app_dir / ".gradio"), Role.GRADIO)]
+    assert [(r.path, r.role, r.apart) for r in found] == [
+        (str(app_dir / ".gradio" / "tmp"), Role.TEMP, ()),
+        (str(app_dir / ".gradio"), Role.GRADIO, ("tmp",)),
+    ]
     assert looked_at == [
         str(app_dir / ".gradio" / "tmp"),
         str(app_dir / ".gradio"),
         str(app_dir / "flagged"),
         str(app_dir / "gradio_cached_examples"),
     ]
+
+
+def test_a_temp_dir_deeper_in_gradio_is_still_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the top of .gradio the walk could not pass it by: one root, as before."""
+    app_dir = tmp_path / "app"
+    (app_dir / ".gradio" / "cache" / "tmp").mkdir(parents=True)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(app_dir / ".gradio" / "cache" / "tmp"))
+    found, _ = default_roots(str(app_dir))
+    assert [(r.path, r.role, r.apart) for r in found] == [
+        (str(app_dir / ".gradio"), Role.GRADIO, ())
+    ]
+
+
+def _app_with_its_temp_dir_in_gradio(app_dir: Path) -> None:
+    """Three-day-old cache in .gradio/tmp, beside three-day-old flagged data."""
+    write(app_dir / ".gradio" / "tmp" / SHA256_A / "photo.png", b"12345", age=3 * DAY)
+    os.utime(app_dir / ".gradio" / "tmp" / SHA256_A, (time.time() - 3 * DAY,) * 2)
+    write(app_dir / ".gradio" / "tmp" / "tmpabcd1234.mp4", b"123", age=3 * DAY)
+    write(app_dir / ".gradio" / "flagged" / "image" / "u1" / "a.png", b"flag", age=3 * DAY)
+    write(app_dir / ".gradio" / "flagged" / "dataset1.csv", b"image\n", age=3 * DAY)
+    write(app_dir / "app.py", b"demo.launch()")
+
+
+def test_scan_with_no_root_shows_a_temp_dir_in_gradio_as_its_own_root(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app_dir = tmp_path / "app"
+    _app_with_its_temp_dir_in_gradio(app_dir)
+    monkeypatch.chdir(app_dir)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", ".gradio/tmp")
+    doc = scan_json(runner)
+    assert roles(doc) == [
+        (str(app_dir / ".gradio" / "tmp"), "temp"),
+        (str(app_dir / ".gradio"), "gradio-dir"),
+    ]
+    temp, gradio_dir = doc["roots"]
+    assert (temp["files"], temp["bytes"]) == (2, 8)  # counted once, by its own root
+    assert temp["categories"]["cache"]["files"] == temp["categories"]["leftover"]["files"] == 1
+    assert (gradio_dir["files"], gradio_dir["bytes"]) == (2, 10)
+    assert gradio_dir["categories"]["flagged"]["files"] == 2
+    assert "other" not in gradio_dir["categories"] or not gradio_dir["categories"]["other"]["files"]
+
+
+def test_prune_with_no_root_ages_a_temp_dir_in_gradio_as_cache(
+    tmp_path: Path,
+) -> None:
+    """Its hash folders and leftovers go by --older-than; .gradio/flagged stays user data."""
+    app_dir = tmp_path / "app"
+    _app_with_its_temp_dir_in_gradio(app_dir)
+    args = ("prune", "--older-than", "1d", "--age-by", "mtime", "--json")
+    temp = Path(".gradio/tmp")  # relative, as GRADIO_TEMP_DIR: to the working directory
+    dry = json.loads(run_cli(*args, cwd=app_dir, temp_dir=temp).stdout)
+    done = json.loads(run_cli(*args, "--apply", "--yes", cwd=app_dir, temp_dir=temp).stdout)
+    planned = [(a["path"], a["category"]) for a in dry["actions"]]
+    assert planned == [
+        (str(app_dir / ".gradio" / "tmp" / SHA256_A), "cache"),
+        (str(app_dir / ".gradio" / "tmp" / "tmpabcd1234.mp4"), "leftover"),
+    ]
+    assert [(a["path"], a["status"]) for a in done["actions"]] == [
+        (path, "deleted") for path, _ in planned
+    ]
+    assert os.listdir(app_dir / ".gradio" / "tmp") == []
+    assert (app_dir / ".gradio" / "flagged" / "image" / "u1" / "a.png").exists()
+    assert (app_dir / ".gradio" / "flagged" / "dataset1.csv").exists()
 
 
 def test_nothing_present_is_said_on_stderr_and_exits_0(runner: CliRunner, tmp_path: Path) -> None:

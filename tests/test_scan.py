@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from typer.testing import CliRunner
@@ -730,3 +730,35 @@ def test_warnings_are_capped_and_counted_across_roots_and_workers(
         (MAX_WARNINGS + 5, 0, 0),
         (30, 1, 3),
     ]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_root_passes_by_the_entries_it_walks_apart(tmp_path: Path, jobs: int) -> None:
+    """Root.apart (roots.nest_roots: a temp dir at the top of .gradio): the entry is
+    neither counted nor handed to a hook; its own root counts it, once. With jobs=2 the
+    entries are shared among forked workers (over FORK_MIN_ENTRIES of them)."""
+    gradio_dir = tmp_path / ".gradio"
+    write(gradio_dir / "tmp" / SHA256_A / "photo.png", b"12345")
+    write(gradio_dir / "flagged" / "dataset1.csv", b"image\n")
+    for i in range(FORK_MIN_ENTRIES if jobs > 1 else 0):
+        (gradio_dir / f"d{i}").mkdir()
+    seen: list[str] = []
+
+    def on_file(rel: str, _st: os.stat_result, _cat: Category) -> None:
+        seen.append(rel)
+
+    roots = [  # the shared walk first: its workers fork with nothing seen yet
+        Root(str(gradio_dir), Role.GRADIO, "test", apart=("tmp",)),
+        Root(str(gradio_dir / "tmp"), Role.TEMP, "test"),
+    ]
+
+    def absorb(got: object) -> None:  # a forked worker's share of files
+        seen.extend(cast(list[str], got))
+
+    hooks = Hooks(on_file=on_file, export=lambda: list(seen), absorb=absorb)
+    result = scan(roots, jobs=jobs, hooks=hooks)
+    outer, temp = result.roots
+    assert (temp.files, temp.bytes) == (1, 5)
+    assert (outer.files, outer.bytes) == (1, 6)
+    assert outer.dirs == 1 + FORK_MIN_ENTRIES * (jobs > 1)  # flagged and the d*: not tmp
+    assert sorted(seen) == [f"{SHA256_A}/photo.png", "flagged/dataset1.csv"]
