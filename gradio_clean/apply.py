@@ -14,9 +14,10 @@ from array import array
 from collections.abc import Callable, Sequence
 
 from gradio_clean.delete import Link, Why, apply_root
+from gradio_clean.emptied import emptying
 from gradio_clean.inuse import InUseWatcher
 from gradio_clean.outcomes import Outcomes
-from gradio_clean.plan import ApplyResult, Plan, Rule, Status
+from gradio_clean.plan import DONE, ApplyResult, Plan, Rule, Status
 from gradio_clean.removal import Ctimes
 from gradio_clean.workers import Share, available_jobs, run_shares, stop_signal
 
@@ -263,24 +264,35 @@ def apply_plan(
         tuple(sorted(removed)),
         time.perf_counter() - started,
         stopped,
-        () if stopped else _kept(plan, removed, tried),  # stopped: the rest is left anyway
+        # stopped: the rest is left anyway
+        () if stopped else _kept(plan, outcomes, removed, tried),
     )
 
 
-NOT_EMPTIED = "not emptied: an entry in it was skipped or failed"
+NOT_EMPTIED = "not emptied: the run did not reach it"
 
 
 def _kept(
-    plan: Plan, removed: list[str], tried: dict[str, str | None]
+    plan: Plan, outcomes: Outcomes, removed: list[str], tried: dict[str, str | None]
 ) -> tuple[tuple[str, str], ...]:
-    """The folders the dry run counts as emptied (Plan.emptying) that the run kept, and
-    why: rmdir's refusal, or, where it was not tried, an entry in it that did not go.
-    One gone already, removed by another hand, is not kept."""
+    """The folders the run was to empty that it kept, and why: rmdir's refusal, or a
+    name that appeared in it. A folder holding a planned entry that did not go is left
+    out, as the dry run leaves out one holding an entry it foresees skipped: that entry
+    is reported itself (with --apply --yes no dry run was shown at all). One gone
+    already, removed by another hand, is not kept."""
+    if not plan.emptied:
+        return ()
+    skips: dict[int, str] = dict(plan.skips)
+    if not outcomes.all_done:
+        for i in range(len(outcomes)):
+            state = outcomes.state(i)
+            if state is None or state[0] not in DONE:
+                skips[i] = ""
     gone = set(removed)
     out = []
-    for path in plan.emptying:
-        if path not in gone:
-            why = tried.get(path, NOT_EMPTIED)
+    for e in emptying(plan.emptied, plan.actions, skips):
+        if e.path not in gone:
+            why = tried.get(e.path, NOT_EMPTIED)
             if why is not None:
-                out.append((path, why))
+                out.append((e.path, why))
     return tuple(out)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from gradio_clean.actions import Step
 from gradio_clean.emptied import tidied_parents
-from gradio_clean.plan import Identity, Status
+from gradio_clean.plan import APPEARED, Identity, Status
 from gradio_clean.removal import (
     LOCKED,
     Ctimes,
@@ -504,8 +504,9 @@ def _tidy(chain: _DirChain, folders: set[str], root_path: str) -> Tidied:
 
 
 _RMDIR_FAILED = {
-    errno.ENOTEMPTY: "not empty: an entry in it was kept, or appeared since planning",
-    errno.EEXIST: "not empty: an entry in it was kept, or appeared since planning",
+    # said only of a folder whose every planned entry went (apply._kept): a new name
+    errno.ENOTEMPTY: APPEARED,
+    errno.EEXIST: APPEARED,
     errno.EACCES: "no permission to remove it from its parent folder",
     errno.EPERM: "not permitted: its parent folder is sticky, immutable or append-only",
     errno.EBUSY: "a mount point: left alone, on another filesystem",

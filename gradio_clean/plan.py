@@ -354,6 +354,11 @@ class Outcome:
     freed_files: int = 0
 
 
+# Why a folder the run emptied is kept when every planned entry in it went: rmdir found
+# a name in it that was not there when the run planned.
+APPEARED = "not empty: something appeared in it since planning"
+
+
 @dataclass(frozen=True)
 class ApplyResult:
     outcomes: Outcomes  # in plan order, in columns over the plan's rows
@@ -381,5 +386,7 @@ class ApplyResult:
 
     @property
     def complete(self) -> bool:
-        """Not stopped, every action done, and every folder promised emptied removed."""
-        return not self.interrupted and self.outcomes.all_done and not self.folders_kept
+        """Not stopped, every action done, and every folder promised emptied removed but
+        one that something new appeared in (a live app wrote there again: no failure)."""
+        refused = any(why != APPEARED for _, why in self.folders_kept)
+        return not self.interrupted and self.outcomes.all_done and not refused
