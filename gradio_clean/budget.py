@@ -12,9 +12,9 @@ The budget runs after the other rules are planned: what they free counts first, 
 the budget evicts only what is still needed. A unit evicted whole supersedes the
 other actions inside it. A unit only part of which is in scope (an excluded file, a
 category not asked for inside it, an unreadable folder or a link inside) is never
-evicted: the budget touches less when in doubt. Units younger than --min-age and
-units some process holds (as the preflight forecasts it) are passed over, and the
-next one goes instead.
+evicted: the budget touches less when in doubt. Units younger than --min-age, units
+some process holds and units their folder will not give up (as the preflight forecasts
+both) are passed over, and the next one goes instead.
 """
 
 from __future__ import annotations

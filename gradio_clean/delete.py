@@ -39,23 +39,25 @@ from gradio_clean.removal import (
     Folder,
     Mount,
     Refused,
+    cannot_remove,
     ctime_ours,
     immutable,
     lock_free,
-    may_empty,
     note_ctime,
     on_mount,
     permitted,
     removable,
     remove_tree,
     rmdir_checked,
+    rmdir_denied,
     seen,
     survey,
     unlink_checked,
+    unlink_denied,
     unlink_noting,
 )
 from gradio_clean.roots import DIR_FLAGS, describe_open_error, open_at
-from gradio_clean.statx import frozen, fstat_mount, mount_id
+from gradio_clean.statx import fstat_mount, mount_id
 from gradio_clean.workers import stop_signal
 
 Why = Callable[[int, int], "str | None"]
@@ -197,6 +199,21 @@ def _delete_file(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> str
     entry = _planned_entry(chain, action)
     if entry is None:
         return "already gone"
+    parent, _, st = entry
+    try:
+        return _remove_file(chain, action, why, freed, entry)
+    except PermissionError as exc:  # the folder refused: say why, as the dry run forecast it
+        euid = os.geteuid()
+        denied = unlink_denied(rmdir_denied(parent, euid), os.fstat(parent), st.st_uid, euid)
+        if denied is None:
+            raise
+        raise OSError(exc.errno, denied) from None
+
+
+def _remove_file(
+    chain: _DirChain, action: Step, why: Why, freed: _Freed, entry: tuple[int, str, os.stat_result]
+) -> str | None:
+    """_delete_file's removal of the checked entry (`entry`: its parent, name and stat)."""
     parent, name, st = entry
     if action.stray_link:  # one name less for an inode that keeps another: none in use
         if st.st_nlink < 2:
@@ -385,13 +402,13 @@ def _delete_folder(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> s
             raise Skip(f"it is {LOCKED}")
         if not all(lock_free(f, hold=False) for f in chain.fds):
             raise Skip(f"its folder is {LOCKED}")
-        if frozen(parent, ""):
-            raise Skip("cannot be removed: its parent folder is immutable or append-only")
-        may_empty(parent, ".", "its parent folder", euid)
-        if entered.frozen:  # read through fd: the very folder checked, not a name
-            raise Skip(immutable(name))
+        denied = rmdir_denied(parent, euid)  # as the dry run's forecast asks (emptied.Parents)
+        if denied is not None:
+            raise Skip(cannot_remove(denied))
         if euid != 0:  # `permitted` checks nothing for root: no fstat of the parent
             permitted(Folder(os.fstat(parent)), parent, name, top)
+        if entered.frozen:  # read through fd: the very folder checked, not a name
+            raise Skip(immutable(name))
         tree = survey(fd, mount, verify, top)  # everything checked before anything goes
         remove_tree(fd, tree, mount, why, removed, chain.ctimes)
         rmdir_checked(parent, name, top)

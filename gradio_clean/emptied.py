@@ -14,6 +14,7 @@ folder above it. Only these folders are listed: an item planned whole holds none
 from __future__ import annotations
 
 import os
+import stat
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -21,8 +22,17 @@ from dataclasses import dataclass
 from gradio_clean.actions import Actions
 from gradio_clean.classify import USER_DATA_FOLDERS
 from gradio_clean.order import SortKey
-from gradio_clean.removal import rmdir_denied, sticky_denied
+from gradio_clean.removal import (
+    Folder,
+    Refused,
+    cannot_remove,
+    permitted,
+    rmdir_denied,
+    sticky_denied,
+    unlink_denied,
+)
 from gradio_clean.roots import DIR_FLAGS, open_at
+from gradio_clean.statx import fstat_mount, lstat_frozen
 
 
 def tidied_parents(rel: str, item_rel: str) -> list[str]:
@@ -70,19 +80,18 @@ def find_emptied(actions: Actions) -> tuple[Emptied, ...]:
         key: i for key, i in actions.positions(keys).items() if actions.is_dir(i)
     }
     out: list[Emptied] = []
-    opened: dict[str, _Parents | None] = {}  # root -> its descriptor, opened once
+    opened: dict[str, Parents | None] = {}  # root -> its descriptor, opened once
     try:
         for root, files, _ in groups:
             if root not in opened:
-                fd = _open_root(root)
-                opened[root] = None if fd is None else _Parents(fd)
+                opened[root] = Parents.of(root)
             parents = opened[root]
             if parents is not None:
                 out += _emptied(root, parents, files, wholes)
     finally:
         for parents in opened.values():
             if parents is not None:
-                os.close(parents.root_fd)
+                parents.close()
     return tuple(out)
 
 
@@ -105,7 +114,7 @@ def _groups(actions: Actions) -> Iterator[tuple[str, _Files, set[str]]]:
 
 
 def _emptied(
-    root: str, parents: _Parents, files: _Files, wholes: Mapping[SortKey, int]
+    root: str, parents: Parents, files: _Files, wholes: Mapping[SortKey, int]
 ) -> list[Emptied]:
     """The folders of one top-level entry that its planned files leave empty, and that
     `parents` (the root's) says rmdir may then take."""
@@ -161,34 +170,123 @@ def _emptied_stat(
         os.close(fd)
 
 
-class _Parents:
-    """Whether rmdir may take an emptied folder from its parent: each parent opened and
-    asked once (most emptied folders are hash folders of one root), the sticky rule
-    asked per folder, since it depends on the folder's owner."""
+class Parents:
+    """Whether the run may remove an entry from a folder of one root (rmdir, unlink and
+    rename each need the same of the folder), and why not, as apply words it. Each folder
+    is asked once (most are the root itself or its hash folders), by one statx of its
+    name through the descriptor of the folder above it, never opened: as root that is all
+    (removal.rmdir_denied: its chattr flag). The sticky rule and, without root, whether a
+    folder may be emptied are asked per entry, since they depend on the entry."""
 
     def __init__(self, root_fd: int) -> None:
         self.root_fd = root_fd
         self.euid = os.geteuid()
-        self.asked: dict[str, os.stat_result | None] = {}  # None: rmdir would fail there
+        self.dev = os.fstat(root_fd).st_dev
+        # folder -> its lstat and rmdir_denied's answer; None: not reached (apply says why)
+        self.asked: dict[str, tuple[os.stat_result, str | None] | None] = {}
+
+    @classmethod
+    def of(cls, root: str) -> Parents | None:
+        """The root's, on a descriptor of its own (close() closes it); None if it cannot
+        be opened (apply would not reach it either)."""
+        fd = _open_root(root)
+        return None if fd is None else cls(fd)
+
+    def close(self) -> None:
+        os.close(self.root_fd)
 
     def may_remove(self, parent: str, uid: int) -> bool:
+        """Whether rmdir may take a folder of `uid` (an emptied one) from `parent`."""
+        asked = self._asked(parent)
+        return (
+            asked is not None and asked[1] is None and not sticky_denied(asked[0], uid, self.euid)
+        )
+
+    def refuses(self, parent: str) -> bool:
+        """Whether `parent` gives up no entry at all (removal.rmdir_denied)."""
+        asked = self._asked(parent)
+        return asked is not None and asked[1] is not None
+
+    def file_denied(self, parent: str, name: str) -> str | None:
+        """Why apply may not unlink the file `name` from `parent` (removal.unlink_denied);
+        None where it may, or where the folder cannot be reached (apply says why)."""
+        asked = self._asked(parent)
+        if asked is None:
+            return None
+        st, why = asked
+        if why is None and not (st.st_mode & stat.S_ISVTX and self.euid not in (0, st.st_uid)):
+            return None  # no sticky rule to ask (as root, never): the file's owner is moot
+        uid = 0
+        if why is None:
+            entry = self._lstat(parent, name)
+            if entry is None:
+                return None
+            uid = entry[1].st_uid
+        return unlink_denied(why, st, uid, self.euid)
+
+    def folder_denied(self, parent: str, name: str) -> str | None:
+        """Why apply may not remove the folder `name` whole from `parent`, as
+        delete._delete_folder words it: the parent refuses, or, without root,
+        removal.permitted does (no permission to empty it, a sticky parent's rule)."""
+        asked = self._asked(parent)
+        if asked is None:
+            return None
+        st, why = asked
+        if why is not None:
+            return cannot_remove(why)
+        if self.euid == 0:
+            return None
+        entry = self._lstat(parent, name)
+        if entry is None or not stat.S_ISDIR(entry[1].st_mode):
+            return None
+        fd, top = entry
+        try:
+            permitted(Folder(st), fd, name, top, self.euid)
+        except Refused as exc:
+            return str(exc)
+        finally:
+            if fd != self.root_fd:
+                os.close(fd)
+        return None
+
+    def _asked(self, parent: str) -> tuple[os.stat_result, str | None] | None:
         if parent not in self.asked:
             self.asked[parent] = self._ask(parent)
-        st = self.asked[parent]
-        return st is not None and not sticky_denied(st, uid, self.euid)
+        return self.asked[parent]
 
-    def _ask(self, parent: str) -> os.stat_result | None:
-        """The parent's fstat if rmdir could take a folder from it, else None."""
-        fd = self.root_fd if not parent else _open(self.root_fd, parent)
+    def _ask(self, parent: str) -> tuple[os.stat_result, str | None] | None:
+        """The folder's lstat and rmdir_denied's answer, from one statx of its name (and
+        without root, an access check); None where it cannot be reached safely."""
+        if not parent:
+            st, _, is_frozen = fstat_mount(self.root_fd)
+            return st, rmdir_denied(self.root_fd, self.euid, "", is_frozen)
+        head, _, name = parent.rpartition("/")
+        fd = self.root_fd if not head else _open(self.root_fd, head)
         if fd is None:
             return None
         try:
-            return os.fstat(fd) if rmdir_denied(fd, self.euid) is None else None
+            st, is_frozen = lstat_frozen(fd, name)
+            if not stat.S_ISDIR(st.st_mode) or st.st_dev != self.dev:
+                return None  # a link, or a mount point: apply would not enter it
+            return st, rmdir_denied(fd, self.euid, name, is_frozen)
         except OSError:
             return None
         finally:
             if fd != self.root_fd:
                 os.close(fd)
+
+    def _lstat(self, parent: str, name: str) -> tuple[int, os.stat_result] | None:
+        """A descriptor on `parent` (the caller closes it unless it is the root's) and
+        the lstat of `name` in it; None where either fails (apply says why)."""
+        fd = self.root_fd if not parent else _open(self.root_fd, parent)
+        if fd is None:
+            return None
+        try:
+            return fd, os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            if fd != self.root_fd:
+                os.close(fd)
+            return None
 
 
 def _open_root(root: str) -> int | None:

@@ -4,7 +4,10 @@ A dry run is read to decide whether to run --apply, so it must not promise what
 apply will refuse. Apply re-checks every action anyway; this runs the checks a
 dry run can run too, with the same wording: a file some process holds open,
 maps or locks (one /proc snapshot for the whole plan), and for a folder, any
-such file inside it or a mount point below it. What can only change later
+such file inside it or a mount point below it; and last, as apply asks it, whether
+the entry's folder gives it up (emptied.Parents: a folder the user may not write to,
+an immutable or append-only one, another user's entry in a sticky one; for a folder
+planned whole, without root, whether it may be emptied). What can only change later
 (an entry modified after planning) is left to apply.
 
 Cheap on large plans: a file action is a lookup in the snapshot. For folders, the
@@ -20,7 +23,9 @@ A folder is walked only when the plan walk saw a mount point below it, or every
 folder when some file in use on the root's device cannot be placed so (a process
 in another mount namespace, a file linked since, a snapshot given without places);
 the walk reads directory listings (inode numbers from getdents) and stats only
-folders and in-use inodes.
+folders and in-use inodes. As root, each distinct folder holding a planned entry
+costs one statx of its name (its chattr flag), nothing per file; without root, an
+access check too, and an lstat of an entry planned whole or in a sticky folder.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import os
 import stat
 from collections.abc import Sequence
 
+from gradio_clean.emptied import Parents
 from gradio_clean.inuse import InUse, Key, Places, snapshot
 from gradio_clean.links import LinkedNames
 from gradio_clean.plan import Action, Plan
@@ -94,6 +100,7 @@ class Forecast:
         self.linked = linked
         self.roots: dict[str, _Root | None] = {}
         self.locked: dict[str, list[str]] = {}  # root -> locked folders held below it
+        self.parents: dict[str, Parents | None] = {}  # root -> its folders' permissions
 
     @classmethod
     def of(
@@ -119,6 +126,10 @@ class Forecast:
             if root is not None:
                 os.close(root.fd)
         self.roots.clear()
+        for parents in self.parents.values():
+            if parents is not None:
+                parents.close()
+        self.parents.clear()
 
     def why(self, action: Action) -> str | None:
         """Why apply is expected to skip `action`; None if it is expected to go."""
@@ -127,13 +138,33 @@ class Forecast:
 
     def why_entry(self, root: str, rel: str, is_dir: bool, dev: int, ino: int) -> str | None:
         """As `why`, for an entry no action was built for (a unit the budget may evict)."""
-        return self._locked_why(root, rel, is_dir, self._in_use(root, rel, is_dir, dev, ino))
+        why = self._locked_why(root, rel, is_dir, self._in_use(root, rel, is_dir, dev, ino))
+        return why if why is not None else self._denied(root, rel, is_dir)
+
+    def _denied(self, root: str, rel: str, is_dir: bool) -> str | None:
+        """Why its folder will not give the entry up (permission, a chattr flag, a sticky
+        folder's rule), as apply words it; asked last, as apply asks. Each folder is
+        asked once (emptied.Parents, which the plan's emptied folders ask too)."""
+        parents = self._parents(root)
+        if parents is None:
+            return None  # apply will fail to open the root and say why
+        head, _, name = rel.rpartition("/")
+        return parents.folder_denied(head, name) if is_dir else parents.file_denied(head, name)
+
+    def _parents(self, root: str) -> Parents | None:
+        if root not in self.parents:
+            self.parents[root] = Parents.of(root)
+        return self.parents[root]
 
     def folders_free(self, path: str) -> bool:
         """True when `why_entry` says None of every folder below root `path`, whatever
         its rel: no file in use placed below it, none left unplaced, no mount point below
-        it, no locked folder below it. The budget then asks about each file unit it may
-        evict, not about each folder (tens of thousands a run)."""
+        it, no locked folder below it, and root may remove any folder from the root. The
+        budget then asks about each file unit it may evict, not about each folder (tens
+        of thousands a run). Without root, each folder's own permissions count: no."""
+        parents = self._parents(path)
+        if parents is not None and (parents.euid != 0 or parents.refuses("")):
+            return False
         root = self._root(path)
         if root is not None and (root.walk_all or self.unsure or root.found):
             return False

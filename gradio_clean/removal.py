@@ -547,16 +547,39 @@ def permitted(
         raise Refused(f"cannot be removed whole: {shown} belongs to another user")
 
 
-def rmdir_denied(parent_fd: int, euid: int) -> str | None:
-    """Why rmdir could take no folder from the folder `parent_fd`: it is immutable or
-    append-only, or, for a run without root, not writable and searchable for it. None
-    where it could; a sticky parent's rule, which depends on each folder, is
-    `sticky_denied`'s."""
-    if frozen(parent_fd, ""):
+def rmdir_denied(
+    dir_fd: int, euid: int, name: str = "", is_frozen: bool | None = None
+) -> str | None:
+    """Why rmdir, unlink or rename could take no entry from the folder `name` in `dir_fd`
+    ("": `dir_fd` itself): it is immutable or append-only (`is_frozen`, where read with
+    its stat), or, for a run without root, not writable and searchable for it. None where
+    it could; a sticky folder's rule, which depends on each entry, is `sticky_denied`'s."""
+    if frozen(dir_fd, name) if is_frozen is None else is_frozen:
         return "its parent folder is immutable or append-only"
-    if euid != 0 and not os.access(".", os.W_OK | os.X_OK, dir_fd=parent_fd, effective_ids=True):
+    if euid != 0 and not os.access(
+        name or ".", os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True, follow_symlinks=False
+    ):
         return "no permission to remove it from its parent folder"
     return None
+
+
+STICKY = "it belongs to another user, in a sticky folder"
+
+
+def unlink_denied(
+    parent_why: str | None, parent: os.stat_result, uid: int, euid: int
+) -> str | None:
+    """Why apply may not unlink or rename an entry of `uid` (a file) from its folder, as
+    apply and the dry run word it: the folder's own refusal (`parent_why`: rmdir_denied's),
+    else a sticky folder's rule (`parent`: the folder's stat)."""
+    if parent_why is None and sticky_denied(parent, uid, euid):
+        parent_why = STICKY
+    return None if parent_why is None else cannot_remove(parent_why)
+
+
+def cannot_remove(parent_why: str) -> str:
+    """An entry its folder refuses to give up, worded once for apply and the dry run."""
+    return f"cannot be removed: {parent_why}"
 
 
 def sticky_denied(parent: os.stat_result, uid: int, euid: int) -> bool:
