@@ -7,8 +7,10 @@ and is refused with the same words everywhere.
 The grammar is deliberately narrow: whole numbers, one of the units ``w d h m s``,
 each unit at most once and largest first. ``3 days``, ``1.5h``, ``90`` or ``1h1h``
 are refused rather than guessed at, because a misread age on a tool that deletes
-files is worse than an error. The unit letters are the ones systemd time spans
-also read the same way, so `format_duration` output can go into a timer as is.
+files is worse than an error. The one bare number is ``0``: zero in every unit (as
+systemd reads it), so there is nothing to misread; ``00`` stays refused, one spelling.
+The unit letters are the ones systemd time spans also read the same way, so
+`format_duration` output can go into a timer as is.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def parse_duration(text: str) -> float:
         raise DurationError(text, f"empty; {ACCEPTED}")
     if text.startswith("-"):
         raise DurationError(text, f"negative; {ACCEPTED}")
+    if text == "0":
+        return 0.0
     if not text.isascii() or _SHAPE.fullmatch(text) is None:
         raise DurationError(text, ACCEPTED)
     total = 0

@@ -30,6 +30,7 @@ SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
         ("1w2d3h4m5s", 604800 + 2 * 86400 + 3 * 3600 + 4 * 60 + 5),
         ("45s", 45),
         ("0s", 0),
+        ("0", 0),  # zero in every unit: the one bare number
         ("007m", 420),
         ("36500d", MAX_SECONDS),
     ],
@@ -49,6 +50,9 @@ def test_parses_exact_seconds(text: str, seconds: int) -> None:
         ("1y", "unknown unit 'y'"),
         ("1H", "unknown unit 'H'"),
         ("90", ""),
+        ("00", ""),  # only "0" itself: one spelling
+        ("1", ""),
+        ("-0", "negative"),
         ("h", ""),
         ("1.5h", ""),
         ("1h30", ""),
@@ -138,3 +142,16 @@ def test_any_text_parses_or_raises_a_usage_error(text: str) -> None:
     else:
         assert 0 <= seconds <= MAX_SECONDS
         assert seconds == int(seconds)
+
+
+@given(
+    st.integers(min_value=0, max_value=10**6).map(str)
+    | st.from_regex(r"[0-9]{1,8}", fullmatch=True)
+)
+def test_no_bare_number_parses_but_zero(text: str) -> None:
+    """A bare number is refused (90 could be seconds, minutes or days), but for "0"."""
+    if text == "0":
+        assert parse_duration(text) == 0
+    else:
+        with pytest.raises(DurationError):
+            parse_duration(text)
