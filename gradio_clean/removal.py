@@ -556,11 +556,30 @@ def rmdir_denied(
     it could; a sticky folder's rule, which depends on each entry, is `sticky_denied`'s."""
     if frozen(dir_fd, name) if is_frozen is None else is_frozen:
         return "its parent folder is immutable or append-only"
-    if euid != 0 and not os.access(
-        name or ".", os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True, follow_symlinks=False
-    ):
+    if euid != 0 and not _may_write(dir_fd, name):
         return "no permission to remove it from its parent folder"
     return None
+
+
+def _may_write(dir_fd: int, name: str) -> bool:
+    """Write and search permission on the folder, asked of the kernel through a
+    descriptor on it ("." never a link, so no AT_SYMLINK_NOFOLLOW: without faccessat2,
+    before Linux 5.8, glibc answers that flag from mode bits alone, blind to ACLs and
+    read-only mounts). An O_PATH open of `name` needs no read permission on it."""
+    fd = dir_fd
+    if name:
+        try:
+            fd = os.open(name, _FOLDER_PATH_FLAGS, dir_fd=dir_fd)
+        except OSError:
+            return False
+    try:
+        return os.access(".", os.W_OK | os.X_OK, dir_fd=fd, effective_ids=True)
+    finally:
+        if fd != dir_fd:
+            os.close(fd)
+
+
+_FOLDER_PATH_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 STICKY = "it belongs to another user, in a sticky folder"
