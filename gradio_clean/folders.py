@@ -50,6 +50,9 @@ class _OpenHow(ctypes.Structure):
     _fields_ = (("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64))
 
 
+_HOW_SIZE = ctypes.sizeof(_OpenHow)
+
+
 def _openat2_call() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux") or not platform.machine().startswith(_UNIFIED_TABLE):
         return None
@@ -107,30 +110,45 @@ class Folders:
         self._how_ptrs = [ctypes.addressof(h) for h in self._how]
         self._openat2 = _OPENAT2 if self.root_fd >= 0 else None
 
+    @property
+    def prefix(self) -> str:
+        """What open_beneath's paths are relative to: the root and a slash ("" without one)."""
+        return self._prefix
+
     def open_file(self, path: str) -> int:
         """An fd on `path`'s file through its folder's descriptor; raises OSError."""
         if self._openat2 is not None and path.startswith(self._prefix):
-            fd = self._open_beneath(os.fsencode(path[len(self._prefix) :]))
+            fd = self.open_beneath(os.fsencode(path[len(self._prefix) :]))
             if fd >= 0:
                 return fd
         head, _, name = path.rpartition("/")
         return open_at(self._folder(head or "/"), name, self.file_flags)
 
-    def _open_beneath(self, rel: bytes) -> int:
-        """openat2 from the root, O_NOATIME first as open_at does; -1 if it fails at all."""
+    def open_beneath(self, rel: bytes) -> int:
+        """openat2 from the root of the path `prefix + rel`, O_NOATIME first as open_at
+        does; -1 if it fails at all (open_file then says why). A caller holding encoded
+        paths relative to the root (hashing.py, from a Pool) calls it directly, once per
+        file: no decoding or encoding on the way."""
         call = self._openat2
         if call is None or not rel:
             return -1
-        for how in self._how_ptrs:
-            fd = int(call(_SYS_OPENAT2, self.root_fd, rel, how, ctypes.sizeof(_OpenHow)))
+        fd: int = call(_SYS_OPENAT2, self.root_fd, rel, self._how_ptrs[0], _HOW_SIZE)
+        return fd if fd >= 0 else self._beneath_failed(rel)
+
+    def _beneath_failed(self, rel: bytes) -> int:
+        """After a failed openat2: give it up on ENOSYS; on EPERM (O_NOATIME on another
+        user's file) try without O_NOATIME; else -1."""
+        err = ctypes.get_errno()
+        call = self._openat2
+        for how in self._how_ptrs[1:]:
+            if err != errno.EPERM or call is None:
+                break
+            fd = int(call(_SYS_OPENAT2, self.root_fd, rel, how, _HOW_SIZE))
             if fd >= 0:
                 return fd
             err = ctypes.get_errno()
-            if err == errno.ENOSYS:  # an old kernel, or a sandbox that forbids it
-                self._openat2 = None
-                return -1
-            if err != errno.EPERM:
-                return -1
+        if err == errno.ENOSYS:  # an old kernel, or a sandbox that forbids it
+            self._openat2 = None
         return -1
 
     def _cache(self) -> dict[str, int]:
