@@ -187,6 +187,35 @@ def test_many_large_batches(tmp_path: Path) -> None:
     assert groups(report) == {names(files[i : i + 2]) for i in range(0, 140, 2)}
 
 
+def evict(path: Path) -> None:
+    """Drop a file's pages from the page cache (written back first), where the kernel can."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def test_heads_out_of_the_page_cache_are_read_as_cached_ones_are(tmp_path: Path) -> None:
+    """A head the page cache holds is hashed as it is opened (a read that may not wait);
+    one it does not hold (evicted here) is asked for ahead and read when its turn comes:
+    the same sets and the same bytes either way, small files and large ones alike."""
+    rng = random.Random(11)
+    small, large = rng.randbytes(PARTIAL_SIZE // 2), rng.randbytes(MID_SIZE)
+    files = [
+        put(tmp_path / f"{kind}{i}", data)
+        for i in range(4)
+        for kind, data in (("s", small), ("l", large))
+    ]
+    for path in files[::3]:
+        evict(path)
+    report = find_duplicates(cands(*files), workers=1)
+    assert groups(report) == {names(files[0::2]), names(files[1::2])}
+    assert report.bytes_hashed == 4 * (len(small) + len(large))
+    assert report.warnings == ()
+
+
 def test_many_files_of_one_size_beyond_the_held_fds(tmp_path: Path) -> None:
     """More same-size files than are opened ahead: the rest are opened when their turn comes."""
     files = [put(tmp_path / f"f{i:03}", HEAD + bytes([i % 7]) * 50) for i in range(300)]
