@@ -12,6 +12,10 @@ Comparisons (issue 12's targets):
   older  `gradio-clean prune ROOT --older-than 30d --age-by mtime --apply --yes --json` vs
          `find ROOT -type f -mtime +30 -delete`, each on a fresh `cp -a` of the tree:
          wall time <= 1.1x, and the same files left behind.
+  budget `gradio-clean prune ROOT --max-size HALF --age-by mtime --json` (dry run; HALF: half
+         the tree's `du -sB1` usage) vs `gradio-clean scan --json ROOT` (issue 9): wall and
+         CPU time <= 1.1x, peak RSS <= 150 MB; the plan evicts exactly the least recently used
+         units and brings the usage at or under HALF. Context: the same with --quiet.
   scaling  with two sizes or more (or --scale-from an earlier --json-out): gradio-clean's time
          and memory per file on the largest tree within 1.2x of the smallest's, peak <= 1 GB.
 
@@ -38,6 +42,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from stat import S_ISDIR
 from typing import Any
 
 import make_tree
@@ -55,13 +60,17 @@ DUPES_RSS_MB = 150.0
 SCALE_RATIO = 1.2  # time and memory per file, largest tree over smallest
 SCALE_RSS_MB = 1000.0
 DEFAULT_FILES = 200_000
-COMPARISONS = ("scan", "dupes", "older")
+BUDGET_RATIO = 1.1  # issue 9: wall and CPU time over scan's
+BUDGET_RSS_MB = 150.0
+COMPARISONS = ("scan", "dupes", "older", "budget")
 TAG = str(os.getpid())  # per-run file names: two runs may share --work (and its tree)
 RUN_FILES = (
     ("stderr", ".txt"),
     ("older-copy", ""),
     ("prune-dupes", ".json"),
     ("prune-older", ".json"),
+    ("prune-budget", ".json"),
+    ("prune-budget-all", ".json"),
     ("scan", ".json"),
 )
 
@@ -292,6 +301,7 @@ class Comparison:
     context: list[Tool] = field(default_factory=list)
     ratio_target: float | None = None
     rss_target_mb: float | None = None
+    cpu_ratio_target: float | None = None  # also on the CPU time (user + system)
     prepare: Hook | None = None  # before each run of a tool, untimed
     after: Hook | None = None  # after each run of a tool, untimed
     available: bool = True
@@ -396,6 +406,11 @@ def best_ratio(a: Tool, b: Tool) -> float | None:
     return min(s.wall for s in a.samples) / min(s.wall for s in b.samples)
 
 
+def cpu_ratio(a: Tool, b: Tool) -> float | None:
+    ma, mb = median_cpu(a), median_cpu(b)
+    return ma / mb if ma is not None and mb else None
+
+
 def paired_ratio(a: Tool, b: Tool) -> float | None:
     pairs = [x.wall / y.wall for x, y in zip(a.samples, b.samples, strict=False) if y.wall > 0]
     return statistics.median(pairs) if pairs else None
@@ -406,6 +421,9 @@ def verdict(comp: Comparison) -> dict[str, Any]:
     r = ratio(comp.ours, comp.peer)
     if comp.ratio_target is not None and r is not None:
         out["ratio_ok"] = r <= comp.ratio_target
+    c = cpu_ratio(comp.ours, comp.peer)
+    if comp.cpu_ratio_target is not None and c is not None:
+        out["cpu_ratio_ok"] = c <= comp.cpu_ratio_target
     rss = memory_mb(comp.ours)
     if comp.rss_target_mb is not None and rss is not None:
         out["rss_ok"] = rss <= comp.rss_target_mb
@@ -725,6 +743,130 @@ def check_older(comp: Comparison, tree: str, manifest: dict[str, Any]) -> None:
     comp.checks = checks
 
 
+# -- budget -------------------------------------------------------------------------------
+
+
+def du_usage(tree: str) -> int:
+    """The tree's usage as `du -sB1` counts it: allocated bytes, each hard-linked inode once."""
+    rc, out, err = capture(["du", "-sB1", tree])
+    if rc != 0 or not out.split()[:1]:
+        raise OSError(f"du -sB1 {tree}: exit {rc}: {err.decode('utf-8', 'replace').strip()}")
+    return int(out.split()[0])
+
+
+def budget_comparison(gc: str, tree: str, work: str) -> Comparison:
+    half = du_usage(tree) // 2
+    out = os.path.join(work, f"prune-budget.{TAG}.json")
+    argv = [gc, "prune", tree, "--max-size", str(half), "--age-by", "mtime"]
+    comp = Comparison(
+        "budget",
+        "gradio-clean prune --max-size HALF (dry run) vs gradio-clean scan --json",
+        Tool("gradio-clean prune --max-size --json", [*argv, "--json"], out),
+        Tool("gradio-clean scan --json", [gc, "scan", "--json", tree]),
+        [Tool("gradio-clean prune --max-size --quiet", [*argv, "--quiet"])],
+        ratio_target=BUDGET_RATIO,
+        cpu_ratio_target=BUDGET_RATIO,
+        rss_target_mb=BUDGET_RSS_MB,
+    )
+    comp.checks = {"usage": half * 2, "budget": half}
+    return comp
+
+
+@dataclass
+class Units:
+    """Each top-level item of a tree (a unit of the budget): its last use (the newest mtime
+    in it, its own included), the allocated bytes of what only it holds, and the names it
+    holds of files with several links: read with lstat, apart from gradio-clean."""
+
+    newest: dict[str, int] = field(default_factory=dict)
+    disk: dict[str, int] = field(default_factory=dict)
+    linked: dict[tuple[int, int], list[Any]] = field(default_factory=dict)  # blocks, nlink, units
+
+    @classmethod
+    def of(cls, tree: str) -> Units:
+        units = cls()
+        with os.scandir(tree) as it:
+            tops = [(e.name, e.path) for e in it]
+        for name, path in tops:
+            newest = disk = 0
+            stack = [path]
+            while stack:
+                p = stack.pop()
+                st = os.lstat(p)
+                newest = max(newest, st.st_mtime_ns)
+                if S_ISDIR(st.st_mode):
+                    with os.scandir(p) as it:
+                        stack.extend(e.path for e in it)
+                if st.st_nlink > 1 and not S_ISDIR(st.st_mode):
+                    seen = units.linked.setdefault((st.st_dev, st.st_ino), [0, st.st_nlink, []])
+                    seen[0] = st.st_blocks * 512
+                    seen[2].append(name)
+                else:
+                    disk += st.st_blocks * 512
+            units.newest[name], units.disk[name] = newest, disk
+        return units
+
+    def frees(self, names: set[str]) -> int:
+        """What evicting these units frees: their own bytes, and each linked file's blocks
+        when every one of its links is among them."""
+        total = sum(self.disk[n] for n in names)
+        for blocks, nlink, holders in self.linked.values():
+            if sum(1 for h in holders if h in names) >= nlink:
+                total += blocks
+        return total
+
+
+def evicted_units(path: str, tree: str) -> list[str]:
+    """The units a `prune --max-size --json` document evicts (rule max-size), by name."""
+    actions, _ = parse_prune(path, tree, "max-size")
+    return [os.path.relpath(str(a["path"]), tree) for a in actions]
+
+
+def check_budget(comp: Comparison, tree: str, before: dict[str, int]) -> None:
+    """The plan evicts the least recently used units (every unit the budget may evict is
+    what a run with --max-size 0 evicts), no more than it needs, and the usage it leaves
+    (counted here, apart from gradio-clean) is at or under the budget; the tree is unchanged.
+    """
+    checks = comp.checks
+    usage, half = int(checks["usage"]), int(checks["budget"])
+    checks["tree_unchanged"] = fingerprint(tree) == before
+    assert comp.ours.stdout is not None
+    try:
+        evicted = evicted_units(comp.ours.stdout, tree)
+        with open(comp.ours.stdout, encoding="utf-8") as f:
+            (target,) = json.load(f)["budget"]["targets"]
+        every = os.path.join(os.path.dirname(comp.ours.stdout), f"prune-budget-all.{TAG}.json")
+        zero = [*comp.ours.argv[: comp.ours.argv.index("--max-size")], "--max-size", "0"]
+        with open(every, "wb") as f:
+            every_argv = [*zero, "--age-by", "mtime", "--json"]  # exit 5: the root's own blocks
+            subprocess.run(every_argv, stdout=f, stderr=subprocess.DEVNULL, check=False)
+        eligible = set(evicted_units(every, tree))
+        os.unlink(every)
+    except (OSError, ValueError, KeyError) as exc:
+        checks["error"] = f"cannot read prune's JSON: {exc}"
+        return
+    units = Units.of(tree)
+    chosen = set(evicted)
+    kept = eligible - chosen
+    after = usage - units.frees(chosen)
+    checks["units"] = len(units.newest)
+    checks["eligible"] = len(eligible)
+    checks["evicted"] = len(chosen)
+    checks["nested"] = sum(1 for n in chosen | eligible if n not in units.newest)
+    if checks["nested"]:  # not a top-level item: this check does not know its last use
+        checks["lru"] = None
+        return
+    newest_evicted = max((units.newest[n] for n in chosen), default=0)
+    checks["lru"] = chosen <= eligible and all(units.newest[n] >= newest_evicted for n in kept)
+    checks["usage_after"] = after
+    checks["met"] = after <= half
+    checks["claimed_after"] = target.get("after_bytes")
+    checks["claim_true"] = target.get("after_bytes") == after
+    if chosen:  # the newest evicted unit kept, the budget would not be met
+        last = max(chosen, key=units.newest.__getitem__)
+        checks["minimal"] = usage - units.frees(chosen - {last}) > half
+
+
 # -- report -------------------------------------------------------------------------------
 
 
@@ -772,6 +914,11 @@ def render(comps: list[Comparison], meta: dict[str, Any]) -> str:
         ]
         if c.ratio_target is not None:
             parts.append(f"target <= {c.ratio_target:.2f}x: {word(v.get('ratio_ok'))}")
+        if c.cpu_ratio_target is not None:
+            parts.append(
+                f"cpu {fmt(cpu_ratio(c.ours, c.peer), '.2f', 'x')}, target <= "
+                f"{c.cpu_ratio_target:.2f}x: {word(v.get('cpu_ratio_ok'))}"
+            )
         if c.rss_target_mb is not None:
             parts.append(
                 f"memory {fmt(memory_mb(c.ours), '.0f')} MB, target <= {c.rss_target_mb:.0f} MB: "
@@ -815,6 +962,8 @@ def to_json(comps: list[Comparison], meta: dict[str, Any]) -> dict[str, Any]:
             "paired_ratio": paired_ratio(c.ours, c.peer),
             "best_ratio": best_ratio(c.ours, c.peer),
             "ratio_target": c.ratio_target,
+            "cpu_ratio": cpu_ratio(c.ours, c.peer),
+            "cpu_ratio_target": c.cpu_ratio_target,
             "rss_target_mb": c.rss_target_mb,
             "verdict": verdict(c),
             "checks": c.checks,
@@ -828,11 +977,11 @@ def passed(c: Comparison) -> bool:
     if not c.available:
         return True
     v = verdict(c)
-    if v.get("ratio_ok") is False or v.get("rss_ok") is False or v.get("failed_tools"):
+    if v.get("failed_tools") or False in (v.get(k) for k in ("ratio_ok", "cpu_ratio_ok", "rss_ok")):
         return False
     return all(
         c.checks.get(k) is not False
-        for k in ("counts_match", "same_sets", "tree_unchanged", "same_files_left")
+        for k in ("counts_match", "same_sets", "tree_unchanged", "same_files_left", "lru", "met")
     )
 
 
@@ -847,6 +996,17 @@ def source_state() -> str:
     except OSError:
         return "unknown"
     return head.decode().strip() + (" + uncommitted gradio_clean/ edits" if dirty.strip() else "")
+
+
+def compile_source() -> str:
+    """Byte-compile the repository's package, as an installed one is: with
+    PYTHONDONTWRITEBYTECODE set (and no __pycache__ yet) every run compiles each module it
+    imports, and prune imports more of them than scan (~0.15 s more CPU a run here)."""
+    pkg = os.path.join(REPO, "gradio_clean")
+    rc, _, err = capture([sys.executable, "-m", "compileall", "-q", pkg])
+    if rc != 0:
+        log(f"compileall {pkg}: exit {rc}: {err.decode('utf-8', 'replace').strip()[-300:]}")
+    return "compiled" if rc == 0 else f"compileall failed (exit {rc})"
 
 
 def default_gc() -> str:
@@ -878,7 +1038,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=5, help="timed repetitions per tool (5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs per tool first (1)")
     p.add_argument("--work", default="/tmp/gcbench", help="where trees go (/tmp/gcbench)")
-    p.add_argument("--only", default=",".join(COMPARISONS), help="scan,dupes,older")
+    p.add_argument("--only", default=",".join(COMPARISONS), help="scan,dupes,older,budget")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--regen", action="store_true", help="regenerate the tree even if reusable")
     p.add_argument("--gradio-clean", dest="gc", default=default_gc(), help="the binary to time")
@@ -927,6 +1087,7 @@ def run_size(
         "kernel": platform.release(),
         "gradio_clean": version_of([a.gc, "--version"]),
         "source": source_state(),
+        "bytecode": a.bytecode,
         "peers": {
             n: version_of(v)
             for n, v in {
@@ -956,6 +1117,15 @@ def run_size(
                 before = fingerprint(tree)
                 bench(c, a.reps, a.warmup, errfile, calm)
                 check_dupes(c, tree, manifest, before)
+        elif key == "budget":
+            c = budget_comparison(a.gc, tree, a.work)
+            why = prune_missing(a.gc, ("--max-size", "--age-by", "--json", "--quiet"))
+            if why:
+                c.available, c.reason = False, why
+            else:
+                before = fingerprint(tree)
+                bench(c, a.reps, a.warmup, errfile, calm)
+                check_budget(c, tree, before)
         else:
             c = older_comparison(a.gc, tree, manifest, a.work)
             why = prune_missing(a.gc, ("--older-than", "--apply", "--yes", "--json"))
@@ -1037,6 +1207,7 @@ def render_scaling(rows: dict[str, dict[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     a = parse_args(argv)
     os.makedirs(a.work, exist_ok=True)
+    a.bytecode = compile_source()
     errfile = os.path.join(a.work, f"stderr.{TAG}.txt")
     docs: list[dict[str, Any]] = []
     if a.scale_from:

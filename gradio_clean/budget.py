@@ -25,11 +25,10 @@ import os
 import sys
 from array import array
 from bisect import bisect_right
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import groupby
-from operator import itemgetter
+from itertools import compress, count, islice
+from operator import eq, itemgetter
 from typing import cast
 
 from gradio_clean.actions import Actions
@@ -362,17 +361,20 @@ class _Cut:
 
     def _lru_order(self) -> list[int]:
         """The units the budget may evict, least recently used first; a tie by root, then
-        rel (sorted by last use alone, then each run of equal ones by its paths)."""
+        rel (sorted by last use alone, then each run of equal ones by its paths). The last
+        uses are read out of their column once, as a list: a key read from the array
+        would make an int object per look."""
         units = self.units
-        age, root, root_fs = units.age, units.root, self.root_fs
+        last_use, root, root_fs = units.age.tolist(), units.root, self.root_fs
         order = [i for i, flags in enumerate(units.flags) if flags & _STATE == ELIGIBLE]
         if None in root_fs:  # a root on no filesystem known: left out
             order = [i for i in order if root_fs[root[i]] is not None]
-        order.sort(key=age.__getitem__)
-        ages = list(map(age.__getitem__, order))
+        order.sort(key=last_use.__getitem__)
+        ages = list(map(last_use.__getitem__, order))
+        del last_use
         young = bisect_right(ages, self.now_ns - self.young_ns)  # the first young one (_young)
         del order[young:], ages[young:]
-        if len(set(ages)) < len(ages):
+        if any(map(eq, ages, islice(ages, 1, None))):  # sorted: a tie is two neighbours
             self._break_ties(order, ages)
         return order
 
@@ -385,11 +387,16 @@ class _Cut:
         def by_path(i: int) -> tuple[str, str]:
             return roots[root[i]], units.rel(i)
 
-        tied = {age for age, n in Counter(ages).items() if n > 1}
-        at = [p for p, age in enumerate(ages) if age in tied]
-        for _, run in groupby(at, key=ages.__getitem__):  # positions of one last use
-            first, *_, last = run  # two at least: tied
-            order[first : last + 1] = sorted(order[first : last + 1], key=by_path)
+        # each p with ages[p] == ages[p + 1], found in C; consecutive ones make one tie
+        same = list(compress(count(), map(eq, ages, islice(ages, 1, None))))
+        start = 0
+        while start < len(same):
+            stop = start + 1
+            while stop < len(same) and same[stop] == same[stop - 1] + 1:
+                stop += 1
+            first, end = same[start], same[stop - 1] + 2  # the tie's units: order[first:end]
+            order[first:end] = sorted(order[first:end], key=by_path)
+            start = stop
 
     def unit_of(self, root: str, rel: str) -> int | None:
         """The unit holding `rel` (itself or its nearest ancestor that is a unit)."""

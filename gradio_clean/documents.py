@@ -365,10 +365,11 @@ def prune_to_dict(
     if plan.reported:
         totals["reported"] = len(plan.reported)
     if result is None:
-        nbytes, files, folders = plan.to_free
+        going = plan.going  # read once: it reads every action
+        nbytes, files, folders = plan.frees(going)
         totals["skipped"] = len(plan.skips)
         totals["would_free"] = {"files": files, "folders": folders, "bytes": nbytes}
-        totals["folders_removed"] = plan.folders_removed  # whole and emptied: as apply's
+        totals["folders_removed"] = plan.removes(going)  # whole and emptied: as apply's
     else:
         totals.update(
             {

@@ -288,8 +288,15 @@ def _hash_remote(
     folders: Folders, groups: _Groups, share: list[int]
 ) -> tuple[Found, Warnings, int]:
     """A forked worker's share: what it found, its warnings and the bytes it read."""
-    reader = Reader(folders, groups.pool.path)
+    reader = _reader(folders, groups.pool)
     return _hash_share(reader, groups, share), reader.warnings, reader.read
+
+
+def _reader(folders: Folders, pool: Pool) -> Reader:
+    """A Reader that opens a file by its encoded path below the root, as the pool holds
+    it, when the pool's prefix is the root (as dedupe.py's are)."""
+    below = pool.objects is None and folders.prefix != "" and pool.prefix == folders.prefix
+    return Reader(folders, pool.path, pool.key if below else None)
 
 
 def _hash_all(reader: Reader, groups: _Groups, workers: int) -> Found:
@@ -379,7 +386,7 @@ def find_sets(
 
 def _find(pool: Pool, keep: Keep, verify: bool, workers: int, folders: Folders) -> Sets:
     groups = _size_groups(pool)
-    reader = Reader(folders, pool.path)
+    reader = _reader(folders, pool)
     found = _hash_all(reader, groups, workers)
     del groups
     hashed = reader.read

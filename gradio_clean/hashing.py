@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import mmap
 import os
 import stat
 from array import array
@@ -41,6 +42,8 @@ BUFFER_SIZE = 1 << 20
 BATCH_FILES = 64  # files opened ahead at once, well under ulimit -n
 BATCH_BYTES = 16 << 20  # what is asked for ahead must not crowd out the page cache
 
+# A read that fails with EAGAIN rather than wait for the disk (Linux 4.14+; 0: not asked)
+_NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 VANISHED = "vanished before it could be read"
@@ -207,14 +210,24 @@ def recheck_links(node: Inode, path_of: Callable[[int], str], warnings: Warnings
 class Reader:
     """One process's reading: its folders, its read buffer, its warnings and byte count.
 
-    `path` gives the path of a pool index (an Inode's cands)."""
+    `path` gives the path of a pool index (an Inode's cands); `rel`, if given, the same
+    path encoded and relative to the folders' root (Pool.key, when the pool's prefix is
+    the root's), which is opened as it is (Folders.open_beneath) before `path` is made."""
 
-    def __init__(self, folders: Folders, path: Callable[[int], str]) -> None:
+    def __init__(
+        self,
+        folders: Folders,
+        path: Callable[[int], str],
+        rel: Callable[[int], bytes] | None = None,
+    ) -> None:
         self.folders = folders
         self.path = path
+        self.rel = rel
         self.warnings: Warnings = []
         self.read = 0
         self._buf: memoryview | None = None
+        self._head = memoryview(bytearray(PARTIAL_SIZE + 1))
+        self.nowait = _NOWAIT  # 0 once the filesystem refused a read that may not wait
 
     def buffer(self) -> memoryview:
         if self._buf is None:
@@ -228,25 +241,28 @@ class Reader:
         """
         cands = node.cands
         warnings = self.warnings
+        rel = self.rel
         while cands:
-            path = self.path(cands[0])
-            try:
-                fd = self.folders.open_file(path)
-            except OSError as exc:
-                warnings.append((path, describe(exc)))
-                del cands[0]
-                continue
+            fd = -1 if rel is None else self.folders.open_beneath(rel(cands[0]))
+            if fd < 0:  # no openat2, or it failed: the folder-by-folder way says why
+                try:
+                    fd = self.folders.open_file(self.path(cands[0]))
+                except OSError as exc:
+                    warnings.append((self.path(cands[0]), describe(exc)))
+                    del cands[0]
+                    continue
             try:
                 st = os.fstat(fd)
             except OSError as exc:
                 os.close(fd)
-                warnings.append((path, describe(exc)))
+                warnings.append((self.path(cands[0]), describe(exc)))
                 del cands[0]
                 continue
             if stat.S_ISREG(st.st_mode) and _same_file(st, node.want):
                 return fd
             os.close(fd)
-            warnings.append((path, NOT_REGULAR if not stat.S_ISREG(st.st_mode) else CHANGED))
+            why = NOT_REGULAR if not stat.S_ISREG(st.st_mode) else CHANGED
+            warnings.append((self.path(cands[0]), why))
             del cands[0]
         return None
 
@@ -258,7 +274,8 @@ class Reader:
         node.hasher = None
 
     def open_ahead(self, nodes: Iterable[Inode]) -> None:
-        """Open and check up to BATCH_FILES files, and start reading their heads."""
+        """Open and check up to BATCH_FILES files; hash the heads the page cache holds
+        and start reading the others (hash_head reads them)."""
         held = 0
         for node in nodes:
             if held >= BATCH_FILES:
@@ -267,13 +284,59 @@ class Reader:
             if fd is not None:
                 node.fd = fd
                 held += 1
-                _prefetch(fd, 0, min(node.size, PARTIAL_SIZE))
+                if not self._cached_head(node):
+                    _prefetch(fd, 0, min(node.size, PARTIAL_SIZE))
+
+    def _cached_head(self, node: Inode) -> bool:
+        """hash_head's work at once, if the page cache holds the whole head (a read with
+        RWF_NOWAIT: one system call, where asking the kernel to read ahead and then
+        reading costs two); False if it does not, and nothing was read.
+
+        Only a read that ends where the scan's size says counts, as in hash_head: a
+        short read (part of the head not cached, or the file shrank) leaves the file to
+        hash_head's blocking read, which tells the two apart.
+        """
+        flags = self.nowait
+        if not flags:
+            return False
+        size = node.size
+        small = size <= PARTIAL_SIZE
+        if small and size % mmap.PAGESIZE == 0:
+            # a read that may not wait stops at the first page not cached: for a size on a
+            # page boundary, the byte past it (proof the file did not grow) may be on such
+            # a page (an O_DIRECT append since the fstat), and `size` bytes would pass
+            return False
+        head = self._head[: size + 1 if small else PARTIAL_SIZE]
+        try:
+            n = os.preadv(node.fd, [head], 0, flags)
+        except OSError as exc:
+            if exc.errno != errno.EAGAIN:  # EOPNOTSUPP: this filesystem never says
+                self.nowait = 0
+            return False
+        if n != (size if small else PARTIAL_SIZE):
+            return False
+        self.read += n
+        self._hashed_head(node, hashlib.sha256(head[:n]), small, True)
+        return True
+
+    def _hashed_head(self, node: Inode, h: _Hash, small: bool, held: bool) -> None:
+        """The head's digest noted; a large file keeps the hash object, and its fd if it
+        was opened ahead, for its tail."""
+        node.digest = h.digest()  # digest() leaves h open for the rest of the file
+        if small or not held:
+            os.close(node.fd)
+            node.fd = -1
+        if not small:
+            node.hasher = h
 
     def hash_head(self, node: Inode) -> None:
         """Hash the first PARTIAL_SIZE bytes, the whole file if it is no bigger.
 
-        A large file's fd, if it was opened ahead, stays in node.fd for its tail.
+        A large file's fd, if it was opened ahead, stays in node.fd for its tail. A
+        head hashed already (open_ahead, from the page cache) is not read again.
         """
+        if node.digest:
+            return
         fd = node.fd
         held = fd >= 0
         if not held:
@@ -296,14 +359,8 @@ class Reader:
             self.drop(node, CHANGED_WHILE_READ)
             return
         self.read += len(data)
-        h = hashlib.sha256(data)
-        node.digest = h.digest()  # digest() leaves h open for the rest of the file
-        if small or not held:
-            os.close(fd)
-        else:
-            node.fd = fd
-        if not small:
-            node.hasher = h
+        node.fd = fd
+        self._hashed_head(node, hashlib.sha256(data), small, held)
 
     def open_tail(self, node: Inode, budget: int) -> int:
         """Make sure a large file with a matching head has an fd; start reading up to budget."""

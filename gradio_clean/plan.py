@@ -334,14 +334,22 @@ class Plan:
     @property
     def folders_removed(self) -> int:
         """The folders apply removes, whole or emptied (as ApplyResult.folders)."""
-        return self.going.folders + len(self.emptying)
+        return self.removes(self.going)
+
+    def removes(self, going: Going) -> int:
+        """folders_removed, of `going` read already: reading it reads every action."""
+        return going.folders + len(self.emptying)
 
     @property
     def to_free(self) -> tuple[int, int, int]:
         """Bytes, files and folders of the actions the preflight expects to go. A copy
         replaced by a hard link frees its bytes but no file: its path stays (as apply's
         freed_files counts it)."""
-        going = self.going
+        return self.frees(self.going)
+
+    @staticmethod
+    def frees(going: Going) -> tuple[int, int, int]:
+        """to_free, of `going` read already."""
         return going.bytes + going.link_bytes, going.files, going.folders
 
 

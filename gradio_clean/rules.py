@@ -328,7 +328,7 @@ class _RootPlanner:
         self.seen = 0
         excluded = self.item_excluded_inside or self.item_outside
         planned = False  # an action for the item itself (not for files inside it)
-        if self.selected.kind or self.unselected or self.rules.orphaned_sessions:
+        if self.selected.kind or self.rules.orphaned_sessions:
             try:
                 planned = self._item(Item.of(self.root.path, rel, st, kind, category, is_dir, held))
             finally:
@@ -336,7 +336,10 @@ class _RootPlanner:
                     self.selected = _Picks()
                 self.unselected.clear()
                 self.any_unselected = self.item_excluded_inside = self.item_outside = False
-        else:  # nothing to plan: no pick, no duplicate, no whole
+        else:  # no pick, no whole: at most files for the duplicates rule, and no Item
+            if self.unselected:  # (what _item would do with them alone)
+                self.dupes.add_files(self.unselected)
+                self.unselected.clear()
             self.any_unselected = self.item_excluded_inside = self.item_outside = False
         units = self.units
         if units is not None:

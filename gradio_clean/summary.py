@@ -91,7 +91,7 @@ def dry_run_summary(plan: Plan) -> list[str]:
     links = going.links
     lines = []
     if going.files or going.folders or not links:
-        folders = plan.folders_removed  # whole and emptied, as apply's "Freed … in" counts
+        folders = plan.removes(going)  # whole and emptied, as apply's "Freed … in" counts
         lines.append(f"Would free {size(going.bytes)} in {_in(going.files, folders)}.")
     if links:
         lines.append(

@@ -342,6 +342,28 @@ def test_units_last_used_at_the_same_time_go_by_root_then_rel(tmp_path: Path) ->
     assert sorted(rest) == tied[: len(rest)]
 
 
+def test_several_ties_in_last_use_each_go_by_rel(tmp_path: Path) -> None:
+    """Runs of units last used at the same time, first, between others and last in the
+    order, each cut by rel: as many units go as the budget needs, in (last use, rel) order."""
+    temp = tmp_path / "temp"
+    base = (int(time.time()) - 9 * HOUR) * 1_000_000_000
+    ticks = [0, 0, 0, 1, 2, 2, 3, 4, 4, 4, 4, 5, 6, 6]  # ties of 3, 2, 4 and 2 units
+    last_use: dict[str, int] = {}
+    for i, tick in enumerate(ticks):
+        folder = make_unit(temp, i * 7 % len(ticks) + 1, 8 * KI, 9 * HOUR)
+        then = base + tick * 1_000_000_000
+        os.utime(folder / "file.bin", ns=(then, then))
+        os.utime(folder, ns=(then, then))
+        last_use[folder.name] = then
+    lru = sorted(last_use, key=lambda rel: (last_use[rel], rel))
+    usage = du(temp)
+    one = du(temp / lru[0])  # every unit holds as much
+    root = Root(str(temp), Role.TEMP, "test")
+    for k in range(1, len(ticks)):
+        plan = plan_for([root], max_size=usage - k * one)
+        assert {a.rel for a in plan.actions} == set(lru[:k]), k
+
+
 def test_the_cut_is_shown_in_the_dry_run_json_and_metrics(tmp_path: Path) -> None:
     temp = tmp_path / "temp"
     for i in range(4):

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import gc
 import json
+import mmap
 import os
 import random
 import shutil
@@ -38,6 +39,8 @@ from gradio_clean.duplicates import (
     Keep,
     find_duplicates,
 )
+from gradio_clean.folders import Folders
+from gradio_clean.hashing import CHANGED_WHILE_READ, OPEN_FLAGS, Inode, Reader
 
 KEEPS: tuple[Keep, ...] = (Keep.NEWEST, Keep.OLDEST)
 HEAD = bytes(range(256)) * (PARTIAL_SIZE // 256 + 8)  # longer than the partial hash reads
@@ -185,6 +188,35 @@ def test_many_large_batches(tmp_path: Path) -> None:
     report = find_duplicates(cands(*files), workers=2)
     assert open_fds() == fds
     assert groups(report) == {names(files[i : i + 2]) for i in range(0, 140, 2)}
+
+
+def evict(path: Path) -> None:
+    """Drop a file's pages from the page cache (written back first), where the kernel can."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def test_heads_out_of_the_page_cache_are_read_as_cached_ones_are(tmp_path: Path) -> None:
+    """A head the page cache holds is hashed as it is opened (a read that may not wait);
+    one it does not hold (evicted here) is asked for ahead and read when its turn comes:
+    the same sets and the same bytes either way, small files and large ones alike."""
+    rng = random.Random(11)
+    small, large = rng.randbytes(PARTIAL_SIZE // 2), rng.randbytes(MID_SIZE)
+    files = [
+        put(tmp_path / f"{kind}{i}", data)
+        for i in range(4)
+        for kind, data in (("s", small), ("l", large))
+    ]
+    for path in files[::3]:
+        evict(path)
+    report = find_duplicates(cands(*files), workers=1)
+    assert groups(report) == {names(files[0::2]), names(files[1::2])}
+    assert report.bytes_hashed == 4 * (len(small) + len(large))
+    assert report.warnings == ()
 
 
 def test_many_files_of_one_size_beyond_the_held_fds(tmp_path: Path) -> None:
@@ -706,3 +738,45 @@ def test_forked_workers_find_the_same_sets_and_warnings(tmp_path: Path) -> None:
         assert report.bytes_hashed == one.bytes_hashed
     assert len(one.sets) > FORK_MIN_FILES // 4
     assert any(str(paths[0]) in {c.path for c in s.extras} | {s.keep.path} for s in one.sets)
+
+
+@pytest.mark.parametrize("size", [mmap.PAGESIZE, PARTIAL_SIZE])
+def test_a_small_file_grown_past_a_page_boundary_after_its_check_is_not_hashed(
+    tmp_path: Path, size: int
+) -> None:
+    """A file whose size ends on a page boundary, appended to with O_DIRECT (the new
+    page never enters the page cache) after it was opened and checked: a read that may
+    not wait would stop at that page and return just the size the scan saw, so the
+    growth would pass unseen. Such a file is read by the blocking read, which sees the
+    byte past the size and drops it as changed (found by review of the no-wait read)."""
+    path = put(tmp_path / "f", random.Random(5).randbytes(size))
+    st_ = os.lstat(path)
+    want = (
+        st_.st_ino,
+        st_.st_mtime_ns,
+        st_.st_size,
+        st_.st_dev,
+        st_.st_mode,
+        st_.st_uid,
+        st_.st_gid,
+    )
+    reader = Reader(Folders(str(tmp_path), OPEN_FLAGS), lambda i: str(path), lambda i: b"f")
+    node = Inode(0, want)
+    fd = reader.open_inode(node)
+    assert fd is not None
+    node.fd = fd
+    try:
+        w = os.open(path, os.O_WRONLY | os.O_DIRECT)
+    except OSError as exc:  # tmpfs and some others refuse O_DIRECT
+        os.close(fd)
+        pytest.skip(f"O_DIRECT not supported here: {exc}")
+    page = mmap.mmap(-1, mmap.PAGESIZE)
+    page.write(b"y" * mmap.PAGESIZE)
+    try:
+        os.pwritev(w, [page], size)
+    finally:
+        os.close(w)
+    if not reader._cached_head(node):
+        reader.hash_head(node)
+    assert node.digest == b""  # none: dropped
+    assert [message for _, message in reader.warnings] == [CHANGED_WHILE_READ]
