@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import stat
 import subprocess
 import sys
@@ -335,6 +336,17 @@ def make_private(folder: Path) -> None:
     someone else). Otherwise permissions apply to ourselves, so 0000.
     """
     folder.chmod(0o700 if os.geteuid() == 0 else 0)
+
+
+@pytest.fixture
+def immutable() -> Iterator[list[Path]]:
+    """Paths given chattr +i or +a, cleared again afterwards."""
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("needs root and chattr(1)")
+    paths: list[Path] = []
+    yield paths
+    for p in paths:
+        subprocess.run(["chattr", "-i", "-a", str(p)], check=False)
 
 
 @pytest.fixture

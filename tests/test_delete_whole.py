@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,17 +43,6 @@ def old_session(app_dir: Path) -> Path:
 
 def files_under(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
-
-
-@pytest.fixture
-def immutable() -> Iterator[list[Path]]:
-    """Paths given chattr +i or +a, cleared again afterwards."""
-    if os.geteuid() != 0 or shutil.which("chattr") is None:
-        pytest.skip("needs root and chattr(1)")
-    paths: list[Path] = []
-    yield paths
-    for p in paths:
-        subprocess.run(["chattr", "-i", "-a", str(p)], check=False)
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,32 +140,21 @@ def test_a_sticky_root_keeps_another_users_entries(world_dir: Path) -> None:
     assert (temp / WHOLE / "old.bin").exists() and (temp / LOOSE).exists()
 
 
-@pytest.fixture
-def chattr() -> Iterator[list[Path]]:
-    """Paths given chattr +i or +a, cleared again afterwards."""
-    if os.geteuid() != 0 or shutil.which("chattr") is None:
-        pytest.skip("needs root and chattr(1)")
-    paths: list[Path] = []
-    yield paths
-    for p in paths:
-        subprocess.run(["chattr", "-i", "-a", str(p)], check=False)
-
-
-def _flag(chattr: list[Path], flag: str, path: Path) -> None:
+def _flag(immutable: list[Path], flag: str, path: Path) -> None:
     made = subprocess.run(["chattr", flag, str(path)], capture_output=True, check=False)
     if made.returncode != 0:
         pytest.skip(f"this filesystem has no such flag: {made.stderr!r}")
-    chattr.append(path)
+    immutable.append(path)
 
 
 def test_an_immutable_or_append_only_folder_gives_up_nothing_even_to_root(
-    tmp_path: Path, chattr: list[Path]
+    tmp_path: Path, immutable: list[Path]
 ) -> None:
     """As root: an append-only root keeps WHOLE and LOOSE, an immutable SPLIT its file."""
     temp = tmp_path / "gradio"
     _tree(temp, 0)
-    _flag(chattr, "+i", temp / SPLIT)
-    _flag(chattr, "+a", temp)
+    _flag(immutable, "+i", temp / SPLIT)
+    _flag(immutable, "+a", temp)
     dry, applied = _as_root(temp)
     refused = {WHOLE: FROZEN, f"{SPLIT}/old.bin": FROZEN, LOOSE: FROZEN}
     _check(temp, dry, applied, refused)
