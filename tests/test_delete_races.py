@@ -32,9 +32,13 @@ from tests.conftest import DAY, HOUR, cli_env, set_age, write
 TRIALS = 300
 BUDGET = 20.0  # seconds per race test
 
-# The "app": told what to do and when (a delay in microseconds after the order,
-# which is sent just before apply starts), it does it and answers with the inode of
-# the fresh file it made or opened, or "-" if it could not (its folder was gone).
+# The "app": told what to do and when, it gets ready (writes the upload, lets go of
+# what it held), says "ready", waits the delay in microseconds and acts, then answers
+# with the inode of the fresh file it made or opened, or "-" if it could not (its
+# folder was gone). The test starts apply when it reads "ready", so the delay counts
+# from apply's start, not from however long the app took to wake up and get ready:
+# with the order sent before apply, a quick apply (one file) was nearly always over
+# before the app acted, and the race was hardly ever run.
 APP = r"""
 import os, sys, time
 held = []
@@ -47,6 +51,7 @@ for line in sys.stdin:
     for fd in held:
         os.close(fd)
     held.clear()
+    print("ready", flush=True)
     end = time.perf_counter() + int(delay) / 1e6
     while time.perf_counter() < end:
         pass
@@ -80,6 +85,10 @@ class App:
         assert self.proc.stdin is not None
         self.proc.stdin.write("\0".join([kind, str(delay_us), *map(str, paths)]) + "\n")
         self.proc.stdin.flush()
+
+    def ready(self) -> None:
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline().strip() == "ready", "the app process died"
 
     def answer(self) -> int | None:
         assert self.proc.stdout is not None
@@ -130,22 +139,29 @@ def race(
 ) -> Tally:
     """Trials until TRIALS or BUDGET: build a folder, plan it, order the app, apply."""
     tally = Tally()
-    durations: list[float] = []
+    # The app acts at a random moment within twice the time a whole removal takes, so
+    # about half the trials fall inside the removal and half after it. Until a removal
+    # was timed, within twice the longest apply so far.
+    whole: list[float] = []
+    longest = 0.001
     deadline = time.monotonic() + BUDGET
     while tally.trials < TRIALS and time.monotonic() < deadline:
         trial = base / str(tally.trials)
         root, rules, folder = build(trial)
         plan = build_plan([root], rules, now=time.time())
         assert len(plan.actions) == 1, plan.actions
-        span = int(1e6 * sorted(durations)[len(durations) // 2]) if durations else 2000
-        act(app, folder, random.randint(0, span))
+        span = sorted(whole)[len(whole) // 2] if whole else longest
+        act(app, folder, random.randint(0, int(2e6 * span)))
+        app.ready()
         started = time.perf_counter()
         result = apply_plan(plan, why=never_busy, jobs=1)
-        durations.append(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        longest = max(longest, took)
         fresh = app.answer()
         tally.trials += 1
         outcome = result.outcomes[0]
         if outcome.status is Status.DELETED:
+            whole.append(took)
             tally.removed += 1
         else:
             tally.left += 1
