@@ -16,7 +16,7 @@ import resource
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from stat import S_ISDIR
+from stat import S_IFDIR, S_IFREG, S_ISDIR
 
 from gradio_clean.classify import (
     KIND_CATEGORY,
@@ -81,6 +81,10 @@ __all__ = [  # the result types, re-exported: `from gradio_clean.scan import Ite
 FORK_MIN_ENTRIES = 2000
 _PACE = 0x3FF  # every 1024 regular files: check for a stop, report progress
 _EVERY = 1 << 64  # above any timestamp (int64 ns): every file goes to the file hook
+_HASH_DIR, _SESSION_DIR, _GRADIO_DIR = Kind.HASH_DIR, Kind.SESSION_DIR, Kind.GRADIO_DIR
+_CACHE = Category.CACHE
+_FORMAT = 0o170000  # stat.S_IFMT(mode) is mode & this
+_ABOVE_ANY, _BELOW_ANY = 1 << 127, -(1 << 127)  # beyond any st_mtime_ns (int64)
 
 
 def raise_fd_limit() -> None:
@@ -155,13 +159,23 @@ class _RootWalker:
     def _container_entries(
         self, fd: int, rel: str, role: Role, entries: Iterable[os.DirEntry[str]]
     ) -> None:
+        """Each entry as one item: what it is, what it holds (_ItemCounter), the item hook.
+        The hot loop of a temp dir of hash folders (one pass per item): what an item
+        costs is inlined here, every lookup made once per folder."""
         dev = self.descent.dev
         classify = classifier(role)
         apart = self.root.apart  # roots of their own (roots.nest_roots): walked apart
+        prefix = f"{rel}/" if rel else ""
+        counts = self.counts
+        add_dir = counts.add_dir
+        counter = self.counter
+        folder = counter.folder
+        age_of = self.hooks.age
+        on_item = self.on_item
         for entry in entries:
             check_stop()
             name = entry.name
-            child_rel = f"{rel}/{name}" if rel else name
+            child_rel = prefix + name
             if apart and child_rel in apart:
                 continue
             try:  # an lstat (fstatat with AT_SYMLINK_NOFOLLOW) through the listing's descriptor
@@ -171,11 +185,11 @@ class _RootWalker:
             except OSError as exc:
                 self.descent.failed(child_rel, exc)
                 continue
-            is_dir = S_ISDIR(st.st_mode)
+            is_dir = st.st_mode & _FORMAT == S_IFDIR
             kind = classify(name, is_dir)
-            # a nested .gradio on another device falls through to _item, which warns once
-            if kind is Kind.GRADIO_DIR and st.st_dev == dev:
-                self.counts.add_dir(st, Category.OTHER)
+            # a nested .gradio on another device falls through as an item, which warns once
+            if kind is _GRADIO_DIR and st.st_dev == dev:
+                add_dir(st, Category.OTHER)
                 sub = self.descent.open(fd, name, child_rel)
                 if sub is not None:
                     try:
@@ -183,28 +197,22 @@ class _RootWalker:
                     finally:
                         os.close(sub)
                 continue
-            self._item(fd, name, child_rel, st, kind, is_dir)
-
-    def _item(
-        self, parent_fd: int, name: str, rel: str, st: os.stat_result, kind: Kind, is_dir: bool
-    ) -> None:
-        # Kind hashes in Python (Enum.__hash__): the common kind needs no lookup
-        cat = Category.CACHE if kind is Kind.HASH_DIR else KIND_CATEGORY[kind]
-        age_of = self.hooks.age
-        age = st.st_mtime_ns if age_of is None else age_of(st)
-        counts = self.counts
-        if not is_dir:
-            held = self.counter.file(rel, st, cat, age)
-        else:  # a folder; one on another device is warned about, held as one entry
-            hash_dir = kind is Kind.HASH_DIR
-            held, empty = self.counter.folder(parent_fd, name, rel, st, age, cat, hash_dir)
-            if empty and hash_dir:
-                cat = Category.LEFTOVER  # delete_cache removes files, never their folders
-            counts.add_dir(st, cat)
-        if self.on_item is not None:  # numbers: no object built for prune's items
-            self.on_item(rel, st, kind, cat, is_dir, held)
-        if (kind is Kind.HASH_DIR or kind is Kind.SESSION_DIR) and counts.ranks(held[2]):
-            counts.rank(held[2], Item.of(self.root.path, rel, st, kind, cat, is_dir, held))
+            # The item. Kind hashes in Python (Enum.__hash__): the common kind needs no lookup
+            hash_dir = kind is _HASH_DIR
+            cat = _CACHE if hash_dir else KIND_CATEGORY[kind]
+            age = st.st_mtime_ns if age_of is None else age_of(st)
+            if not is_dir:
+                held = counter.file(child_rel, st, cat, age)
+            else:  # a folder; one on another device is warned about, held as one entry
+                held, empty = folder(fd, name, child_rel, st, age, cat, hash_dir)
+                if empty and hash_dir:
+                    cat = Category.LEFTOVER  # delete_cache removes files, never their folders
+                add_dir(st, cat)
+            if on_item is not None:  # numbers: no object built for prune's items
+                on_item(child_rel, st, kind, cat, is_dir, held)
+            if (hash_dir or kind is _SESSION_DIR) and counts.ranks(held[2]):
+                item = Item.of(self.root.path, child_rel, st, kind, cat, is_dir, held)
+                counts.rank(held[2], item)
 
 
 class _ItemCounter:
@@ -215,7 +223,9 @@ class _ItemCounter:
     The hot path: one pass per file of the tree. The leaf counting is written out twice,
     in `folder` (an item folder's own entries) and in `_entries` (a folder deeper in it),
     on purpose: a shared helper called per file costs about what the split walk saves.
-    Change both together."""
+    Change both together. `folder` also counts the common file (regular, one link, the
+    item's category: nearly every file of a temp dir) without add_leaf, and adds what
+    they come to to the root's counts once (Counts.add_files)."""
 
     def __init__(self, descent: Descent, counts: Counts, hooks: Hooks) -> None:
         self.descent = descent
@@ -270,6 +280,15 @@ class _ItemCounter:
         on_file = self.on_file
         below = self.files_below
         age_of = self.age_of
+        cut = counts.cut_ns
+        age_files, age_bytes = counts.age_files, counts.age_bytes
+        # The common file, counted here: regular, one link, of the item's category, and
+        # not the one that takes the count to the next progress report. Its age bucket
+        # is counted at once; the rest (how many, their bytes and blocks, oldest and
+        # newest mtime) goes to `counts` in one add_files, before any other entry and
+        # at the end. Any other entry is counted as before: add_leaf, or a folder's tree.
+        n = n_bytes = n_blocks = 0
+        n_oldest, n_newest = _ABOVE_ANY, _BELOW_ANY
         try:
             for entry in it:
                 ename = entry.name
@@ -283,10 +302,42 @@ class _ItemCounter:
                 mtime = est.st_mtime_ns
                 if mtime > newest:
                     newest = mtime
-                eage = mtime if age_of is None else age_of(est)
-                if eage > age:
-                    age = eage
-                if S_ISDIR(est.st_mode):
+                if age_of is None:
+                    eage = mtime  # and the item's age is its newest mtime: set at the end
+                else:
+                    eage = age_of(est)
+                    if eage > age:
+                        age = eage
+                fmt = est.st_mode & _FORMAT
+                if (
+                    fmt == S_IFREG
+                    and est.st_nlink == 1
+                    and (counts.files + n + 1) & _PACE
+                    and not (hash_dir and ename[:1] == LEFTOVER_FILE_START)
+                ):
+                    size = est.st_size
+                    i = 0
+                    while mtime < cut[i]:
+                        i += 1
+                    age_files[i] += 1
+                    age_bytes[i] += size
+                    n += 1
+                    n_bytes += size
+                    n_blocks += est.st_blocks
+                    if mtime < n_oldest:
+                        n_oldest = mtime
+                    if mtime > n_newest:
+                        n_newest = mtime
+                    if on_file is not None and eage < below:
+                        on_file(f"{rel}/{ename}", est, cat, eage)
+                    continue
+                if n:  # what counts holds, before anything else is added to it
+                    counts.add_files(cat, n, n_bytes, n_blocks, n_oldest, n_newest)
+                    files += n
+                    nbytes += n_bytes
+                    disk += n_blocks * 512
+                    n = n_bytes = n_blocks = 0
+                if fmt == S_IFDIR:
                     empty = False  # a folder, whatever its name, is no claim
                     ecat = category_in_hash_dir(ename, True, 1) if hash_dir else cat
                     tree_below = below if ecat is cat else _EVERY  # another category: all
@@ -321,7 +372,15 @@ class _ItemCounter:
             self.descent.failed(rel, exc)
             other += 1
         finally:
-            close(frame)
+            it.close()  # type: ignore[attr-defined]
+            os.close(fd)
+        if n:
+            counts.add_files(cat, n, n_bytes, n_blocks, n_oldest, n_newest)
+            files += n
+            nbytes += n_bytes
+            disk += n_blocks * 512
+        if age_of is None:
+            age = newest  # an age is an mtime: the newest of the item's, as `newest` is
         return (files, other, nbytes, newest, age, disk), empty
 
     def _tree(

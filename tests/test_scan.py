@@ -762,3 +762,61 @@ def test_a_root_passes_by_the_entries_it_walks_apart(tmp_path: Path, jobs: int) 
     assert (outer.files, outer.bytes) == (1, 6)
     assert outer.dirs == 1 + FORK_MIN_ENTRIES * (jobs > 1)  # flagged and the d*: not tmp
     assert sorted(seen) == [f"{SHA256_A}/photo.png", "flagged/dataset1.csv"]
+
+
+def test_a_hash_folder_of_every_kind_of_entry_counts_as_find_and_du_do(tmp_path: Path) -> None:
+    """The item folder's own loop counts its common files (regular, one link) apart from
+    every other entry: interleaved here with staging copies, hard links, a symlink, a
+    FIFO, an empty file and a subfolder, past several progress reports (every 1024 files).
+    Every number equals an independent count, and progress is told at each 1024th file."""
+    now = float(int(time.time()))
+    temp = tmp_path / "temp"
+    rng = random.Random(11)
+    folder = temp / SHA256_A
+    sizes: dict[str, int] = {}
+    for i in range(2600):
+        name = f"f{i:04d}.bin"
+        age = rng.choice((60, 2 * HOUR, 3 * DAY, 10 * DAY, 40 * DAY))
+        write(folder / name, b"x" * rng.randint(0, 9000), age=age)
+        sizes[name] = (folder / name).stat().st_size
+        if i % 97 == 0:
+            os.link(folder / name, folder / f"link{i:04d}.bin")  # counted once
+        if i % 211 == 0:
+            write(folder / f".f{i:04d}.bin.abcd{i:04d}", b"s" * 100)  # a staging copy: leftover
+        if i == 1000:
+            (folder / "sym").symlink_to("f0000.bin")
+            os.mkfifo(folder / "fifo")
+            write(folder / "sub" / "deep.bin", b"d" * 4000, age=5 * DAY)
+    write(temp / SHA256_B / "one.bin", b"y" * 10)
+    files = find_files(temp)
+    told: list[int] = []
+    for jobs in (1, 2):
+        told.clear()
+        hooks = Hooks(progress=lambda n, _b: told.append(n))
+        result = scan([Root(str(temp), Role.TEMP, "test")], now=now, jobs=jobs, hooks=hooks)
+        root = result.roots[0]
+        assert root.files == len(files)
+        assert root.bytes == sum(s for s, _ in files.values())
+        assert root.disk_bytes == du_bytes(temp)
+        assert root.oldest == min(m for _, m in files.values())
+        assert root.newest == max(m for _, m in files.values())
+        assert (root.symlinks, root.special) == (1, 1)
+        assert root.hardlinks == len([i for i in range(2600) if i % 97 == 0])
+        staging = [i for i in range(2600) if i % 211 == 0]
+        assert root.categories[Category.LEFTOVER].files == len(staging)
+        assert root.categories[Category.LEFTOVER].bytes == 100 * len(staging)
+        assert root.categories[Category.CACHE].files == len(files) - len(staging)
+        assert [a.files for a in root.ages] == [
+            sum(1 for _, m in files.values() if bucket(now - m) == i) for i in range(5)
+        ]
+        assert [a.bytes for a in root.ages] == [
+            sum(s for s, m in files.values() if bucket(now - m) == i) for i in range(5)
+        ]
+        assert root.largest[0].files == 1 + 2600 + len(staging) + 27  # every path of a file
+        if jobs == 1:
+            assert set(told) == {1024, 2048}
+
+
+def bucket(age: float) -> int:
+    """The AGE_BUCKETS index of a file this many seconds old."""
+    return sum(age >= edge for edge in (HOUR, DAY, 7 * DAY, 30 * DAY))
