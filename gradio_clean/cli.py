@@ -262,13 +262,12 @@ def _plan_and_apply(
 ) -> tuple[Plan, ApplyResult | None]:
     """Lock (with --apply), plan, forecast, ask on a terminal, apply."""
     from gradio_clean import summary
-    from gradio_clean.lock import lock_roots
     from gradio_clean.preflight import preflight
     from gradio_clean.rules import build_plan
 
     show = io.err_is_terminal() and not run.quiet
     try:
-        with lock_roots(roots, run.wait) if run.apply else contextlib.nullcontext():
+        with _locked(roots, run.wait) if run.apply else contextlib.nullcontext():
             if not (run.quiet or run.json_out):
                 from gradio_clean.report import say_roles  # rich: not for --json or --quiet
 
@@ -304,6 +303,13 @@ def _plan_and_apply(
                 return plan, apply_plan(plan, progress=deleting)
     except Interrupted as exc:  # apply reports a stop in its result, never raises it
         raise Interrupted(exc.signum, f"{exc.message}; nothing was deleted") from None
+
+
+def _locked(roots: list[Root], wait: float) -> contextlib.AbstractContextManager[object]:
+    """The roots' lock (lock.py: imported only by a run that applies)."""
+    from gradio_clean.lock import lock_roots
+
+    return lock_roots(roots, wait)
 
 
 def _show_prune(

@@ -31,6 +31,9 @@ class InUse:
         keys = frozenset((os.makedev(major, minor), ino) for major, minor, ino in self.locked)
         object.__setattr__(self, "_locked_keys", keys)
 
+    def is_locked(self, key: Key) -> bool:
+        return key in self._locked_keys
+
     def why(self, dev: int, ino: int) -> str | None:
         key = (dev, ino)
         pid = self.open_by.get(key)
@@ -131,20 +134,47 @@ def _read_maps(path: str, pid: int, open_by: dict[Key, int], places: Places | No
 
 def _read_locks(path: str) -> set[tuple[int, int, int]]:
     """Lines like `1: FLOCK  ADVISORY  WRITE 1234 08:01:131 0 EOF` (major:minor hex)."""
-    locked: set[tuple[int, int, int]] = set()
+    return set(lock_holders(path))
+
+
+def lock_holders(path: str = f"{PROC}/locks") -> dict[tuple[int, int, int], set[int]]:
+    """Each lock's (major, minor, inode) and the pids /proc/locks names for it (the
+    field before the device; -1 for a lock on an open file description)."""
+    held: dict[tuple[int, int, int], set[int]] = {}
     try:
         with open(path, encoding="ascii", errors="replace") as fh:
             lines = fh.read().splitlines()
     except OSError:
-        return locked
+        return held
     for line in lines:
-        for field in line.split():
+        fields = line.split()
+        for i, field in enumerate(fields):
             if field.count(":") == 2:
                 major, minor, ino = field.split(":")
                 with contextlib.suppress(ValueError):
-                    locked.add((int(major, 16), int(minor, 16), int(ino)))
+                    pids = held.setdefault((int(major, 16), int(minor, 16), int(ino)), set())
+                    with contextlib.suppress(ValueError, IndexError):
+                        pids.add(int(fields[i - 1]))
                 break
-    return locked
+    return held
+
+
+def open_paths(pid: int, key: Key, proc: str = PROC) -> set[str]:
+    """The paths by which process `pid` holds file `key` open now."""
+    fd_dir = f"{proc}/{pid}/fd"
+    found: set[str] = set()
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            st = os.stat(f"{fd_dir}/{fd}")
+            if (st.st_dev, st.st_ino) == key:
+                found.add(os.readlink(f"{fd_dir}/{fd}"))
+        except OSError:
+            continue
+    return found
 
 
 class InUseWatcher:

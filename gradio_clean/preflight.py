@@ -36,7 +36,7 @@ import stat
 from collections.abc import Sequence
 
 from gradio_clean.emptied import Parents
-from gradio_clean.inuse import InUse, Key, Places, snapshot
+from gradio_clean.inuse import InUse, Key, Places, lock_holders, open_paths, snapshot
 from gradio_clean.links import LinkedNames
 from gradio_clean.plan import Action, Plan
 from gradio_clean.removal import holds_mount
@@ -101,6 +101,7 @@ class Forecast:
         self.roots: dict[str, _Root | None] = {}
         self.locked: dict[str, list[str]] = {}  # root -> locked folders held below it
         self.parents: dict[str, Parents | None] = {}  # root -> its folders' permissions
+        self.let_go_asked = False  # _let_go
 
     @classmethod
     def of(
@@ -183,8 +184,25 @@ class Forecast:
             root = self.roots[path] = _Root.open(path, self.snap)
             if root is not None and root.keys:
                 root.witness = self._witness(path)
+                self.snap = self._let_go(root)
+                folders = len(self.places.dirs) if self.places is not None else 0
                 root.place(self.places, self.snap)
+                if self.places is not None and len(self.places.dirs) != folders:
+                    self.locked.clear()  # a folder's lock placed since: ask again
         return self.roots[path]
+
+    def _let_go(self, root: _Root) -> InUse:
+        """The snapshot without the locks let go since it was taken, asked once, and only
+        when a lock on the root's filesystem was not seen among open files: it was taken
+        after the pass over them, and may be gone already (no claim then, as apply finds)."""
+        snap, places = self.snap, self.places
+        if self.let_go_asked or places is None:
+            return snap
+        if all(key in places.paths or key in places.dirs for key in root.locked_keys(snap)):
+            return snap
+        self.let_go_asked = True
+        held = frozenset(lock_holders())
+        return InUse(snap.open_by, snap.locked & held)
 
     def _witness(self, path: str) -> LinkedNames | None:
         """The walk's names of linked files, if it read all of root `path`: then a file
@@ -227,6 +245,14 @@ class Forecast:
         return why
 
 
+def _is_folder(path: str, key: Key) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == key
+
+
 def _holds(folder: str, mounts: Sequence[str]) -> bool:
     prefix = folder + "/"
     return any(m.startswith(prefix) for m in mounts)
@@ -263,15 +289,48 @@ class _Root:
         if places is None:
             self.walk_all = True
             return
+        unplaced = []
         for key in self.keys:
             if key in places.other or key in places.dirs or places.nlink.get(key) == 0:
                 continue  # a folder (see _forecast_locked_folders), no regular file, or deleted
             rel = self._rel(key, places.paths.get(key, set()) | places.mapped.get(key[1], set()))
             if rel is None:
+                unplaced.append(key)
+            elif rel:
+                self._mark(rel, snap, key)
+        if unplaced:
+            self._place_locks(unplaced, places, snap)
+
+    def _place_locks(self, keys: list[Key], places: Places, snap: InUse) -> None:
+        """Files locked but not seen open: the lock was taken, or its process started,
+        after the pass over /proc/*/fd (an app's sqlite, a lock file, attach()'s marks:
+        often, on a busy server). Each is placed by the files its holders have open now;
+        a lock let go since is none (Forecast._let_go took it out of `snap`). Anything
+        still unsure makes every folder walked, as before."""
+        holders = lock_holders()
+        for key in keys:
+            if key in snap.open_by:
+                self.walk_all = True  # seen open, yet not placed: nothing new to learn
+                return
+            if not snap.is_locked(key):
+                continue  # let go since the snapshot
+            paths: set[str] = set()
+            for pid in holders.get((os.major(key[0]), os.minor(key[0]), key[1]), ()):
+                paths |= open_paths(pid, key)
+            folders = {p for p in paths if _is_folder(p, key)}
+            for path in folders:  # a folder's lock: see _locked_below
+                places.add_dir(key, path)
+            if folders:
+                continue
+            rel = self._rel(key, paths)
+            if rel is None:
                 self.walk_all = True
                 return
             if rel:
                 self._mark(rel, snap, key)
+
+    def locked_keys(self, snap: InUse) -> list[Key]:
+        return [key for key in self.keys if snap.is_locked(key)]
 
     def _rel(self, key: Key, paths: set[str]) -> str | None:
         """The file's path below this root; "" if it is surely elsewhere; None if

@@ -16,14 +16,13 @@ import os
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from gradio_clean.actions import Actions, merge
 from gradio_clean.ages import age_getter
 from gradio_clean.ages import age_ns as age_ns  # re-exported: rules.age_ns keeps working
 from gradio_clean.budget import UnitCollector, apply_budget
 from gradio_clean.classify import Category, Kind, Role, is_our_temp_name, item_of
-from gradio_clean.dedupe import Deduping, DupePool, plan_duplicates
 from gradio_clean.durations import format_duration
 from gradio_clean.emptied import find_emptied
 from gradio_clean.gcpause import gc_paused
@@ -60,6 +59,9 @@ from gradio_clean.scan import (
     scan,
 )
 from gradio_clean.sizes import MinFree
+
+if TYPE_CHECKING:  # the duplicates rule's modules (hashing: hashlib, mmap) only when it runs
+    from gradio_clean.dedupe import DupePool
 
 USER_DATA = frozenset({Category.FLAGGED, Category.EXAMPLES})
 STRAY_LINK_AGE = 3600.0  # seconds (by ctime) before an interrupted run's temporary goes
@@ -201,7 +203,7 @@ class _RootPlanner:
     scope: Scope
     actions: Actions = field(default_factory=Actions)  # the walk's, in its order
     extra: Actions = field(default_factory=Actions)  # after the walk: stray links, duplicates
-    dupes: DupePool = field(init=False)  # rel paths under the root's
+    dupes: DupePool | None = field(init=False)  # rel paths under the root's; --duplicates
     reported: list[Action] = field(default_factory=list)  # duplicates shown, never acted on
     strays: list[_Stray] = field(default_factory=list)
     names: LinkedNames = field(default_factory=LinkedNames)  # every name of those inodes
@@ -230,7 +232,11 @@ class _RootPlanner:
         self.filtered = self.scope.filtered
         self.older_ns = None if rules.older_than is None else rules.older_than * 1e9
         self.orphan_ns = rules.session_ttl * 1e9 if rules.orphaned_sessions else None
-        self.dupes = DupePool(os.path.join(self.root.path, ""))
+        self.dupes = None
+        if rules.duplicates:
+            from gradio_clean.dedupe import DupePool
+
+            self.dupes = DupePool(os.path.join(self.root.path, ""))
 
     def files_below(self) -> int | None:
         """RootHooks.files_below: which files this hook must see. A file not handed over has
@@ -338,7 +344,8 @@ class _RootPlanner:
                 self.any_unselected = self.item_excluded_inside = self.item_outside = False
         else:  # no pick, no whole: at most files for the duplicates rule, and no Item
             if self.unselected:  # (what _item would do with them alone)
-                self.dupes.add_files(self.unselected)
+                if self.dupes is not None:  # (--duplicates: only then are there any)
+                    self.dupes.add_files(self.unselected)
                 self.unselected.clear()
             self.any_unselected = self.item_excluded_inside = self.item_outside = False
         units = self.units
@@ -361,7 +368,6 @@ class _RootPlanner:
             rule, reason = whole
             self.actions.append(folder_action(self.root.path, item, rule, reason, item.age_ns))
             return True
-        rules = self.rules
         picks = self.selected
         if (
             item.is_dir
@@ -392,7 +398,7 @@ class _RootPlanner:
                     picks.age[i],
                 )
             )
-        if rules.duplicates:
+        if self.dupes is not None:  # (--duplicates)
             self.dupes.add_files(self.unselected)
         return planned
 
@@ -428,7 +434,11 @@ class _RootPlanner:
 
     def duplicate_actions(self, warn: Callable[[str, str], None]) -> None:
         """Plan the duplicate sets of the files no other rule took (dedupe.py)."""
-        pool, self.dupes = self.dupes, DupePool(self.dupes.prefix)
+        from gradio_clean.dedupe import Deduping, DupePool, plan_duplicates
+
+        pool = self.dupes
+        assert pool is not None  # made with the planner, for --duplicates
+        self.dupes = DupePool(pool.prefix)
         rules = self.rules
         delete_sessions = (
             rules.dedupe is Dedupe.DELETE
@@ -485,21 +495,16 @@ class _Planning:
 
     def absorb(self, payload: object) -> None:
         actions, dupes, strays, names, (excluded, ignored), units = cast(
-            tuple[
-                Actions,
-                DupePool,
-                list[_Stray],
-                LinkedNames,
-                tuple[int, int],
-                UnitCollector | None,
-            ],
+            "tuple[Actions, DupePool | None, list[_Stray], LinkedNames, tuple[int, int], "
+            "UnitCollector | None]",  # a string: DupePool is imported for --duplicates only
             payload,
         )
         p = self.current
         if p.units is not None and units is not None:
             p.units.absorb(units)
         p.actions.extend(actions)
-        p.dupes.extend(dupes)
+        if p.dupes is not None and dupes is not None:
+            p.dupes.extend(dupes)
         p.strays.extend(strays)
         p.names.absorb(names)
         p.scope.excluded += excluded

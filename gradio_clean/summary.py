@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-import humanize
-
 from gradio_clean.config import Settings, toml_setting
 from gradio_clean.errors import signal_name
 from gradio_clean.ignore import ScopeReport
@@ -48,6 +46,8 @@ def age(ts: float | None, now: float) -> str:
     seconds = min(max(0.0, now - ts), _MAX_AGE)
     if _DAY <= seconds < _DAYS_SHOWN * _DAY:
         return plural(int(seconds // _DAY), "day")
+    import humanize  # here: prune --json and --quiet show no age (as sizes.human_size)
+
     return humanize.naturaldelta(dt.timedelta(seconds=seconds))
 
 

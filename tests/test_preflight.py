@@ -233,6 +233,50 @@ def test_placing_files_by_path_agrees_with_walking_the_folders(
     assert skipped[PLAIN_DIR].startswith("mapped.bin is open by process ")
 
 
+def _lock(holder: list[subprocess.Popen[bytes]], path: Path) -> int:
+    return hold(
+        holder,
+        f"""
+        import fcntl, time
+        fh = open({str(path)!r}, "rb")
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        print("ready", flush=True)
+        time.sleep(120)
+        """,
+    )
+
+
+def test_a_lock_taken_after_the_pass_over_open_files_is_placed_or_let_go(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """/proc/locks is read after the pass over /proc/*/fd, so it shows locks taken since
+    (a busy server's sqlite and lock files, every few ms). Such a lock still held spares
+    its folder, placed by its holder's files; one let go since spares nothing, as apply
+    finds. Before, either made the forecast walk every folder, and the walk took the lock
+    let go for a claim: the dry run skipped a folder that apply removed."""
+    temp = tmp_path / "gradio"
+    write(temp / HELD_DIR / "0.webp", b"w" * 100, age=OLD)
+    write(temp / HELD_DIR / "1.webp", b"x" * 50, age=OLD)
+    idle = write(temp / PLAIN_DIR / "idle.bin", b"i" * 20, age=OLD)
+    root = Root(str(temp), Role.TEMP, "test")
+    plan = build_plan([root], RuleSet(age_by=AgeBy.MTIME, older_than=DAY), now=time.time())
+    places = Places()
+    passed = snapshot(places=places)  # its pass over open files: nothing held yet
+    _lock(holder, temp / HELD_DIR / "0.webp")
+    _lock(holder, idle)
+    snap = InUse(passed.open_by, snapshot().locked)  # then /proc/locks: both held
+    holder[-1].kill()  # idle.bin's lock is let go
+    holder[-1].wait()
+
+    forecast = preflight(plan, snap, places)
+    skipped = {plan.actions[i].rel: why for i, why in forecast.skips.items()}
+    assert skipped == {HELD_DIR: "0.webp is locked by another process (flock/fcntl)"}
+    result = apply_plan(plan, jobs=1)
+    outcome = {o.action.rel: o.status.value for o in result.outcomes}
+    assert outcome == {HELD_DIR: "skipped", PLAIN_DIR: "deleted"}  # held: now seen open
+    assert not idle.exists() and (temp / HELD_DIR / "0.webp").exists()
+
+
 @pytest.mark.parametrize("walked", [False, True], ids=["placed", "walked"])
 def test_a_file_held_deeper_in_a_folder_is_named_as_apply_names_it(
     tmp_path: Path, holder: list[subprocess.Popen[bytes]], walked: bool

@@ -1,9 +1,9 @@
 """What a run imports: on a small tree, start-up is most of what a run costs.
 
 A run that prints only JSON, or nothing (cron's `prune --apply --quiet`), imports
-neither rich nor the table renderer; a dry run not the deleter either;
-scan --json not even humanize (prune's summary lines need it). The runs that draw
-tables are checked too, so the check itself can fail.
+neither rich nor the table renderer, nor humanize (the tables' and summary's words); a
+dry run not the deleter either; a run without --duplicates not that rule's hashing. The
+runs that draw tables are checked too, so the check itself can fail.
 """
 
 from __future__ import annotations
@@ -39,10 +39,14 @@ print(code, " ".join(m for m in watched if m in sys.modules), sep="|", file=sys.
 
 
 def _imported(
-    args: list[str], cwd: Path, watched: Sequence[str], temp: Path | None = None
+    args: list[str],
+    cwd: Path,
+    watched: Sequence[str],
+    temp: Path | None = None,
+    codes: Sequence[str] = ("0",),
 ) -> tuple[str, str]:
-    """The run's stdout, and which of `watched` it imported (its exit code checked).
-    No config file but the system's is found from `cwd`; `temp`: GRADIO_TEMP_DIR."""
+    """The run's stdout, and which of `watched` it imported (its exit code checked: one of
+    `codes`). No config file but the system's is found from `cwd`; `temp`: GRADIO_TEMP_DIR."""
     env = cli_env(COLUMNS="80", XDG_CONFIG_HOME=str(cwd), GRADIO_TEMP_DIR=str(temp or cwd))
     for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "GRADIO_CLEAN_CONFIG"):
         env.pop(name, None)  # stderr is a pipe, and says so; no config is named
@@ -56,7 +60,7 @@ def _imported(
         timeout=60,
     )
     code, _, imported = proc.stderr.strip().splitlines()[-1].partition("|")
-    assert code == "0", proc.stderr
+    assert code in codes, proc.stderr
     return proc.stdout, imported
 
 
@@ -64,11 +68,11 @@ def _imported(
     ("args", "allowed"),
     [
         (["scan", "{temp}", "--json"], ""),
-        (["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime", "--json"], "humanize"),
-        (["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime", "--quiet"], "humanize"),
+        (["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime", "--json"], ""),
+        (["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime", "--quiet"], ""),
         (
             ["prune", "{temp}", "--older-than", "1d", "--age-by", "mtime", "--apply", "--quiet"],
-            "humanize gradio_clean.delete",
+            "gradio_clean.delete",
         ),
         (["scan", "{temp}"], "rich humanize gradio_clean.report"),
         (
@@ -89,6 +93,27 @@ def test_a_run_imports_only_what_its_output_needs(
         doc = json.loads(stdout)
         assert doc["command"] == argv[0]
         assert doc["roots"][0]["files"] if argv[0] == "scan" else doc["actions"]
+
+
+@pytest.mark.parametrize(
+    ("args", "allowed"),
+    [
+        (["--older-than", "1d", "--json"], ""),
+        (["--max-size", "1K", "--json"], ""),  # exit 5: over budget, the root's own blocks
+        (["--duplicates", "--json"], "gradio_clean.dedupe gradio_clean.hashing"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else f"imports: {v or 'none'}",
+)
+def test_only_the_duplicates_rule_imports_its_hashing(
+    tmp_path: Path, args: list[str], allowed: str
+) -> None:
+    """The duplicates rule's modules (hashing with mmap, a pool, the set finder) are
+    imported by a run that asks for it, not by every prune."""
+    tree = build_gradio_tree(tmp_path)
+    watched = ("gradio_clean.dedupe", "gradio_clean.hashing")
+    argv = ["prune", str(tree.temp), "--age-by", "mtime", *args]
+    _, imported = _imported(argv, tmp_path, watched, tree.temp, codes=("0", "5"))
+    assert imported == allowed
 
 
 def test_a_small_scan_loads_no_worker_tools_and_no_toml_parser(tmp_path: Path) -> None:
