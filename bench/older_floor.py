@@ -180,10 +180,14 @@ def main() -> None:
     p.add_argument("root")
     p.add_argument("--days", type=float, default=30.0)
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--sorted", action="store_true", help="remove in name order, as prune does")
     a = p.parse_args()
     root_fd = os.open(a.root, DIR)
     w = Walk(root_fd, os.fstat(root_fd).st_dev, time.time() * 1e9 - a.days * 86400e9)
     w.top()
+    if a.sorted:
+        w.folders.sort()
+        w.files.sort()
     kids = []
     for k in range(1, a.jobs):
         pid = os.fork()
