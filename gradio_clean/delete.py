@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from gradio_clean.actions import Step
 from gradio_clean.emptied import tidied_parents
+from gradio_clean.permissions import cannot_remove, permitted, rmdir_denied, unlink_denied
 from gradio_clean.plan import APPEARED, Identity, Status
 from gradio_clean.removal import (
     LOCKED,
@@ -39,21 +40,17 @@ from gradio_clean.removal import (
     Folder,
     Mount,
     Refused,
-    cannot_remove,
     ctime_ours,
     immutable,
     lock_free,
     note_ctime,
     on_mount,
-    permitted,
     removable,
     remove_tree,
     rmdir_checked,
-    rmdir_denied,
     seen,
     survey,
     unlink_checked,
-    unlink_denied,
     unlink_noting,
 )
 from gradio_clean.roots import DIR_FLAGS, describe_open_error, open_at
@@ -406,7 +403,9 @@ def _delete_folder(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> s
         if denied is not None:
             raise Skip(cannot_remove(denied))
         if euid != 0:  # `permitted` checks nothing for root: no fstat of the parent
-            permitted(Folder(os.fstat(parent)), parent, name, top)
+            denied = permitted(os.fstat(parent), parent, name, top, euid)
+            if denied is not None:
+                raise Skip(denied)
         if entered.frozen:  # read through fd: the very folder checked, not a name
             raise Skip(immutable(name))
         tree = survey(fd, mount, verify, top)  # everything checked before anything goes
