@@ -43,6 +43,7 @@ from gradio_clean.removal import (
     ctime_ours,
     immutable,
     lock_free,
+    locks_free,
     note_ctime,
     on_mount,
     removable,
@@ -221,7 +222,7 @@ def _remove_file(
     busy = why(st.st_dev, st.st_ino) or _folder_busy(chain.keys, why)
     if busy:
         raise Skip(busy)
-    if not all(lock_free(fd, hold=False) for fd in chain.fds):
+    if not locks_free(chain.fds, hold=False):
         raise Skip(f"its folder is {LOCKED}")
     if action.keep is not None:
         keep_parent, keep_fd = _check_keep(chain, action)
@@ -397,7 +398,7 @@ def _delete_folder(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> s
             raise Skip(f"it is {busy}")
         if not lock_free(fd, hold=True):  # held until fd is closed: removed or skipped
             raise Skip(f"it is {LOCKED}")
-        if not all(lock_free(f, hold=False) for f in chain.fds):
+        if not locks_free(chain.fds, hold=False):
             raise Skip(f"its folder is {LOCKED}")
         denied = rmdir_denied(parent, euid)  # as the dry run's forecast asks (emptied.Parents)
         if denied is not None:

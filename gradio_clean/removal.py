@@ -25,6 +25,7 @@ on the descriptor) stops the removal: left alone, on another filesystem.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -33,7 +34,7 @@ import signal
 import stat
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from gradio_clean.permissions import permitted
@@ -300,15 +301,51 @@ def lock_free(fd: int, *, hold: bool) -> bool:
     before it cleans a folder: False while another process holds it (a live app's mark,
     taken since the last /proc snapshot). `hold`: keep it until fd is closed (a folder
     being removed), else drop it at once. True where the filesystem has no flock."""
+    return locks_free((fd,), hold=hold)
+
+
+def locks_free(fds: Iterable[int], *, hold: bool) -> bool:
+    """`lock_free` of each folder in turn, False at the first one another process holds.
+    Within `probes_in_turn`, taken while no sibling worker probes: one worker's probe
+    holds a folder's flock for two system calls, and a sibling probing the same folder
+    meanwhile (a duplicate linked in a hash folder another worker deletes from) would
+    take it for another process's and skip its entry."""
+    gate = _GATE[0]
+    if gate >= 0:
+        fcntl.lockf(gate, fcntl.LOCK_EX)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError:
+        for fd in fds:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            except OSError:
+                continue
+            if not hold:
+                fcntl.flock(fd, fcntl.LOCK_UN)
         return True
-    if not hold:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    return True
+    finally:
+        if gate >= 0:
+            fcntl.lockf(gate, fcntl.LOCK_UN)
+
+
+_GATE = [-1]  # within probes_in_turn: the file whose POSIX lock a probe holds
+
+
+@contextlib.contextmanager
+def probes_in_turn(workers: bool) -> Iterator[None]:
+    """While `workers` (forked ones share out one apply), each worker's flock probes wait
+    for a sibling's to end (`locks_free`): a POSIX lock on one memfd, which each process
+    (the parent and each fork) holds on its own, and the kernel drops when one dies."""
+    if not workers:
+        yield
+        return
+    _GATE[0] = os.memfd_create("gradio-clean-probes", os.MFD_CLOEXEC)
+    try:
+        yield
+    finally:
+        os.close(_GATE[0])
+        _GATE[0] = -1
 
 
 def _enter_unlocked(
