@@ -85,19 +85,16 @@ def permitted(
     parent: os.stat_result, dir_fd: int, shown: str, st: os.stat_result, euid: int | None = None
 ) -> str | None:
     """Why a run without root may not remove the entry `shown` (its lstat `st`) whole
-    from the folder `dir_fd` (`parent`: that folder's stat): a folder it may not empty,
-    or a sticky folder's entry of another user; None where it may, and always for root.
+    from the folder `dir_fd` (`parent`: that folder's stat): a folder it may not empty
+    (write and search permission on it, asked by `may_write` through a descriptor on the
+    folder: a link put in its place since its lstat is never followed), or a sticky
+    folder's entry of another user; None where it may, and always for root.
     `euid`: os.geteuid(), where the caller read it once for a whole folder."""
     euid = os.geteuid() if euid is None else euid
     if euid == 0:
         return None
-    if stat.S_ISDIR(st.st_mode) and not may_empty(dir_fd, os.path.basename(shown)):
+    if stat.S_ISDIR(st.st_mode) and not may_write(dir_fd, os.path.basename(shown)):
         return f"cannot be removed whole: no permission to empty {shown}"
     if sticky_denied(parent, st.st_uid, euid):
         return f"cannot be removed whole: {shown} belongs to another user"
     return None
-
-
-def may_empty(dir_fd: int, name: str) -> bool:
-    """Emptying a folder needs write and search permission on it."""
-    return os.access(name, os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True)
