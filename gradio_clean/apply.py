@@ -18,7 +18,7 @@ from gradio_clean.emptied import emptying
 from gradio_clean.inuse import InUseWatcher
 from gradio_clean.outcomes import Outcomes
 from gradio_clean.plan import DONE, ApplyResult, Plan, Rule, Status
-from gradio_clean.removal import Ctimes
+from gradio_clean.removal import Ctimes, probes_in_turn
 from gradio_clean.workers import Share, available_jobs, run_shares, stop_signal
 
 ApplyProgress = Callable[[int, int, int], None]  # (actions done, actions total, bytes freed)
@@ -249,7 +249,9 @@ def apply_plan(
     tried: dict[str, str | None] = {}
     stopped = 0
     linked = array("q")
-    for result in run_shares(len(shares), work, report if progress else None):
+    with probes_in_turn(len(shares) > 1):
+        results = run_shares(len(shares), work, report if progress else None)
+    for result in results:
         if result is None:  # a worker died while stopping: what it did is unknown
             continue
         result[0].into(outcomes)

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from gradio_clean.actions import Step
 from gradio_clean.emptied import tidied_parents
+from gradio_clean.permissions import cannot_remove, permitted, rmdir_denied, unlink_denied
 from gradio_clean.plan import APPEARED, Identity, Status
 from gradio_clean.removal import (
     LOCKED,
@@ -39,21 +40,18 @@ from gradio_clean.removal import (
     Folder,
     Mount,
     Refused,
-    cannot_remove,
     ctime_ours,
     immutable,
     lock_free,
+    locks_free,
     note_ctime,
     on_mount,
-    permitted,
     removable,
     remove_tree,
     rmdir_checked,
-    rmdir_denied,
     seen,
     survey,
     unlink_checked,
-    unlink_denied,
     unlink_noting,
 )
 from gradio_clean.roots import DIR_FLAGS, describe_open_error, open_at
@@ -224,7 +222,7 @@ def _remove_file(
     busy = why(st.st_dev, st.st_ino) or _folder_busy(chain.keys, why)
     if busy:
         raise Skip(busy)
-    if not all(lock_free(fd, hold=False) for fd in chain.fds):
+    if not locks_free(chain.fds, hold=False):
         raise Skip(f"its folder is {LOCKED}")
     if action.keep is not None:
         keep_parent, keep_fd = _check_keep(chain, action)
@@ -400,13 +398,15 @@ def _delete_folder(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> s
             raise Skip(f"it is {busy}")
         if not lock_free(fd, hold=True):  # held until fd is closed: removed or skipped
             raise Skip(f"it is {LOCKED}")
-        if not all(lock_free(f, hold=False) for f in chain.fds):
+        if not locks_free(chain.fds, hold=False):
             raise Skip(f"its folder is {LOCKED}")
         denied = rmdir_denied(parent, euid)  # as the dry run's forecast asks (emptied.Parents)
         if denied is not None:
             raise Skip(cannot_remove(denied))
         if euid != 0:  # `permitted` checks nothing for root: no fstat of the parent
-            permitted(Folder(os.fstat(parent)), parent, name, top)
+            denied = permitted(os.fstat(parent), parent, name, top, euid)
+            if denied is not None:
+                raise Skip(denied)
         if entered.frozen:  # read through fd: the very folder checked, not a name
             raise Skip(immutable(name))
         tree = survey(fd, mount, verify, top)  # everything checked before anything goes

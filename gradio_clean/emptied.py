@@ -6,9 +6,9 @@ hash folder whose only file goes. The plan knows which: after the walk, each fol
 holds a file planned on its own is listed once, deepest first, through descriptors as
 apply opens them (no link followed, no atime moved). It is emptied when each of its
 entries is a file planned in it or a folder itself emptied, and rmdir may take it from
-its parent (removal.rmdir_denied: a run without root may lack write permission there, or
-meet a sticky parent's rule): a folder apply could not remove is not promised, nor is a
-folder above it. Only these folders are listed: an item planned whole holds none.
+its parent (permissions.rmdir_denied: a run without root may lack write permission
+there, or meet a sticky parent's rule): a folder apply could not remove is not promised,
+nor is a folder above it. Only these folders are listed: an item planned whole holds none.
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from gradio_clean.actions import Actions
 from gradio_clean.classify import USER_DATA_FOLDERS
 from gradio_clean.order import SortKey
-from gradio_clean.removal import (
-    Folder,
-    Refused,
+from gradio_clean.permissions import (
     cannot_remove,
     permitted,
     rmdir_denied,
+    sticky_binds,
     sticky_denied,
     unlink_denied,
 )
@@ -175,7 +174,7 @@ class Parents:
     rename each need the same of the folder), and why not, as apply words it. Each folder
     is asked once (most are the root itself or its hash folders), by one statx of its
     name through the descriptor of the folder above it, never opened: as root that is all
-    (removal.rmdir_denied: its chattr flag). The sticky rule and, without root, whether a
+    (permissions.rmdir_denied: its chattr flag). The sticky rule and, without root, whether a
     folder may be emptied are asked per entry, since they depend on the entry."""
 
     def __init__(self, root_fd: int) -> None:
@@ -203,18 +202,18 @@ class Parents:
         )
 
     def refuses(self, parent: str) -> bool:
-        """Whether `parent` gives up no entry at all (removal.rmdir_denied)."""
+        """Whether `parent` gives up no entry at all (permissions.rmdir_denied)."""
         asked = self._asked(parent)
         return asked is not None and asked[1] is not None
 
     def file_denied(self, parent: str, name: str) -> str | None:
-        """Why apply may not unlink the file `name` from `parent` (removal.unlink_denied);
+        """Why apply may not unlink the file `name` from `parent` (permissions.unlink_denied);
         None where it may, or where the folder cannot be reached (apply says why)."""
         asked = self._asked(parent)
         if asked is None:
             return None
         st, why = asked
-        if why is None and not (st.st_mode & stat.S_ISVTX and self.euid not in (0, st.st_uid)):
+        if why is None and not sticky_binds(st, self.euid):
             return None  # no sticky rule to ask (as root, never): the file's owner is moot
         uid = 0
         if why is None:
@@ -227,7 +226,7 @@ class Parents:
     def folder_denied(self, parent: str, name: str) -> str | None:
         """Why apply may not remove the folder `name` whole from `parent`, as
         delete._delete_folder words it: the parent refuses, or, without root,
-        removal.permitted does (no permission to empty it, a sticky parent's rule)."""
+        permissions.permitted does (no permission to empty it, a sticky parent's rule)."""
         asked = self._asked(parent)
         if asked is None:
             return None
@@ -241,13 +240,10 @@ class Parents:
             return None
         fd, top = entry
         try:
-            permitted(Folder(st), fd, name, top, self.euid)
-        except Refused as exc:
-            return str(exc)
+            return permitted(st, fd, name, top, self.euid)
         finally:
             if fd != self.root_fd:
                 os.close(fd)
-        return None
 
     def _asked(self, parent: str) -> tuple[os.stat_result, str | None] | None:
         if parent not in self.asked:

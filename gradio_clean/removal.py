@@ -25,6 +25,7 @@ on the descriptor) stops the removal: left alone, on another filesystem.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -33,9 +34,10 @@ import signal
 import stat
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from gradio_clean.permissions import permitted
 from gradio_clean.roots import DIR_FLAGS, open_at
 from gradio_clean.statx import frozen, fstat_mount, lstat_frozen
 
@@ -299,15 +301,51 @@ def lock_free(fd: int, *, hold: bool) -> bool:
     before it cleans a folder: False while another process holds it (a live app's mark,
     taken since the last /proc snapshot). `hold`: keep it until fd is closed (a folder
     being removed), else drop it at once. True where the filesystem has no flock."""
+    return locks_free((fd,), hold=hold)
+
+
+def locks_free(fds: Iterable[int], *, hold: bool) -> bool:
+    """`lock_free` of each folder in turn, False at the first one another process holds.
+    Within `probes_in_turn`, taken while no sibling worker probes: one worker's probe
+    holds a folder's flock for two system calls, and a sibling probing the same folder
+    meanwhile (a duplicate linked in a hash folder another worker deletes from) would
+    take it for another process's and skip its entry."""
+    gate = _GATE[0]
+    if gate >= 0:
+        fcntl.lockf(gate, fcntl.LOCK_EX)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError:
+        for fd in fds:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            except OSError:
+                continue
+            if not hold:
+                fcntl.flock(fd, fcntl.LOCK_UN)
         return True
-    if not hold:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    return True
+    finally:
+        if gate >= 0:
+            fcntl.lockf(gate, fcntl.LOCK_UN)
+
+
+_GATE = [-1]  # within probes_in_turn: the file whose POSIX lock a probe holds
+
+
+@contextlib.contextmanager
+def probes_in_turn(workers: bool) -> Iterator[None]:
+    """While `workers` (forked ones share out one apply), each worker's flock probes wait
+    for a sibling's to end (`locks_free`): a POSIX lock on one memfd, which each process
+    (the parent and each fork) holds on its own, and the kernel drops when one dies."""
+    if not workers:
+        yield
+        return
+    _GATE[0] = os.memfd_create("gradio-clean-probes", os.MFD_CLOEXEC)
+    try:
+        yield
+    finally:
+        os.close(_GATE[0])
+        _GATE[0] = -1
 
 
 def _enter_unlocked(
@@ -519,96 +557,18 @@ def removable(
 ) -> None:
     """Refuse up front what could not be removed, so a folder is not left half-deleted:
     an immutable or append-only entry (chattr), and for a run without root, a folder
-    it may not write or a sticky folder's entry of another user. `is_frozen`: the chattr
+    it may not empty or a sticky folder's entry of another user (permissions.permitted).
+    `is_frozen`: the chattr
     flag read with `st` (survey's `lstat_frozen`), else read here."""
     if not stat.S_ISLNK(st.st_mode):
         if is_frozen is None:
             is_frozen = frozen(fd, os.path.basename(shown))
         if is_frozen:
             raise Refused(immutable(shown))
-    permitted(folder, fd, shown, st, euid)
+    denied = permitted(folder.st, fd, shown, st, euid)
+    if denied is not None:
+        raise Refused(denied)
 
 
 def immutable(shown: str) -> str:
     return f"cannot be removed whole: {shown} is immutable or append-only"
-
-
-def permitted(
-    folder: Folder, fd: int, shown: str, st: os.stat_result, euid: int | None = None
-) -> None:
-    """`removable`'s checks for a run without root; nothing to check for root.
-    `euid`: os.geteuid(), where the caller read it once for a whole folder."""
-    euid = os.geteuid() if euid is None else euid
-    if euid == 0:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        may_empty(fd, os.path.basename(shown), shown)
-    if sticky_denied(folder.st, st.st_uid, euid):
-        raise Refused(f"cannot be removed whole: {shown} belongs to another user")
-
-
-def rmdir_denied(
-    dir_fd: int, euid: int, name: str = "", is_frozen: bool | None = None
-) -> str | None:
-    """Why rmdir, unlink or rename could take no entry from the folder `name` in `dir_fd`
-    ("": `dir_fd` itself): it is immutable or append-only (`is_frozen`, where read with
-    its stat), or, for a run without root, not writable and searchable for it. None where
-    it could; a sticky folder's rule, which depends on each entry, is `sticky_denied`'s."""
-    if frozen(dir_fd, name) if is_frozen is None else is_frozen:
-        return "its parent folder is immutable or append-only"
-    if euid != 0 and not _may_write(dir_fd, name):
-        return "no permission to remove it from its parent folder"
-    return None
-
-
-def _may_write(dir_fd: int, name: str) -> bool:
-    """Write and search permission on the folder, asked of the kernel through a
-    descriptor on it ("." never a link, so no AT_SYMLINK_NOFOLLOW: without faccessat2,
-    before Linux 5.8, glibc answers that flag from mode bits alone, blind to ACLs and
-    read-only mounts). An O_PATH open of `name` needs no read permission on it."""
-    fd = dir_fd
-    if name:
-        try:
-            fd = os.open(name, _FOLDER_PATH_FLAGS, dir_fd=dir_fd)
-        except OSError:
-            return False
-    try:
-        return os.access(".", os.W_OK | os.X_OK, dir_fd=fd, effective_ids=True)
-    finally:
-        if fd != dir_fd:
-            os.close(fd)
-
-
-_FOLDER_PATH_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-STICKY = "it belongs to another user, in a sticky folder"
-
-
-def unlink_denied(
-    parent_why: str | None, parent: os.stat_result, uid: int, euid: int
-) -> str | None:
-    """Why apply may not unlink or rename an entry of `uid` (a file) from its folder, as
-    apply and the dry run word it: the folder's own refusal (`parent_why`: rmdir_denied's),
-    else a sticky folder's rule (`parent`: the folder's stat)."""
-    if parent_why is None and sticky_denied(parent, uid, euid):
-        parent_why = STICKY
-    return None if parent_why is None else cannot_remove(parent_why)
-
-
-def cannot_remove(parent_why: str) -> str:
-    """An entry its folder refuses to give up, worded once for apply and the dry run."""
-    return f"cannot be removed: {parent_why}"
-
-
-def sticky_denied(parent: os.stat_result, uid: int, euid: int) -> bool:
-    """In a sticky folder (`parent`: its stat) only root, the entry's owner (`uid`) and
-    the folder's own owner may remove an entry."""
-    return bool(parent.st_mode & stat.S_ISVTX) and euid not in (0, uid, parent.st_uid)
-
-
-def may_empty(dir_fd: int, name: str, shown: str, euid: int | None = None) -> None:
-    """Without root, emptying a folder needs write and search permission on it."""
-    euid = os.geteuid() if euid is None else euid
-    if euid != 0 and not os.access(name, os.W_OK | os.X_OK, dir_fd=dir_fd, effective_ids=True):
-        raise Refused(f"cannot be removed whole: no permission to empty {shown}")

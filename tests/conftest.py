@@ -186,6 +186,14 @@ def gradio_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GradioTree:
 # -- helpers for the scan, roots, report and help tests ---------------------------
 
 NOBODY = 65534  # the unprivileged uid/gid permission tests drop to
+
+
+def give_to_nobody(top: Path) -> None:
+    """Hand `top` and everything under it to nobody (NOBODY's uid and gid; needs root)."""
+    for path in [top, *top.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+
+
 REPO = Path(__file__).resolve().parent.parent  # the checkout the tests import from
 
 

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
+from textwrap import dedent
+
+import pytest
 
 from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
 from gradio_clean.plan import Plan, Status
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
-from tests.conftest import duplicate_named_in_a_session, set_age, write
+from tests.conftest import cli_env, duplicate_named_in_a_session, set_age, write
 
 
 def test_names_of_one_file_in_two_items_go_to_one_worker(tmp_path: Path) -> None:
@@ -105,3 +111,52 @@ def test_a_name_of_a_kept_copy_in_another_root_goes_in_the_duplicates_worker(
     keep, copy, session, plan = named.keep, named.copy, named.session, named.plan
     assert applied_copy_last(plan, copy) == [(Status.DELETED, None), (Status.LINKED, None)]
     assert copy.stat().st_ino == keep.stat().st_ino and not session.exists()
+
+
+def test_workers_probing_one_folder_skip_nothing(tmp_path: Path) -> None:
+    """Duplicates linked in a hash folder another worker deletes old files from: both
+    workers take the folder's flock to probe it, for two system calls each. One worker's
+    probe, met by the other's, was taken for another process's lock and its entry skipped
+    as 'its folder is locked' (test_delete's workers test, now and then under load).
+    strace widens each probe to 2 ms after its flock, so they meet at every action; the
+    workers now probe in turn, and every action is done."""
+    if shutil.which("strace") is None:
+        pytest.skip("needs strace(1) to widen the probes")
+    temp = tmp_path / "temp"
+    same = b"same bytes" * 200
+    keep = write(temp / f"{1:064x}" / "keep.png", same)
+    folder = temp / f"{2:064x}"
+    for n in range(20):
+        write(folder / f"copy{n:02d}.png", same, age=60)
+        write(folder / f"old{n:02d}.bin", b"%d" % n, age=40 * 86400)
+    code = f"""
+        import sys, time
+        from gradio_clean.apply import apply_plan
+        from gradio_clean.classify import Role
+        from gradio_clean.roots import Root
+        from gradio_clean.rules import AgeBy, RuleSet, build_plan
+        rules = RuleSet(older_than=30 * 86400, duplicates=True, age_by=AgeBy.MTIME)
+        plan = build_plan([Root({str(temp)!r}, Role.TEMP, "t")], rules, now=time.time())
+        result = apply_plan(plan, why=lambda dev, ino: None, jobs=2)
+        for o in result.outcomes:
+            print(o.status.value, o.action.rel.rpartition("/")[2], o.detail or "")
+    """
+    trace = ["strace", "-f", "-qq", "-o", os.devnull, "-e", "trace=flock"]
+    proc = subprocess.run(
+        [*trace, "-e", "inject=flock:delay_exit=2000", sys.executable, "-c", dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=cli_env(),
+    )
+    if proc.returncode != 0 and "ptrace" in proc.stderr:
+        pytest.skip(f"strace cannot trace here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    outcomes = sorted(line.split(" ", 2) for line in proc.stdout.splitlines())
+    assert outcomes == sorted(
+        [["linked", f"copy{n:02d}.png", ""] for n in range(20)]
+        + [["deleted", f"old{n:02d}.bin", ""] for n in range(20)]
+    )
+    assert all(p.stat().st_ino == keep.stat().st_ino for p in folder.glob("copy*"))
+    assert not list(folder.glob("old*"))

@@ -18,7 +18,7 @@ from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from tests.conftest import (
     HOUR,
     JS_SESSION,
-    NOBODY,
+    give_to_nobody,
     mark_folder,
     run_in_private_mounts,
     run_unprivileged,
@@ -82,8 +82,7 @@ def test_an_unwritable_subfolder_leaves_its_session_whole(world_dir: Path) -> No
         pytest.skip("needs root to hand the tree to another user")
     app_dir = world_dir / "app"
     session = old_session(app_dir)
-    for path in [world_dir, *world_dir.rglob("*")]:
-        os.chown(path, NOBODY, NOBODY)
+    give_to_nobody(world_dir)
     os.chown(session / "sub", 0, 0)  # root's: mode 0755, nobody may not remove b.txt
     for folder in (session / "sub", session):
         set_age(folder, 2 * HOUR)

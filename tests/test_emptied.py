@@ -29,7 +29,16 @@ from gradio_clean.preflight import preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from gradio_clean.summary import apply_summary, left_behind
-from tests.conftest import DAY, HOUR, NOBODY, hold, run_cli, run_unprivileged, write
+from tests.conftest import (
+    DAY,
+    HOUR,
+    NOBODY,
+    give_to_nobody,
+    hold,
+    run_cli,
+    run_unprivileged,
+    write,
+)
 
 OLD, STALE, YOUNG = 40 * DAY, 2 * HOUR, 0  # older-than 30d; orphaned after 1h; neither
 
@@ -131,8 +140,8 @@ def test_without_root_only_folders_rmdir_can_take_are_promised(
         pytest.skip("needs root to hand the tree to another user")
     temp = world_dir / "gradio"
     folders = _hash_folders_planned_file_by_file(temp)
-    for path in temp.rglob("*"):
-        os.chown(path, NOBODY, NOBODY)
+    for folder in folders:  # all temp holds; temp stays root's unless it is 'its own'
+        give_to_nobody(folder)
     if parent == "its own":
         os.chown(temp, NOBODY, NOBODY)
     elif parent == "root's, sticky":
@@ -225,8 +234,7 @@ def test_apply_names_a_promised_folder_rmdir_refused(world_dir: Path) -> None:
         pytest.skip("needs root to hand the tree to another user")
     temp = world_dir / "gradio"
     folders = _hash_folders_planned_file_by_file(temp)
-    for path in [temp, *temp.rglob("*")]:
-        os.chown(path, NOBODY, NOBODY)
+    give_to_nobody(temp)
     roots = [Root(str(temp), Role.TEMP, "test")]
     rules = RuleSet(older_than=30 * DAY, age_by=AgeBy.MTIME, orphaned_sessions=True,
                     session_ttl=HOUR)  # fmt: skip
