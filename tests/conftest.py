@@ -376,6 +376,20 @@ def hold(procs: list[subprocess.Popen[bytes]], code: str) -> int:
     return p.pid
 
 
+def hold_flock(procs: list[subprocess.Popen[bytes]], path: Path) -> int:
+    """Another process opens `path` and holds an exclusive flock on it; its pid."""
+    return hold(
+        procs,
+        f"""
+        import fcntl, time
+        fh = open({str(path)!r}, "rb")
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        print("ready", flush=True)
+        time.sleep(120)
+        """,
+    )
+
+
 def hold_lock(procs: list[subprocess.Popen[bytes]], root: Path) -> None:
     """Another process holds the root's run lock, as a second gradio-clean run would."""
     hold(

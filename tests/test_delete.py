@@ -36,6 +36,7 @@ from tests.conftest import (
     SHA256_B,
     cli_env,
     hold,
+    hold_flock,
     hold_lock,
     run_in_private_mounts,
     set_age,
@@ -237,16 +238,7 @@ def test_mapped_file_is_spared(tmp_path: Path, holder: list[subprocess.Popen[byt
 
 def test_flock_is_seen_in_proc_locks(tmp_path: Path, holder: list[subprocess.Popen[bytes]]) -> None:
     locked = write(tmp_path / "locked.bin", b"l")
-    hold(
-        holder,
-        f"""
-        import fcntl, time
-        fh = open({str(locked)!r}, "rb")
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        print("ready", flush=True)
-        time.sleep(60)
-    """,
-    )
+    hold_flock(holder, locked)
     st = locked.stat()
     snap = snapshot()
     assert (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino) in snap.locked

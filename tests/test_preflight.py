@@ -22,7 +22,7 @@ from gradio_clean.preflight import CTIME_MARGIN_NS, Forecast, preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from gradio_clean.scanned import ScanWarning
-from tests.conftest import DAY, cli_env, hold, run_cli, set_age, write
+from tests.conftest import DAY, cli_env, hold, hold_flock, run_cli, set_age, write
 
 OLD = 10 * DAY
 HELD_DIR = "a" * 63 + "1"  # a folder action: every file in it is old
@@ -51,16 +51,7 @@ def _hold_both(holder: list[subprocess.Popen[bytes]], held: Path, locked: Path) 
         time.sleep(120)
         """,
     )
-    locked_pid = hold(
-        holder,
-        f"""
-        import fcntl, time
-        fh = open({str(locked)!r}, "rb")
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        print("ready", flush=True)
-        time.sleep(120)
-        """,
-    )
+    locked_pid = hold_flock(holder, locked)
     return held_pid, locked_pid
 
 
@@ -233,19 +224,6 @@ def test_placing_files_by_path_agrees_with_walking_the_folders(
     assert skipped[PLAIN_DIR].startswith("mapped.bin is open by process ")
 
 
-def _lock(holder: list[subprocess.Popen[bytes]], path: Path) -> int:
-    return hold(
-        holder,
-        f"""
-        import fcntl, time
-        fh = open({str(path)!r}, "rb")
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        print("ready", flush=True)
-        time.sleep(120)
-        """,
-    )
-
-
 def test_a_lock_taken_after_the_pass_over_open_files_is_placed_or_let_go(
     tmp_path: Path, holder: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -262,8 +240,8 @@ def test_a_lock_taken_after_the_pass_over_open_files_is_placed_or_let_go(
     plan = build_plan([root], RuleSet(age_by=AgeBy.MTIME, older_than=DAY), now=time.time())
     places = Places()
     passed = snapshot(places=places)  # its pass over open files: nothing held yet
-    _lock(holder, temp / HELD_DIR / "0.webp")
-    _lock(holder, idle)
+    hold_flock(holder, temp / HELD_DIR / "0.webp")
+    hold_flock(holder, idle)
     snap = InUse(passed.open_by, snapshot().locked)  # then /proc/locks: both held
     holder[-1].kill()  # idle.bin's lock is let go
     holder[-1].wait()
