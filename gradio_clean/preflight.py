@@ -36,6 +36,7 @@ import stat
 from collections.abc import Sequence
 
 from gradio_clean.emptied import Parents
+from gradio_clean.filesystems import bind_mounts
 from gradio_clean.inuse import InUse, Key, Places, lock_holders, open_paths, snapshot
 from gradio_clean.links import LinkedNames
 from gradio_clean.plan import Action, Plan
@@ -85,11 +86,13 @@ class Forecast:
         """`own`: count what this process holds too (attach()'s marks), and count as
         locked the folders it marks whose flock is pending (live.Marks.pending): held open
         here, locked by nobody yet, and spared by apply all the same."""
+        self.pending: frozenset[tuple[int, int, int]] = frozenset()  # own marks: locked
         if in_use is None:
             places = Places()
             in_use = snapshot(places=places, own=own is not None)
             if own:
                 pending = {(os.major(dev), os.minor(dev), ino) for dev, ino in own}
+                self.pending = frozenset(pending)
                 in_use = InUse(in_use.open_by, in_use.locked | pending)
         self.snap = in_use
         self.places = places
@@ -202,7 +205,7 @@ class Forecast:
             return snap
         self.let_go_asked = True
         held = frozenset(lock_holders())
-        return InUse(snap.open_by, snap.locked & held)
+        return InUse(snap.open_by, snap.locked & (held | self.pending))
 
     def _witness(self, path: str) -> LinkedNames | None:
         """The walk's names of linked files, if it read all of root `path`: then a file
@@ -269,6 +272,7 @@ class _Root:
     walk_all: bool = False  # some of them could not be placed: walk every folder
     found: dict[str, str] = dataclasses.field(default_factory=dict)  # folder rel -> why
     witness: LinkedNames | None = None  # Forecast._witness: the walk saw all of the root
+    binds: tuple[str, ...] | None = None  # _binds: mounts of a folder of its filesystem
 
     @classmethod
     def open(cls, path: str, snap: InUse) -> _Root | None:
@@ -335,7 +339,9 @@ class _Root:
     def _rel(self, key: Key, paths: set[str]) -> str | None:
         """The file's path below this root; "" if it is surely elsewhere; None if
         unsure. Its folders are compared by identity, not by name, so a bind mount or
-        another name for the root still counts as the root."""
+        another name for the root still counts as the root. A path through a bind mount
+        of a folder of this filesystem is unsure: that folder may be one below the root,
+        and climbing from it never meets the root."""
         for path in paths:
             try:
                 st = os.lstat(path)
@@ -357,8 +363,14 @@ class _Root:
                 if (up.st_dev, up.st_ino) == (self.dev, self.ino):
                     return path[len(head) :].lstrip("/")
             else:
-                return ""
+                if not any(path.startswith(m) for m in self._binds()):
+                    return ""
         return None
+
+    def _binds(self) -> tuple[str, ...]:
+        if self.binds is None:
+            self.binds = tuple(os.path.join(m, "") for m in bind_mounts(self.dev))
+        return self.binds
 
     def _unseen(self, key: Key, st: os.stat_result) -> bool:
         """True when the file has several names and surely none below this root: the

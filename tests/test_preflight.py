@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +24,16 @@ from gradio_clean.preflight import CTIME_MARGIN_NS, Forecast, preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from gradio_clean.scanned import ScanWarning
-from tests.conftest import DAY, cli_env, hold, hold_flock, run_cli, set_age, write
+from tests.conftest import (
+    DAY,
+    cli_env,
+    hold,
+    hold_flock,
+    run_cli,
+    run_in_private_mounts,
+    set_age,
+    write,
+)
 
 OLD = 10 * DAY
 HELD_DIR = "a" * 63 + "1"  # a folder action: every file in it is old
@@ -253,6 +264,83 @@ def test_a_lock_taken_after_the_pass_over_open_files_is_placed_or_let_go(
     outcome = {o.action.rel: o.status.value for o in result.outcomes}
     assert outcome == {HELD_DIR: "skipped", PLAIN_DIR: "deleted"}  # held: now seen open
     assert not idle.exists() and (temp / HELD_DIR / "0.webp").exists()
+
+
+def test_a_folder_this_process_marks_stays_locked_when_a_lock_is_asked_again(
+    tmp_path: Path,
+) -> None:
+    """attach()'s marks whose flock is pending count as locked (`own`). Asking
+    /proc/locks again for a lock no process shows open (here its descriptor is in
+    flight over a socket) must not drop them, which /proc/locks cannot show."""
+    root = tmp_path / "gradio"
+    marked = root / HELD_DIR
+    write(marked / "x.webp", b"x", age=OLD)
+    mark = os.open(marked, os.O_RDONLY | os.O_DIRECTORY)
+    other = os.open(tmp_path / "other.lock", os.O_CREAT | os.O_RDWR)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    a, b = socket.socketpair()
+    try:
+        socket.send_fds(a, [b"x"], [other])
+        os.close(other)
+        st = os.fstat(mark)
+        with Forecast([], 0, own=frozenset({(st.st_dev, st.st_ino)})) as forecast:
+            why_dir = forecast.why_entry(str(root), HELD_DIR, True, st.st_dev, st.st_ino)
+            why_file = forecast.why_entry(str(root), f"{HELD_DIR}/x.webp", False, 0, 0)
+            free = forecast.folders_free(str(root))
+    finally:
+        os.close(mark)
+        a.close()
+        b.close()
+    assert why_dir == "it is locked by another process (flock/fcntl)"
+    assert why_file == "its folder is locked by another process (flock/fcntl)"
+    assert not free
+
+
+BIND_HOLDER = r"""
+import os, subprocess, sys
+from gradio_clean.inuse import InUse, Places, snapshot
+from gradio_clean.preflight import Forecast
+folder = os.path.join(root, "a" * 40)
+subprocess.run(["mount", "--bind", folder, bind], check=True)
+code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print(1, flush=True); time.sleep(60)")
+def hold():
+    p = subprocess.Popen([sys.executable, "-c", code, os.path.join(bind, "x.lock")],
+                         stdout=subprocess.PIPE)
+    p.stdout.readline()
+    return p
+holder = None if later else hold()
+places = Places()
+snap = snapshot(places=places)  # the pass over open files, and /proc/locks
+if later:  # the lock is taken after the pass: /proc/locks alone has it
+    holder = hold()
+    st = os.stat(os.path.join(folder, "x.lock"))
+    lock = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    snap = InUse(snap.open_by, snap.locked | {lock})
+with Forecast([], 0, snap, places) as forecast:
+    d = os.stat(folder)
+    print(forecast.why_entry(root, "a" * 40, True, d.st_dev, d.st_ino))
+holder.kill()
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare(1)"
+)
+@pytest.mark.parametrize("when", ["before", "later"])
+def test_a_file_held_through_a_bind_mount_of_a_planned_folder_is_forecast(
+    tmp_path: Path, when: str
+) -> None:
+    """A path through a bind mount of a folder below the root climbs out of it without
+    meeting the root: it is no proof that the file is elsewhere. Before, such a held
+    file (seen open, or locked after the pass over open files) was taken to be outside
+    the root, and the dry run promised a folder that apply then skipped."""
+    root = tmp_path / "gradio"
+    write(root / ("a" * 40) / "x.lock", b"l", age=OLD)
+    (tmp_path / "bind").mkdir()
+    given = (str(root), str(tmp_path / "bind"), when == "later")
+    out = run_in_private_mounts(f"root, bind, later = {given!r}\n{BIND_HOLDER}")
+    assert "x.lock is" in out and "by" in out, out
 
 
 @pytest.mark.parametrize("walked", [False, True], ids=["placed", "walked"])
