@@ -1,6 +1,8 @@
 """The floor of `older` (issue 12): the safe minimum per entry, with no abstractions.
 
-    python bench/older_floor.py COPY [--days 30]
+    python bench/older_floor.py COPY --yes [--days 30]
+
+It deletes, with no dry run: give it a copy of a bench tree, and --yes to say so.
 
 What `prune COPY --older-than 30d --age-by mtime --apply --yes` must do at least,
 written out flat, for timing against `find COPY -type f -mtime +30 -delete` on a
@@ -181,7 +183,10 @@ def main() -> None:
     p.add_argument("--days", type=float, default=30.0)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--sorted", action="store_true", help="remove in name order, as prune does")
+    p.add_argument("--yes", action="store_true", help="ROOT is a copy: delete its old files")
     a = p.parse_args()
+    if not a.yes:
+        p.error(f"this deletes every file older than {a.days:g} days under {a.root}: add --yes")
     root_fd = os.open(a.root, DIR)
     w = Walk(root_fd, os.fstat(root_fd).st_dev, time.time() * 1e9 - a.days * 86400e9)
     w.top()
