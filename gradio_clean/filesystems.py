@@ -95,20 +95,20 @@ def _from_mountinfo(path: str, dev: int) -> str | None:
     return None if best is None else os.fsdecode(best)
 
 
-def bind_mounts(dev: int) -> list[str]:
-    """Where a folder of filesystem `dev` is mounted again (a bind mount: its root in
-    /proc/self/mountinfo is not "/"); files reached through one are also below that
-    folder, wherever it is. Unsure without /proc: every path then."""
+def bind_mounts() -> list[str]:
+    """Where a folder or file is mounted again (a bind mount: its root in
+    /proc/self/mountinfo is not "/"); what is reached through one is also wherever
+    its source is. Of every filesystem: a btrfs subvolume's st_dev is not the device
+    mountinfo names. Unsure without /proc: every path then."""
     try:
         with open(MOUNTINFO, "rb") as f:
             lines = f.read().splitlines()
     except OSError:
         return ["/"]
-    want = f"{os.major(dev)}:{os.minor(dev)}".encode()
     found = []
     for line in lines:
         fields = line.split(b" ")
-        if len(fields) >= 5 and fields[2] == want and fields[3] != b"/":
+        if len(fields) >= 5 and fields[3] != b"/":
             found.append(os.fsdecode(_OCTAL.sub(lambda m: bytes([int(m.group(1), 8)]), fields[4])))
     return found
 

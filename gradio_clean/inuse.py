@@ -134,18 +134,19 @@ def _read_maps(path: str, pid: int, open_by: dict[Key, int], places: Places | No
 
 def _read_locks(path: str) -> set[tuple[int, int, int]]:
     """Lines like `1: FLOCK  ADVISORY  WRITE 1234 08:01:131 0 EOF` (major:minor hex)."""
-    return set(lock_holders(path))
+    return set(lock_holders(path) or ())
 
 
-def lock_holders(path: str = f"{PROC}/locks") -> dict[tuple[int, int, int], set[int]]:
+def lock_holders(path: str = f"{PROC}/locks") -> dict[tuple[int, int, int], set[int]] | None:
     """Each lock's (major, minor, inode) and the pids /proc/locks names for it (the
-    field before the device; -1 for a lock on an open file description)."""
+    field before the device; -1 for a lock on an open file description). None: it
+    could not be read (no /proc, out of descriptors), which says nothing of the locks."""
     held: dict[tuple[int, int, int], set[int]] = {}
     try:
         with open(path, encoding="ascii", errors="replace") as fh:
             lines = fh.read().splitlines()
     except OSError:
-        return held
+        return None
     for line in lines:
         fields = line.split()
         for i, field in enumerate(fields):

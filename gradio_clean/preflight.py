@@ -204,8 +204,10 @@ class Forecast:
         if all(key in places.paths or key in places.dirs for key in root.locked_keys(snap)):
             return snap
         self.let_go_asked = True
-        held = frozenset(lock_holders())
-        return InUse(snap.open_by, snap.locked & (held | self.pending))
+        holders = lock_holders()
+        if holders is None:
+            return snap  # not read again: every lock stays
+        return InUse(snap.open_by, snap.locked & (frozenset(holders) | self.pending))
 
     def _witness(self, path: str) -> LinkedNames | None:
         """The walk's names of linked files, if it read all of root `path`: then a file
@@ -311,7 +313,7 @@ class _Root:
         often, on a busy server). Each is placed by the files its holders have open now;
         a lock let go since is none (Forecast._let_go took it out of `snap`). Anything
         still unsure makes every folder walked, as before."""
-        holders = lock_holders()
+        holders = lock_holders() or {}
         for key in keys:
             if key in snap.open_by:
                 self.walk_all = True  # seen open, yet not placed: nothing new to learn
@@ -363,13 +365,14 @@ class _Root:
                 if (up.st_dev, up.st_ino) == (self.dev, self.ino):
                     return path[len(head) :].lstrip("/")
             else:
-                if not any(path.startswith(m) for m in self._binds()):
+                below = os.path.join(path, "")  # a file's own bind mount too
+                if not any(below.startswith(m) for m in self._binds()):
                     return ""
         return None
 
     def _binds(self) -> tuple[str, ...]:
         if self.binds is None:
-            self.binds = tuple(os.path.join(m, "") for m in bind_mounts(self.dev))
+            self.binds = tuple(os.path.join(m, "") for m in bind_mounts())
         return self.binds
 
     def _unseen(self, key: Key, st: os.stat_result) -> bool:

@@ -301,12 +301,13 @@ import os, subprocess, sys
 from gradio_clean.inuse import InUse, Places, snapshot
 from gradio_clean.preflight import Forecast
 folder = os.path.join(root, "a" * 40)
-subprocess.run(["mount", "--bind", folder, bind], check=True)
+source = os.path.join(folder, "x.lock") if whole_file else folder
+subprocess.run(["mount", "--bind", source, bind], check=True)
+held = bind if whole_file else os.path.join(bind, "x.lock")
 code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); "
         "fcntl.flock(fd, fcntl.LOCK_EX); print(1, flush=True); time.sleep(60)")
 def hold():
-    p = subprocess.Popen([sys.executable, "-c", code, os.path.join(bind, "x.lock")],
-                         stdout=subprocess.PIPE)
+    p = subprocess.Popen([sys.executable, "-c", code, held], stdout=subprocess.PIPE)
     p.stdout.readline()
     return p
 holder = None if later else hold()
@@ -328,19 +329,25 @@ holder.kill()
     os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare(1)"
 )
 @pytest.mark.parametrize("when", ["before", "later"])
+@pytest.mark.parametrize("bound", ["folder", "file"])
 def test_a_file_held_through_a_bind_mount_of_a_planned_folder_is_forecast(
-    tmp_path: Path, when: str
+    tmp_path: Path, when: str, bound: str
 ) -> None:
-    """A path through a bind mount of a folder below the root climbs out of it without
-    meeting the root: it is no proof that the file is elsewhere. Before, such a held
-    file (seen open, or locked after the pass over open files) was taken to be outside
-    the root, and the dry run promised a folder that apply then skipped."""
+    """A path through a bind mount of a folder below the root (or of the file itself)
+    climbs out of it without meeting the root: it is no proof that the file is
+    elsewhere. Before, such a held file (seen open, or locked after the pass over open
+    files) was taken to be outside the root, and the dry run promised a folder that
+    apply then skipped."""
     root = tmp_path / "gradio"
     write(root / ("a" * 40) / "x.lock", b"l", age=OLD)
-    (tmp_path / "bind").mkdir()
-    given = (str(root), str(tmp_path / "bind"), when == "later")
-    out = run_in_private_mounts(f"root, bind, later = {given!r}\n{BIND_HOLDER}")
-    assert "x.lock is" in out and "by" in out, out
+    bind = tmp_path / "bind"
+    if bound == "file":
+        bind.touch()
+    else:
+        bind.mkdir()
+    given = (str(root), str(bind), when == "later", bound == "file")
+    out = run_in_private_mounts(f"root, bind, later, whole_file = {given!r}\n{BIND_HOLDER}")
+    assert out.startswith("x.lock is ") and "by" in out, out
 
 
 @pytest.mark.parametrize("walked", [False, True], ids=["placed", "walked"])
