@@ -9,8 +9,7 @@ from array import array
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress
-from operator import itemgetter
-from typing import NamedTuple, cast, overload
+from typing import NamedTuple, overload
 
 from gradio_clean import order
 from gradio_clean.classify import Category
@@ -83,35 +82,6 @@ class Step(NamedTuple):
     keep_identity: Identity | None
     hardlink: bool
     stray_link: bool
-
-
-class BriefColumns(NamedTuple):
-    """Brief's fields for a run of rows, column by column (a JSON document's rows written a
-    column at a time, documents.py): an interned field as its table and each row's index
-    into it; `age_ns` counts where `aged` is 1; `keeps`: by position in the run, the kept
-    copy and whether it is linked (duplicates only)."""
-
-    roots: Sequence[str]
-    root: Sequence[int]
-    rels: list[str]
-    rules: Sequence[Rule]
-    rule: _Bytes
-    categories: Sequence[Category]
-    category: _Bytes
-    is_dir: _Bytes  # 0 or 1
-    bytes: Sequence[int]
-    files: Sequence[int]
-    reasons: Sequence[str]
-    reason: Sequence[int]
-    newest_ns: Sequence[int]
-    aged: _Bytes  # 0 or 1
-    age_ns: Sequence[int]
-    keeps: dict[int, tuple[str, bool]]
-
-
-_LOW3 = bytes(f & 7 for f in range(256))  # the rule's index in the flags, the category's in cat
-_IS_DIR = bytes(bool(f & _DIR) for f in range(256))
-_AGED = bytes(bool(f & _AGE) for f in range(256))
 
 
 @dataclass
@@ -333,64 +303,6 @@ class Actions(Columns, Sequence[Action]):
                     bool(flags & _HARDLINK),
                 ),
             )
-
-    def brief_columns(self, start: int, stop: int) -> BriefColumns:
-        """`brief(i)` of the reading positions start <= i < stop, as columns: each column
-        read out in C, only the paths a row at a time."""
-        rows: Sequence[int] = range(start, stop) if self._order is None else self._order[start:stop]
-        if self._order is None:
-
-            def pick(column: Sequence[int]) -> Sequence[int]:
-                return column[start:stop]
-
-        elif len(rows) > 1:
-            one = itemgetter(*rows)  # a tuple of the rows' values, in C
-
-            def pick(column: Sequence[int]) -> Sequence[int]:
-                return cast(tuple[int, ...], one(column))
-
-        else:
-
-            def pick(column: Sequence[int]) -> Sequence[int]:
-                return tuple(column[row] for row in rows)
-
-        flags, cat = bytes(pick(self._flags)), bytes(pick(self._cat))
-        blob, end, packing = self._blob, self._end, _SHA1 | _SHA256
-        rels = []
-        for row, c in zip(rows, cat, strict=True):
-            first = end[row - 1] if row else 0
-            if c & packing:  # a packed sha1 or sha256 head: as rel() unpacks it
-                head = first + (20 if c & _SHA1 else 32)
-                rels.append(
-                    blob[first:head].hex() + blob[head : end[row]].decode(_FS_ENCODING, _FS_ERRORS)
-                )
-            else:
-                rels.append(blob[first : end[row]].decode(_FS_ENCODING, _FS_ERRORS))
-        keeps = {}
-        if self._keep:  # duplicates: looked up row by row, only here
-            kept = self._keep.get
-            for k, row in enumerate(rows):
-                keep = kept(row)
-                if keep is not None:
-                    keeps[k] = (keep[0], bool(flags[k] & _HARDLINK))
-        return BriefColumns(
-            self._roots,
-            pick(self._root),
-            rels,
-            _RULES,
-            flags.translate(_LOW3),
-            _CATEGORIES,
-            cat.translate(_LOW3),
-            flags.translate(_IS_DIR),
-            pick(self._bytes),
-            pick(self._files),
-            self._reasons,
-            pick(self._reason),
-            pick(self._newest),
-            flags.translate(_AGED),
-            pick(self._age),
-            keeps,
-        )
 
     def inner_files(self) -> Iterator[tuple[int, str, str, str]]:
         """Each file apply deletes inside an item (not an item itself, nor a copy replaced

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from json.encoder import encode_basestring
 from typing import Any, cast
 
-from gradio_clean.actions import Actions, Brief
+from gradio_clean.actions import Brief
 from gradio_clean.config import Settings
 from gradio_clean.filesystems import Filesystem, filesystems_of
 from gradio_clean.ignore import IgnoreFile, ScopeReport
@@ -281,18 +281,21 @@ class ActionRows:
             yield _action_to_dict(brief, outcome, skip, prefixes=prefixes)
 
     def texts(self) -> Iterator[str]:
-        """Each row as `_row(dict)` writes it (pinned by a test), a row at a time: a dry
-        run's a column at a time (_dry_run_texts), an applied plan's from Actions.briefs."""
-        if self.result is None:
-            yield from _dry_run_texts(self.plan.actions, self.plan.skips)
-            return
+        """Each row as `_row(dict)` writes it (pinned by a test), a row at a time, the
+        plan's columns read in one pass (Actions.briefs)."""
         prefixes: dict[str, str] = {}
-        state = self.result.outcomes.state
+        skips: Mapping[int, str] = self.plan.skips if self.result is None else {}
+        state = None if self.result is None else self.result.outcomes.state
         for i, brief in enumerate(self.plan.actions.briefs()):
-            outcome = state(i)
-            yield _checked(
-                _row_text(brief, outcome, None, prefixes), brief, outcome, None, prefixes
-            )
+            outcome = None if state is None else state(i)
+            skip = skips.get(i) if skips else None
+            text = _row_text(brief, outcome, skip, prefixes)
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate in a reason or detail
+                    text = _row(_action_to_dict(brief, outcome, skip, prefixes=prefixes))
+            yield text
 
     def _rows(
         self,
@@ -311,97 +314,6 @@ class ActionRows:
 
 _quote = encode_basestring  # a str as the encoder writes it (ensure_ascii=False), in C
 _TYPE_TEXTS = tuple(_quote(t) for t in _TYPES)
-_COLUMNS_AT_ONCE = 4096  # dry-run rows read out of the plan's columns at a time
-# _row_text's row without "keep", as one format: the values are JSON texts already.
-_ROW = (
-    '{"path": %s, "rule": %s, "category": %s, "type": %s, "bytes": %d, "files": %d, '
-    '"status": %s, "reason": %s, "detail": %s, "mtime": "%s", "age_from": %s}'
-)
-_ROW_AGED_AS_MTIME = _ROW.replace('"age_from": %s}', '"age_from": "%s"}')  # ages: the mtimes
-_PLANNED, _SKIPPED = _quote(Status.PLANNED), _quote(Status.SKIPPED)
-
-
-def _checked(
-    text: str,
-    action: Brief,
-    outcome: tuple[Status, str | None] | None,
-    skip: str | None,
-    prefixes: dict[str, str],
-) -> str:
-    """`text`, or if a lone surrogate (in a reason or detail) makes it no UTF-8, the row
-    made printable first."""
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = _row(_action_to_dict(action, outcome, skip, prefixes=prefixes))
-    return text
-
-
-def _dry_run_texts(actions: Actions, skips: Mapping[int, str]) -> Iterator[str]:
-    """A dry run's rows as `_row_text` writes them, a column at a time: each distinct
-    rule, category and reason quoted once, a row formatted in one `%` (no Brief, no
-    f-string per row). A row with a kept copy, or any text not ASCII, is written by
-    `_row_text` itself."""
-    prefixes: dict[str, str] = {}
-    for start in range(0, len(actions), _COLUMNS_AT_ONCE):
-        c = actions.brief_columns(start, min(len(actions), start + _COLUMNS_AT_ONCE))
-        rules = [_quote(r) for r in c.rules]
-        categories = [_quote(k) for k in c.categories]
-        reasons = [_quote(r) for r in c.reasons]
-        heads = [os.path.join(r, "") for r in c.roots]
-        paths = list(map(str.__add__, map(heads.__getitem__, c.root), c.rels))
-        if "".join(c.rels).isascii() and "".join(heads).isascii():
-            paths = list(map(_quote, paths))
-        else:
-            paths = [_quote(p if p.isascii() else jsonable(p)) for p in paths]
-        n = len(paths)
-        status, detail = [_PLANNED] * n, ["null"] * n
-        for k in range(n) if skips else ():
-            why = skips.get(start + k)
-            if why is not None:
-                status[k], detail[k] = _SKIPPED if why else _PLANNED, _quote(why)
-        mtimes = list(map(iso_ns, c.newest_ns))
-        if 0 not in c.aged and c.age_ns == c.newest_ns:  # each row's age is its mtime
-            row, ages = _ROW_AGED_AS_MTIME, mtimes
-        else:
-            row, ages = (
-                _ROW,
-                [
-                    ("null" if not aged else f'"{mtime}"' if age == newest else _quote(iso_ns(age)))
-                    for mtime, newest, age, aged in zip(
-                        mtimes, c.newest_ns, c.age_ns, c.aged, strict=True
-                    )
-                ],
-            )
-        texts = list(
-            map(
-                row.__mod__,
-                zip(
-                    paths,
-                    map(rules.__getitem__, c.rule),
-                    map(categories.__getitem__, c.category),
-                    map(_TYPE_TEXTS.__getitem__, c.is_dir),
-                    c.bytes,
-                    c.files,
-                    status,
-                    map(reasons.__getitem__, c.reason),
-                    detail,
-                    mtimes,
-                    ages,
-                    strict=True,
-                ),
-            )
-        )
-        if not c.keeps and "".join(texts).isascii():
-            yield from texts
-            continue
-        for k, text in enumerate(texts):
-            if k in c.keeps or not text.isascii():
-                brief = actions.brief(start + k)
-                skip = skips.get(start + k)
-                text = _checked(_row_text(brief, None, skip, prefixes), brief, None, skip, prefixes)
-            yield text
 
 
 def _row_text(

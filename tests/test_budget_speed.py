@@ -18,7 +18,6 @@ import pytest
 
 from gradio_clean import order
 from gradio_clean import rules as rules_module
-from gradio_clean.actions import Actions
 from gradio_clean.ages import age_getter, age_ns
 from gradio_clean.apply import apply_plan
 from gradio_clean.budget import LRU
@@ -428,43 +427,6 @@ def test_the_actions_read_in_bulk_are_what_each_row_reads(tmp_path: Path) -> Non
         set(keys[::3]) | {(roots[0].path, os.fsencode(SHA256_A + "/nothing"))},
     ):
         assert actions.positions(wanted) == order.positions(len(every), actions.sort_key, wanted)
-
-
-def test_the_brief_columns_of_any_run_of_rows_are_the_rows_briefs(tmp_path: Path) -> None:
-    """Actions.brief_columns (a dry run's JSON rows, a column at a time) of runs of every
-    length, from anywhere, against brief(i): packed hash names, odd names, folders, kept
-    copies of duplicates, a reading order of its own, the ages only some rows have."""
-    roots = _varied_tree(tmp_path)
-    rules = RuleSet(older_than=2 * DAY, duplicates=True, orphaned_sessions=True, age_by=AgeBy.MTIME)
-    written = build_plan(roots, rules, now=time.time(), jobs=1).actions
-    assert any(a.keep for a in written) and any(a.age_ns is None for a in written)
-    assert len(written) > 10
-    shuffled = Actions(random.Random(5).sample(list(written), len(written)))
-    shuffled.sort()  # rows left where they are: read through an order of their own
-    assert list(shuffled) == list(written)
-    n = len(written)
-    for actions, (start, stop) in itertools.product(
-        (written, shuffled), [(0, n), (0, 1), (n - 1, n), (3, 3), (2, n - 2), (5, 7)]
-    ):
-        c = actions.brief_columns(start, stop)
-        rows = [
-            (
-                c.roots[c.root[k]],
-                c.rels[k],
-                c.rules[c.rule[k]],
-                c.categories[c.category[k]],
-                bool(c.is_dir[k]),
-                c.bytes[k],
-                c.files[k],
-                c.reasons[c.reason[k]],
-                c.newest_ns[k],
-                c.age_ns[k] if c.aged[k] else None,
-                c.keeps[k][0] if k in c.keeps else None,
-                c.keeps[k][1] if k in c.keeps else False,
-            )
-            for k in range(stop - start)
-        ]
-        assert rows == [tuple(actions.brief(i)) for i in range(start, stop)]
 
 
 def test_evictions_of_two_targets_in_one_root_are_their_targets_rows(tmp_path: Path) -> None:
