@@ -10,15 +10,12 @@ warning with its path, never a crash.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Iterator
 
 from gradio_clean.counts import Warnings
-from gradio_clean.roots import DIR_FLAGS, NOATIME, open_at, open_error_reason
+from gradio_clean.roots import DIR_FLAGS, open_at, open_error_reason
 from gradio_clean.scanned import MOUNT_WARNING
-
-_ENTER_FLAGS = DIR_FLAGS | NOATIME  # open_at's first try
 
 # An open folder being walked: (fd, its listing, rel path)
 Frame = tuple[int, Iterator[os.DirEntry[str]], str]
@@ -78,28 +75,13 @@ class Descent:
 
     def enter(self, parent_fd: int, name: str, rel: str, st: os.stat_result) -> Frame | None:
         """A folder opened to walk, with its listing; None where it is gone, or (warned
-        about) on another device or cannot be opened or read.
-
-        Called once per folder of the walk: the common case (opened at the first try,
-        O_NOATIME allowed) calls nothing of ours; any error goes on as `open` goes."""
+        about) on another device or cannot be opened or read."""
         if st.st_dev != self.dev:
             self.warn(self.path(rel), MOUNT_WARNING)
             return None
-        try:
-            fd = os.open(name, _ENTER_FLAGS, dir_fd=parent_fd)
-        except OSError as exc:
-            if not (NOATIME and isinstance(exc, PermissionError) and exc.errno == errno.EPERM):
-                if not isinstance(exc, FileNotFoundError):
-                    self.failed(rel, exc)
-                return None
-            # not our folder (O_NOATIME is the owner's): opened without it, as open_at does
-            try:
-                fd = os.open(name, DIR_FLAGS, dir_fd=parent_fd)
-            except FileNotFoundError:
-                return None
-            except OSError as exc2:
-                self.failed(rel, exc2)
-                return None
+        fd = self.open(parent_fd, name, rel)
+        if fd is None:
+            return None
         try:
             return fd, os.scandir(fd), rel
         except OSError as exc:
