@@ -372,8 +372,7 @@ class _ItemCounter:
             self.descent.failed(rel, exc)
             other += 1
         finally:
-            it.close()  # type: ignore[attr-defined]
-            os.close(fd)
+            close(frame)
         if n:
             counts.add_files(cat, n, n_bytes, n_blocks, n_oldest, n_newest)
             files += n
