@@ -393,9 +393,12 @@ def _delete_folder(chain: _DirChain, action: Step, why: Why, freed: _Freed) -> s
     try:
         if top.st_mtime_ns > action.newest_ns:
             raise Skip("changed since planning (the folder itself is newer)")
-        busy = why(top.st_dev, top.st_ino) or _folder_busy(chain.keys, why)
+        busy = why(top.st_dev, top.st_ino)
         if busy:
             raise Skip(f"it is {busy}")
+        busy = _folder_busy(chain.keys, why)  # "its folder is ...", as for a file
+        if busy:
+            raise Skip(busy)
         if not lock_free(fd, hold=True):  # held until fd is closed: removed or skipped
             raise Skip(f"it is {LOCKED}")
         if not locks_free(chain.fds, hold=False):

@@ -20,10 +20,12 @@ warning under it but a mount point's), and the file's ctime is older than the
 walk, so it had these links all through it (a library that perf's build-id cache
 or a conda environment hard-links, mapped by any Python on the host).
 A folder is walked only when the plan walk saw a mount point below it, or every
-folder when some file in use on the root's device cannot be placed so (a process
-in another mount namespace, a file linked since, a snapshot given without places);
-the walk reads directory listings (inode numbers from getdents) and stats only
-folders and in-use inodes. As root, each distinct folder holding a planned entry
+folder when some file in use, or some locked folder, on the root's device cannot be
+placed so (a process in another mount namespace, a path through a bind mount, a file
+linked since, a snapshot given without places); the walk reads directory listings
+(inode numbers from getdents) and stats only folders and in-use inodes, and asks each
+folder's lock by its key, as apply does. A planned folder's own lock is asked by its
+key always. As root, each distinct folder holding a planned entry
 costs one statx of its name (its chattr flag), nothing per file; without root, an
 access check too, and an lstat of an entry planned whole or in a sticky folder.
 """
@@ -103,6 +105,7 @@ class Forecast:
         self.linked = linked
         self.roots: dict[str, _Root | None] = {}
         self.locked: dict[str, list[str]] = {}  # root -> locked folders held below it
+        self.locked_unsure: set[str] = set()  # roots with a locked folder not placed
         self.parents: dict[str, Parents | None] = {}  # root -> its folders' permissions
         self.let_go_asked = False  # _let_go
 
@@ -142,7 +145,8 @@ class Forecast:
 
     def why_entry(self, root: str, rel: str, is_dir: bool, dev: int, ino: int) -> str | None:
         """As `why`, for an entry no action was built for (a unit the budget may evict)."""
-        why = self._locked_why(root, rel, is_dir, self._in_use(root, rel, is_dir, dev, ino))
+        why = self._in_use(root, rel, is_dir, dev, ino)
+        why = self._locked_why(root, rel, is_dir, (dev, ino), why)
         return why if why is not None else self._denied(root, rel, is_dir)
 
     def _denied(self, root: str, rel: str, is_dir: bool) -> str | None:
@@ -175,12 +179,8 @@ class Forecast:
         prefix = os.path.join(path, "")
         if any(m.startswith(prefix) for m in self.mounts):
             return False
-        places, snap = self.places, self.snap
-        if places is None or not places.dirs or not snap.locked:
-            return True
-        if path not in self.locked:
-            self.locked[path] = _locked_below(path, places, snap)
-        return not self.locked[path]
+        held, unsure = self._locked(path)
+        return not held and not unsure
 
     def _root(self, path: str) -> _Root | None:
         if path not in self.roots:
@@ -192,6 +192,7 @@ class Forecast:
                 root.place(self.places, self.snap)
                 if self.places is not None and len(self.places.dirs) != folders:
                     self.locked.clear()  # a folder's lock placed since: ask again
+                    self.locked_unsure.clear()
         return self.roots[path]
 
     def _let_go(self, root: _Root) -> InUse:
@@ -223,24 +224,49 @@ class Forecast:
     def _in_use(self, path: str, rel: str, is_dir: bool, dev: int, ino: int) -> str | None:
         snap = self.snap
         if not is_dir:
-            return snap.why(dev, ino)
+            why = snap.why(dev, ino)
+            if why is not None or self.places is None or not self.places.dirs or not snap.locked:
+                return why
+            root = self._root(path)  # first: it places the locks taken since the snapshot
+            if root is not None and self._locked(path)[1]:
+                return root.folder_locked(rel, self.snap)
+            return None
         root = self._root(path)
         if root is None:
             return None  # apply will fail on it and say why; nothing to forecast
         mounts = self.mounts
-        if root.walk_all or self.unsure or (mounts and _holds(os.path.join(path, rel), mounts)):
+        if (
+            root.walk_all
+            or self.unsure
+            or self._locked(path)[1]
+            or (mounts and _holds(os.path.join(path, rel), mounts))
+        ):
             return root.folder(rel, snap)
         return root.found.get(rel)
 
-    def _locked_why(self, root: str, rel: str, is_dir: bool, why: str | None) -> str | None:
-        """A folder some process locks (a live app's mark) spares itself and all inside
-        it; placed by the path its holder opened it by, worded as apply words each case."""
+    def _locked(self, root: str) -> tuple[list[str], bool]:
+        """The locked folders placed below `root` (_locked_below, asked once), and whether
+        some locked folder of its filesystem could not be placed: then every folder is
+        walked and every file's folders are asked, as apply asks each by its key."""
         places, snap = self.places, self.snap
         if places is None or not places.dirs or not snap.locked:
-            return why
+            return [], False
         if root not in self.locked:
-            self.locked[root] = _locked_below(root, places, snap)
-        for held in self.locked[root]:
+            self.locked[root], unsure = _locked_below(root, places, snap)
+            if unsure:
+                self.locked_unsure.add(root)
+        return self.locked[root], root in self.locked_unsure
+
+    def _locked_why(
+        self, root: str, rel: str, is_dir: bool, key: Key, why: str | None
+    ) -> str | None:
+        """A folder some process locks (a live app's mark) spares itself and all inside
+        it; placed by the path its holder opened it by, worded as apply words each case.
+        A planned folder's own lock is known by its key, as apply knows it, wherever its
+        holder opened it (through a bind mount, from another mount namespace)."""
+        if is_dir and self.snap.is_locked(key):
+            return f"it is {LOCKED}"
+        for held in self._locked(root)[0]:
             if rel == held and is_dir:
                 why = f"it is {LOCKED}"
             elif rel.startswith(held + "/"):
@@ -275,6 +301,7 @@ class _Root:
     found: dict[str, str] = dataclasses.field(default_factory=dict)  # folder rel -> why
     witness: LinkedNames | None = None  # Forecast._witness: the walk saw all of the root
     binds: tuple[str, ...] | None = None  # _binds: mounts of a folder of its filesystem
+    asked: dict[str, str | None] = dataclasses.field(default_factory=dict)  # folder_locked's
 
     @classmethod
     def open(cls, path: str, snap: InUse) -> _Root | None:
@@ -409,6 +436,30 @@ class _Root:
         finally:
             os.close(fd)
 
+    def folder_locked(self, rel: str, snap: InUse) -> str | None:
+        """Why apply would skip file `rel` for a locked folder holding it (each folder on
+        the way asked by its key, from the root down, as apply asks); None if none is."""
+        parts = rel.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            folder = "/".join(parts[:depth])
+            if folder not in self.asked:
+                self.asked[folder] = self._folder_lock(folder, snap)
+            busy = self.asked[folder]
+            if busy is not None:
+                return f"its folder is {busy}"
+        return None
+
+    def _folder_lock(self, rel: str, snap: InUse) -> str | None:
+        try:
+            fd = self._open(rel)
+        except OSError:
+            return None  # gone or unreachable: apply reports it
+        try:
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        return snap.why(st.st_dev, st.st_ino)
+
     def _open(self, rel: str) -> int:
         fd = self.fd
         for name in rel.split("/"):
@@ -436,6 +487,9 @@ class _Root:
                         st = entry.stat(follow_symlinks=False)
                         if st.st_dev != self.dev:
                             return holds_mount(prefix + entry.name)
+                        busy = snap.why(st.st_dev, st.st_ino)  # a folder: locked, as apply asks
+                        if busy is not None:
+                            return f"{prefix}{entry.name} is {busy}"
                         child = open_at(fd, entry.name, DIR_FLAGS)
                         stack.append((child, list(os.scandir(child)), f"{prefix}{entry.name}/"))
                     elif entry.inode() in self.inos:
@@ -458,33 +512,54 @@ LOCKED = "locked by another process (flock/fcntl)"  # InUse.why's wording for a 
 CTIME_MARGIN_NS = 2_000_000_000
 
 
-def _locked_below(root: str, places: Places, snap: InUse) -> list[str]:
-    """Paths below `root` of the locked folders that some process holds open."""
+def _locked_below(root: str, places: Places, snap: InUse) -> tuple[list[str], bool]:
+    """Paths below `root` of the locked folders that some process holds open; and True
+    if a locked folder of the root's filesystem could be placed by none of its paths (a
+    holder in another mount namespace, a path through a bind mount, gone since)."""
     try:
         top = os.lstat(root)
     except OSError:
-        return []
+        return [], False
     out = []
+    unsure = False
+    binds: tuple[str, ...] | None = None
     for key, paths in places.dirs.items():
-        if (os.major(key[0]), os.minor(key[0]), key[1]) not in snap.locked:
-            continue
+        if key[0] != top.st_dev or not snap.is_locked(key):
+            continue  # not locked, or on another filesystem: never below the root
+        placed = False
         for path in paths:
-            head, rel = path, ""
-            try:
-                st = os.lstat(path)
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) != key:
-                continue
-            while head not in ("/", ""):
-                parent = os.path.dirname(head)
-                rel = os.path.join(os.path.basename(head), rel) if rel else os.path.basename(head)
-                try:
-                    up = os.lstat(parent)
-                except OSError:
-                    break
-                if (up.st_dev, up.st_ino) == (top.st_dev, top.st_ino):
-                    out.append(rel)
-                    break
-                head = parent
-    return out
+            rel = _climb(path, key, top)
+            if rel == "":  # it climbed to / without meeting the root: elsewhere, unless bound
+                if binds is None:
+                    binds = tuple(os.path.join(m, "") for m in bind_mounts())
+                below = os.path.join(path, "")
+                if any(below.startswith(m) for m in binds):
+                    continue
+            elif rel:
+                out.append(rel)
+            placed = placed or rel is not None
+        unsure = unsure or not placed
+    return out, unsure
+
+
+def _climb(path: str, key: Key, top: os.stat_result) -> str | None:
+    """Folder `path`'s rel below the folder `top`; "" if climbing never meets it; None if
+    `path` is not that folder any more or a folder on the way cannot be read."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if (st.st_dev, st.st_ino) != key:
+        return None
+    head, rel = path, ""
+    while head not in ("/", ""):
+        parent = os.path.dirname(head)
+        rel = os.path.join(os.path.basename(head), rel) if rel else os.path.basename(head)
+        try:
+            up = os.lstat(parent)
+        except OSError:
+            return None
+        if (up.st_dev, up.st_ino) == (top.st_dev, top.st_ino):
+            return rel
+        head = parent
+    return ""

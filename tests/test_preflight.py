@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from gradio_clean.actions import Actions
 from gradio_clean.apply import apply_plan
-from gradio_clean.classify import Role
+from gradio_clean.classify import Category, Role
 from gradio_clean.inuse import InUse, Places, snapshot
-from gradio_clean.plan import Plan
+from gradio_clean.plan import Plan, Rule, Status, whole_action
 from gradio_clean.preflight import CTIME_MARGIN_NS, Forecast, preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
@@ -350,6 +351,84 @@ def test_a_file_held_through_a_bind_mount_of_a_planned_folder_is_forecast(
     assert out.startswith("x.lock is ") and "by" in out, out
 
 
+LOCKED_BIND_HOLDER = r"""
+import json, os, subprocess, sys
+from gradio_clean.inuse import InUse, Places, snapshot
+from gradio_clean.preflight import Forecast
+item = os.path.join(root, "a" * 40)
+locked = os.path.join(item, "sub") if deeper else item
+subprocess.run(["mount", "--bind", locked, bind], check=True)
+code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY); "
+        "fcntl.flock(fd, fcntl.LOCK_SH); print(1, flush=True); time.sleep(60)")
+def hold():
+    p = subprocess.Popen([sys.executable, "-c", code, bind], stdout=subprocess.PIPE)
+    p.stdout.readline()
+    return p
+holder = None if later else hold()
+places = Places()
+snap = snapshot(places=places)  # the pass over open files and folders, and /proc/locks
+if later:  # the lock is taken after the pass: /proc/locks alone has it
+    holder = hold()
+    st = os.stat(locked)
+    lock = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    snap = InUse(snap.open_by, snap.locked | {lock})
+inside = os.path.join(locked, "x.bin")
+with Forecast([], 0, snap, places) as forecast:
+    d, f = os.stat(item), os.stat(inside)
+    said = [
+        forecast.why_entry(root, "a" * 40, True, d.st_dev, d.st_ino),
+        forecast.why_entry(root, os.path.relpath(inside, root), False, f.st_dev, f.st_ino),
+        forecast.folders_free(root),
+    ]
+# the whole command: what the dry run says of each action, then what apply did
+args = [sys.executable, "-m", "gradio_clean", "prune", root, "--older-than", "1d",
+        "--age-by", "mtime", "--json"]
+env = dict(os.environ, GRADIO_TEMP_DIR=root)
+dry = json.loads(subprocess.run(args, env=env, capture_output=True).stdout)
+done = json.loads(subprocess.run([*args, "--apply", "--yes"], env=env, capture_output=True).stdout)
+rows = [{a["path"]: [a["status"], a["detail"]] for a in doc["actions"]} for doc in (dry, done)]
+print(json.dumps([said, *rows]))
+holder.kill()
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare(1)"
+)
+@pytest.mark.parametrize("when", ["before", "later"])
+@pytest.mark.parametrize("where", ["item", "deeper"])
+def test_a_folder_locked_through_a_bind_mount_is_forecast_as_apply_skips_it(
+    tmp_path: Path, when: str, where: str
+) -> None:
+    """A live app's mark reached through a bind mount of the folder (or from another
+    mount namespace) climbs out of it without meeting the root. Before, such a lock
+    was dropped: the dry run promised the folder, and apply, which asks each folder's
+    lock by its key, spared it. Now a planned folder's own lock is known by its key,
+    and a lock that cannot be placed makes every folder walked and each file's folders
+    asked, as apply asks them."""
+    root = tmp_path / "gradio"
+    item = root / ("a" * 40)
+    locked = item / "sub" if where == "deeper" else item
+    write(locked / "x.bin", b"x" * 10, age=OLD)
+    write(item / "y.bin", b"y" * 20, age=OLD)
+    set_age(locked, OLD)
+    set_age(item, OLD)
+    (tmp_path / "bind").mkdir()
+    given = (str(root), str(tmp_path / "bind"), when == "later", where == "deeper")
+    out = run_in_private_mounts(f"root, bind, later, deeper = {given!r}\n{LOCKED_BIND_HOLDER}")
+    said, dry, done = json.loads(out)
+    is_locked = "locked by another process (flock/fcntl)"
+    inner = "its folder is " + is_locked
+    assert said == [
+        f"sub is {is_locked}" if where == "deeper" else f"it is {is_locked}",
+        inner,
+        False,
+    ]
+    assert dry == {str(item): ["skipped", said[0]]}
+    assert done == dry
+    assert (locked / "x.bin").exists() and (item / "y.bin").exists()
+
+
 @pytest.mark.parametrize("walked", [False, True], ids=["placed", "walked"])
 def test_a_file_held_deeper_in_a_folder_is_named_as_apply_names_it(
     tmp_path: Path, holder: list[subprocess.Popen[bytes]], walked: bool
@@ -459,6 +538,45 @@ def test_a_locked_folder_is_forecast_as_apply_skips_it(
     }
     assert statuses(done) == statuses(dry)
     assert dry["totals"]["would_free"]["bytes"] == 0
+
+
+def test_a_folder_planned_inside_a_locked_folder_is_worded_alike(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """A folder planned below a folder some process locks: apply said "it is its folder
+    is locked ...", the dry run "its folder is locked ..."; now both say the latter."""
+    temp = tmp_path / "gradio"
+    write(temp / "outer" / "inner" / "x.bin", b"x" * 10, age=OLD)
+    set_age(temp / "outer" / "inner", OLD)
+    hold(
+        holder,
+        f"""
+        import fcntl, os, time
+        fd = os.open({str(temp / "outer")!r}, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        print("ready", flush=True)
+        time.sleep(120)
+        """,
+    )
+    root = Root(str(temp), Role.TEMP, "test")
+    rules = RuleSet(older_than=DAY, age_by=AgeBy.MTIME)
+    plan = build_plan([root], rules, now=time.time())
+    inner = os.lstat(temp / "outer" / "inner")
+    actions = Actions()
+    actions.append(
+        whole_action(
+            str(temp), "outer/inner", Category.CACHE, True, dev=inner.st_dev, ino=inner.st_ino,
+            size=10, files=1, mtime_ns=inner.st_mtime_ns, newest_ns=inner.st_mtime_ns,
+            rule=Rule.OLDER_THAN, reason="older", age_ns=inner.st_mtime_ns,
+        )
+    )  # fmt: skip
+    plan = dataclasses.replace(plan, actions=actions)
+    said = preflight(plan).skips
+    done = apply_plan(plan, jobs=1).outcomes.state(0)
+    why = "its folder is locked by another process (flock/fcntl)"
+    assert said == {0: why}
+    assert done == (Status.SKIPPED, why)
+    assert (temp / "outer" / "inner" / "x.bin").exists()
 
 
 def _map(holder: list[subprocess.Popen[bytes]], path: Path) -> int:
