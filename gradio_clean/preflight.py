@@ -24,7 +24,9 @@ folder when some file in use, or some locked folder, on the root's device cannot
 placed so (a process in another mount namespace, a path through a bind mount, a file
 linked since, a snapshot given without places); the walk reads directory listings
 (inode numbers from getdents) and stats only folders and in-use inodes, and asks each
-folder's lock by its key, as apply does. A planned folder's own lock is asked by its
+folder's lock by its key, as apply does; then each planned entry's folders are asked
+by key too; and so they are when a lock on the device was placed by no path at all (its
+holder's open files not ours to read). A planned folder's own lock is asked by its
 key always. As root, each distinct folder holding a planned entry
 costs one statx of its name (its chattr flag), nothing per file; without root, an
 access check too, and an lstat of an entry planned whole or in a sticky folder.
@@ -225,15 +227,19 @@ class Forecast:
         snap = self.snap
         if not is_dir:
             why = snap.why(dev, ino)
-            if why is not None or self.places is None or not self.places.dirs or not snap.locked:
+            if why is not None or not snap.locked:
                 return why
             root = self._root(path)  # first: it places the locks taken since the snapshot
-            if root is not None and self._locked(path)[1]:
+            if root is not None and self._ask_folders(path, root):
                 return root.folder_locked(rel, self.snap)
             return None
         root = self._root(path)
         if root is None:
             return None  # apply will fail on it and say why; nothing to forecast
+        if self._ask_folders(path, root):  # apply asks the folders above it first
+            busy = root.folder_locked(rel, self.snap)
+            if busy is not None:
+                return busy
         mounts = self.mounts
         if (
             root.walk_all
@@ -243,6 +249,17 @@ class Forecast:
         ):
             return root.folder(rel, snap)
         return root.found.get(rel)
+
+    def _ask_folders(self, path: str, root: _Root) -> bool:
+        """Whether to ask each folder above an entry for its lock by its key, as apply
+        asks: some locked folder of the root's filesystem is placed by none of its paths
+        (_locked), or some lock on it was not placed at all (walk_all: its holder's open
+        files are not ours to read, or no places were taken)."""
+        if self._locked(path)[1]:
+            return True
+        if root.any_locked is None:
+            root.any_locked = bool(root.locked_keys(self.snap))
+        return root.walk_all and root.any_locked
 
     def _locked(self, root: str) -> tuple[list[str], bool]:
         """The locked folders placed below `root` (_locked_below, asked once), and whether
@@ -302,6 +319,7 @@ class _Root:
     witness: LinkedNames | None = None  # Forecast._witness: the walk saw all of the root
     binds: tuple[str, ...] | None = None  # _binds: mounts of a folder of its filesystem
     asked: dict[str, str | None] = dataclasses.field(default_factory=dict)  # folder_locked's
+    any_locked: bool | None = None  # Forecast._ask_folders: a lock on its filesystem
 
     @classmethod
     def open(cls, path: str, snap: InUse) -> _Root | None:

@@ -28,10 +28,13 @@ from gradio_clean.scanned import ScanWarning
 from tests.conftest import (
     DAY,
     cli_env,
+    give_to_nobody,
     hold,
     hold_flock,
+    mark_folder,
     run_cli,
     run_in_private_mounts,
+    run_unprivileged,
     set_age,
     write,
 )
@@ -577,6 +580,80 @@ def test_a_folder_planned_inside_a_locked_folder_is_worded_alike(
     assert said == {0: why}
     assert done == (Status.SKIPPED, why)
     assert (temp / "outer" / "inner" / "x.bin").exists()
+
+
+def _locked_tree(temp: Path) -> Plan:
+    """LOCKED_DIR/old.bin planned alone (the folder holds a fresh file too), and the
+    folder outer/inner planned whole (outer holds a fresh file): one file action and one
+    folder action, each below a folder the caller locks."""
+    write(temp / LOCKED_DIR / "old.bin", b"o" * 30, age=OLD)
+    write(temp / LOCKED_DIR / "fresh.bin", b"f")
+    write(temp / "outer" / "inner" / "x.bin", b"x" * 10, age=OLD)
+    write(temp / "outer" / "fresh.bin", b"g")
+    set_age(temp / "outer" / "inner", OLD)
+    root = Root(str(temp), Role.TEMP, "test")
+    plan = build_plan([root], RuleSet(older_than=DAY, age_by=AgeBy.MTIME), now=time.time())
+    inner = os.lstat(temp / "outer" / "inner")
+    actions = Actions()
+    for action in plan.actions:
+        if action.rel != "outer/inner/x.bin":
+            actions.append(action)
+    actions.append(
+        whole_action(
+            str(temp), "outer/inner", Category.CACHE, True, dev=inner.st_dev, ino=inner.st_ino,
+            size=10, files=1, mtime_ns=inner.st_mtime_ns, newest_ns=inner.st_mtime_ns,
+            rule=Rule.OLDER_THAN, reason="older", age_ns=inner.st_mtime_ns,
+        )
+    )  # fmt: skip
+    plan = dataclasses.replace(plan, actions=actions)
+    assert [a.rel for a in plan.actions] == [f"{LOCKED_DIR}/old.bin", "outer/inner"]
+    return plan
+
+
+def test_a_folder_locked_after_the_pass_is_forecast_when_no_folder_was_open_at_it(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """A live app's marks taken after the pass over open files (only /proc/locks has
+    them) on a host where no process held a folder open at that pass (a container with
+    the app alone): the forecast placed such a lock only for a folder action, so a file
+    planned alone below it was promised, while apply spared it."""
+    temp = tmp_path / "gradio"
+    plan = _locked_tree(temp)
+    locks = set()
+    for folder in (temp / LOCKED_DIR, temp / "outer"):
+        mark_folder(holder, folder)
+        st = os.stat(folder)
+        locks.add((os.major(st.st_dev), os.minor(st.st_dev), st.st_ino))
+    snap = InUse({}, frozenset(locks))  # what the pass saw: nothing open; then the locks
+    said = preflight(plan, snap, Places()).skips
+    result = apply_plan(plan, jobs=1).outcomes
+    why = "its folder is locked by another process (flock/fcntl)"
+    assert said == {0: why, 1: why}
+    assert [result.state(i) for i in range(2)] == [(Status.SKIPPED, why)] * 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: another user's app holds the locks")
+def test_a_lock_whose_holder_the_run_may_not_read_is_forecast(
+    world_dir: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """Run without root, the dry run sees another user's app lock its folders in
+    /proc/locks, but not the paths it holds them by (its /proc/PID/fd is not ours to
+    read). Apply asks each folder's lock by its key and spares what is below one; the
+    forecast promised both a file and a folder planned below such a lock."""
+    temp = world_dir / "gradio"
+    plan = _locked_tree(temp)
+    give_to_nobody(temp)
+    for folder in (temp / LOCKED_DIR, temp / "outer"):
+        mark_folder(holder, folder)  # as root: an app run by another user
+    said = run_unprivileged(lambda: preflight(plan).skips)
+    done = run_unprivileged(
+        lambda: [apply_plan(plan, jobs=1).outcomes.state(i) for i in range(2)],
+        warm_up=lambda: preflight(plan),
+    )
+    why = "its folder is locked by another process (flock/fcntl)"
+    assert done == [(Status.SKIPPED, why)] * 2
+    assert said == {0: why, 1: why}
+    assert (temp / LOCKED_DIR / "old.bin").exists() and (temp / "outer" / "inner").exists()
 
 
 def _map(holder: list[subprocess.Popen[bytes]], path: Path) -> int:
