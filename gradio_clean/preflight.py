@@ -110,6 +110,7 @@ class Forecast:
         self.locked_unsure: set[str] = set()  # roots with a locked folder not placed
         self.parents: dict[str, Parents | None] = {}  # root -> its folders' permissions
         self.let_go_asked = False  # _let_go
+        self.holders_asked = False  # _ask_holders
 
     @classmethod
     def of(
@@ -247,8 +248,27 @@ class Forecast:
             or self._locked(path)[1]
             or (mounts and _holds(os.path.join(path, rel), mounts))
         ):
-            return root.folder(rel, snap)
+            return root.folder(rel, self.snap)  # _root, _locked: less what was let go
         return root.found.get(rel)
+
+    def _ask_holders(self, places: Places) -> None:
+        """Ask /proc/locks once more who holds each locked folder, and its holders by
+        which path they hold it now. A folder another run removes is held locked until it
+        is gone: its path fails to place it, and by now its lock is let go (no claim, as
+        apply finds); a folder renamed since, or an inode number reused by a new folder,
+        is placed by the path its holder has now."""
+        holders = lock_holders()
+        if holders is None:
+            return  # not read again: every lock stays
+        snap = self.snap
+        self.snap = InUse(snap.open_by, snap.locked & (frozenset(holders) | self.pending))
+        for key in list(places.dirs):
+            if not self.snap.is_locked(key):
+                continue
+            for pid in holders.get((os.major(key[0]), os.minor(key[0]), key[1]), ()):
+                for path in open_paths(pid, key):
+                    if _is_folder(path, key):
+                        places.add_dir(key, path)
 
     def _ask_folders(self, path: str, root: _Root) -> bool:
         """Whether to ask each folder above an entry for its lock by its key, as apply
@@ -269,7 +289,14 @@ class Forecast:
         if places is None or not places.dirs or not snap.locked:
             return [], False
         if root not in self.locked:
-            self.locked[root], unsure = _locked_below(root, places, snap)
+            held, unsure = _locked_below(root, places, snap)
+            if unsure and not self.holders_asked:
+                self.holders_asked = True
+                self._ask_holders(places)
+                self.locked.clear()  # a folder placed since, maybe below another root
+                self.locked_unsure.clear()
+                held, unsure = _locked_below(root, places, self.snap)
+            self.locked[root] = held
             if unsure:
                 self.locked_unsure.add(root)
         return self.locked[root], root in self.locked_unsure

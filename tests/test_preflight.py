@@ -656,6 +656,42 @@ def test_a_lock_whose_holder_the_run_may_not_read_is_forecast(
     assert (temp / LOCKED_DIR / "old.bin").exists() and (temp / "outer" / "inner").exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="folders_free says True only as root")
+def test_a_locked_folder_removed_since_the_snapshot_leaves_the_forecast_sure(
+    tmp_path: Path, holder: list[subprocess.Popen[bytes]]
+) -> None:
+    """Another run removing a folder holds its flock until the folder is gone (delete's
+    lock_free): the snapshot sees the folder open and locked, and by the time the forecast
+    places it, the folder and its lock are gone. That is no claim (apply finds none):
+    the root is not unsure, and its folders are not all walked (the budget asks about
+    units, not folders: folders_free)."""
+    temp = tmp_path / "gradio"
+    write(temp / PLAIN_DIR / "idle.bin", b"i" * 20, age=OLD)
+    other = tmp_path / "other"
+    other.mkdir()
+    hold(
+        holder,
+        f"""
+        import fcntl, os, time
+        fd = os.open({str(other)!r}, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        print("ready", flush=True)
+        time.sleep(120)
+        """,
+    )
+    st = os.stat(other)
+    places = Places()
+    places.add_dir((st.st_dev, st.st_ino), str(other))  # the pass over open folders saw it
+    snap = InUse({}, frozenset({(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)}))
+    other.rmdir()
+    holder[-1].kill()
+    holder[-1].wait()  # its lock is let go with it
+    with Forecast([], 0, snap, places) as forecast:
+        assert forecast.folders_free(str(temp))
+        d = os.stat(temp / PLAIN_DIR)
+        assert forecast.why_entry(str(temp), PLAIN_DIR, True, d.st_dev, d.st_ino) is None
+
+
 def _map(holder: list[subprocess.Popen[bytes]], path: Path) -> int:
     """A process that opens and maps `path`, as a Python maps its libpython; its pid."""
     return hold(
