@@ -169,6 +169,12 @@ def _emptied_stat(
         os.close(fd)
 
 
+# What Parents asked of a folder: its lstat where a sticky rule binds the run in it (else
+# None), and why rmdir could take nothing from it (permissions.rmdir_denied; None: it could).
+_Asked = tuple["os.stat_result | None", "str | None"]
+_GIVES: _Asked = (None, None)
+
+
 class Parents:
     """Whether the run may remove an entry from a folder of one root (rmdir, unlink and
     rename each need the same of the folder), and why not, as apply words it. Each folder
@@ -181,8 +187,9 @@ class Parents:
         self.root_fd = root_fd
         self.euid = os.geteuid()
         self.dev = os.fstat(root_fd).st_dev
-        # folder -> its lstat and rmdir_denied's answer; None: not reached (apply says why)
-        self.asked: dict[str, tuple[os.stat_result, str | None] | None] = {}
+        # folder -> _Asked; None: not reached (apply says why). Tens of thousands on a
+        # large plan (each hash folder holding a duplicate): no stat kept where none is read.
+        self.asked: dict[str, _Asked | None] = {}
 
     @classmethod
     def of(cls, root: str) -> Parents | None:
@@ -197,9 +204,9 @@ class Parents:
     def may_remove(self, parent: str, uid: int) -> bool:
         """Whether rmdir may take a folder of `uid` (an emptied one) from `parent`."""
         asked = self._asked(parent)
-        return (
-            asked is not None and asked[1] is None and not sticky_denied(asked[0], uid, self.euid)
-        )
+        if asked is None or asked[1] is not None:
+            return False
+        return asked[0] is None or not sticky_denied(asked[0], uid, self.euid)
 
     def refuses(self, parent: str) -> bool:
         """Whether `parent` gives up no entry at all (permissions.rmdir_denied)."""
@@ -213,15 +220,17 @@ class Parents:
         if asked is None:
             return None
         st, why = asked
-        if why is None and not sticky_binds(st, self.euid):
+        if why is not None:
+            return cannot_remove(why)
+        if st is None:
             return None  # no sticky rule to ask (as root, never): the file's owner is moot
-        uid = 0
-        if why is None:
-            entry = self._lstat(parent, name)
-            if entry is None:
-                return None
-            uid = entry[1].st_uid
-        return unlink_denied(why, st, uid, self.euid)
+        entry = self._lstat(parent, name)
+        if entry is None:
+            return None
+        fd, own = entry
+        if fd != self.root_fd:
+            os.close(fd)
+        return unlink_denied(None, st, own.st_uid, self.euid)
 
     def folder_denied(self, parent: str, name: str) -> str | None:
         """Why apply may not remove the folder `name` whole from `parent`, as
@@ -245,17 +254,17 @@ class Parents:
             if fd != self.root_fd:
                 os.close(fd)
 
-    def _asked(self, parent: str) -> tuple[os.stat_result, str | None] | None:
+    def _asked(self, parent: str) -> _Asked | None:
         if parent not in self.asked:
             self.asked[parent] = self._ask(parent)
         return self.asked[parent]
 
-    def _ask(self, parent: str) -> tuple[os.stat_result, str | None] | None:
+    def _ask(self, parent: str) -> _Asked | None:
         """The folder's lstat and rmdir_denied's answer, from one statx of its name (and
         without root, an access check); None where it cannot be reached safely."""
         if not parent:
             st, _, is_frozen = fstat_mount(self.root_fd)
-            return st, rmdir_denied(self.root_fd, self.euid, "", is_frozen)
+            return self._answer(st, rmdir_denied(self.root_fd, self.euid, "", is_frozen))
         head, _, name = parent.rpartition("/")
         fd = self.root_fd if not head else _open(self.root_fd, head)
         if fd is None:
@@ -264,12 +273,18 @@ class Parents:
             st, is_frozen = lstat_frozen(fd, name)
             if not stat.S_ISDIR(st.st_mode) or st.st_dev != self.dev:
                 return None  # a link, or a mount point: apply would not enter it
-            return st, rmdir_denied(fd, self.euid, name, is_frozen)
+            return self._answer(st, rmdir_denied(fd, self.euid, name, is_frozen))
         except OSError:
             return None
         finally:
             if fd != self.root_fd:
                 os.close(fd)
+
+    def _answer(self, st: os.stat_result, why: str | None) -> _Asked:
+        """The folder's lstat only where a sticky rule binds the run in it (all that is
+        read of it later), and rmdir_denied's answer; the common answer is one shared tuple."""
+        kept = st if sticky_binds(st, self.euid) else None
+        return _GIVES if kept is None and why is None else (kept, why)
 
     def _lstat(self, parent: str, name: str) -> tuple[int, os.stat_result] | None:
         """A descriptor on `parent` (the caller closes it unless it is the root's) and

@@ -82,10 +82,15 @@ def sticky_denied(parent: os.stat_result, uid: int, euid: int) -> bool:
 
 
 def permitted(
-    parent: os.stat_result, dir_fd: int, shown: str, st: os.stat_result, euid: int | None = None
+    parent: os.stat_result | None,
+    dir_fd: int,
+    shown: str,
+    st: os.stat_result,
+    euid: int | None = None,
 ) -> str | None:
     """Why a run without root may not remove the entry `shown` (its lstat `st`) whole
-    from the folder `dir_fd` (`parent`: that folder's stat): a folder it may not empty
+    from the folder `dir_fd` (`parent`: that folder's stat, or None where no sticky
+    rule binds the run in it): a folder it may not empty
     (write and search permission on it, asked by `may_write` through a descriptor on the
     folder: a link put in its place since its lstat is never followed), or a sticky
     folder's entry of another user; None where it may, and always for root.
@@ -95,6 +100,6 @@ def permitted(
         return None
     if stat.S_ISDIR(st.st_mode) and not may_write(dir_fd, os.path.basename(shown)):
         return f"cannot be removed whole: no permission to empty {shown}"
-    if sticky_denied(parent, st.st_uid, euid):
+    if parent is not None and sticky_denied(parent, st.st_uid, euid):
         return f"cannot be removed whole: {shown} belongs to another user"
     return None

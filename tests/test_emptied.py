@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Role
 from gradio_clean.documents import prune_to_dict
+from gradio_clean.emptied import Parents
 from gradio_clean.options import Dedupe
 from gradio_clean.outcomes import Outcomes
 from gradio_clean.plan import ApplyResult, Plan
@@ -168,6 +169,37 @@ def test_without_root_only_folders_rmdir_can_take_are_promised(
     else:
         assert (promised, emptying, removed) == (0, (), ())
         assert all(os.listdir(folder) == [] for folder in folders)
+
+
+def test_asking_about_the_files_of_a_sticky_folder_leaves_no_descriptor_open(
+    world_dir: Path,
+) -> None:
+    """Without root, each file of a sticky folder whose rule binds the run is asked for
+    its owner through a descriptor on its folder; that descriptor was never closed, one
+    a file: a large plan would run out of descriptors. A file that is the run's own is
+    given up."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to hand the tree to another user")
+    temp = world_dir / "gradio"
+    sticky = temp / ("d" * 64)
+    for i in range(50):
+        write(sticky / f"{i}.bin", b"x", age=OLD)
+    give_to_nobody(temp)
+    os.chown(sticky, 0, 0)
+    sticky.chmod(0o1777)
+
+    def ask() -> tuple[int, list[str | None], int]:
+        parents = Parents.of(str(temp))
+        assert parents is not None
+        before = len(os.listdir("/proc/self/fd"))
+        said = [parents.file_denied(sticky.name, f"{i}.bin") for i in range(50)]
+        after = len(os.listdir("/proc/self/fd"))
+        parents.close()
+        return before, said, after
+
+    before, said, after = run_unprivileged(ask)
+    assert said == [None] * 50
+    assert after == before
 
 
 def _kept_report(plan: Plan, result: ApplyResult) -> tuple[object, list[str], list[str]]:
