@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from gradio_clean.emptied import Parents
 from gradio_clean.filesystems import bind_mounts
@@ -47,6 +47,8 @@ from gradio_clean.plan import Action, Plan
 from gradio_clean.removal import holds_mount
 from gradio_clean.roots import DIR_FLAGS, open_at
 from gradio_clean.scanned import MOUNT_WARNING, ScanWarning
+
+Lock = tuple[int, int, int]  # (major, minor, inode), as /proc/locks names a lock
 
 
 def preflight(plan: Plan, in_use: InUse | None = None, places: Places | None = None) -> Plan:
@@ -209,9 +211,7 @@ class Forecast:
             return snap
         self.let_go_asked = True
         holders = lock_holders()
-        if holders is None:
-            return snap  # not read again: every lock stays
-        return InUse(snap.open_by, snap.locked & (frozenset(holders) | self.pending))
+        return snap if holders is None else _still_held(snap, holders, self.pending)
 
     def _witness(self, path: str) -> LinkedNames | None:
         """The walk's names of linked files, if it read all of root `path`: then a file
@@ -260,15 +260,10 @@ class Forecast:
         holders = lock_holders()
         if holders is None:
             return  # not read again: every lock stays
-        snap = self.snap
-        self.snap = InUse(snap.open_by, snap.locked & (frozenset(holders) | self.pending))
+        self.snap = _still_held(self.snap, holders, self.pending)
         for key in list(places.dirs):
-            if not self.snap.is_locked(key):
-                continue
-            for pid in holders.get((os.major(key[0]), os.minor(key[0]), key[1]), ()):
-                for path in open_paths(pid, key):
-                    if _is_folder(path, key):
-                        places.add_dir(key, path)
+            if self.snap.is_locked(key):
+                _place_folder(places, key, _held_paths(holders, key))
 
     def _ask_folders(self, path: str, root: _Root) -> bool:
         """Whether to ask each folder above an entry for its lock by its key, as apply
@@ -326,6 +321,28 @@ def _is_folder(path: str, key: Key) -> bool:
     except OSError:
         return False
     return stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == key
+
+
+def _still_held(snap: InUse, holders: Mapping[Lock, set[int]], pending: frozenset[Lock]) -> InUse:
+    """`snap` less the locks /proc/locks no longer lists (`holders`: lock_holders's),
+    keeping this process's own pending marks."""
+    return InUse(snap.open_by, snap.locked & (frozenset(holders) | pending))
+
+
+def _held_paths(holders: Mapping[Lock, set[int]], key: Key) -> set[str]:
+    """The paths by which the holders of the lock on `key` have it open now."""
+    paths: set[str] = set()
+    for pid in holders.get((os.major(key[0]), os.minor(key[0]), key[1]), ()):
+        paths |= open_paths(pid, key)
+    return paths
+
+
+def _place_folder(places: Places, key: Key, paths: set[str]) -> bool:
+    """Note each of `paths` that is still the folder `key`; whether any was."""
+    folders = [p for p in paths if _is_folder(p, key)]
+    for path in folders:
+        places.add_dir(key, path)
+    return bool(folders)
 
 
 def _holds(folder: str, mounts: Sequence[str]) -> bool:
@@ -392,13 +409,8 @@ class _Root:
                 return
             if not snap.is_locked(key):
                 continue  # let go since the snapshot
-            paths: set[str] = set()
-            for pid in holders.get((os.major(key[0]), os.minor(key[0]), key[1]), ()):
-                paths |= open_paths(pid, key)
-            folders = {p for p in paths if _is_folder(p, key)}
-            for path in folders:  # a folder's lock: see _locked_below
-                places.add_dir(key, path)
-            if folders:
+            paths = _held_paths(holders, key)
+            if _place_folder(places, key, paths):  # a folder's lock: see _locked_below
                 continue
             rel = self._rel(key, paths)
             if rel is None:
