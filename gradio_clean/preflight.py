@@ -345,6 +345,22 @@ def _place_folder(places: Places, key: Key, paths: set[str]) -> bool:
     return bool(folders)
 
 
+class _Binds:
+    """The bind mounts (filesystems.bind_mounts), read at the first question. A path
+    through one climbs out of it without meeting the root even where its source lies
+    below the root: it is no proof that what it names is elsewhere."""
+
+    def __init__(self) -> None:
+        self.prefixes: tuple[str, ...] | None = None
+
+    def through(self, path: str) -> bool:
+        """Whether `path` is reached through a bind mount (a file's own one too)."""
+        if self.prefixes is None:
+            self.prefixes = tuple(os.path.join(m, "") for m in bind_mounts())
+        below = os.path.join(path, "")
+        return any(below.startswith(m) for m in self.prefixes)
+
+
 def _holds(folder: str, mounts: Sequence[str]) -> bool:
     prefix = folder + "/"
     return any(m.startswith(prefix) for m in mounts)
@@ -361,7 +377,7 @@ class _Root:
     walk_all: bool = False  # some of them could not be placed: walk every folder
     found: dict[str, str] = dataclasses.field(default_factory=dict)  # folder rel -> why
     witness: LinkedNames | None = None  # Forecast._witness: the walk saw all of the root
-    binds: tuple[str, ...] | None = None  # _binds: mounts of a folder of its filesystem
+    binds: _Binds = dataclasses.field(default_factory=lambda: _Binds())
     asked: dict[str, str | None] = dataclasses.field(default_factory=dict)  # folder_locked's
     any_locked: bool | None = None  # Forecast._ask_folders: a lock on its filesystem
 
@@ -449,15 +465,9 @@ class _Root:
                 if (up.st_dev, up.st_ino) == (self.dev, self.ino):
                     return path[len(head) :].lstrip("/")
             else:
-                below = os.path.join(path, "")  # a file's own bind mount too
-                if not any(below.startswith(m) for m in self._binds()):
+                if not self.binds.through(path):
                     return ""
         return None
-
-    def _binds(self) -> tuple[str, ...]:
-        if self.binds is None:
-            self.binds = tuple(os.path.join(m, "") for m in bind_mounts())
-        return self.binds
 
     def _unseen(self, key: Key, st: os.stat_result) -> bool:
         """True when the file has several names and surely none below this root: the
@@ -579,19 +589,15 @@ def _locked_below(root: str, places: Places, snap: InUse) -> tuple[list[str], bo
         return [], False
     out = []
     unsure = False
-    binds: tuple[str, ...] | None = None
+    binds = _Binds()
     for key, paths in places.dirs.items():
         if key[0] != top.st_dev or not snap.is_locked(key):
             continue  # not locked, or on another filesystem: never below the root
         placed = False
         for path in paths:
             rel = _climb(path, key, top)
-            if rel == "":  # it climbed to / without meeting the root: elsewhere, unless bound
-                if binds is None:
-                    binds = tuple(os.path.join(m, "") for m in bind_mounts())
-                below = os.path.join(path, "")
-                if any(below.startswith(m) for m in binds):
-                    continue
+            if rel == "" and binds.through(path):  # climbed to / without meeting the root
+                continue
             elif rel:
                 out.append(rel)
             placed = placed or rel is not None
