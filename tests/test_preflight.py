@@ -20,8 +20,9 @@ from gradio_clean.actions import Actions
 from gradio_clean.apply import apply_plan
 from gradio_clean.classify import Category, Role
 from gradio_clean.inuse import InUse, Places, snapshot
+from gradio_clean.placing import CTIME_MARGIN_NS
 from gradio_clean.plan import Plan, Rule, Status, whole_action
-from gradio_clean.preflight import CTIME_MARGIN_NS, Forecast, preflight
+from gradio_clean.preflight import Forecast, preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import AgeBy, RuleSet, build_plan
 from gradio_clean.scanned import ScanWarning
