@@ -2,7 +2,8 @@
 
 A unit is what Gradio writes as one: a top-level item of a root (a hash folder, a
 session folder, a leftover, a loose file). The walk keeps one row of flat columns per
-unit (no object each, nothing per file), and the cut sorts an index of the units.
+unit (units.UnitCollector: no object each, nothing per file), and the cut sorts an
+index of the units.
 Usage is counted as du counts it: allocated blocks, each hard-linked inode once.
 Units share inodes when duplicates were linked, so a unit frees a shared inode only
 when the last of its links goes: the remaining links are tracked for inodes with more
@@ -22,18 +23,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import sys
 from array import array
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, count, islice
-from operator import eq, itemgetter
+from operator import eq
 from typing import cast
 
 from gradio_clean.actions import Actions
-from gradio_clean.classify import Category
-from gradio_clean.columns import Wholes
 from gradio_clean.durations import format_duration
 from gradio_clean.emptied import emptying, find_emptied
 from gradio_clean.evictions import Row, in_plan_order, merged, write_runs
@@ -41,164 +39,11 @@ from gradio_clean.filesystems import Filesystem, filesystems_of
 from gradio_clean.inuse import Key
 from gradio_clean.plan import Budget, BudgetTarget, Plan, Rule
 from gradio_clean.preflight import Forecast
-from gradio_clean.scan import Held
 from gradio_clean.sizes import MinFree, format_size, human_size
+from gradio_clean.units import DIR, ELIGIBLE, PLANNED, PROTECTED, STATE, UnitCollector
 
 LRU = "least recently used"
-_Link = tuple[int, int, int, int]  # dev, ino, allocated bytes, st_nlink: one link occurrence
-ELIGIBLE, PROTECTED, PLANNED = 0, 1, 2  # a unit's state: flags & _STATE
-_STATE, _DIR, _CATEGORY_SHIFT = 3, 4, 3  # flags: category << 3 | is_dir << 2 | state
-_CATEGORIES = tuple(Category)
-_CATEGORY_INDEX = {c: i for i, c in enumerate(_CATEGORIES)}  # str hashes: no tuple.index
-_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 _UNASKED, _FREE, _BUSY = 0, 1, 2  # what the forecast said of a unit
-
-
-class UnitCollector:
-    """The eviction units of a walk in flat columns, ~110 bytes a unit and no object each
-    (issue 9: sort the units, not the files). The planner puts each multiply-linked file
-    of the current item in `pending`, then hands over the item."""
-
-    def __init__(self, root: str | None = None) -> None:
-        self.roots: list[str] = [] if root is None else [root]
-        self.root = array("H")  # index into roots
-        self.rels = bytearray()  # each unit's rel, encoded as os.fsencode does, back to back
-        self.rel_end = array("Q")  # where each unit's rel ends in `rels`
-        self.flags = bytearray()  # category, is_dir and state (ELIGIBLE, PROTECTED, PLANNED)
-        self.dev, self.ino = array("Q"), array("Q")
-        self.size, self.files = array("Q"), array("Q")  # apparent bytes (Item.bytes), files
-        self.mtime, self.newest = array("q"), array("q")
-        self.age = array("q")  # last use: the newest --age-by timestamp inside
-        self.disk = array("Q")  # allocated bytes of entries with one link (less the links)
-        # Multiply-linked inodes inside units: one row per link, a unit's rows together.
-        self.link_unit = array("I")
-        self.link_dev, self.link_ino = array("Q"), array("Q")
-        self.link_disk, self.link_nlink = array("Q"), array("Q")
-        self.pending: list[_Link] = []  # the current item's, until on_item takes them
-        self.selected_disk: dict[tuple[int, int], int] = {}  # files other rules picked
-
-    def __len__(self) -> int:
-        return len(self.flags)
-
-    def on_selected(self, st: os.stat_result) -> None:
-        """A file another rule planned on its own: what deleting it frees."""
-        if st.st_nlink == 1:
-            self.selected_disk[(st.st_dev, st.st_ino)] = st.st_blocks * 512
-
-    def on_item(
-        self,
-        rel: str,
-        st: os.stat_result,
-        category: Category,
-        is_dir: bool,
-        held: Held,
-        in_scope: bool,
-        planned: bool,
-    ) -> None:
-        """One unit, as the walk's item hook has it (ItemHook); `in_scope`: the item and
-        every file in it are in the rules' scope; `planned`: another rule takes it whole."""
-        files, other, size, newest, age, disk = held
-        if self.pending:
-            i = len(self.flags)
-            links, self.pending = self.pending, []
-            shared = {}
-            for dev, ino, blocks, nlink in links:
-                shared[dev, ino] = blocks
-                self.link_unit.append(i)
-                self.link_dev.append(dev)
-                self.link_ino.append(ino)
-                self.link_disk.append(blocks)
-                self.link_nlink.append(nlink)
-            disk = max(0, disk - sum(shared.values()))
-        if planned:
-            state = PLANNED
-        elif in_scope and other == 0:
-            state = ELIGIBLE
-        else:
-            state = PROTECTED
-        self.root.append(0)
-        self.rels += rel.encode(_FS_ENCODING, _FS_ERRORS)
-        self.rel_end.append(len(self.rels))
-        self.flags.append(_CATEGORY_INDEX[category] << _CATEGORY_SHIFT | is_dir << 2 | state)
-        self.dev.append(st.st_dev)
-        self.ino.append(st.st_ino)
-        self.size.append(size)
-        self.files.append(files)
-        self.mtime.append(st.st_mtime_ns)
-        self.newest.append(newest)
-        self.age.append(age)
-        self.disk.append(disk)
-
-    def absorb(self, other: UnitCollector) -> None:
-        """Append another walk's units (a worker's share, or another root's)."""
-        n, base = len(self), len(self.rels)
-        remap = array("H", (self._root_index(r) for r in other.roots))
-        if len(remap) == 1:
-            self.root += remap * len(other)
-        else:
-            self.root.extend(remap[r] for r in other.root)
-        self.rels += other.rels
-        self.rel_end.extend(base + end for end in other.rel_end)
-        self.flags += other.flags
-        self.link_unit.extend(n + i for i in other.link_unit)
-        for name in _COLUMNS:
-            getattr(self, name).extend(getattr(other, name))
-        self.selected_disk.update(other.selected_disk)
-
-    def _root_index(self, root: str) -> int:
-        if root not in self.roots:
-            self.roots.append(root)
-        return self.roots.index(root)
-
-    def rel(self, i: int) -> str:
-        start = self.rel_end[i - 1] if i else 0
-        return self.rels[start : self.rel_end[i]].decode(_FS_ENCODING, _FS_ERRORS)
-
-    def raw(self, i: int) -> bytes:
-        """Unit `i`'s rel as os.fsencode gives it (what plan order sorts by)."""
-        start = self.rel_end[i - 1] if i else 0
-        return bytes(self.rels[start : self.rel_end[i]])
-
-    def wholes(self, units: list[int], raws: list[bytes] | None = None) -> Wholes:
-        """These units as the rows of whole actions, column by column (a column of one
-        unit's numbers is read out at a time, in C); `raws`: their raw(i), if read already."""
-        one = itemgetter(*units)  # a column's values of these units, read in C
-        get: Callable[[Sequence[int]], Sequence[int]] = (
-            one if len(units) > 1 else lambda column: (one(column),)  # one: not a tuple
-        )
-        flags = get(self.flags)
-        return Wholes(
-            [self.raw(i) for i in units] if raws is None else raws,
-            [_CATEGORIES[f >> _CATEGORY_SHIFT] for f in flags],
-            [bool(f & _DIR) for f in flags],
-            get(self.dev),
-            get(self.ino),
-            get(self.mtime),
-            get(self.size),
-            get(self.files),
-            get(self.newest),
-            get(self.age),
-        )
-
-    def state(self, i: int) -> int:
-        return self.flags[i] & _STATE
-
-
-# The columns that absorb() appends as they are (rels, roots and unit numbers move).
-_COLUMNS = (
-    "dev",
-    "ino",
-    "size",
-    "files",
-    "mtime",
-    "newest",
-    "age",
-    "disk",
-    "link_dev",
-    "link_ino",
-    "link_disk",
-    "link_nlink",
-)
 
 
 class _Ledger:
@@ -366,7 +211,7 @@ class _Cut:
         would make an int object per look."""
         units = self.units
         last_use, root, root_fs = units.age.tolist(), units.root, self.root_fs
-        order = [i for i, flags in enumerate(units.flags) if flags & _STATE == ELIGIBLE]
+        order = [i for i, flags in enumerate(units.flags) if flags & STATE == ELIGIBLE]
         if None in root_fs:  # a root on no filesystem known: left out
             order = [i for i in order if root_fs[root[i]] is not None]
         order.sort(key=last_use.__getitem__)
@@ -485,7 +330,7 @@ class _Cut:
                 continue
             state = busy[i]
             if state == _UNASKED:
-                if flags[i] & _DIR and free_roots.get(r):
+                if flags[i] & DIR and free_roots.get(r):
                     state = busy[i] = _FREE  # what why_entry says of every folder of the root
                 else:
                     state = self._ask(i)
@@ -514,7 +359,7 @@ class _Cut:
         """Whether unit `i` is in use, asked once (busy[i]): _FREE or _BUSY."""
         units = self.units
         root = units.root[i]
-        is_dir = bool(units.flags[i] & _DIR)
+        is_dir = bool(units.flags[i] & DIR)
         if is_dir and self._folders_free(root):
             state = _FREE  # what why_entry says of every folder of the root
         else:
@@ -605,7 +450,7 @@ class _Cut:
             dev = self.root_fs[units.root[i]]
             if self.evicted[i] or dev is None or (fs is not None and dev != fs.dev):
                 continue
-            state = units.flags[i] & _STATE
+            state = units.flags[i] & STATE
             left = units.disk[i] - self.partial.get(i, 0)  # what other rules leave of it
             if self.busy[i] == _BUSY:
                 busy += left

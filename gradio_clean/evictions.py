@@ -15,7 +15,7 @@ from gradio_clean.columns import Columns
 from gradio_clean.plan import Rule
 
 if TYPE_CHECKING:
-    from gradio_clean.budget import UnitCollector
+    from gradio_clean.units import UnitCollector
 
 _WRITE_AT = 4096  # evictions written to the plan at a time: their rows are lists till then
 # A row of the budget's plan, in plan order: its (root, path bytes) key, then the kept

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, cast
 from gradio_clean.actions import Actions, merge
 from gradio_clean.ages import age_getter
 from gradio_clean.ages import age_ns as age_ns  # re-exported: rules.age_ns keeps working
-from gradio_clean.budget import UnitCollector, apply_budget
+from gradio_clean.budget import apply_budget
 from gradio_clean.classify import Category, Kind, Role, is_our_temp_name, item_of
 from gradio_clean.durations import format_duration
 from gradio_clean.emptied import find_emptied
@@ -59,6 +59,7 @@ from gradio_clean.scan import (
     scan,
 )
 from gradio_clean.sizes import MinFree
+from gradio_clean.units import UnitCollector
 
 if TYPE_CHECKING:  # the duplicates rule's modules (hashing: hashlib, mmap) only when it runs
     from gradio_clean.dedupe import DupePool
