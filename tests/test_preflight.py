@@ -301,28 +301,39 @@ def test_a_folder_this_process_marks_stays_locked_when_a_lock_is_asked_again(
     assert not free
 
 
-BIND_HOLDER = r"""
-import os, subprocess, sys
+HOLDER = r"""
+import json, os, subprocess, sys
 from gradio_clean.inuse import InUse, Places, snapshot
 from gradio_clean.preflight import Forecast
+code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], int(sys.argv[2])); "
+        "fcntl.flock(fd, int(sys.argv[3])); print(1, flush=True); time.sleep(60)")
+def hold(path, flags, op):
+    p = subprocess.Popen([sys.executable, "-c", code, path, str(flags), str(op)],
+                         stdout=subprocess.PIPE)
+    p.stdout.readline()
+    return p
+def held(path, flags, op, locked, later):
+    # A process flocking `path` (the inode `locked`), and the snapshot: the pass over
+    # open files and /proc/locks, taken after the lock, or before it (later): then
+    # /proc/locks alone has it.
+    holder = None if later else hold(path, flags, op)
+    places = Places()
+    snap = snapshot(places=places)
+    if later:
+        holder = hold(path, flags, op)
+        st = os.stat(locked)
+        lock = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+        snap = InUse(snap.open_by, snap.locked | {lock})
+    return holder, snap, places
+"""
+
+BIND_HOLDER = r"""
+import fcntl
 folder = os.path.join(root, "a" * 40)
 source = os.path.join(folder, "x.lock") if whole_file else folder
 subprocess.run(["mount", "--bind", source, bind], check=True)
-held = bind if whole_file else os.path.join(bind, "x.lock")
-code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); "
-        "fcntl.flock(fd, fcntl.LOCK_EX); print(1, flush=True); time.sleep(60)")
-def hold():
-    p = subprocess.Popen([sys.executable, "-c", code, held], stdout=subprocess.PIPE)
-    p.stdout.readline()
-    return p
-holder = None if later else hold()
-places = Places()
-snap = snapshot(places=places)  # the pass over open files, and /proc/locks
-if later:  # the lock is taken after the pass: /proc/locks alone has it
-    holder = hold()
-    st = os.stat(os.path.join(folder, "x.lock"))
-    lock = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
-    snap = InUse(snap.open_by, snap.locked | {lock})
+path = bind if whole_file else os.path.join(bind, "x.lock")
+holder, snap, places = held(path, os.O_RDWR, fcntl.LOCK_EX, os.path.join(folder, "x.lock"), later)
 with Forecast([], 0, snap, places) as forecast:
     d = os.stat(folder)
     print(forecast.why_entry(root, "a" * 40, True, d.st_dev, d.st_ino))
@@ -351,31 +362,17 @@ def test_a_file_held_through_a_bind_mount_of_a_planned_folder_is_forecast(
     else:
         bind.mkdir()
     given = (str(root), str(bind), when == "later", bound == "file")
-    out = run_in_private_mounts(f"root, bind, later, whole_file = {given!r}\n{BIND_HOLDER}")
+    script = f"root, bind, later, whole_file = {given!r}\n{HOLDER}{BIND_HOLDER}"
+    out = run_in_private_mounts(script)
     assert out.startswith("x.lock is ") and "by" in out, out
 
 
 LOCKED_BIND_HOLDER = r"""
-import json, os, subprocess, sys
-from gradio_clean.inuse import InUse, Places, snapshot
-from gradio_clean.preflight import Forecast
+import fcntl
 item = os.path.join(root, "a" * 40)
 locked = os.path.join(item, "sub") if deeper else item
 subprocess.run(["mount", "--bind", locked, bind], check=True)
-code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY); "
-        "fcntl.flock(fd, fcntl.LOCK_SH); print(1, flush=True); time.sleep(60)")
-def hold():
-    p = subprocess.Popen([sys.executable, "-c", code, bind], stdout=subprocess.PIPE)
-    p.stdout.readline()
-    return p
-holder = None if later else hold()
-places = Places()
-snap = snapshot(places=places)  # the pass over open files and folders, and /proc/locks
-if later:  # the lock is taken after the pass: /proc/locks alone has it
-    holder = hold()
-    st = os.stat(locked)
-    lock = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
-    snap = InUse(snap.open_by, snap.locked | {lock})
+holder, snap, places = held(bind, os.O_RDONLY | os.O_DIRECTORY, fcntl.LOCK_SH, locked, later)
 inside = os.path.join(locked, "x.bin")
 with Forecast([], 0, snap, places) as forecast:
     d, f = os.stat(item), os.stat(inside)
@@ -419,7 +416,8 @@ def test_a_folder_locked_through_a_bind_mount_is_forecast_as_apply_skips_it(
     set_age(item, OLD)
     (tmp_path / "bind").mkdir()
     given = (str(root), str(tmp_path / "bind"), when == "later", where == "deeper")
-    out = run_in_private_mounts(f"root, bind, later, deeper = {given!r}\n{LOCKED_BIND_HOLDER}")
+    script = f"root, bind, later, deeper = {given!r}\n{HOLDER}{LOCKED_BIND_HOLDER}"
+    out = run_in_private_mounts(script)
     said, dry, done = json.loads(out)
     is_locked = "locked by another process (flock/fcntl)"
     inner = "its folder is " + is_locked
