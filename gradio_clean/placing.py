@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from gradio_clean.filesystems import bind_mounts
 from gradio_clean.inuse import InUse, Key, Places, lock_holders, open_paths
@@ -22,6 +22,10 @@ from gradio_clean.removal import holds_mount
 from gradio_clean.roots import DIR_FLAGS, open_at
 
 Lock = tuple[int, int, int]  # (major, minor, inode), as /proc/locks names a lock
+
+
+def _key(st: os.stat_result) -> Key:
+    return st.st_dev, st.st_ino
 
 
 def _is_folder(path: str, key: Key) -> bool:
@@ -203,14 +207,7 @@ class ForecastRoot:
 
     def folder(self, rel: str, snap: InUse) -> str | None:
         """Why apply would skip this folder, as apply words it; None if nothing here says so."""
-        try:
-            fd = self._open(rel)
-        except OSError:
-            return None  # gone or unreachable: apply reports it
-        try:
-            return self._walk(fd, snap)
-        finally:
-            os.close(fd)
+        return self._at(rel, lambda fd: self._walk(fd, snap))
 
     def folder_locked(self, rel: str, snap: InUse) -> str | None:
         """Why apply would skip file `rel` for a locked folder holding it (each folder on
@@ -226,15 +223,19 @@ class ForecastRoot:
         return None
 
     def _folder_lock(self, rel: str, snap: InUse) -> str | None:
+        return self._at(rel, lambda fd: snap.why(*_key(os.fstat(fd))))
+
+    def _at(self, rel: str, ask: Callable[[int], str | None]) -> str | None:
+        """`ask` of folder `rel`, opened below the root; None if it is gone or
+        unreachable: apply reports it."""
         try:
             fd = self._open(rel)
         except OSError:
-            return None  # gone or unreachable: apply reports it
+            return None
         try:
-            st = os.fstat(fd)
+            return ask(fd)
         finally:
             os.close(fd)
-        return snap.why(st.st_dev, st.st_ino)
 
     def _open(self, rel: str) -> int:
         fd = self.fd
