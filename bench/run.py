@@ -1055,6 +1055,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="before each pair, wait until this fraction of CPU is idle (0.7; 0: don't)",
     )
     p.add_argument("--calm-wait", type=float, default=15.0, help="but at most this long (15 s)")
+    p.add_argument(
+        "--no-context",
+        action="store_true",
+        help="time gradio-clean and each row's peer only (at 2M, rdfind and fdupes alone"
+        " take ~15 min, and older's third copy of the tree ~20 min)",
+    )
     a = p.parse_args(argv)
     a.only = [s.strip() for s in a.only.split(",") if s.strip()]
     bad = [s for s in a.only if s not in COMPARISONS]
@@ -1066,6 +1072,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if (a.work + "/").startswith(os.path.realpath(REPO) + "/"):
         p.error("--work must be outside the repository (trees are gigabytes)")
     return a
+
+
+def without_context(comp: Comparison, drop: bool) -> Comparison:
+    """`comp`, less its context tools if `drop` (--no-context); the checks need none."""
+    if drop:
+        comp.context = []
+    return comp
 
 
 def run_size(
@@ -1088,6 +1101,7 @@ def run_size(
         "gradio_clean": version_of([a.gc, "--version"]),
         "source": source_state(),
         "bytecode": a.bytecode,
+        "no_context": a.no_context,
         "peers": {
             n: version_of(v)
             for n, v in {
@@ -1105,11 +1119,11 @@ def run_size(
     calm = (a.calm, a.calm_wait)
     for key in a.only:
         if key == "scan":
-            c = scan_comparison(a.gc, tree, manifest, a.work)
+            c = without_context(scan_comparison(a.gc, tree, manifest, a.work), a.no_context)
             if c.available:
                 bench(c, a.reps, a.warmup, errfile, calm)
         elif key == "dupes":
-            c = dupes_comparison(a.gc, tree, manifest, a.work)
+            c = without_context(dupes_comparison(a.gc, tree, manifest, a.work), a.no_context)
             why = prune_missing(a.gc, ("--duplicates", "--json"))
             if why:
                 c.available, c.reason = False, why
@@ -1118,7 +1132,7 @@ def run_size(
                 bench(c, a.reps, a.warmup, errfile, calm)
                 check_dupes(c, tree, manifest, before)
         elif key == "budget":
-            c = budget_comparison(a.gc, tree, a.work)
+            c = without_context(budget_comparison(a.gc, tree, a.work), a.no_context)
             why = prune_missing(a.gc, ("--max-size", "--age-by", "--json", "--quiet"))
             if why:
                 c.available, c.reason = False, why
@@ -1127,7 +1141,7 @@ def run_size(
                 bench(c, a.reps, a.warmup, errfile, calm)
                 check_budget(c, tree, before)
         else:
-            c = older_comparison(a.gc, tree, manifest, a.work)
+            c = without_context(older_comparison(a.gc, tree, manifest, a.work), a.no_context)
             why = prune_missing(a.gc, ("--older-than", "--apply", "--yes", "--json"))
             if why:
                 c.available, c.reason = False, why
