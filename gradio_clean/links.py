@@ -25,7 +25,8 @@ Name = tuple[str, bytes]  # root, then the rel as os.fsencode gives it (its sort
 class LinkedNames:
     """Every name the walk saw of each file with more than one link, by inode, and when
     that walk began: a file whose ctime is older had those links all through it (the
-    dry run's forecast places a held file with several names so, see preflight.py)."""
+    dry run's forecast places a held file with several names so: see
+    placing.ForecastRoot._unseen)."""
 
     __slots__ = ("began_ns", "inodes")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 from gradio_clean.filesystems import bind_mounts
 from gradio_clean.inuse import InUse, Key, Places, lock_holders, open_paths
@@ -33,13 +33,7 @@ def _is_folder(path: str, key: Key) -> bool:
         st = os.lstat(path)
     except OSError:
         return False
-    return stat.S_ISDIR(st.st_mode) and (st.st_dev, st.st_ino) == key
-
-
-def still_held(snap: InUse, holders: Mapping[Lock, set[int]], pending: frozenset[Lock]) -> InUse:
-    """`snap` less the locks /proc/locks no longer lists (`holders`: lock_holders's),
-    keeping this process's own pending marks."""
-    return InUse(snap.open_by, snap.locked & (frozenset(holders) | pending))
+    return stat.S_ISDIR(st.st_mode) and _key(st) == key
 
 
 def held_paths(holders: Mapping[Lock, set[int]], key: Key) -> set[str]:
@@ -58,7 +52,7 @@ def place_folder(places: Places, key: Key, paths: set[str]) -> bool:
     return bool(folders)
 
 
-class Binds:
+class _Binds:
     """The bind mounts (filesystems.bind_mounts), read at the first question. A path
     through one climbs out of it without meeting the root even where its source lies
     below the root: it is no proof that what it names is elsewhere."""
@@ -74,13 +68,11 @@ class Binds:
         return any(below.startswith(m) for m in self.prefixes)
 
 
-def holds(folder: str, mounts: Sequence[str]) -> bool:
-    prefix = folder + "/"
-    return any(m.startswith(prefix) for m in mounts)
-
-
 @dataclasses.dataclass
 class ForecastRoot:
+    """One root as the forecast sees it: its descriptor and identity, the files in use on
+    its filesystem, and what was found or asked below it."""
+
     fd: int
     path: str
     dev: int
@@ -90,7 +82,7 @@ class ForecastRoot:
     walk_all: bool = False  # some of them could not be placed: walk every folder
     found: dict[str, str] = dataclasses.field(default_factory=dict)  # folder rel -> why
     witness: LinkedNames | None = None  # preflight.Forecast._witness: the walk saw all of the root
-    binds: Binds = dataclasses.field(default_factory=lambda: Binds())
+    binds: _Binds = dataclasses.field(default_factory=lambda: _Binds())
     asked: dict[str, str | None] = dataclasses.field(default_factory=dict)  # folder_locked's
     any_locked: bool | None = None  # preflight.Forecast._ask_folders: a lock on its filesystem
 
@@ -162,7 +154,7 @@ class ForecastRoot:
                 st = os.lstat(path)
             except OSError:
                 continue
-            if (st.st_dev, st.st_ino) != key:
+            if _key(st) != key:
                 continue  # not that file any more
             if st.st_nlink != 1:
                 if self._unseen(key, st):
@@ -175,7 +167,7 @@ class ForecastRoot:
                     up = os.lstat(head)
                 except OSError:
                     break
-                if (up.st_dev, up.st_ino) == (self.dev, self.ino):
+                if _key(up) == (self.dev, self.ino):
                     return path[len(head) :].lstrip("/")
             else:
                 if not self.binds.through(path):
@@ -283,7 +275,6 @@ class ForecastRoot:
                     os.close(fd)
 
 
-LOCKED = "locked by another process (flock/fcntl)"  # InUse.why's wording for a lock
 # A ctime may lag the clock read at the walk's start: a kernel tick, a filesystem's whole
 # seconds. Two seconds more, and a file linked after the walk began is never vouched for.
 CTIME_MARGIN_NS = 2_000_000_000
@@ -299,7 +290,7 @@ def locked_below(root: str, places: Places, snap: InUse) -> tuple[list[str], boo
         return [], False
     out = []
     unsure = False
-    binds = Binds()
+    binds = _Binds()
     for key, paths in places.dirs.items():
         if key[0] != top.st_dev or not snap.is_locked(key):
             continue  # not locked, or on another filesystem: never below the root
@@ -322,7 +313,7 @@ def _climb(path: str, key: Key, top: os.stat_result) -> str | None:
         st = os.lstat(path)
     except OSError:
         return None
-    if (st.st_dev, st.st_ino) != key:
+    if _key(st) != key:
         return None
     head, rel = path, ""
     while head not in ("/", ""):
@@ -332,7 +323,7 @@ def _climb(path: str, key: Key, top: os.stat_result) -> str | None:
             up = os.lstat(parent)
         except OSError:
             return None
-        if (up.st_dev, up.st_ino) == (top.st_dev, top.st_ino):
+        if _key(up) == _key(top):
             return rel
         head = parent
     return ""

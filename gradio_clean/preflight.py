@@ -36,19 +36,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from gradio_clean.emptied import Parents
 from gradio_clean.inuse import InUse, Key, Places, lock_holders, snapshot
 from gradio_clean.links import LinkedNames
 from gradio_clean.placing import (
-    LOCKED,
     ForecastRoot,
+    Lock,
     held_paths,
-    holds,
     locked_below,
     place_folder,
-    still_held,
 )
 from gradio_clean.plan import Action, Plan
 from gradio_clean.scanned import MOUNT_WARNING, ScanWarning
@@ -214,7 +212,7 @@ class Forecast:
             return snap
         self.let_go_asked = True
         holders = lock_holders()
-        return snap if holders is None else still_held(snap, holders, self.pending)
+        return snap if holders is None else _still_held(snap, holders, self.pending)
 
     def _witness(self, path: str) -> LinkedNames | None:
         """The walk's names of linked files, if it read all of root `path`: then a file
@@ -249,7 +247,7 @@ class Forecast:
             root.walk_all
             or self.unsure
             or self._locked(path)[1]
-            or (mounts and holds(os.path.join(path, rel), mounts))
+            or (mounts and _holds(os.path.join(path, rel), mounts))
         ):
             return root.folder(rel, self.snap)  # _root, _locked: less what was let go
         return root.found.get(rel)
@@ -263,7 +261,7 @@ class Forecast:
         holders = lock_holders()
         if holders is None:
             return  # not read again: every lock stays
-        self.snap = still_held(self.snap, holders, self.pending)
+        self.snap = _still_held(self.snap, holders, self.pending)
         for key in list(places.dirs):
             if self.snap.is_locked(key):
                 place_folder(places, key, held_paths(holders, key))
@@ -316,3 +314,18 @@ class Forecast:
             elif is_dir and held.startswith(rel + "/") and why is None:
                 why = f"{held[len(rel) + 1 :]} is {LOCKED}"
         return why
+
+
+LOCKED = "locked by another process (flock/fcntl)"  # InUse.why's wording for a lock
+
+
+def _still_held(snap: InUse, holders: Mapping[Lock, set[int]], pending: frozenset[Lock]) -> InUse:
+    """`snap` less the locks /proc/locks no longer lists (`holders`: lock_holders's),
+    keeping this process's own pending marks."""
+    return InUse(snap.open_by, snap.locked & (frozenset(holders) | pending))
+
+
+def _holds(folder: str, mounts: Sequence[str]) -> bool:
+    """Whether one of the walk's mount points (`mounts`) lies below `folder`."""
+    prefix = folder + "/"
+    return any(m.startswith(prefix) for m in mounts)

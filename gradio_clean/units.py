@@ -1,9 +1,9 @@
 """The eviction units of a walk, kept in flat columns for the budget (budget.py).
 
 A unit is what Gradio writes as one: a top-level item of a root (a hash folder, a
-session folder, a leftover, a loose file). At 2M files a budget run holds ~150k units:
-one row of arrays each, no object per unit and nothing per file, so the walk's
-workers hand theirs over (absorb) and the cut sorts an index of them.
+session folder, a leftover, a loose file). At 2M files a budget run holds ~1.5M units
+(one per hash folder): one row of arrays each, no object per unit and nothing per
+file, so the walk's workers hand theirs over (absorb) and the cut sorts an index of them.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from gradio_clean.scan import Held
 
 _Link = tuple[int, int, int, int]  # dev, ino, allocated bytes, st_nlink: one link occurrence
 ELIGIBLE, PROTECTED, PLANNED = 0, 1, 2  # a unit's state: flags & STATE
-STATE, DIR, CATEGORY_SHIFT = 3, 4, 3  # flags: category << 3 | is_dir << 2 | state
-CATEGORIES = tuple(Category)
-_CATEGORY_INDEX = {c: i for i, c in enumerate(CATEGORIES)}  # str hashes: no tuple.index
+STATE, DIR, _CATEGORY_SHIFT = 3, 4, 3  # flags: category << 3 | is_dir << 2 | state
+_CATEGORIES = tuple(Category)
+_CATEGORY_INDEX = {c: i for i, c in enumerate(_CATEGORIES)}  # str hashes: no tuple.index
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
@@ -91,7 +91,7 @@ class UnitCollector:
         self.root.append(0)
         self.rels += rel.encode(_FS_ENCODING, _FS_ERRORS)
         self.rel_end.append(len(self.rels))
-        self.flags.append(_CATEGORY_INDEX[category] << CATEGORY_SHIFT | is_dir << 2 | state)
+        self.flags.append(_CATEGORY_INDEX[category] << _CATEGORY_SHIFT | is_dir << 2 | state)
         self.dev.append(st.st_dev)
         self.ino.append(st.st_ino)
         self.size.append(size)
@@ -141,7 +141,7 @@ class UnitCollector:
         flags = get(self.flags)
         return Wholes(
             [self.raw(i) for i in units] if raws is None else raws,
-            [CATEGORIES[f >> CATEGORY_SHIFT] for f in flags],
+            [_CATEGORIES[f >> _CATEGORY_SHIFT] for f in flags],
             [bool(f & DIR) for f in flags],
             get(self.dev),
             get(self.ino),

@@ -302,7 +302,7 @@ def test_a_folder_this_process_marks_stays_locked_when_a_lock_is_asked_again(
 
 
 HOLDER = r"""
-import json, os, subprocess, sys
+import fcntl, json, os, subprocess, sys
 from gradio_clean.inuse import InUse, Places, snapshot
 from gradio_clean.preflight import Forecast
 code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], int(sys.argv[2])); "
@@ -328,7 +328,6 @@ def held(path, flags, op, locked, later):
 """
 
 BIND_HOLDER = r"""
-import fcntl
 folder = os.path.join(root, "a" * 40)
 source = os.path.join(folder, "x.lock") if whole_file else folder
 subprocess.run(["mount", "--bind", source, bind], check=True)
@@ -368,7 +367,6 @@ def test_a_file_held_through_a_bind_mount_of_a_planned_folder_is_forecast(
 
 
 LOCKED_BIND_HOLDER = r"""
-import fcntl
 item = os.path.join(root, "a" * 40)
 locked = os.path.join(item, "sub") if deeper else item
 subprocess.run(["mount", "--bind", locked, bind], check=True)
