@@ -201,7 +201,9 @@ def _evicting(plan: Plan, t: BudgetTarget) -> str:
 
 
 def confirm_question(plan: Plan) -> str:
-    """What --apply asks on a terminal: deletions and links apart, and the bytes."""
+    """What --apply asks on a terminal: deletions and links apart, and the bytes the
+    dry run says they free (a file with several names counted once, forecast skips
+    left out), not the sum of the entries' sizes."""
     links = plan.actions.hardlinks
     entries = plural(len(plan.actions) - links, "entry", "entries")
     copies = plural(links, "copy", "copies")
@@ -211,7 +213,7 @@ def confirm_question(plan: Plan) -> str:
         what = f"Link {copies}"
     else:
         what = f"Delete {entries} and link {copies}"
-    return f"{what} ({size(plan.bytes)})?"
+    return f"{what} (frees {size(plan.to_free[0])})?"
 
 
 def left_behind(result: ApplyResult) -> list[str]:
