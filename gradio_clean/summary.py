@@ -201,9 +201,9 @@ def _evicting(plan: Plan, t: BudgetTarget) -> str:
 
 
 def confirm_question(plan: Plan) -> str:
-    """What --apply asks on a terminal: deletions and links apart, and the bytes the
-    dry run says they free (a file with several names counted once, forecast skips
-    left out), not the sum of the entries' sizes."""
+    """What --apply asks on a terminal: deletions and links apart, how many the forecast
+    expects apply to skip, and the bytes the dry run says they free (a file with several
+    names counted once, forecast skips left out), not the sum of the entries' sizes."""
     links = plan.actions.hardlinks
     entries = plural(len(plan.actions) - links, "entry", "entries")
     copies = plural(links, "copy", "copies")
@@ -213,6 +213,8 @@ def confirm_question(plan: Plan) -> str:
         what = f"Link {copies}"
     else:
         what = f"Delete {entries} and link {copies}"
+    if plan.skips:  # counted above, as planned; apply is expected to spare them
+        what += f", {len(plan.skips):,} expected to be skipped"
     return f"{what} (frees {size(plan.to_free[0])})?"
 
 
