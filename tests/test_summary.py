@@ -9,11 +9,20 @@ from pathlib import Path
 
 from gradio_clean.classify import Role
 from gradio_clean.options import AgeBy
+from gradio_clean.plan import Plan
 from gradio_clean.preflight import preflight
 from gradio_clean.roots import Root
 from gradio_clean.rules import RuleSet, build_plan
 from gradio_clean.summary import confirm_question, dry_run_summary, size
 from tests.conftest import DAY, hold_flock, set_age, write
+
+
+def older_than_30_days(temp: Path) -> Plan:
+    """The plan of `prune TEMP --older-than 30d --age-by mtime`, with its forecast."""
+    rules = RuleSet(older_than=30 * DAY, age_by=AgeBy.MTIME)
+    return preflight(
+        build_plan([Root(str(temp), Role.TEMP, "test")], rules, now=time.time(), jobs=1)
+    )
 
 
 def test_the_confirmation_asks_about_the_bytes_the_dry_run_says_are_freed(
@@ -28,9 +37,7 @@ def test_the_confirmation_asks_about_the_bytes_the_dry_run_says_are_freed(
     os.link(a, temp / ("b" * 64) / "photo.png")
     for folder in (a.parent, temp / ("b" * 64)):
         set_age(folder, 40 * DAY)
-    rules = RuleSet(older_than=30 * DAY, age_by=AgeBy.MTIME)
-    plan = build_plan([Root(str(temp), Role.TEMP, "test")], rules, now=time.time(), jobs=1)
-    plan = preflight(plan)
+    plan = older_than_30_days(temp)
     assert len(plan.actions) == 2
     freed = size(plan.to_free[0])
     assert freed == size(200_000)
@@ -49,9 +56,7 @@ def test_the_confirmation_says_how_many_entries_apply_is_expected_to_skip(
         write(temp / (name * 64) / "photo.png", data, age=40 * DAY)
         set_age(temp / (name * 64), 40 * DAY)
     hold_flock(holder, temp / ("b" * 64) / "photo.png")
-    rules = RuleSet(older_than=30 * DAY, age_by=AgeBy.MTIME)
-    plan = build_plan([Root(str(temp), Role.TEMP, "test")], rules, now=time.time(), jobs=1)
-    plan = preflight(plan)
+    plan = older_than_30_days(temp)
     assert len(plan.skips) == 1
     freed = size(plan.to_free[0])
     assert freed == size(50_000)
